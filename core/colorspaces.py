@@ -1,0 +1,154 @@
+"""Colour spaces: the one place where a colour-space name becomes feature coordinates.
+
+Every conversion takes RGB colours as ``uint8`` and returns ``float64`` coordinates in
+which Euclidean distance is the distance k-means uses:
+
+``"rgb"``
+    R, G, B scaled to [0, 1].
+``"hsv"``
+    Hue is an angle, so 350° and 10° are neighbours. We encode it on the HSV cone as
+    ``(S·cos h, S·sin h, V)`` with S and V in [0, 1]: two colours are close exactly when
+    they look alike in hue *and* saturation *and* value, and grey pixels (S = 0) sit on
+    the axis whatever their nominal hue.
+``"lab"``
+    CIELAB (D65 white, sRGB primaries): L* in [0, 100], a* and b* roughly in [-128, 127].
+    Designed so that equal distances are roughly equal perceived differences.
+``"oklab"``
+    Björn Ottosson's OKLab (2020): a modern perceptual space with better hue linearity
+    than CIELAB; L in [0, 1], a and b roughly in [-0.4, 0.4].
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["AXIS_TITLES", "COLOR_SPACES", "check_color_space", "rgb_to_features"]
+
+#: Colour spaces accepted by :func:`rgb_to_features`, with a one-line description for UIs.
+COLOR_SPACES: Final[dict[str, str]] = {
+    "rgb": "RGB — the raw red, green and blue channels",
+    "hsv": "HSV — hue (circular), saturation, value",
+    "lab": "CIELAB — perceptual, L* lightness with a*/b* colour axes",
+    "oklab": "OKLab — modern perceptual space with even hues",
+}
+
+#: Names of the three feature axes per colour space, for plots and tables.
+AXIS_TITLES: Final[dict[str, tuple[str, str, str]]] = {
+    "rgb": ("R", "G", "B"),
+    "hsv": ("S·cos(H)", "S·sin(H)", "V"),
+    "lab": ("a*", "b*", "L*"),
+    "oklab": ("a", "b", "L"),
+}
+
+# Order of the returned columns per space: lightness last for Lab/OKLab so that a 3D plot
+# of (x, y, z) = (a, b, L) stands upright, like the HSV cone (x, y, z) = (S cos H, S sin H, V).
+_SRGB_TO_XYZ: Final = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ]
+)
+_D65_WHITE: Final = np.array([0.95047, 1.0, 1.08883])
+_LINEAR_TO_LMS: Final = np.array(
+    [
+        [0.4122214708, 0.5363325363, 0.0514459929],
+        [0.2119034982, 0.6806995451, 0.1073969566],
+        [0.0883024619, 0.2817188376, 0.6299787005],
+    ]
+)
+_LMS_TO_OKLAB: Final = np.array(
+    [
+        [0.2104542553, 0.7936177850, -0.0040720468],
+        [1.9779984951, -2.4285922050, 0.4505937099],
+        [0.0259040371, 0.7827717662, -0.8086757660],
+    ]
+)
+
+
+def check_color_space(color_space: object) -> str:
+    """Return the canonical (lower-case) name of `color_space`, or raise.
+
+    Raises
+    ------
+    ValueError
+        If `color_space` is not one of :data:`COLOR_SPACES`.
+    """
+    name = str(color_space).strip().lower() if isinstance(color_space, str) else None
+    if name not in COLOR_SPACES:
+        choices = ", ".join(repr(c) for c in COLOR_SPACES)
+        raise ValueError(f"Unknown colour space {color_space!r}; use one of {choices}.")
+    return name
+
+
+def _srgb_to_linear(rgb01: np.ndarray) -> np.ndarray:
+    return np.where(rgb01 <= 0.04045, rgb01 / 12.92, ((rgb01 + 0.055) / 1.055) ** 2.4)
+
+
+def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
+    r, g, b = rgb01[:, 0], rgb01[:, 1], rgb01[:, 2]
+    value = rgb01.max(axis=1)
+    chroma = value - rgb01.min(axis=1)
+    saturation = np.divide(chroma, value, out=np.zeros_like(value), where=value > 0)
+    # Hue angle from the standard hexagonal formula; any hue is fine where chroma == 0
+    # because the radius S·(cos, sin) is then 0.
+    safe = np.where(chroma > 0, chroma, 1.0)
+    hue = np.select(
+        [value == r, value == g],
+        [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
+        (r - g) / safe + 4.0,
+    ) * (np.pi / 3.0)
+    return np.column_stack([saturation * np.cos(hue), saturation * np.sin(hue), value])
+
+
+def _rgb_to_lab(rgb01: np.ndarray) -> np.ndarray:
+    xyz = (_srgb_to_linear(rgb01) @ _SRGB_TO_XYZ.T) / _D65_WHITE
+    epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
+    f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
+    lightness = 116.0 * f[:, 1] - 16.0
+    a = 500.0 * (f[:, 0] - f[:, 1])
+    b = 200.0 * (f[:, 1] - f[:, 2])
+    return np.column_stack([a, b, lightness])
+
+
+def _rgb_to_oklab(rgb01: np.ndarray) -> np.ndarray:
+    lms = np.cbrt(_srgb_to_linear(rgb01) @ _LINEAR_TO_LMS.T)
+    lab = lms @ _LMS_TO_OKLAB.T
+    return lab[:, [1, 2, 0]]
+
+
+def rgb_to_features(colors: npt.ArrayLike, color_space: str = "rgb") -> np.ndarray:
+    """Convert RGB colours to coordinates in `color_space`.
+
+    Parameters
+    ----------
+    colors : (n, 3) array_like of uint8
+        sRGB colours, one per row.
+    color_space : {"rgb", "hsv", "lab", "oklab"}
+        Target space; see the module docstring for the axes and their ranges.
+
+    Returns
+    -------
+    (n, 3) ndarray of float64
+        Coordinates, in the column order of :data:`AXIS_TITLES` ``[color_space]``.
+
+    Raises
+    ------
+    ValueError
+        If `color_space` is unknown or `colors` is not of shape (n, 3).
+    """
+    space = check_color_space(color_space)
+    colors = np.asarray(colors)
+    if colors.ndim != 2 or colors.shape[1] != 3:
+        raise ValueError(f"colors must have shape (n, 3), got {colors.shape}.")
+    rgb01 = colors.astype(np.float64) / 255.0
+    if space == "rgb":
+        return rgb01
+    if space == "hsv":
+        return _rgb_to_hsv_cone(rgb01)
+    if space == "lab":
+        return _rgb_to_lab(rgb01)
+    return _rgb_to_oklab(rgb01)

@@ -1,0 +1,389 @@
+"""kseg's own k-means engine: weighted Lloyd with k-means++ seeding, restarts and history.
+
+This is the tutorials' algorithm — pick k centres, assign every point to the nearest, move
+every centre to the mean of its points, repeat until nothing moves — written for images:
+
+* **Weighted.** Every point carries a weight (a pixel count), so clustering the distinct
+  colours of an image, weighted by how often each occurs, gives exactly the result of
+  clustering every pixel: identical pixels always fall in the same cluster.
+* **Vectorised.** Distances come from BLAS as ``‖x‖² − 2 x·c + ‖c‖²`` in bounded chunks,
+  so memory stays flat however many points there are; centre updates are weighted
+  ``bincount`` sums.
+* **Robust.** k-means++ seeding (greedy, as in scikit-learn), several restarts keeping the
+  lowest WCSS, a relative tolerance and an iteration cap, empty clusters re-seeded at the
+  worst-served point, and the same result for the same seed.
+* **Observable.** ``record_history=True`` keeps the centres and WCSS of every iteration,
+  for the step-through view.
+
+The public function validates its input; the private helpers assume prior validation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["INITS", "IterationRecord", "KMeansResult", "kmeans", "relative_tolerance"]
+
+#: Initialisation methods accepted by :func:`kmeans` (an explicit (k, d) array also works).
+INITS: Final[tuple[str, ...]] = ("k-means++", "random")
+
+# Rows per distance chunk: keeps the (rows, k) float64 block near 8 MiB for any k.
+_CHUNK_BYTES: Final = 8 * 2**20
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """The state of one Lloyd iteration, before its centres move.
+
+    Attributes
+    ----------
+    centers : (k, d) ndarray of float64
+        Centres used for this iteration's assignment step.
+    inertia : float
+        WCSS of the assignment to `centers`.
+    n_changed : int
+        Number of points whose label changed in this assignment (all of them on the first).
+    """
+
+    centers: np.ndarray
+    inertia: float
+    n_changed: int
+
+
+@dataclass(frozen=True)
+class KMeansResult:
+    """Outcome of :func:`kmeans`.
+
+    Attributes
+    ----------
+    centers : (k, d) ndarray of float64
+        Final centres: the weighted mean of each cluster's points.
+    labels : (n,) ndarray of int32
+        Index of the nearest centre for every point.
+    inertia : float
+        Weighted within-cluster sum of squares (WCSS) of `labels` against `centers`.
+    n_iter : int
+        Lloyd iterations run by the best restart.
+    converged : bool
+        Whether the best restart stopped because it converged (not because of `max_iter`).
+    history : tuple of IterationRecord, or None
+        Every iteration of the best restart when ``record_history=True``.
+    """
+
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    n_iter: int
+    converged: bool
+    history: tuple[IterationRecord, ...] | None = None
+
+
+def relative_tolerance(
+    points: np.ndarray, weights: np.ndarray | None, tol: float
+) -> float:
+    """Turn a relative tolerance into an absolute one: `tol` × mean per-feature variance.
+
+    The same convention as scikit-learn, so ``tol=1e-4`` means the same thing in both.
+    """
+    if tol == 0:
+        return 0.0
+    total = points.shape[0] if weights is None else float(weights.sum())
+    w = np.ones(points.shape[0]) if weights is None else weights
+    mean = (w @ points) / total
+    variance = (w @ (points * points)) / total - mean * mean
+    return float(np.mean(np.maximum(variance, 0.0)) * tol)
+
+
+def kmeans(
+    points: npt.ArrayLike,
+    k: int,
+    *,
+    sample_weight: npt.ArrayLike | None = None,
+    init: Literal["k-means++", "random"] | npt.ArrayLike = "k-means++",
+    n_init: int = 1,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    seed: int | None = 0,
+    record_history: bool = False,
+) -> KMeansResult:
+    """Cluster weighted points with Lloyd's algorithm.
+
+    Parameters
+    ----------
+    points : (n, d) array_like of float
+        The points; converted once to float64.
+    k : int
+        Number of clusters, ``1 <= k <= n``.
+    sample_weight : (n,) array_like of float, optional
+        Non-negative weight per point (for images: the pixel count of each distinct colour).
+        Default: all ones.
+    init : {"k-means++", "random"} or (k, d) array_like
+        ``"k-means++"`` spreads the first centres out (Arthur & Vassilvitskii 2007, greedy
+        variant); ``"random"`` picks k distinct points at random in proportion to their
+        weight (the tutorials' step 1); an array gives the starting centres.
+    n_init : int
+        Restarts from different seeds; the run with the lowest WCSS wins. Must be 1 when
+        `init` is an array.
+    max_iter : int
+        Cap on Lloyd iterations per restart.
+    tol : float
+        Stop when the squared movement of all centres, summed, is at most `tol` times the
+        mean per-feature variance of the data (scikit-learn's convention). ``tol=0`` runs
+        until no label changes: a true fixed point of Lloyd's algorithm.
+    seed : int or None
+        Seed for initialisation; the same seed gives the same result.
+    record_history : bool
+        Keep the centres and WCSS of every iteration of the winning restart.
+
+    Returns
+    -------
+    KMeansResult
+
+    Raises
+    ------
+    ValueError
+        If the points are empty, not 2-D or not finite, a weight is negative, `k` is not
+        in ``[1, n]``, or an argument is out of range.
+
+    Notes
+    -----
+    Guarantees (each pinned by a test): labels are in ``[0, k)``; every centre of a
+    non-empty cluster is the weighted mean of its points after the final update; WCSS never
+    rises from one iteration to the next; the result depends only on the inputs and `seed`.
+    Clusters can end up empty only when there are fewer distinct points than `k`.
+    """
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"points must be a non-empty 2-D array (n, d), got shape {x.shape}.")
+    if not np.isfinite(x).all():
+        raise ValueError("points contain NaN or infinity; remove or fill them first.")
+    n = x.shape[0]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise ValueError(f"k must be an integer between 1 and the number of points ({n}), got {k!r}.")
+    if sample_weight is None:
+        w = np.ones(n)
+    else:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        if w.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("sample_weight must be finite, non-negative and not all zero.")
+    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
+        raise ValueError(f"n_init must be a positive integer, got {n_init!r}.")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    if isinstance(init, str):
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS} or a (k, d) array, got {init!r}.")
+        explicit = None
+    else:
+        explicit = np.asarray(init, dtype=np.float64)
+        if explicit.shape != (k, x.shape[1]) or not np.isfinite(explicit).all():
+            raise ValueError(
+                f"init centres must be a finite array of shape ({k}, {x.shape[1]}), "
+                f"got {explicit.shape}."
+            )
+        if n_init != 1:
+            raise ValueError("n_init must be 1 when init is an array of centres.")
+
+    tol_abs = relative_tolerance(x, w, tol)
+    x_sq = np.einsum("ij,ij->i", x, x)
+    wx = x * w[:, None]
+    rng = np.random.default_rng(seed)
+    best: KMeansResult | None = None
+    for _ in range(n_init):
+        if explicit is not None:
+            centers = explicit.copy()
+        elif init == "random":
+            centers = _random_init(x, w, k, rng)
+        else:
+            centers = _kmeans_plusplus(x, x_sq, w, k, rng)
+        result = _lloyd(x, x_sq, w, wx, centers, max_iter, tol_abs, record_history)
+        if best is None or result.inertia < best.inertia:
+            best = result
+    assert best is not None
+    return best
+
+
+def _chunk_rows(k: int) -> int:
+    return max(1024, _CHUNK_BYTES // (8 * max(k, 1)))
+
+
+def assign(
+    x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre and squared distance to it for every point (prior validation assumed).
+
+    Parameters
+    ----------
+    x : (n, d) ndarray of float64
+    x_sq : (n,) ndarray of float64
+        Squared norms of the rows of `x`.
+    centers : (k, d) ndarray of float64
+
+    Returns
+    -------
+    labels : (n,) ndarray of int32
+    distances : (n,) ndarray of float64
+        Squared Euclidean distance to the nearest centre (clipped at 0 against rounding).
+    """
+    n, k = x.shape[0], centers.shape[0]
+    labels = np.empty(n, dtype=np.int32)
+    distances = np.empty(n, dtype=np.float64)
+    c_sq = np.einsum("ij,ij->i", centers, centers)
+    step = _chunk_rows(k)
+    block = np.empty((min(step, n), k))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        out = block[: stop - start]
+        np.matmul(x[start:stop], centers.T, out=out)
+        out *= -2.0
+        out += c_sq
+        nearest = out.argmin(axis=1)
+        labels[start:stop] = nearest
+        distances[start:stop] = np.take_along_axis(out, nearest[:, None], axis=1)[:, 0]
+    distances += x_sq
+    np.maximum(distances, 0.0, out=distances)
+    return labels, distances
+
+
+def _weighted_sums(
+    labels: np.ndarray, w: np.ndarray, wx: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    mass = np.bincount(labels, weights=w, minlength=k)
+    sums = np.empty((k, wx.shape[1]))
+    for j in range(wx.shape[1]):
+        sums[:, j] = np.bincount(labels, weights=wx[:, j], minlength=k)
+    return mass, sums
+
+
+def _lloyd(
+    x: np.ndarray,
+    x_sq: np.ndarray,
+    w: np.ndarray,
+    wx: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol_abs: float,
+    record_history: bool,
+) -> KMeansResult:
+    k = centers.shape[0]
+    history: list[IterationRecord] | None = [] if record_history else None
+    labels = np.full(x.shape[0], -1, dtype=np.int32)
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        new_labels, distances = assign(x, x_sq, centers)
+        n_changed = int(np.count_nonzero(new_labels != labels))
+        if history is not None:
+            history.append(
+                IterationRecord(centers.copy(), float(w @ distances), n_changed)
+            )
+        labels = new_labels
+        if n_changed == 0:
+            converged = True
+            break
+        mass, sums = _weighted_sums(labels, w, wx, k)
+        new_centers = centers.copy()
+        filled = mass > 0
+        new_centers[filled] = sums[filled] / mass[filled, None]
+        if not filled.all():
+            _reseed_empty(new_centers, ~filled, x, w, distances)
+        shift = float(((new_centers - centers) ** 2).sum())
+        centers = new_centers
+        if shift <= tol_abs:
+            converged = True
+            # One more assignment so labels agree with the centres they are reported with.
+            labels, distances = assign(x, x_sq, centers)
+            break
+    else:
+        labels, distances = assign(x, x_sq, centers)
+    # Report the centres as the means of the final labels, as Lloyd's update step defines.
+    mass, sums = _weighted_sums(labels, w, wx, k)
+    filled = mass > 0
+    centers = centers.copy()
+    centers[filled] = sums[filled] / mass[filled, None]
+    inertia = _inertia(x, w, labels, centers)
+    return KMeansResult(
+        centers=centers,
+        labels=labels,
+        inertia=inertia,
+        n_iter=n_iter,
+        converged=converged,
+        history=tuple(history) if history is not None else None,
+    )
+
+
+def _inertia(x: np.ndarray, w: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+    total = 0.0
+    step = 2**18
+    for start in range(0, x.shape[0], step):
+        diff = x[start : start + step] - centers[labels[start : start + step]]
+        total += float(w[start : start + step] @ np.einsum("ij,ij->i", diff, diff))
+    return total
+
+
+def _reseed_empty(
+    centers: np.ndarray, empty: np.ndarray, x: np.ndarray, w: np.ndarray, distances: np.ndarray
+) -> None:
+    """Move each empty centre onto a point that is far from its centre (in place).
+
+    Picks the points with the largest weighted squared distance, one per empty cluster;
+    this never raises the WCSS, since an empty centre serves no point.
+    """
+    n_empty = int(empty.sum())
+    candidates = np.where(w > 0, w * distances, -1.0)
+    n_pick = min(n_empty, candidates.shape[0])
+    far = np.argpartition(-candidates, n_pick - 1)[:n_pick]
+    far = far[np.argsort(-candidates[far], kind="stable")]
+    centers[np.flatnonzero(empty)[:n_pick]] = x[far]
+
+
+def _random_init(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    positive = np.flatnonzero(w > 0)
+    size = min(k, positive.shape[0])
+    chosen = rng.choice(positive, size=size, replace=False, p=w[positive] / w[positive].sum())
+    centers = x[chosen]
+    if size < k:  # fewer weighted points than clusters: duplicates become empty clusters
+        centers = np.vstack([centers, x[rng.choice(positive, size=k - size)]])
+    return centers.copy()
+
+
+def _kmeans_plusplus(
+    x: np.ndarray, x_sq: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Greedy weighted k-means++: each new centre is the best of a few D²-sampled trials."""
+    n_trials = 2 + int(math.log(k))
+    p = w / w.sum()
+    centers = np.empty((k, x.shape[1]))
+    centers[0] = x[rng.choice(x.shape[0], p=p)]
+    closest = _sq_dist_to(x, x_sq, centers[0])
+    for c in range(1, k):
+        potential = w @ closest
+        if potential <= 0:  # every point already sits on a centre
+            centers[c:] = x[rng.choice(x.shape[0], size=k - c, p=p)]
+            break
+        cumulative = np.cumsum(w * closest)
+        draws = rng.random(n_trials) * cumulative[-1]
+        trials = np.minimum(np.searchsorted(cumulative, draws), x.shape[0] - 1)
+        best_cost, best_closest, best_index = np.inf, closest, int(trials[0])
+        for t in trials:
+            candidate = np.minimum(closest, _sq_dist_to(x, x_sq, x[t]))
+            cost = w @ candidate
+            if cost < best_cost:
+                best_cost, best_closest, best_index = cost, candidate, int(t)
+        centers[c] = x[best_index]
+        closest = best_closest
+    return centers
+
+
+def _sq_dist_to(x: np.ndarray, x_sq: np.ndarray, center: np.ndarray) -> np.ndarray:
+    d = x_sq - 2.0 * (x @ center) + center @ center
+    return np.maximum(d, 0.0)
