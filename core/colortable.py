@@ -15,7 +15,9 @@ from typing import Final
 import cv2
 import numpy as np
 
-__all__ = ["ColorTable"]
+from core import _accel
+
+__all__ = ["ColorTable", "recolor"]
 
 _N_IDS: Final = 1 << 24
 # Below this many pixels a sort (np.unique) beats scanning a 2**24-bin histogram.
@@ -45,37 +47,38 @@ class ColorTable:
 
     Attributes
     ----------
-    shape : tuple of int
-        ``(H, W)`` of the image.
+    image : (H, W, 3) ndarray of uint8
+        The image itself (not copied), to map colour labels back to pixels.
     colors : (m, 3) ndarray of uint8
         The distinct RGB colours, sorted by id.
     counts : (m,) ndarray of int64
         Pixels of each colour; sums to ``H * W``.
-    pixel_ids : (H * W,) ndarray of uint32
-        Colour id of every pixel, kept to map colour labels back to pixels.
     """
 
-    shape: tuple[int, int]
+    image: np.ndarray
     colors: np.ndarray
     counts: np.ndarray
-    pixel_ids: np.ndarray
 
     @classmethod
     def from_image(cls, image: np.ndarray) -> ColorTable:
-        """Count the distinct colours of an (H, W, 3) uint8 image."""
-        ids = _pixel_ids(image)
-        if ids.shape[0] <= _SMALL_IMAGE:
-            distinct, counts = np.unique(ids, return_counts=True)
+        """Count the distinct colours of a C-contiguous (H, W, 3) uint8 image."""
+        n = image.shape[0] * image.shape[1]
+        if n <= _SMALL_IMAGE:
+            distinct, counts = np.unique(_pixel_ids(image), return_counts=True)
+        elif _accel.AVAILABLE:
+            histogram = _accel.color_histogram(image.reshape(n, 3))
+            distinct = np.flatnonzero(histogram)
+            counts = histogram[distinct]
         else:
-            histogram = np.bincount(ids.astype(np.intp), minlength=_N_IDS)
+            histogram = np.bincount(_pixel_ids(image).astype(np.intp), minlength=_N_IDS)
             distinct = np.flatnonzero(histogram > 0)
             counts = histogram[distinct]
-        return cls(
-            shape=(int(image.shape[0]), int(image.shape[1])),
-            colors=_ids_to_colors(distinct),
-            counts=counts.astype(np.int64),
-            pixel_ids=ids,
-        )
+        return cls(image=image, colors=_ids_to_colors(distinct), counts=counts.astype(np.int64))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of the image."""
+        return (int(self.image.shape[0]), int(self.image.shape[1]))
 
     @property
     def n_colors(self) -> int:
@@ -84,29 +87,52 @@ class ColorTable:
 
     @property
     def n_pixels(self) -> int:
-        return int(self.pixel_ids.shape[0])
+        """Number of pixels."""
+        return int(self.image.shape[0] * self.image.shape[1])
 
     def color_ids(self) -> np.ndarray:
         """(m,) uint32 ids of :attr:`colors`, ascending."""
         c = self.colors.astype(np.uint32)
         return c[:, 0] | (c[:, 1] << 8) | (c[:, 2] << 16)
 
-    def pixel_labels(self, color_labels: np.ndarray) -> np.ndarray:
-        """Broadcast one label per distinct colour to an (H, W) int32 label image."""
-        color_labels = np.asarray(color_labels)
+    def paint(self, color_labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Broadcast one label per distinct colour back to the pixels.
+
+        Parameters
+        ----------
+        color_labels : (m,) ndarray of int
+            Label of each of :attr:`colors`, in ``[0, k)``.
+        palette : (k, 3) ndarray of uint8
+            Colour to paint each label with.
+
+        Returns
+        -------
+        labels : (H, W) ndarray of int32
+        painted : (H, W, 3) ndarray of uint8
+            ``palette[labels]``.
+        """
+        color_labels = np.asarray(color_labels, dtype=np.int32)
+        palette = np.ascontiguousarray(palette, dtype=np.uint8)
         ids = self.color_ids()
+        if self.n_pixels > _SMALL_IMAGE and _accel.AVAILABLE:
+            # uint8 entries (k <= 256) keep the 2**24-entry table inside a typical L3 cache.
+            lookup = np.zeros(_N_IDS, dtype=np.uint8 if palette.shape[0] <= 256 else np.int32)
+            lookup[ids] = color_labels
+            labels, painted = _accel.paint(self.image.reshape(-1, 3), lookup, palette)
+            return labels.reshape(self.shape), painted.reshape(*self.shape, 3)
+        pixel_ids = _pixel_ids(self.image)
         if self.n_pixels <= _SMALL_IMAGE:
-            # Look the pixel ids up among the sorted distinct ids.
-            labels = color_labels.astype(np.int32)[np.searchsorted(ids, self.pixel_ids)]
+            labels = color_labels[np.searchsorted(ids, pixel_ids)]
         else:
             # A 2**24-entry lookup table; uint8 entries keep it cache-friendly when k <= 256.
-            small = color_labels.size == 0 or int(color_labels.max()) < 256
+            small = palette.shape[0] <= 256
             lookup = np.zeros(_N_IDS, dtype=np.uint8 if small else np.int32)
             lookup[ids] = color_labels
-            labels = np.take(lookup, self.pixel_ids).astype(np.int32)
-        return labels.reshape(self.shape)
+            labels = np.take(lookup, pixel_ids).astype(np.int32)
+        labels = labels.reshape(self.shape)
+        return labels, recolor(labels, palette)
 
-    def coarse(self, bits: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    def coarse(self, bits: int = 5) -> tuple[np.ndarray, int]:
         """Group the colours into a coarse RGB histogram of ``2**(3*bits)`` cells.
 
         Returns
@@ -120,3 +146,14 @@ class ColorTable:
         c = (self.colors >> shift).astype(np.int64)
         cell = (c[:, 0] << (2 * bits)) | (c[:, 1] << bits) | c[:, 2]
         return cell, 1 << (3 * bits)
+
+
+def recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """``palette[labels]``, through OpenCV's lookup tables when k <= 256 (about 8x faster)."""
+    k = palette.shape[0]
+    if k > 256:
+        return np.take(palette, labels, axis=0)
+    small = labels.astype(np.uint8)
+    lut = np.zeros((256, 1, 3), dtype=np.uint8)
+    lut[:k, 0] = palette
+    return cv2.LUT(cv2.merge([small, small, small]), lut)

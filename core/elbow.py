@@ -80,7 +80,7 @@ def find_knee(ks: npt.ArrayLike, wcss: npt.ArrayLike) -> tuple[int | None, str]:
             "No clear elbow: WCSS falls smoothly with k, so no single k stands out. "
             "Pick the smallest k whose segmentation shows what you need."
         )
-    knee = int(round(float(locator.knee)))
+    knee = round(float(locator.knee))
     return knee, (
         f"Suggested k = {knee}: beyond it, each extra cluster lowers WCSS much less "
         "than the ones before did."
@@ -151,7 +151,11 @@ def elbow(
         fit = fit_colors(features, table, k, seed=seed, **params)
         if previous is not None and k <= table.n_colors and fit.inertia > wcss[-1]:
             warm = fit_colors(
-                features, table, k, seed=seed, init_centers=_grow(previous, features, weights, k),
+                features,
+                table,
+                k,
+                seed=seed,
+                init_centers=_grow(previous, features, weights, k),
                 **params,
             )
             if warm.inertia < fit.inertia:

@@ -27,7 +27,17 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["INITS", "IterationRecord", "KMeansResult", "kmeans", "relative_tolerance"]
+from core import _accel
+
+__all__ = [
+    "INITS",
+    "IterationRecord",
+    "KMeansResult",
+    "assign",
+    "assign_and_update",
+    "kmeans",
+    "relative_tolerance",
+]
 
 #: Initialisation methods accepted by :func:`kmeans` (an explicit (k, d) array also works).
 INITS: Final[tuple[str, ...]] = ("k-means++", "random")
@@ -83,9 +93,7 @@ class KMeansResult:
     history: tuple[IterationRecord, ...] | None = None
 
 
-def relative_tolerance(
-    points: np.ndarray, weights: np.ndarray | None, tol: float
-) -> float:
+def relative_tolerance(points: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
     """Turn a relative tolerance into an absolute one: `tol` × mean per-feature variance.
 
     The same convention as scikit-learn, so ``tol=1e-4`` means the same thing in both.
@@ -157,18 +165,20 @@ def kmeans(
     rises from one iteration to the next; the result depends only on the inputs and `seed`.
     Clusters can end up empty only when there are fewer distinct points than `k`.
     """
-    x = np.asarray(points, dtype=np.float64)
+    x = np.ascontiguousarray(points, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"points must be a non-empty 2-D array (n, d), got shape {x.shape}.")
     if not np.isfinite(x).all():
         raise ValueError("points contain NaN or infinity; remove or fill them first.")
     n = x.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"k must be an integer between 1 and the number of points ({n}), got {k!r}.")
+        raise ValueError(
+            f"k must be an integer between 1 and the number of points ({n}), got {k!r}."
+        )
     if sample_weight is None:
         w = np.ones(n)
     else:
-        w = np.asarray(sample_weight, dtype=np.float64)
+        w = np.ascontiguousarray(sample_weight, dtype=np.float64)
         if w.shape != (n,):
             raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -195,7 +205,6 @@ def kmeans(
 
     tol_abs = relative_tolerance(x, w, tol)
     x_sq = np.einsum("ij,ij->i", x, x)
-    wx = x * w[:, None]
     rng = np.random.default_rng(seed)
     best: KMeansResult | None = None
     for _ in range(n_init):
@@ -205,7 +214,7 @@ def kmeans(
             centers = _random_init(x, w, k, rng)
         else:
             centers = _kmeans_plusplus(x, x_sq, w, k, rng)
-        result = _lloyd(x, x_sq, w, wx, centers, max_iter, tol_abs, record_history)
+        result = _lloyd(x, w, centers, max_iter, tol_abs, record_history)
         if best is None or result.inertia < best.inertia:
             best = result
     assert best is not None
@@ -216,9 +225,7 @@ def _chunk_rows(k: int) -> int:
     return max(1024, _CHUNK_BYTES // (8 * max(k, 1)))
 
 
-def assign(
-    x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def assign(x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centre and squared distance to it for every point (prior validation assumed).
 
     Parameters
@@ -254,80 +261,124 @@ def assign(
     return labels, distances
 
 
-def _weighted_sums(
-    labels: np.ndarray, w: np.ndarray, wx: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    mass = np.bincount(labels, weights=w, minlength=k)
-    sums = np.empty((k, wx.shape[1]))
-    for j in range(wx.shape[1]):
-        sums[:, j] = np.bincount(labels, weights=wx[:, j], minlength=k)
-    return mass, sums
+def assign_and_update(
+    points: np.ndarray, weights: np.ndarray, centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One Lloyd step from given centres: label every point, move centres to the means.
+
+    Prior validation assumed. Centres of clusters that receive no point stay where they are.
+
+    Returns
+    -------
+    labels : (n,) ndarray of int32
+    centers : (k, d) ndarray of float64
+        Weighted mean of each cluster's points.
+    inertia : float
+        WCSS of `labels` against the returned centres.
+    """
+    x = np.ascontiguousarray(points, dtype=np.float64)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    centers = np.array(centers, dtype=np.float64)
+    state = _State(x, w)
+    sums, mass, _, inertia = state.sweep(centers)
+    moved, inertia = _means(centers, sums, mass, inertia)
+    return state.labels, moved, inertia
+
+
+class _State:
+    """Labels and distances of one Lloyd run, updated in place by :meth:`sweep`."""
+
+    def __init__(self, x: np.ndarray, w: np.ndarray) -> None:
+        self.x, self.w = x, w
+        self.labels = np.full(x.shape[0], -1, dtype=np.int32)
+        self.distances = np.empty(x.shape[0])
+        if not _accel.AVAILABLE:
+            self.x_sq = np.einsum("ij,ij->i", x, x)
+            self.wx = x * w[:, None]
+
+    def sweep(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """Assign every point to its nearest centre; return the update's sums.
+
+        Returns
+        -------
+        sums : (k, d) ndarray
+            Weighted sum of each new cluster's points.
+        mass : (k,) ndarray
+            Total weight of each new cluster.
+        n_changed : int
+            Labels that changed.
+        inertia : float
+            WCSS of the new labels against `centers`.
+        """
+        if _accel.AVAILABLE:
+            return _accel.lloyd_pass(self.x, self.w, centers, self.labels, self.distances)
+        labels, distances = assign(self.x, self.x_sq, centers)
+        n_changed = int(np.count_nonzero(labels != self.labels))
+        self.labels, self.distances = labels, distances
+        k, d = centers.shape
+        mass = np.bincount(labels, weights=self.w, minlength=k)
+        sums = np.empty((k, d))
+        for j in range(d):
+            sums[:, j] = np.bincount(labels, weights=self.wx[:, j], minlength=k)
+        return sums, mass, n_changed, float(self.w @ distances)
+
+
+def _means(
+    centers: np.ndarray, sums: np.ndarray, mass: np.ndarray, inertia: float
+) -> tuple[np.ndarray, float]:
+    """Move non-empty centres to their cluster means; return them and the new WCSS.
+
+    The WCSS follows from the old one without another pass over the points: moving a
+    centre c to its cluster's mean μ lowers that cluster's sum of squares by m·‖c − μ‖².
+    """
+    moved = centers.copy()
+    filled = mass > 0
+    moved[filled] = sums[filled] / mass[filled, None]
+    drop = float((mass * ((moved - centers) ** 2).sum(axis=1)).sum())
+    return moved, max(inertia - drop, 0.0)
 
 
 def _lloyd(
     x: np.ndarray,
-    x_sq: np.ndarray,
     w: np.ndarray,
-    wx: np.ndarray,
     centers: np.ndarray,
     max_iter: int,
     tol_abs: float,
     record_history: bool,
 ) -> KMeansResult:
-    k = centers.shape[0]
     history: list[IterationRecord] | None = [] if record_history else None
-    labels = np.full(x.shape[0], -1, dtype=np.int32)
+    state = _State(x, w)
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        new_labels, distances = assign(x, x_sq, centers)
-        n_changed = int(np.count_nonzero(new_labels != labels))
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported after the loop
+        sums, mass, n_changed, inertia = state.sweep(centers)
         if history is not None:
-            history.append(
-                IterationRecord(centers.copy(), float(w @ distances), n_changed)
-            )
-        labels = new_labels
+            history.append(IterationRecord(centers.copy(), inertia, n_changed))
         if n_changed == 0:
             converged = True
             break
-        mass, sums = _weighted_sums(labels, w, wx, k)
-        new_centers = centers.copy()
-        filled = mass > 0
-        new_centers[filled] = sums[filled] / mass[filled, None]
-        if not filled.all():
-            _reseed_empty(new_centers, ~filled, x, w, distances)
+        new_centers, _ = _means(centers, sums, mass, inertia)
+        if not (mass > 0).all():
+            _reseed_empty(new_centers, mass <= 0, x, w, state.distances)
         shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
         if shift <= tol_abs:
             converged = True
             # One more assignment so labels agree with the centres they are reported with.
-            labels, distances = assign(x, x_sq, centers)
+            sums, mass, _, inertia = state.sweep(centers)
             break
     else:
-        labels, distances = assign(x, x_sq, centers)
+        sums, mass, _, inertia = state.sweep(centers)
     # Report the centres as the means of the final labels, as Lloyd's update step defines.
-    mass, sums = _weighted_sums(labels, w, wx, k)
-    filled = mass > 0
-    centers = centers.copy()
-    centers[filled] = sums[filled] / mass[filled, None]
-    inertia = _inertia(x, w, labels, centers)
+    centers, inertia = _means(centers, sums, mass, inertia)
     return KMeansResult(
         centers=centers,
-        labels=labels,
+        labels=state.labels,
         inertia=inertia,
         n_iter=n_iter,
         converged=converged,
         history=tuple(history) if history is not None else None,
     )
-
-
-def _inertia(x: np.ndarray, w: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
-    total = 0.0
-    step = 2**18
-    for start in range(0, x.shape[0], step):
-        diff = x[start : start + step] - centers[labels[start : start + step]]
-        total += float(w[start : start + step] @ np.einsum("ij,ij->i", diff, diff))
-    return total
 
 
 def _reseed_empty(

@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 
 from core.colorspaces import check_color_space, rgb_to_features
-from core.colortable import ColorTable
-from core.kmeans import INITS, KMeansResult, kmeans
+from core.colortable import ColorTable, recolor
+from core.kmeans import INITS, KMeansResult, assign_and_update, kmeans
 
 __all__ = ["ENGINES", "Segmentation", "as_rgb_image", "segment"]
 
@@ -65,13 +65,16 @@ class Segmentation:
         Distinct colours in the image.
     elapsed : float
         Seconds spent in :func:`segment`.
-    k, color_space, seed, init, n_init, max_iter, tol, engine
+    k, color_space, seed, init, n_init, max_iter, tol, engine, fit_pixels
         The parameters used.
+    fit_shape : tuple of int
+        ``(H, W)`` of the image the centres were fitted on: the image itself, or its
+        downscaled copy when `fit_pixels` applied.
 
     Notes
     -----
-    A cluster is empty (count 0, palette black, centre on the first cluster's centre) only
-    when the image has fewer distinct colours than `k`; :func:`segment` warns when that happens.
+    A cluster is empty (count 0, palette black, centre a copy of another cluster's) only when
+    the image has fewer distinct colours than `k`; :func:`segment` warns when that happens.
     """
 
     labels: np.ndarray
@@ -92,6 +95,8 @@ class Segmentation:
     max_iter: int
     tol: float
     engine: str
+    fit_pixels: int | None = None
+    fit_shape: tuple[int, int] | None = None
     elapsed: float = field(default=0.0, compare=False)
 
     @property
@@ -128,6 +133,7 @@ class Segmentation:
             "max_iter": self.max_iter,
             "tol": self.tol,
             "engine": self.engine,
+            "fit_pixels": self.fit_pixels,
         }
 
 
@@ -156,7 +162,11 @@ def as_rgb_image(image: npt.ArrayLike, *, name: str = "image") -> np.ndarray:
     if array.ndim == 2:
         array = np.repeat(array[:, :, None], 3, axis=2)
     if array.ndim != 3 or array.shape[2] != 3:
-        hint = " (drop the alpha channel or use core.load_image)" if array.ndim == 3 and array.shape[2] == 4 else ""
+        hint = (
+            " (drop the alpha channel or use core.load_image)"
+            if array.ndim == 3 and array.shape[2] == 4
+            else ""
+        )
         raise ValueError(
             f"{name} must have shape (H, W, 3) for RGB or (H, W) for grayscale, "
             f"got {np.shape(image)}{hint}."
@@ -194,8 +204,10 @@ def _check_params(
     _check_positive_int(max_iter, "max_iter")
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}.")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (
-        math.isfinite(tol) and tol >= 0
+    if (
+        isinstance(tol, bool)
+        or not isinstance(tol, (int, float))
+        or not (math.isfinite(tol) and tol >= 0)
     ):
         raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
     if engine not in ENGINES:
@@ -213,6 +225,7 @@ def segment(
     max_iter: int = 300,
     tol: float = 1e-4,
     engine: Literal["kseg", "sklearn", "opencv"] = "kseg",
+    fit_pixels: int | None = None,
 ) -> Segmentation:
     """Segment an image into `k` colour clusters with k-means.
 
@@ -241,6 +254,11 @@ def segment(
         ``"kseg"`` (default, fastest) and ``"sklearn"`` cluster the distinct colours weighted by
         their counts, which is exactly k-means on every pixel; ``"opencv"`` runs
         ``cv2.kmeans`` on every pixel, for comparison.
+    fit_pixels : int, optional
+        For very large photos: when the image has more pixels than this, the centres are
+        fitted on a copy downscaled to at most `fit_pixels` (area interpolation), then every
+        full-resolution pixel is labelled with its nearest centre and the palette, centres,
+        shares and WCSS are computed on the full image. Default None: fit on every pixel.
 
     Returns
     -------
@@ -275,31 +293,61 @@ def segment(
     n_pixels = rgb.shape[0] * rgb.shape[1]
     if k > n_pixels:
         raise ValueError(f"k={k} is more than the number of pixels ({n_pixels}); lower k.")
+    if fit_pixels is not None:
+        fit_pixels = _check_positive_int(fit_pixels, "fit_pixels")
     table = ColorTable.from_image(rgb)
+    fit_image, fit_table = rgb, table
+    if fit_pixels is not None and n_pixels > fit_pixels:
+        from core.io import resize_to_max_pixels
+
+        fit_image = resize_to_max_pixels(rgb, fit_pixels)
+        fit_table = ColorTable.from_image(fit_image)
+    subsampled = fit_table is not table
+    k = int(k)
     fit_params = {"init": init, "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol)}
+    color_labels = pixel_labels = None
     if engine == "opencv":
-        pixel_labels, centers, inertia, n_iter = _fit_opencv(rgb, space, int(k), seed, **fit_params)
+        labels_fit, centers, inertia, n_iter = _fit_opencv(fit_image, space, k, seed, **fit_params)
         converged = n_iter < max_iter
-        color_labels = None
+        if not subsampled:
+            pixel_labels = labels_fit
     else:
-        features = rgb_to_features(table.colors, space)
         fit = fit_colors(
-            features, table, int(k), seed=seed, engine=engine, **fit_params
+            rgb_to_features(fit_table.colors, space),
+            fit_table,
+            k,
+            seed=seed,
+            engine=engine,
+            **fit_params,
         )
-        color_labels, centers, inertia = fit.labels, fit.centers, fit.inertia
-        n_iter, converged = fit.n_iter, fit.converged
-        pixel_labels = None
+        centers, inertia, n_iter, converged = fit.centers, fit.inertia, fit.n_iter, fit.converged
+        color_labels = fit.labels
+    if subsampled:
+        # Label every full-resolution colour with its nearest fitted centre, then move each
+        # centre to the mean of its members, as one Lloyd update would.
+        features = rgb_to_features(table.colors, space)
+        color_labels, centers, inertia = assign_and_update(
+            features, table.counts.astype(np.float64), centers
+        )
     return _finish(
         table,
         rgb,
-        int(k),
+        k,
         color_labels=color_labels,
         pixel_labels=pixel_labels,
         centers=centers,
         inertia=inertia,
         n_iter=n_iter,
         converged=converged,
-        params={"k": int(k), "color_space": space, "seed": seed, "engine": engine, **fit_params},
+        params={
+            "k": k,
+            "color_space": space,
+            "seed": seed,
+            "engine": engine,
+            "fit_pixels": fit_pixels,
+            **fit_params,
+        },
+        fit_shape=(int(fit_image.shape[0]), int(fit_image.shape[1])),
         started=started,
     )
 
@@ -341,8 +389,16 @@ def fit_colors(
     if engine == "sklearn":
         return _fit_sklearn(features, weights, k, seed, init, n_init, max_iter, tol)
     if init_centers is not None:
-        return kmeans(features, k, sample_weight=weights, init=init_centers, n_init=1,
-                      max_iter=max_iter, tol=tol, record_history=record_history)
+        return kmeans(
+            features,
+            k,
+            sample_weight=weights,
+            init=init_centers,
+            n_init=1,
+            max_iter=max_iter,
+            tol=tol,
+            record_history=record_history,
+        )
     start: Any = init
     runs = n_init
     if m > _COARSE_ABOVE and not record_history:
@@ -353,25 +409,56 @@ def fit_colors(
         mass = np.bincount(cell, weights=weights, minlength=n_cells)
         occupied = np.flatnonzero(mass)
         if occupied.shape[0] >= k:
-            coarse = np.column_stack([
-                np.bincount(cell, weights=weights * features[:, j], minlength=n_cells)[occupied]
-                for j in range(features.shape[1])
-            ]) / mass[occupied, None]
-            seeded = kmeans(coarse, k, sample_weight=mass[occupied], init=init, n_init=n_init,
-                            max_iter=max_iter, tol=tol, seed=seed)
+            coarse = (
+                np.column_stack(
+                    [
+                        np.bincount(cell, weights=weights * features[:, j], minlength=n_cells)[
+                            occupied
+                        ]
+                        for j in range(features.shape[1])
+                    ]
+                )
+                / mass[occupied, None]
+            )
+            seeded = kmeans(
+                coarse,
+                k,
+                sample_weight=mass[occupied],
+                init=init,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                seed=seed,
+            )
             start, runs = seeded.centers, 1
-    return kmeans(features, k, sample_weight=weights, init=start, n_init=runs,
-                  max_iter=max_iter, tol=tol, seed=seed, record_history=record_history)
+    return kmeans(
+        features,
+        k,
+        sample_weight=weights,
+        init=start,
+        n_init=runs,
+        max_iter=max_iter,
+        tol=tol,
+        seed=seed,
+        record_history=record_history,
+    )
 
 
 def _fit_sklearn(
-    features: np.ndarray, weights: np.ndarray, k: int, seed: int | None, init: str,
-    n_init: int, max_iter: int, tol: float,
+    features: np.ndarray,
+    weights: np.ndarray,
+    k: int,
+    seed: int | None,
+    init: str,
+    n_init: int,
+    max_iter: int,
+    tol: float,
 ) -> KMeansResult:
     from sklearn.cluster import KMeans
 
-    model = KMeans(n_clusters=k, init=init, n_init=n_init, max_iter=max_iter, tol=tol,
-                   random_state=seed)
+    model = KMeans(
+        n_clusters=k, init=init, n_init=n_init, max_iter=max_iter, tol=tol, random_state=seed
+    )
     with warnings.catch_warnings():
         # "Number of distinct clusters found smaller than n_clusters" is handled by the caller.
         warnings.simplefilter("ignore", category=UserWarning)
@@ -386,8 +473,15 @@ def _fit_sklearn(
 
 
 def _fit_opencv(
-    rgb: np.ndarray, space: str, k: int, seed: int | None, *, init: str, n_init: int,
-    max_iter: int, tol: float,
+    rgb: np.ndarray,
+    space: str,
+    k: int,
+    seed: int | None,
+    *,
+    init: str,
+    n_init: int,
+    max_iter: int,
+    tol: float,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     features = rgb_to_features(rgb.reshape(-1, 3), space).astype(np.float32)
     # cv2's epsilon bounds the largest centre move; match our relative tolerance in scale.
@@ -404,17 +498,6 @@ def _fit_opencv(
     )
 
 
-def _recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """``palette[labels]``, through OpenCV's lookup tables when k <= 256 (about 8x faster)."""
-    k = palette.shape[0]
-    if k > 256:
-        return np.take(palette, labels, axis=0)
-    small = labels.astype(np.uint8)
-    lut = np.zeros((256, 1, 3), dtype=np.uint8)
-    lut[:k, 0] = palette
-    return cv2.LUT(cv2.merge([small, small, small]), lut)
-
-
 def _finish(
     table: ColorTable,
     rgb: np.ndarray,
@@ -427,6 +510,7 @@ def _finish(
     n_iter: int,
     converged: bool,
     params: dict[str, Any],
+    fit_shape: tuple[int, int],
     started: float,
 ) -> Segmentation:
     """Number clusters by size, compute the palette and the recoloured image."""
@@ -440,11 +524,16 @@ def _finish(
         colors = rgb.reshape(-1, 3)
         labels_for_sums = pixel_labels.ravel()
     counts = np.bincount(labels_for_sums, weights=weights, minlength=k).astype(np.int64)
-    sums = np.column_stack([
-        np.bincount(labels_for_sums, weights=colors[:, j] * (1 if weights is None else weights),
-                    minlength=k)
-        for j in range(3)
-    ])
+    sums = np.column_stack(
+        [
+            np.bincount(
+                labels_for_sums,
+                weights=colors[:, j] * (1 if weights is None else weights),
+                minlength=k,
+            )
+            for j in range(3)
+        ]
+    )
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(k, dtype=np.int32)
     rank[order] = np.arange(k, dtype=np.int32)
@@ -454,10 +543,11 @@ def _finish(
     palette[filled] = np.rint(sums[order][filled] / counts[filled, None]).astype(np.uint8)
     centers = np.asarray(centers, dtype=np.float64)[order]
     if color_labels is not None:
-        labels = table.pixel_labels(rank[color_labels])
+        labels, segmented = table.paint(rank[color_labels], palette)
     else:
         assert pixel_labels is not None
         labels = rank[pixel_labels]
+        segmented = recolor(labels, palette)
     n_empty = int((~filled).sum())
     if n_empty:
         warnings.warn(
@@ -466,7 +556,6 @@ def _finish(
             UserWarning,
             stacklevel=3,
         )
-    segmented = _recolor(labels, palette)
     fractions = counts / counts.sum()
     for array in (labels, palette, segmented, centers, counts, fractions):
         array.setflags(write=False)
@@ -482,5 +571,6 @@ def _finish(
         converged=bool(converged),
         n_colors=table.n_colors,
         elapsed=time.perf_counter() - started,
+        fit_shape=fit_shape,
         **params,
     )

@@ -1,0 +1,159 @@
+"""Compiled kernels (numba) for the three passes that touch every point or pixel.
+
+Each kernel fuses what NumPy does in several passes with temporaries into one pass:
+
+* :func:`color_histogram` — 24-bit colour id of every pixel and its count, without an
+  id array (NumPy: RGBA copy, cast, ``bincount``);
+* :func:`lloyd_pass` — nearest centre, change count, WCSS and the weighted sums for the
+  update step, in one sweep over the points (NumPy: a BLAS distance block, ``argmin``,
+  and one ``bincount`` per dimension), split across threads with private accumulators;
+* :func:`paint` — label and recoloured pixel of every pixel from a colour lookup table.
+
+Distances here are computed as plain sums of squared differences, so they are exact
+to rounding (no ``‖x‖² − 2x·c + ‖c‖²`` cancellation). The kernels are compiled on first
+use and cached on disk (``cache=True``), so only the first process pays the compile time.
+:data:`AVAILABLE` is False when numba is not installed or ``KSEG_NUMBA=0``; the NumPy
+path in :mod:`core.kmeans` and :mod:`core.colortable` then runs instead, with the same
+results.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by the environment, not by a branch in the tests
+    if os.environ.get("KSEG_NUMBA", "1") == "0":
+        raise ImportError("disabled by KSEG_NUMBA=0")
+    import numba as nb
+except ImportError:  # pragma: no cover
+    nb = None
+
+AVAILABLE: bool = nb is not None
+_PARALLEL_ABOVE = 100_000
+
+__all__ = ["AVAILABLE", "color_histogram", "lloyd_pass", "paint"]
+
+if nb is not None:
+
+    @nb.njit(cache=True, nogil=True)
+    def color_histogram(pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+        """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin histogram."""
+        histogram = np.zeros(1 << 24, dtype=np.int32)
+        for i in range(pixels.shape[0]):
+            color = (
+                np.int64(pixels[i, 0])
+                | (np.int64(pixels[i, 1]) << 8)
+                | (np.int64(pixels[i, 2]) << 16)
+            )
+            histogram[color] += 1
+        return histogram
+
+    @nb.njit(cache=True, nogil=True, inline="always")
+    def _sweep(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
+        """Assign points [start, stop) and accumulate into sums/mass; return (changed, WCSS)."""
+        k = centers.shape[0]
+        d = x.shape[1]
+        changed = 0
+        inertia = 0.0
+        for i in range(start, stop):
+            best = np.inf
+            best_j = 0
+            for j in range(k):
+                dist = 0.0
+                for t in range(d):
+                    diff = x[i, t] - centers[j, t]
+                    dist += diff * diff
+                if dist < best:
+                    best = dist
+                    best_j = j
+            if labels[i] != best_j:
+                changed += 1
+                labels[i] = best_j
+            distances[i] = best
+            weight = w[i]
+            mass[best_j] += weight
+            inertia += weight * best
+            for t in range(d):
+                sums[best_j, t] += weight * x[i, t]
+        return changed, inertia
+
+    @nb.njit(cache=True, nogil=True)
+    def _lloyd_pass_serial(x, w, centers, labels, distances):  # pragma: no cover - compiled
+        k, d = centers.shape[0], x.shape[1]
+        sums = np.zeros((k, d))
+        mass = np.zeros(k)
+        changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
+        return sums, mass, changed, inertia
+
+    @nb.njit(cache=True, parallel=True)
+    def _lloyd_pass_parallel(x, w, centers, labels, distances):  # pragma: no cover - compiled
+        n, d = x.shape
+        k = centers.shape[0]
+        n_chunks = max(1, min(64, n // 16384))
+        part_sums = np.zeros((n_chunks, k, d))
+        part_mass = np.zeros((n_chunks, k))
+        part_changed = np.zeros(n_chunks, dtype=np.int64)
+        part_inertia = np.zeros(n_chunks)
+        for c in nb.prange(n_chunks):
+            changed, inertia = _sweep(
+                x,
+                w,
+                centers,
+                labels,
+                distances,
+                c * n // n_chunks,
+                (c + 1) * n // n_chunks,
+                part_sums[c],
+                part_mass[c],
+            )
+            part_changed[c] = changed
+            part_inertia[c] = inertia
+        return (
+            part_sums.sum(axis=0),
+            part_mass.sum(axis=0),
+            part_changed.sum(),
+            part_inertia.sum(),
+        )
+
+    def lloyd_pass(
+        x: np.ndarray,
+        w: np.ndarray,
+        centers: np.ndarray,
+        labels: np.ndarray,
+        distances: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """Assign every point to its nearest centre, in place, and sum up for the update.
+
+        Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
+        of labels that changed, and the WCSS of the new assignment. Small inputs run on
+        one thread: starting threads costs more than it saves below ~100k points.
+        """
+        kernel = _lloyd_pass_parallel if x.shape[0] >= _PARALLEL_ABOVE else _lloyd_pass_serial
+        sums, mass, changed, inertia = kernel(x, w, centers, labels, distances)
+        return sums, mass, int(changed), float(inertia)
+
+    @nb.njit(cache=True, parallel=True)
+    def paint(
+        pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+        """Label (n,) int32 and colour (n, 3) uint8 of every pixel from a colour lookup."""
+        n = pixels.shape[0]
+        labels = np.empty(n, dtype=np.int32)
+        painted = np.empty((n, 3), dtype=np.uint8)
+        for i in nb.prange(n):
+            color = (
+                np.int64(pixels[i, 0])
+                | (np.int64(pixels[i, 1]) << 8)
+                | (np.int64(pixels[i, 2]) << 16)
+            )
+            label = lookup[color]
+            labels[i] = label
+            painted[i, 0] = palette[label, 0]
+            painted[i, 1] = palette[label, 1]
+            painted[i, 2] = palette[label, 2]
+        return labels, painted
+
+else:  # pragma: no cover
+    color_histogram = lloyd_pass = paint = None  # type: ignore[assignment]

@@ -1,0 +1,45 @@
+"""Shared fixtures: small images made in memory (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_sample_image
+
+
+def small_photo(name: str = "flower.jpg", scale: int = 4) -> np.ndarray:
+    """A real photo, downscaled by `scale` (area average) to keep tests fast."""
+    image = load_sample_image(name)
+    h, w = image.shape[0] // scale, image.shape[1] // scale
+    trimmed = image[: h * scale, : w * scale].reshape(h, scale, w, scale, 3)
+    return trimmed.mean(axis=(1, 3)).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """Flower photo at 106 x 160 (a real, camera-like colour distribution)."""
+    return small_photo("flower.jpg", 4)
+
+
+@pytest.fixture(scope="session")
+def china() -> np.ndarray:
+    """China temple photo at 106 x 160."""
+    return small_photo("china.jpg", 4)
+
+
+@pytest.fixture(scope="session")
+def photo_colors(photo) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct colours of `photo` (RGB / 255) and their pixel counts."""
+    colors, counts = np.unique(photo.reshape(-1, 3), axis=0, return_counts=True)
+    return colors / 255.0, counts.astype(np.float64)
+
+
+@pytest.fixture
+def blocks() -> np.ndarray:
+    """Four flat colour blocks of different sizes: a known answer for k = 4."""
+    image = np.zeros((20, 30, 3), dtype=np.uint8)
+    image[:, :15] = (200, 30, 30)  # 300 px
+    image[:10, 15:] = (30, 200, 30)  # 150 px
+    image[10:, 15:25] = (30, 30, 200)  # 100 px
+    image[10:, 25:] = (240, 240, 240)  # 50 px
+    return image

@@ -1,0 +1,177 @@
+"""The engine against independent oracles (brute-force Lloyd, scikit-learn) and its guarantees."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.cluster import KMeans
+
+from core.kmeans import assign_and_update, kmeans
+
+
+def brute_force_lloyd(x, w, centers, max_iter=500):
+    """Textbook Lloyd: full distance matrix, weighted means, until no label changes.
+
+    Returns None if a cluster ever empties (the textbook has no rule for that).
+    """
+    labels = None
+    for _ in range(max_iter):
+        distances = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+        new_labels = distances.argmin(axis=1)
+        if labels is not None and (new_labels == labels).all():
+            break
+        labels = new_labels
+        centers = centers.copy()
+        for j in range(centers.shape[0]):
+            members = labels == j
+            if not members.any():
+                return None
+            centers[j] = (w[members, None] * x[members]).sum(axis=0) / w[members].sum()
+    inertia = float((w * ((x - centers[labels]) ** 2).sum(axis=1)).sum())
+    return labels, centers, inertia
+
+
+points = st.integers(4, 40).flatmap(
+    lambda n: st.tuples(
+        arrays(np.float64, (n, 3), elements=st.floats(-100, 100, width=32)),
+        arrays(np.float64, (n,), elements=st.floats(0.5, 20, width=32)),
+        st.integers(1, min(5, n)),
+        st.integers(0, 2**16),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(points)
+def test_equals_brute_force_lloyd_from_same_centres(case):
+    x, w, k, seed = case
+    assume(np.unique(x, axis=0).shape[0] >= k)
+    start = x[np.random.default_rng(seed).choice(x.shape[0], size=k, replace=False)]
+    oracle = brute_force_lloyd(x, w, start)
+    assume(oracle is not None)
+    result = kmeans(x, k, sample_weight=w, init=start, tol=0, max_iter=500)
+    labels, centers, inertia = oracle
+    # Near-ties between two centres can flip under rounding; they are vanishingly rare
+    # with continuous data, and both answers would then be correct.
+    d = ((x[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    sorted_d = np.sort(d, axis=1)
+    assume(k == 1 or (sorted_d[:, 1] - sorted_d[:, 0]).min() > 1e-6)
+    np.testing.assert_array_equal(result.labels, labels)
+    np.testing.assert_allclose(result.centers, centers, rtol=1e-9, atol=1e-9)
+    assert result.inertia == pytest.approx(inertia, rel=1e-9, abs=1e-9)
+    assert result.converged
+
+
+@settings(max_examples=50, deadline=None)
+@given(points, st.sampled_from(["k-means++", "random"]))
+def test_guarantees(case, init):
+    x, w, k, seed = case
+    result = kmeans(x, k, sample_weight=w, init=init, seed=seed, record_history=True)
+    # Labels in range.
+    assert result.labels.min() >= 0 and result.labels.max() < k
+    # Each non-empty centre is the weighted mean of its points.
+    for j in range(k):
+        members = result.labels == j
+        if members.any():
+            mean = (w[members, None] * x[members]).sum(axis=0) / w[members].sum()
+            np.testing.assert_allclose(result.centers[j], mean, rtol=1e-9, atol=1e-7)
+    # Identical points share a label.
+    _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(result.labels, result.labels[first][inverse.ravel()])
+    # WCSS never rises from one iteration to the next, nor at the final update.
+    wcss = [record.inertia for record in result.history]
+    assert all(b <= a * (1 + 1e-12) + 1e-9 for a, b in itertools.pairwise(wcss))
+    assert result.inertia <= wcss[-1] * (1 + 1e-12) + 1e-9
+    # Same seed, same result.
+    again = kmeans(x, k, sample_weight=w, init=init, seed=seed)
+    np.testing.assert_array_equal(again.labels, result.labels)
+    assert again.inertia == result.inertia
+
+
+def test_weights_equal_repeated_points():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 2)) * [1.0, 3.0]
+    counts = rng.integers(1, 6, size=50)
+    repeated = np.repeat(x, counts, axis=0)
+    start = x[:4]
+    weighted = kmeans(x, 4, sample_weight=counts, init=start, tol=0)
+    expanded = kmeans(repeated, 4, init=start, tol=0)
+    np.testing.assert_allclose(weighted.centers, expanded.centers, rtol=1e-10)
+    np.testing.assert_array_equal(np.repeat(weighted.labels, counts), expanded.labels)
+    assert weighted.inertia == pytest.approx(expanded.inertia, rel=1e-10)
+
+
+def test_hand_computed_toy_inertia():
+    # Two pairs at distance 1 apart: each centre sits mid-way, 0.5 from its points.
+    # Weighted WCSS = (1 + 1) * 0.25 + (2 + 0.5) * 0.25... computed by hand below.
+    x = np.array([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0], [11.0, 0.0]])
+    w = np.array([1.0, 1.0, 2.0, 2.0])
+    result = kmeans(x, 2, sample_weight=w, init=np.array([[0.0, 0.0], [10.0, 0.0]]))
+    np.testing.assert_allclose(np.sort(result.centers[:, 0]), [0.5, 10.5])
+    assert result.inertia == pytest.approx(1 * 0.25 + 1 * 0.25 + 2 * 0.25 + 2 * 0.25)
+
+
+def test_within_one_percent_of_sklearn_best_of_ten(photo_colors):
+    features, weights = photo_colors
+    for k in (3, 8):
+        ours = kmeans(features, k, sample_weight=weights, n_init=4, seed=0)
+        reference = KMeans(k, n_init=10, random_state=0).fit(features, sample_weight=weights)
+        assert ours.inertia <= 1.01 * reference.inertia_
+
+
+def test_empty_cluster_is_reseeded_far_away():
+    x = np.array([[0.0], [0.1], [0.2], [10.0], [10.1]])
+    # The third centre starts where no point will choose it.
+    result = kmeans(x, 3, init=np.array([[0.1], [10.0], [1000.0]]), tol=0)
+    assert np.bincount(result.labels, minlength=3).min() > 0
+    assert result.inertia < 0.1
+
+
+def test_fewer_distinct_points_than_k_leaves_clusters_empty():
+    x = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)
+    result = kmeans(x, 3, seed=1)
+    assert set(np.unique(result.labels)) <= {0, 1, 2}
+    assert result.inertia == pytest.approx(0.0, abs=1e-12)
+
+
+def test_assign_and_update_is_one_lloyd_step():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    w = rng.uniform(1, 3, size=200)
+    start = x[:5].copy()
+    labels, centers, inertia = assign_and_update(x, w, start)
+    np.testing.assert_array_equal(labels, ((x[:, None] - start) ** 2).sum(2).argmin(1))
+    for j in range(5):
+        members = labels == j
+        np.testing.assert_allclose(centers[j], np.average(x[members], axis=0, weights=w[members]))
+    assert inertia == pytest.approx(float((w * ((x - centers[labels]) ** 2).sum(1)).sum()))
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (([[1.0]], 0), {}, "k must be an integer between 1"),
+        (([[1.0]], 2), {}, "k must be an integer between 1"),
+        (([[1.0], [2.0]], 1.5), {}, "k must be an integer"),
+        (([[1.0], [2.0]], True), {}, "k must be an integer"),
+        ((np.empty((0, 3)), 1), {}, "non-empty 2-D"),
+        (([1.0, 2.0], 1), {}, "non-empty 2-D"),
+        (([[np.nan], [1.0]], 1), {}, "NaN or infinity"),
+        (([[1.0], [2.0]], 1), {"sample_weight": [1.0, -1.0]}, "non-negative"),
+        (([[1.0], [2.0]], 1), {"sample_weight": [1.0]}, "shape"),
+        (([[1.0], [2.0]], 1), {"init": "forgy"}, "init must be one of"),
+        (([[1.0], [2.0]], 1), {"init": [[1.0, 2.0]]}, "init centres must be"),
+        (([[1.0], [2.0]], 1), {"init": [[1.0]], "n_init": 2}, "n_init must be 1"),
+        (([[1.0], [2.0]], 1), {"n_init": 0}, "n_init must be a positive"),
+        (([[1.0], [2.0]], 1), {"max_iter": 0}, "max_iter must be a positive"),
+        (([[1.0], [2.0]], 1), {"tol": -1}, "tol must be a non-negative"),
+    ],
+)
+def test_invalid_input_says_what_to_fix(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kmeans(*args, **kwargs)

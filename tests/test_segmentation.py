@@ -1,0 +1,217 @@
+"""segment() and Segmentation: known answers, exactness on every pixel, guarantees, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import small_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.cluster import KMeans
+
+from core import _accel
+from core.colorspaces import COLOR_SPACES, rgb_to_features
+from core.segmentation import segment
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two label maps group the pixels identically (up to renumbering)."""
+    pairs = np.unique(np.column_stack([a.ravel(), b.ravel()]), axis=0)
+    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
+
+
+def test_known_answer_on_flat_blocks(blocks):
+    result = segment(blocks, 4)
+    # Clusters are numbered by size: 300, 150, 100 and 50 pixels.
+    assert result.palette.tolist() == [[200, 30, 30], [30, 200, 30], [30, 30, 200], [240, 240, 240]]
+    np.testing.assert_allclose(result.fractions, [0.5, 0.25, 1 / 6, 1 / 12])
+    assert result.counts.tolist() == [300, 150, 100, 50]
+    assert (result.labels[:, :15] == 0).all() and (result.labels[10:, 25:] == 3).all()
+    np.testing.assert_array_equal(result.segmented, blocks)
+    assert result.inertia == pytest.approx(0.0, abs=1e-9)
+    assert result.n_colors == 4
+    assert result.hex_colors[0] == "#c81e1e"
+
+
+@pytest.mark.parametrize("color_space", list(COLOR_SPACES))
+def test_exact_kmeans_on_every_pixel(photo, color_space):
+    """Run to a true fixed point: every pixel is nearest its own centre, every centre is
+    the mean of its pixels' features — checked pixel by pixel, not on distinct colours."""
+    result = segment(photo, 5, color_space=color_space, tol=0)
+    features = rgb_to_features(photo.reshape(-1, 3), color_space)
+    labels = result.labels.ravel()
+    d = ((features[:, None, :] - result.centers[None]) ** 2).sum(axis=2)
+    nearest = d.argmin(axis=1)
+    ambiguous = np.sort(d, axis=1)[:, 1] - d.min(axis=1) < 1e-9
+    assert (nearest == labels)[~ambiguous].all()
+    for j in range(result.k):
+        np.testing.assert_allclose(result.centers[j], features[labels == j].mean(axis=0), atol=1e-9)
+    wcss = float(((features - result.centers[labels]) ** 2).sum())
+    assert result.inertia == pytest.approx(wcss, rel=1e-9)
+    assert result.converged
+
+
+@pytest.mark.parametrize("k", [2, 5, 9])
+def test_wcss_within_one_percent_of_sklearn_best_of_ten(china, k):
+    ours = segment(china, k)
+    pixels = china.reshape(-1, 3) / 255.0
+    reference = KMeans(k, n_init=10, random_state=0).fit(pixels)
+    assert ours.inertia <= 1.01 * reference.inertia_
+
+
+@pytest.mark.parametrize("engine", ["sklearn", "opencv"])
+def test_alternative_engines_agree(photo, engine):
+    ours = segment(photo, 4)
+    other = segment(photo, 4, engine=engine)
+    assert other.engine == engine
+    assert other.inertia == pytest.approx(ours.inertia, rel=0.02)
+    assert np.abs(other.fractions - ours.fractions).max() < 0.05
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    arrays(np.uint8, st.tuples(st.integers(1, 12), st.integers(1, 12), st.just(3))),
+    st.integers(1, 6),
+    st.sampled_from(list(COLOR_SPACES)),
+    st.integers(0, 1000),
+)
+def test_guarantees(image, k, color_space, seed):
+    k = min(k, image.shape[0] * image.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer colours than k is allowed here
+        result = segment(image, k, color_space=color_space, seed=seed)
+        again = segment(image, k, color_space=color_space, seed=seed)
+    labels = result.labels
+    assert labels.shape == image.shape[:2] and labels.dtype == np.int32
+    assert labels.min() >= 0 and labels.max() < k
+    # Palette is the (rounded) mean colour of each cluster's pixels.
+    for j in range(k):
+        members = image[labels == j]
+        if len(members):
+            assert np.abs(result.palette[j] - members.mean(axis=0)).max() <= 0.5 + 1e-9
+    np.testing.assert_array_equal(result.segmented, result.palette[labels])
+    # Identical pixels share a label.
+    flat = image.reshape(-1, 3)
+    _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(labels.ravel(), labels.ravel()[first][inverse.ravel()])
+    # Shares: sum to 1, numbered by size.
+    assert result.fractions.sum() == pytest.approx(1.0)
+    assert (np.diff(result.counts) <= 0).all()
+    assert all(result.mask(j).sum() == result.counts[j] for j in range(k))
+    # Same seed, same labels.
+    np.testing.assert_array_equal(again.labels, labels)
+
+
+def test_large_image_uses_the_same_answer_on_both_paths():
+    """Above 2**18 pixels the colour table switches from sorting to a 2**24 histogram (and
+    to the compiled kernels when numba is present); the answer must not change."""
+    small = small_photo("flower.jpg", 1)  # 427 x 640 = 273,280 pixels
+    tiled = np.ascontiguousarray(small[:256, :256])  # 65,536 pixels: the sorting path
+    large = np.tile(tiled, (3, 2, 1))  # 393,216 pixels, same colours, 6x counts
+    a, b = segment(tiled, 6), segment(large, 6)
+    np.testing.assert_array_equal(b.palette, a.palette)
+    np.testing.assert_allclose(b.fractions, a.fractions)
+    np.testing.assert_array_equal(b.labels, np.tile(a.labels, (3, 2)))
+    assert b.inertia == pytest.approx(6 * a.inertia, rel=1e-9)
+
+
+def test_hsv_hue_is_circular():
+    # Reds at hue 350 and 10 degrees must cluster together, apart from a cyan at 180.
+    image = np.array([[[255, 0, 43], [255, 43, 0], [0, 255, 255], [0, 230, 230]]], dtype=np.uint8)
+    result = segment(image, 2, color_space="hsv")
+    assert result.labels[0, 0] == result.labels[0, 1] != result.labels[0, 2] == result.labels[0, 3]
+
+
+def test_fit_pixels_labels_full_image_with_centres_fitted_small(china):
+    big = np.repeat(np.repeat(china, 3, axis=0), 3, axis=1)
+    result = segment(big, 4, fit_pixels=2000)
+    assert result.labels.shape == big.shape[:2]
+    assert result.fit_shape[0] * result.fit_shape[1] <= 2000
+    assert result.fit_pixels == 2000
+    full = segment(big, 4)
+    assert result.inertia <= 1.05 * full.inertia
+    for j in range(4):
+        np.testing.assert_allclose(
+            result.palette[j], big[result.labels == j].mean(axis=0), atol=0.5
+        )
+    assert segment(big, 4, fit_pixels=10**9).fit_shape == big.shape[:2]
+
+
+def test_fewer_distinct_colours_than_k_warns_and_leaves_empty_clusters(blocks):
+    with pytest.warns(UserWarning, match="only 4 distinct colour"):
+        result = segment(blocks, 6)
+    assert result.counts.tolist()[-2:] == [0, 0]
+    assert result.fractions.sum() == pytest.approx(1.0)
+    assert not np.isnan(result.centers).any()
+    assert not result.mask(5).any()
+
+
+def test_result_is_read_only_and_reports_its_parameters(blocks):
+    result = segment(blocks, 2, color_space="lab", seed=7, n_init=2)
+    with pytest.raises(ValueError, match="read-only"):
+        result.labels[0, 0] = 1
+    assert result.params == {
+        "k": 2,
+        "color_space": "lab",
+        "seed": 7,
+        "init": "k-means++",
+        "n_init": 2,
+        "max_iter": 300,
+        "tol": 1e-4,
+        "engine": "kseg",
+        "fit_pixels": None,
+    }
+    np.testing.assert_array_equal(segment(blocks, **result.params).labels, result.labels)
+    with pytest.raises(IndexError, match=r"in \[0, 2\)"):
+        result.mask(2)
+
+
+def test_accepts_grayscale_and_float_images(blocks):
+    gray = blocks[:, :, 0]
+    assert segment(gray, 2).palette.shape == (2, 3)
+    as_float = segment(blocks / 255.0, 4)
+    np.testing.assert_array_equal(as_float.labels, segment(blocks, 4).labels)
+
+
+@pytest.mark.parametrize(
+    ("image", "k", "kwargs", "error", "match"),
+    [
+        (np.zeros((4, 4, 3), np.uint8), 0, {}, ValueError, "k must be a positive integer"),
+        (np.zeros((4, 4, 3), np.uint8), 2.5, {}, ValueError, "k must be a positive integer"),
+        (np.zeros((4, 4, 3), np.uint8), True, {}, ValueError, "k must be a positive integer"),
+        (np.zeros((2, 2, 3), np.uint8), 5, {}, ValueError, r"more than the number of pixels \(4\)"),
+        (np.zeros((0, 4, 3), np.uint8), 1, {}, ValueError, "empty"),
+        (np.full((2, 2, 3), np.nan), 1, {}, ValueError, "NaN"),
+        (np.full((2, 2, 3), 2.0), 1, {}, ValueError, r"\[0, 1\]"),
+        (np.zeros((2, 2, 4), np.uint8), 1, {}, ValueError, "alpha"),
+        (np.zeros((2, 2, 2, 3), np.uint8), 1, {}, ValueError, r"\(H, W, 3\)"),
+        (np.zeros((2, 2, 3), np.uint16), 1, {}, ValueError, "uint8"),
+        ("photo.jpg", 1, {}, TypeError, "load_image"),
+        (
+            np.zeros((2, 2, 3), np.uint8),
+            1,
+            {"color_space": "xyz"},
+            ValueError,
+            "Unknown colour space",
+        ),
+        (np.zeros((2, 2, 3), np.uint8), 1, {"engine": "gpu"}, ValueError, "engine must be one of"),
+        (np.zeros((2, 2, 3), np.uint8), 1, {"init": "forgy"}, ValueError, "init must be one of"),
+        (np.zeros((2, 2, 3), np.uint8), 1, {"fit_pixels": 0}, ValueError, "fit_pixels"),
+        (np.zeros((2, 2, 3), np.uint8), 1, {"tol": -1.0}, ValueError, "tol"),
+    ],
+)
+def test_invalid_input_says_what_to_fix(image, k, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        segment(image, k, **kwargs)
+
+
+@pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
+def test_compiled_and_numpy_paths_agree(photo, monkeypatch):
+    compiled = segment(np.tile(photo, (3, 2, 1)), 5)
+    monkeypatch.setattr(_accel, "AVAILABLE", False)
+    plain = segment(np.tile(photo, (3, 2, 1)), 5)
+    assert same_partition(compiled.labels, plain.labels)
+    assert compiled.inertia == pytest.approx(plain.inertia, rel=1e-6)
