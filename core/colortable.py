@@ -37,8 +37,10 @@ def _pixel_ids(image: np.ndarray) -> np.ndarray:
 
 
 def _ids_to_colors(ids: np.ndarray) -> np.ndarray:
-    ids = ids.astype(np.uint32)
-    return np.column_stack([ids & 0xFF, (ids >> 8) & 0xFF, (ids >> 16) & 0xFF]).astype(np.uint8)
+    colors = np.empty((ids.shape[0], 3), dtype=np.uint8)
+    for channel in range(3):
+        colors[:, channel] = (ids >> (8 * channel)) & 0xFF
+    return colors
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,13 +51,16 @@ class ColorTable:
     ----------
     image : (H, W, 3) ndarray of uint8
         The image itself (not copied), to map colour labels back to pixels.
+    ids : (m,) ndarray of int64
+        The distinct colours' 24-bit ids ``r | g << 8 | b << 16``, ascending.
     colors : (m, 3) ndarray of uint8
-        The distinct RGB colours, sorted by id.
+        The distinct RGB colours, in the order of `ids`.
     counts : (m,) ndarray of int64
         Pixels of each colour; sums to ``H * W``.
     """
 
     image: np.ndarray
+    ids: np.ndarray
     colors: np.ndarray
     counts: np.ndarray
 
@@ -73,7 +78,13 @@ class ColorTable:
             histogram = np.bincount(_pixel_ids(image).astype(np.intp), minlength=_N_IDS)
             distinct = np.flatnonzero(histogram > 0)
             counts = histogram[distinct]
-        return cls(image=image, colors=_ids_to_colors(distinct), counts=counts.astype(np.int64))
+        distinct = distinct.astype(np.int64)
+        return cls(
+            image=image,
+            ids=distinct,
+            colors=_ids_to_colors(distinct),
+            counts=counts.astype(np.int64),
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -89,11 +100,6 @@ class ColorTable:
     def n_pixels(self) -> int:
         """Number of pixels."""
         return int(self.image.shape[0] * self.image.shape[1])
-
-    def color_ids(self) -> np.ndarray:
-        """(m,) uint32 ids of :attr:`colors`, ascending."""
-        c = self.colors.astype(np.uint32)
-        return c[:, 0] | (c[:, 1] << 8) | (c[:, 2] << 16)
 
     def paint(self, color_labels: np.ndarray, palette: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Broadcast one label per distinct colour back to the pixels.
@@ -113,7 +119,7 @@ class ColorTable:
         """
         color_labels = np.asarray(color_labels, dtype=np.int32)
         palette = np.ascontiguousarray(palette, dtype=np.uint8)
-        ids = self.color_ids()
+        ids = self.ids
         if self.n_pixels > _SMALL_IMAGE and _accel.AVAILABLE:
             # uint8 entries (k <= 256) keep the 2**24-entry table inside a typical L3 cache.
             lookup = np.zeros(_N_IDS, dtype=np.uint8 if palette.shape[0] <= 256 else np.int32)
@@ -142,9 +148,11 @@ class ColorTable:
         n_cells : int
             Number of possible cells.
         """
-        shift = 8 - bits
-        c = (self.colors >> shift).astype(np.int64)
-        cell = (c[:, 0] << (2 * bits)) | (c[:, 1] << bits) | c[:, 2]
+        shift, top = 8 - bits, (1 << bits) - 1
+        ids = self.ids
+        cell = (ids >> shift) & top
+        cell |= ((ids >> (8 + shift)) & top) << bits
+        cell |= ((ids >> (16 + shift)) & top) << (2 * bits)
         return cell, 1 << (3 * bits)
 
 
