@@ -7,7 +7,11 @@ Each kernel fuses what NumPy does in several passes with temporaries into one pa
 * :func:`lloyd_pass` — nearest centre, change count, WCSS and the weighted sums for the
   update step, in one sweep over the points (NumPy: a BLAS distance block, ``argmin``,
   and one ``bincount`` per dimension), split across threads with private accumulators;
-* :func:`paint` — label and recoloured pixel of every pixel from a colour lookup table.
+* :func:`paint` — label and recoloured pixel of every pixel from a colour lookup table;
+* :func:`bounds_init` / :func:`bounds_step` — Lloyd iterations with Hamerly's bounds
+  (2010): each point keeps an upper bound on the distance to its centre and a lower bound
+  on the distance to every other centre, so late iterations, where centres barely move,
+  skip almost every point. Same labels as plain Lloyd, a fraction of the work.
 
 Distances here are computed as plain sums of squared differences, so they are exact
 to rounding (no ``‖x‖² − 2x·c + ‖c‖²`` cancellation). The kernels are compiled on first
@@ -33,7 +37,15 @@ except ImportError:  # pragma: no cover
 AVAILABLE: bool = nb is not None
 _PARALLEL_ABOVE = 100_000
 
-__all__ = ["AVAILABLE", "color_histogram", "lloyd_pass", "paint"]
+__all__ = [
+    "AVAILABLE",
+    "bounds_init",
+    "bounds_step",
+    "color_histogram",
+    "lloyd_pass",
+    "nonzero_bins",
+    "paint",
+]
 
 if nb is not None:
 
@@ -123,6 +135,23 @@ if nb is not None:
         changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
         return sums, mass, changed, inertia
 
+    @nb.njit(cache=True, nogil=True)
+    def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
+        n = 0
+        for value in histogram:
+            if value:
+                n += 1
+        ids = np.empty(n, dtype=np.int64)
+        counts = np.empty(n, dtype=np.int64)
+        n = 0
+        for i in range(histogram.shape[0]):
+            if histogram[i]:
+                ids[n] = i
+                counts[n] = histogram[i]
+                n += 1
+        return ids, counts
+
     @nb.njit(cache=True, parallel=True)
     def _lloyd_pass_parallel(x, w, centers, labels, distances):  # pragma: no cover - compiled
         n, d = x.shape
@@ -171,6 +200,116 @@ if nb is not None:
         return sums, mass, int(changed), float(inertia)
 
     @nb.njit(cache=True, parallel=True)
+    def bounds_init(x, w, centers, labels, upper, lower):  # pragma: no cover - compiled
+        """Full assignment that also records Hamerly's bounds; returns (sums, mass)."""
+        n, d = x.shape
+        k = centers.shape[0]
+        n_chunks = max(1, min(64, n // 16384))
+        part_sums = np.zeros((n_chunks, k, d))
+        part_mass = np.zeros((n_chunks, k))
+        for c in nb.prange(n_chunks):
+            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+                best = np.inf
+                second = np.inf
+                best_j = 0
+                for j in range(k):
+                    dist = 0.0
+                    for t in range(d):
+                        diff = x[i, t] - centers[j, t]
+                        dist += diff * diff
+                    if dist < best:
+                        second = best
+                        best = dist
+                        best_j = j
+                    elif dist < second:
+                        second = dist
+                labels[i] = best_j
+                upper[i] = np.sqrt(best)
+                lower[i] = np.sqrt(second)
+                part_mass[c, best_j] += w[i]
+                for t in range(d):
+                    part_sums[c, best_j, t] += w[i] * x[i, t]
+        return part_sums.sum(axis=0), part_mass.sum(axis=0)
+
+    @nb.njit(cache=True, parallel=True)
+    def bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass):  # pragma: no cover
+        """One Hamerly iteration: reassign only points whose bounds allow a change.
+
+        `moved` is how far each centre moved since the last step. Updates labels, bounds,
+        and the cluster sums and masses in place; returns the number of changed labels.
+        A point is skipped when its distance to its own centre (upper bound) is at most
+        both half the distance from that centre to the next one and the distance to any
+        other centre (lower bound): then no other centre can be nearer. Exact, not
+        approximate: the skipped points would keep their labels in plain Lloyd too.
+        """
+        n, d = x.shape
+        k = centers.shape[0]
+        half_gap = np.full(k, np.inf)
+        for j in range(k):
+            for j2 in range(k):
+                if j2 != j:
+                    dist = 0.0
+                    for t in range(d):
+                        diff = centers[j, t] - centers[j2, t]
+                        dist += diff * diff
+                    half_gap[j] = min(half_gap[j], 0.5 * np.sqrt(dist))
+        far = 0
+        for j in range(k):
+            if moved[j] > moved[far]:
+                far = j
+        second_move = 0.0
+        for j in range(k):
+            if j != far and moved[j] > second_move:
+                second_move = moved[j]
+        n_chunks = max(1, min(64, n // 16384))
+        part_sums = np.zeros((n_chunks, k, d))
+        part_mass = np.zeros((n_chunks, k))
+        part_changed = np.zeros(n_chunks, dtype=np.int64)
+        for c in nb.prange(n_chunks):
+            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+                a = labels[i]
+                upper[i] += moved[a]
+                lower[i] -= second_move if a == far else moved[far]
+                bound = max(half_gap[a], lower[i])
+                if upper[i] <= bound:
+                    continue
+                dist = 0.0
+                for t in range(d):
+                    diff = x[i, t] - centers[a, t]
+                    dist += diff * diff
+                upper[i] = np.sqrt(dist)
+                if upper[i] <= bound:
+                    continue
+                best = np.inf
+                second = np.inf
+                best_j = 0
+                for j in range(k):
+                    dist = 0.0
+                    for t in range(d):
+                        diff = x[i, t] - centers[j, t]
+                        dist += diff * diff
+                    if dist < best:
+                        second = best
+                        best = dist
+                        best_j = j
+                    elif dist < second:
+                        second = dist
+                upper[i] = np.sqrt(best)
+                lower[i] = np.sqrt(second)
+                if best_j != a:
+                    labels[i] = best_j
+                    part_changed[c] += 1
+                    weight = w[i]
+                    part_mass[c, a] -= weight
+                    part_mass[c, best_j] += weight
+                    for t in range(d):
+                        part_sums[c, a, t] -= weight * x[i, t]
+                        part_sums[c, best_j, t] += weight * x[i, t]
+        sums += part_sums.sum(axis=0)
+        mass += part_mass.sum(axis=0)
+        return part_changed.sum()
+
+    @nb.njit(cache=True, parallel=True)
     def paint(
         pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -192,4 +331,4 @@ if nb is not None:
         return labels, painted
 
 else:  # pragma: no cover
-    color_histogram = lloyd_pass = paint = None  # type: ignore[assignment]
+    color_histogram = lloyd_pass = paint = bounds_init = bounds_step = nonzero_bins = None  # type: ignore[assignment]

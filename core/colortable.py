@@ -71,9 +71,7 @@ class ColorTable:
         if n <= _SMALL_IMAGE:
             distinct, counts = np.unique(_pixel_ids(image), return_counts=True)
         elif _accel.AVAILABLE:
-            histogram = _accel.color_histogram(image.reshape(n, 3))
-            distinct = np.flatnonzero(histogram)
-            counts = histogram[distinct]
+            distinct, counts = _accel.nonzero_bins(_accel.color_histogram(image.reshape(n, 3)))
         else:
             histogram = np.bincount(_pixel_ids(image).astype(np.intp), minlength=_N_IDS)
             distinct = np.flatnonzero(histogram > 0)

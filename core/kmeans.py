@@ -42,6 +42,8 @@ __all__ = [
 #: Initialisation methods accepted by :func:`kmeans` (an explicit (k, d) array also works).
 INITS: Final[tuple[str, ...]] = ("k-means++", "random")
 
+# Lloyd with Hamerly's bounds pays off from about this many points (compiled path only).
+_BOUNDS_ABOVE: Final = 50_000
 # Rows per distance chunk: keeps the (rows, k) float64 block near 8 MiB for any k.
 _CHUNK_BYTES: Final = 8 * 2**20
 
@@ -100,10 +102,10 @@ def relative_tolerance(points: np.ndarray, weights: np.ndarray | None, tol: floa
     """
     if tol == 0:
         return 0.0
-    total = points.shape[0] if weights is None else float(weights.sum())
     w = np.ones(points.shape[0]) if weights is None else weights
+    total = float(w.sum())
     mean = (w @ points) / total
-    variance = (w @ (points * points)) / total - mean * mean
+    variance = np.einsum("i,ij,ij->j", w, points, points) / total - mean * mean
     return float(np.mean(np.maximum(variance, 0.0)) * tol)
 
 
@@ -323,6 +325,34 @@ class _State:
         return sums, mass, n_changed, float(self.w @ distances)
 
 
+def _lloyd_with_bounds(
+    x: np.ndarray, w: np.ndarray, centers: np.ndarray, max_iter: int, tol_abs: float
+) -> tuple[np.ndarray, int | None, bool]:
+    """Lloyd's iterations with Hamerly's bounds (compiled); the same steps as :func:`_lloyd`.
+
+    Returns the centres to report, the iterations run and whether they converged. Returns
+    ``n_iter=None`` (and the centres so far) if a cluster empties, for plain Lloyd to
+    re-seed it and carry on.
+    """
+    n = x.shape[0]
+    labels = np.empty(n, dtype=np.int32)
+    upper, lower = np.empty(n), np.empty(n)
+    sums, mass = _accel.bounds_init(x, w, centers, labels, upper, lower)
+    for n_iter in range(1, max_iter + 1):
+        if not (mass > 0).all():
+            return centers, None, False
+        new_centers = sums / mass[:, None]
+        moved = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
+        centers = new_centers
+        if float((moved**2).sum()) <= tol_abs:
+            return centers, n_iter, True
+        if n_iter == max_iter:
+            break
+        if _accel.bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass) == 0:
+            return centers, n_iter + 1, True
+    return centers, max_iter, False
+
+
 def _means(
     centers: np.ndarray, sums: np.ndarray, mass: np.ndarray, inertia: float
 ) -> tuple[np.ndarray, float]:
@@ -350,6 +380,13 @@ def _lloyd(
     state = _State(x, w)
     converged = False
     n_iter = 0
+    if history is None and _accel.AVAILABLE and x.shape[0] >= _BOUNDS_ABOVE:
+        centers, n_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
+        if n_iter is not None:
+            sums, mass, _, inertia = state.sweep(centers)
+            centers, inertia = _means(centers, sums, mass, inertia)
+            return KMeansResult(centers, state.labels, inertia, n_iter, converged)
+        n_iter = 0  # a cluster emptied: continue with plain Lloyd, which re-seeds it
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported after the loop
         sums, mass, n_changed, inertia = state.sweep(centers)
         if history is not None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
+from core import _accel
 from core.kmeans import assign_and_update, kmeans
 
 
@@ -175,3 +176,21 @@ def test_assign_and_update_is_one_lloyd_step():
 def test_invalid_input_says_what_to_fix(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         kmeans(*args, **kwargs)
+
+
+@pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch):
+    """Above 50k points the compiled engine skips points with Hamerly's bounds; it must take
+    exactly the steps of the plain NumPy engine from the same start."""
+    rng = np.random.default_rng(5)
+    x = np.vstack([rng.normal(loc, 0.6, size=(20_000, 3)) for loc in (0, 2, 4)])
+    w = rng.integers(1, 5, size=x.shape[0]).astype(float)
+    start = x[rng.choice(x.shape[0], 6, replace=False)]
+    fast = kmeans(x, 6, sample_weight=w, init=start, tol=tol)
+    monkeypatch.setattr(_accel, "AVAILABLE", False)
+    plain = kmeans(x, 6, sample_weight=w, init=start, tol=tol)
+    assert fast.n_iter == plain.n_iter
+    np.testing.assert_array_equal(fast.labels, plain.labels)
+    np.testing.assert_allclose(fast.centers, plain.centers, rtol=1e-9)
+    assert fast.inertia == pytest.approx(plain.inertia, rel=1e-9)
