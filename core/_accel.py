@@ -24,6 +24,7 @@ results.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -35,16 +36,62 @@ except ImportError:  # pragma: no cover
     nb = None
 
 AVAILABLE: bool = nb is not None
-_PARALLEL_ABOVE = 100_000
+_warming = threading.Event()
+
+
+def enabled() -> bool:
+    """Whether the compiled kernels are used now (numba present and not warming up)."""
+    return AVAILABLE and not _warming.is_set()
+
+
+def warm_up_in_background() -> threading.Thread | None:
+    """Compile (or load from the disk cache) every kernel in a background thread.
+
+    Until it finishes, :func:`enabled` is False and kseg runs its NumPy path, so a fresh
+    install answers at once instead of waiting ~15 s for the compiler; later calls then
+    take the compiled path. Meant for long-running servers such as the dashboard.
+    Returns the thread, or None when numba is unavailable.
+    """
+    if not AVAILABLE:
+        return None
+    _warming.set()
+    thread = threading.Thread(target=_warm_up, name="kseg-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm_up() -> None:
+    try:
+        rng = np.random.default_rng(0)
+        x = rng.random((64, 3))
+        w = np.ones(64)
+        centers = x[:4].copy()
+        labels = np.zeros(64, dtype=np.int32)
+        upper, lower, distances = np.empty(64), np.empty(64), np.empty(64)
+        writable = rng.integers(0, 256, size=(64, 3), dtype=np.uint8)
+        read_only = writable.copy()
+        read_only.setflags(write=False)  # numba compiles read-only arrays separately
+        lloyd_pass(x, w, centers, labels, distances)
+        sums, mass = bounds_init(x, w, centers, labels, upper, lower)
+        bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
+        lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
+        for pixels in (read_only, writable):
+            nonzero_bins(color_histogram(pixels))
+            paint(pixels, lookup, palette)
+    finally:
+        _warming.clear()
+
 
 __all__ = [
     "AVAILABLE",
     "bounds_init",
     "bounds_step",
     "color_histogram",
+    "enabled",
     "lloyd_pass",
     "nonzero_bins",
     "paint",
+    "warm_up_in_background",
 ]
 
 if nb is not None:
@@ -128,7 +175,7 @@ if nb is not None:
         return changed, inertia
 
     @nb.njit(cache=True, nogil=True)
-    def _lloyd_pass_serial(x, w, centers, labels, distances):  # pragma: no cover - compiled
+    def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compiled
         k, d = centers.shape[0], x.shape[1]
         sums = np.zeros((k, d))
         mass = np.zeros(k)
@@ -152,36 +199,6 @@ if nb is not None:
                 n += 1
         return ids, counts
 
-    @nb.njit(cache=True, parallel=True)
-    def _lloyd_pass_parallel(x, w, centers, labels, distances):  # pragma: no cover - compiled
-        n, d = x.shape
-        k = centers.shape[0]
-        n_chunks = max(1, min(64, n // 16384))
-        part_sums = np.zeros((n_chunks, k, d))
-        part_mass = np.zeros((n_chunks, k))
-        part_changed = np.zeros(n_chunks, dtype=np.int64)
-        part_inertia = np.zeros(n_chunks)
-        for c in nb.prange(n_chunks):
-            changed, inertia = _sweep(
-                x,
-                w,
-                centers,
-                labels,
-                distances,
-                c * n // n_chunks,
-                (c + 1) * n // n_chunks,
-                part_sums[c],
-                part_mass[c],
-            )
-            part_changed[c] = changed
-            part_inertia[c] = inertia
-        return (
-            part_sums.sum(axis=0),
-            part_mass.sum(axis=0),
-            part_changed.sum(),
-            part_inertia.sum(),
-        )
-
     def lloyd_pass(
         x: np.ndarray,
         w: np.ndarray,
@@ -192,11 +209,11 @@ if nb is not None:
         """Assign every point to its nearest centre, in place, and sum up for the update.
 
         Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
-        of labels that changed, and the WCSS of the new assignment. Small inputs run on
-        one thread: starting threads costs more than it saves below ~100k points.
+        of labels that changed, and the WCSS of the new assignment. One thread: large
+        inputs take the bounded kernels below for all but one pass, and a threaded variant
+        of this one costs more compile time (~13 s) than it would ever save.
         """
-        kernel = _lloyd_pass_parallel if x.shape[0] >= _PARALLEL_ABOVE else _lloyd_pass_serial
-        sums, mass, changed, inertia = kernel(x, w, centers, labels, distances)
+        sums, mass, changed, inertia = _lloyd_pass(x, w, centers, labels, distances)
         return sums, mass, int(changed), float(inertia)
 
     @nb.njit(cache=True, parallel=True)

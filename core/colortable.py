@@ -70,7 +70,7 @@ class ColorTable:
         n = image.shape[0] * image.shape[1]
         if n <= _SMALL_IMAGE:
             distinct, counts = np.unique(_pixel_ids(image), return_counts=True)
-        elif _accel.AVAILABLE:
+        elif _accel.enabled():
             distinct, counts = _accel.nonzero_bins(_accel.color_histogram(image.reshape(n, 3)))
         else:
             histogram = np.bincount(_pixel_ids(image).astype(np.intp), minlength=_N_IDS)
@@ -118,7 +118,7 @@ class ColorTable:
         color_labels = np.asarray(color_labels, dtype=np.int32)
         palette = np.ascontiguousarray(palette, dtype=np.uint8)
         ids = self.ids
-        if self.n_pixels > _SMALL_IMAGE and _accel.AVAILABLE:
+        if self.n_pixels > _SMALL_IMAGE and _accel.enabled():
             # uint8 entries (k <= 256) keep the 2**24-entry table inside a typical L3 cache.
             lookup = np.zeros(_N_IDS, dtype=np.uint8 if palette.shape[0] <= 256 else np.int32)
             lookup[ids] = color_labels

@@ -294,7 +294,8 @@ class _State:
         self.x, self.w = x, w
         self.labels = np.full(x.shape[0], -1, dtype=np.int32)
         self.distances = np.empty(x.shape[0])
-        if not _accel.AVAILABLE:
+        self.compiled = _accel.enabled()  # decided once, so a run never switches paths
+        if not self.compiled:
             self.x_sq = np.einsum("ij,ij->i", x, x)
             self.wx = x * w[:, None]
 
@@ -312,7 +313,7 @@ class _State:
         inertia : float
             WCSS of the new labels against `centers`.
         """
-        if _accel.AVAILABLE:
+        if self.compiled:
             return _accel.lloyd_pass(self.x, self.w, centers, self.labels, self.distances)
         labels, distances = assign(self.x, self.x_sq, centers)
         n_changed = int(np.count_nonzero(labels != self.labels))
@@ -380,7 +381,7 @@ def _lloyd(
     state = _State(x, w)
     converged = False
     n_iter = 0
-    if history is None and _accel.AVAILABLE and x.shape[0] >= _BOUNDS_ABOVE:
+    if history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE:
         centers, n_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
         if n_iter is not None:
             sums, mass, _, inertia = state.sweep(centers)
