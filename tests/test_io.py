@@ -1,0 +1,272 @@
+"""load_image / open_image: every format and odd mode we accept, every file we refuse."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image
+
+from core.errors import ImageError
+from core.io import DEFAULT_MAX_PIXELS, load_image, open_image, resize_to_max_pixels
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def rgb() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(12, 17, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "params"),
+    [("PNG", {}), ("BMP", {}), ("TIFF", {}), ("WEBP", {"lossless": True}), ("PPM", {})],
+)
+def test_lossless_formats_round_trip_exactly(rgb, fmt, params):
+    data = encode(Image.fromarray(rgb), fmt, **params)
+    loaded = open_image(data)
+    np.testing.assert_array_equal(loaded.rgb, rgb)
+    assert loaded.rgb.flags.c_contiguous and loaded.rgb.dtype == np.uint8
+    assert loaded.alpha is None and loaded.n_frames == 1
+
+
+def test_jpeg_is_close():
+    y, x = np.mgrid[0:48, 0:64]
+    smooth = np.dstack([x * 4, y * 5, (x + y) * 2]).astype(np.uint8)
+    loaded = load_image(encode(Image.fromarray(smooth), "JPEG", quality=95))
+    assert np.abs(loaded.astype(int) - smooth).mean() < 4
+
+
+def test_path_bytes_and_file_object_agree(rgb, tmp_path):
+    data = encode(Image.fromarray(rgb), "PNG")
+    path = tmp_path / "photo.png"
+    path.write_bytes(data)
+    by_path = open_image(path)
+    assert by_path.name == "photo.png" and by_path.format == "PNG"
+    np.testing.assert_array_equal(load_image(str(path)), by_path.rgb)
+    np.testing.assert_array_equal(load_image(data), by_path.rgb)
+    np.testing.assert_array_equal(load_image(bytearray(data)), by_path.rgb)
+    with path.open("rb") as handle:
+        np.testing.assert_array_equal(load_image(handle), by_path.rgb)
+    np.testing.assert_array_equal(load_image(io.BytesIO(data)), by_path.rgb)
+
+
+def test_grayscale_becomes_three_equal_channels():
+    gray = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
+    loaded = load_image(encode(Image.fromarray(gray), "PNG"))
+    assert loaded.shape == (6, 10, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(loaded[:, :, channel], gray)
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped():
+    values = np.array([[0, 257, 32768, 65535]], dtype=np.uint16)
+    ok, png = cv2.imencode(".png", values)
+    assert ok
+    loaded = open_image(png.tobytes())
+    assert loaded.mode.startswith("I")
+    np.testing.assert_allclose(loaded.rgb[0, :, 0], [0, 1, 128, 255], atol=1)
+
+
+def test_sixteen_bit_rgb_is_scaled_not_clipped():
+    bgr = np.zeros((1, 3, 3), dtype=np.uint16)
+    bgr[0, :, 2] = [1000, 32768, 65535]  # the red channel, in OpenCV's BGR order
+    ok, png = cv2.imencode(".png", bgr)
+    assert ok
+    loaded = load_image(png.tobytes())
+    np.testing.assert_allclose(loaded[0, :, 0], [4, 128, 255], atol=1)
+    np.testing.assert_array_equal(loaded[0, :, 1:], 0)
+
+
+def test_float_and_one_bit_images():
+    ramp = np.linspace(0, 1, 11, dtype=np.float32).reshape(1, 11)
+    loaded = load_image(encode(Image.fromarray(ramp, mode="F"), "TIFF"))
+    np.testing.assert_allclose(loaded[0, :, 0], np.rint(ramp[0] * 255), atol=1)
+    bits = Image.fromarray(np.array([[0, 255, 0, 255]], dtype=np.uint8)).convert("1")
+    np.testing.assert_array_equal(load_image(encode(bits, "PNG"))[0, :, 0], [0, 255, 0, 255])
+
+
+def test_alpha_is_composited_over_white_and_kept():
+    rgba = np.zeros((2, 2, 4), dtype=np.uint8)
+    rgba[0, 0] = (200, 10, 10, 255)  # opaque red
+    rgba[0, 1] = (0, 0, 0, 0)  # fully transparent
+    rgba[1, 0] = (0, 0, 0, 128)  # half-transparent black
+    rgba[1, 1] = (10, 200, 10, 255)
+    loaded = open_image(encode(Image.fromarray(rgba, mode="RGBA"), "PNG"))
+    assert loaded.rgb[0, 0].tolist() == [200, 10, 10]
+    assert loaded.rgb[0, 1].tolist() == [255, 255, 255]
+    np.testing.assert_allclose(loaded.rgb[1, 0], [127, 127, 127], atol=1)
+    np.testing.assert_array_equal(loaded.alpha, rgba[:, :, 3])
+
+
+def test_opaque_alpha_channel_is_dropped():
+    rgba = np.full((3, 3, 4), 255, dtype=np.uint8)
+    assert open_image(encode(Image.fromarray(rgba, mode="RGBA"), "PNG")).alpha is None
+
+
+def test_palette_with_transparency():
+    palette_image = Image.new("P", (4, 1))
+    palette_image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    palette_image.putdata([0, 1, 0, 1])
+    loaded = open_image(encode(palette_image, "PNG", transparency=1))
+    assert loaded.mode == "P"
+    assert loaded.rgb[0].tolist() == [[255, 0, 0], [255, 255, 255]] * 2
+    assert loaded.alpha.tolist() == [[255, 0, 255, 0]]
+
+
+def test_cmyk_jpeg_becomes_rgb():
+    cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))  # pure red in print terms
+    loaded = open_image(encode(cmyk, "JPEG", quality=95))
+    assert loaded.mode == "CMYK"
+    red, green, blue = loaded.rgb.reshape(-1, 3).mean(axis=0)
+    assert red > 200 and green < 60 and blue < 60
+
+
+def test_animated_gif_gives_first_frame():
+    frames = [Image.new("RGB", (5, 5), color) for color in [(255, 0, 0), (0, 0, 255)]]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    loaded = open_image(data)
+    assert loaded.n_frames == 2
+    red, _, blue = loaded.rgb[2, 2]
+    assert red > 200 and blue < 50
+
+
+def test_multi_page_tiff_gives_first_page():
+    pages = [Image.new("RGB", (4, 3), color) for color in [(0, 255, 0), (255, 0, 0)]]
+    loaded = open_image(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
+    assert loaded.n_frames == 2
+    assert loaded.rgb[0, 0].tolist() == [0, 255, 0]
+
+
+def test_exif_orientation_is_applied_like_a_browser():
+    image = np.zeros((10, 20, 3), dtype=np.uint8)
+    image[:, :10] = 255  # white on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    data = encode(Image.fromarray(image), "JPEG", quality=95, exif=exif)
+    loaded = load_image(data)
+    assert loaded.shape == (20, 10, 3)
+    assert loaded[:5].mean() > 200 and loaded[-5:].mean() < 50  # left became top
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.just(3))))
+def test_png_round_trip_property(pixels):
+    np.testing.assert_array_equal(load_image(encode(Image.fromarray(pixels), "PNG")), pixels)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge image (the body is a few bytes of zeros)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("side", [20_000, 60_000])
+def test_decompression_bomb_refused_from_header_quickly(side):
+    bomb = png_header_only(side, side)
+    assert len(bomb) < 1000
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match=r"(over the limit|decompression bomb)"):
+        load_image(bomb)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_default_limit_admits_a_50_megapixel_photo_and_max_pixels_is_honoured(rgb):
+    assert DEFAULT_MAX_PIXELS >= 8688 * 5792
+    data = encode(Image.fromarray(rgb), "PNG")
+    with pytest.raises(ImageError, match=r"17 × 12 = 204 pixels, over the limit of 100"):
+        load_image(data, max_pixels=100)
+    with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
+        load_image(data, max_pixels=0)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "is empty"),
+        (b"<!DOCTYPE html><html><body>404</body></html>", "web page"),
+        (b"just some text, not a picture\n" * 5, "not an image we can read"),
+        (bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8)), "not an image"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG"),
+        (b"<svg width='10'></svg>", "SVG"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIC"),
+        (b"%PDF-1.7\n%...", "PDF"),
+    ],
+)
+def test_refusals_say_what_is_wrong_and_what_to_do(data, match):
+    with pytest.raises(ImageError, match=match) as caught:
+        load_image(data)
+    message = str(caught.value)
+    assert "object at 0x" not in message and "Traceback" not in message
+    assert message.endswith(".")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_file_is_refused(rgb, fmt):
+    big = cv2.resize(rgb, (300, 200), interpolation=cv2.INTER_NEAREST)
+    data = encode(Image.fromarray(big), fmt)
+    with pytest.raises(ImageError, match=r"(truncated|damaged)"):
+        load_image(data[: len(data) // 2])
+
+
+def test_corrupt_body_is_refused(rgb):
+    data = bytearray(encode(Image.fromarray(rgb), "PNG"))
+    data[60:80] = b"\xff" * 20  # inside the compressed pixel data
+    with pytest.raises(ImageError, match=r"(damaged|truncated)"):
+        load_image(bytes(data))
+
+
+def test_missing_paths_and_folders(tmp_path):
+    with pytest.raises(ImageError, match=r"'nope\.png' was not found"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    with pytest.raises(ImageError, match=r"'named\.png' is empty"):
+        (tmp_path / "named.png").write_bytes(b"")
+        load_image(tmp_path / "named.png")
+
+
+def test_errors_are_value_errors_and_bad_sources_type_errors():
+    assert issubclass(ImageError, ValueError)
+    with pytest.raises(TypeError, match="path, bytes or a binary file object"):
+        load_image(12345)
+    with pytest.raises(TypeError, match="binary mode"):
+        load_image(io.StringIO("text"))
+
+
+def test_resize_to_max_pixels():
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    small = resize_to_max_pixels(image, 12_000)
+    assert small.shape[0] * small.shape[1] <= 12_000
+    assert small.shape[1] / small.shape[0] == pytest.approx(4 / 3, rel=0.02)
+    assert resize_to_max_pixels(image, 10**6) is image
+    assert resize_to_max_pixels(image[:, :, 0], 100).ndim == 2
+    assert resize_to_max_pixels(np.zeros((1, 1000, 3), np.uint8), 10).shape[:2] == (1, 10)
+    with pytest.raises(ValueError, match="positive integer"):
+        resize_to_max_pixels(image, 0)
+    with pytest.raises(ValueError, match="empty"):
+        resize_to_max_pixels(np.zeros((0, 5, 3), np.uint8), 10)
