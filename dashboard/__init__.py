@@ -1,0 +1,1 @@
+"""kseg's Streamlit dashboard: widgets -> cached calls into `core` -> views."""
