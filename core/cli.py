@@ -1,7 +1,11 @@
 """The ``kseg`` command: segment an image, or find k with the elbow method, from a shell.
 
-Errors a user can cause (a bad file, a bad parameter, an unwritable folder) end with one
-line on stderr, ``kseg: error: …``, and exit code 2 — never a traceback.
+Every mistake a user can make (a bad file, a bad option, an unwritable folder) ends with
+one line on stderr, ``kseg: error: …``, and exit code 2 — never a usage dump or a
+traceback. Warnings (fewer distinct colours than k) are one ``kseg: warning: …`` line each.
+
+Subcommands live in :func:`build_parser`; a new one (``kseg sweep``, say) is a parser added
+there plus a ``_run_*`` function that takes the parsed arguments.
 """
 
 from __future__ import annotations
@@ -12,62 +16,156 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from core.colorspaces import COLOR_SPACES
 from core.kmeans import INITS
 from core.segmentation import DEFAULT_N_INIT, ENGINES
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    import numpy as np
 
-EXIT_USAGE = 2
+    from core.io import LoadedImage
+    from core.segmentation import Segmentation
+
+__all__ = ["EXIT_ERROR", "build_parser", "main"]
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
 
 _EPILOG = """\
 examples:
-  kseg segment photo.jpg -k 6                     writes photo_k6/ with the results
+  kseg segment photo.jpg -k 6                      write photo_k6/ with the results
   kseg segment tile.tif -k 4 --color-space lab -o out/
-  kseg segment huge.jpg -k 8 --fit-pixels 1000000 fit at 1 MP, label every pixel
-  kseg elbow photo.jpg --k-max 12                 WCSS per k and a suggested k
+  kseg segment huge.jpg -k 8 --fit-pixels 1000000  fit on 1 MP, label every pixel
+  kseg segment photo.jpg -k 6 --working-pixels 1000000
+                                                   segment a 1 MP copy (as the dashboard)
+  kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
 """
+
+_SEGMENT_EPILOG = """\
+files written to OUTPUT:
+  segmented.png        every pixel painted with its cluster's mean colour
+  mask_00.png, …       one black-and-white mask per cluster, largest cluster first
+  palette.csv          cluster, hex, r, g, b, pixels, share
+  recipe.json          parameters, result summary and the command that reproduces it
+
+examples:
+  kseg segment photo.jpg -k 6
+  kseg segment photo.jpg -k 6 --color-space oklab --seed 3 -o results/
+  kseg segment huge.jpg -k 8 --fit-pixels 1000000 --quiet
+"""
+
+_ELBOW_EPILOG = """\
+examples:
+  kseg elbow photo.jpg
+  kseg elbow photo.jpg --k-min 2 --k-max 16 --color-space lab
+"""
+
+
+_SWEEP_EPILOG = """\
+examples:
+  kseg sweep photo.jpg                              k = 2, 3, 4, 6, 8, 12, 16 -> photo_sweep.gif
+  kseg sweep photo.jpg --ks 2,4,8 -o out.gif --frames frames.zip
+"""
+
+
+class _UsageError(Exception):
+    """A command line argparse rejected; carries argparse's own message."""
+
+
+class _Failure(Exception):
+    """A user-facing failure whose message is already written for people."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that reports a bad command line as one line, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _positive_int(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text.replace("_", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
     return value
 
 
-def _add_fit_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="image file (JPEG, PNG, WebP, TIFF, BMP, GIF, …)")
+def _k_list(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected k values like 2,4,8, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive k values like 2,4,8, got {text!r}")
+    return values
+
+
+def _add_image_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that fits k-means to one image."""
+    parser.add_argument("image", help="image file (PNG, JPEG, WebP, TIFF, BMP, GIF, …)")
     parser.add_argument(
         "--color-space",
         choices=list(COLOR_SPACES),
         default="rgb",
-        help="space in which colour distances are measured (default: rgb)",
+        help="space in which colour distances are measured (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--init", choices=INITS, default="k-means++", help="initialisation")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
-        "--n-init", type=_positive_int, default=DEFAULT_N_INIT, help="restarts, best kept"
+        "--init", choices=INITS, default="k-means++", help="seeding (default: %(default)s)"
     )
-    parser.add_argument("--max-iter", type=_positive_int, default=300, help="iteration cap")
-    parser.add_argument("--tol", type=float, default=1e-4, help="relative tolerance")
+    parser.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=DEFAULT_N_INIT,
+        metavar="N",
+        help="restarts; the lowest WCSS wins (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=300,
+        metavar="N",
+        help="Lloyd iterations per restart, at most (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tol",
+        type=float,
+        default=1e-4,
+        help="stop when centres move less than this, relative (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--working-pixels",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="first downscale the image to at most N pixels (area average), as the "
+        "dashboard's working size does; outputs are at that size",
+    )
     parser.add_argument(
         "--max-pixels",
         type=_positive_int,
         default=None,
-        help="refuse images larger than this many pixels (default: 100 million)",
+        metavar="N",
+        help="refuse images with more than N pixels (default: 100 million)",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for documentation and tests)."""
+    """The ``kseg`` argument parser, with one subparser per command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parsing sets ``run``, the function that carries the command out.
+    """
     from core import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kseg",
         description="Exact, fast k-means image segmentation.",
         epilog=_EPILOG,
@@ -78,69 +176,170 @@ def build_parser() -> argparse.ArgumentParser:
 
     seg = commands.add_parser(
         "segment",
-        help="segment an image into k colour clusters",
-        description="Segment IMAGE into k clusters; write the segmented image, one mask "
-        "per cluster, the palette (CSV) and a recipe (JSON).",
-        epilog=_EPILOG,
+        help="segment an image into k colour clusters and write the results",
+        description="Segment IMAGE into k colour clusters. Write the segmented image, one mask\n"
+        "per cluster, the palette and a recipe into OUTPUT, and print the palette.",
+        epilog=_SEGMENT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_fit_options(seg)
+    _add_image_options(seg)
     seg.add_argument("-k", type=_positive_int, required=True, help="number of clusters")
-    seg.add_argument("--engine", choices=list(ENGINES), default="kseg", help="k-means engine")
+    seg.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="kseg",
+        help="k-means implementation (default: %(default)s)",
+    )
     seg.add_argument(
         "--fit-pixels",
         type=_positive_int,
         default=None,
-        help="fit the centres on a copy downscaled to this many pixels, then label every pixel",
+        metavar="N",
+        help="fit the centres on a copy downscaled to at most N pixels, then label every "
+        "pixel of the image with its nearest centre",
     )
     seg.add_argument(
-        "-o", "--output", type=Path, default=None, help="output folder (default: <image>_k<k>)"
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="OUTPUT",
+        help="output folder, created if missing (default: ./<image name>_k<k>)",
     )
-    seg.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    seg.add_argument(
+        "-q", "--quiet", action="store_true", help="print no table (warnings still show)"
+    )
     seg.set_defaults(run=_run_segment)
 
     elb = commands.add_parser(
         "elbow",
-        help="WCSS for each k and the suggested k",
-        description="Run k-means for k = K_MIN..K_MAX and suggest the k at the elbow.",
+        help="print WCSS for each k and suggest k",
+        description="Run k-means for k = K_MIN ... K_MAX, print the within-cluster sum of\n"
+        "squares (WCSS) of each and suggest the k at the elbow of that curve.",
+        epilog=_ELBOW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_fit_options(elb)
-    elb.add_argument("--k-min", type=_positive_int, default=1, help="smallest k (default: 1)")
-    elb.add_argument("--k-max", type=_positive_int, default=12, help="largest k (default: 12)")
+    _add_image_options(elb)
+    elb.add_argument(
+        "--k-min", type=_positive_int, default=1, help="smallest k (default: %(default)s)"
+    )
+    elb.add_argument(
+        "--k-max", type=_positive_int, default=12, help="largest k (default: %(default)s)"
+    )
     elb.set_defaults(run=_run_elbow)
+
+    swp = commands.add_parser(
+        "sweep",
+        help="segment for several k and write an animated GIF",
+        description="Segment IMAGE for every k in --ks and write an animated GIF with a\n"
+        "'k=N' caption on each frame (and, with --frames, the frames as PNGs in a ZIP).",
+        epilog=_SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_image_options(swp)
+    swp.add_argument(
+        "--ks",
+        type=_k_list,
+        default="2,3,4,6,8,12,16",
+        help="comma-separated values of k (default: %(default)s)",
+    )
+    swp.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="GIF to write (default: <image stem>_sweep.gif)",
+    )
+    swp.add_argument(
+        "--size",
+        type=_positive_int,
+        default=480,
+        metavar="PX",
+        help="longer side of the frames in pixels (default: %(default)s)",
+    )
+    swp.add_argument(
+        "--frame-ms",
+        type=_positive_int,
+        default=900,
+        metavar="MS",
+        help="how long each frame shows, in milliseconds (default: %(default)s)",
+    )
+    swp.add_argument("--frames", type=Path, default=None, help="also write the frames to this ZIP")
+    swp.set_defaults(run=_run_sweep)
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kseg`` command line; return the exit code."""
+    """Run the ``kseg`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        0 on success, 2 (:data:`EXIT_ERROR`) for any error a user can fix, 130 when
+        interrupted. ``--help`` and ``--version`` return 0.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as e:
+        return _error(str(e))
+    except SystemExit as e:  # --help, --version
+        return e.code if isinstance(e.code, int) else 0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             args.run(args)
-        for warning in caught:
-            print(f"kseg: warning: {warning.message}", file=sys.stderr)
-    except (ValueError, OSError) as e:  # ImageError is a ValueError
-        message = str(e) if isinstance(e, ValueError) else f"{e.strerror or e}: {e.filename or ''}"
-        print(f"kseg: error: {message.strip()}", file=sys.stderr)
-        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kseg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (_Failure, ValueError) as e:  # ImageError is a ValueError
+        return _error(str(e))
+    except OSError as e:
+        return _error(_describe_os_error(e, "Check the path and its permissions."))
+    for warning in caught:
+        print(f"kseg: warning: {_one_line(str(warning.message))}", file=sys.stderr)
     return 0
 
 
-def _load(args: argparse.Namespace):
-    from core.io import DEFAULT_MAX_PIXELS, open_image
+def _error(message: str) -> int:
+    print(f"kseg: error: {_one_line(message)}", file=sys.stderr)
+    return EXIT_ERROR
 
-    return open_image(args.image, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _describe_os_error(error: OSError, advice: str) -> str:
+    reason = error.strerror or str(error) or type(error).__name__
+    where = f" '{error.filename}'" if error.filename else ""
+    return f"Could not use{where}: {reason}. {advice}"
+
+
+def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
+    """The image as the user named it, and the (possibly downscaled) pixels to work on."""
+    from core.io import DEFAULT_MAX_PIXELS, open_image, resize_to_max_pixels
+
+    loaded = open_image(args.image, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    rgb = loaded.rgb
+    if args.working_pixels is not None:
+        rgb = resize_to_max_pixels(rgb, args.working_pixels)
+    return loaded, rgb
 
 
 def _run_segment(args: argparse.Namespace) -> None:
-    from core import export
     from core.segmentation import segment
 
-    loaded = _load(args)
+    started = time.perf_counter()
+    loaded, rgb = _load(args)
     result = segment(
-        loaded.rgb,
+        rgb,
         args.k,
         color_space=args.color_space,
         seed=args.seed,
@@ -151,37 +350,81 @@ def _run_segment(args: argparse.Namespace) -> None:
         engine=args.engine,
         fit_pixels=args.fit_pixels,
     )
-    out = args.output or Path(f"{Path(args.image).stem}_k{args.k}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "segmented.png").write_bytes(export.png_bytes(result.segmented))
-    for i in range(result.k):
-        (out / f"mask_{i:02d}.png").write_bytes(export.mask_png(result, i))
-    (out / "palette.csv").write_text(export.palette_csv(result), encoding="utf-8")
-    (out / "recipe.json").write_text(
-        export.recipe_json(result, image_name=Path(args.image).name), encoding="utf-8"
-    )
+    out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_k{args.k}")
+    _write_outputs(result, out, image_name=Path(args.image).name, args=args)
     if args.quiet:
         return
+    height, width = result.shape
+    resized = ""
+    if result.shape != (loaded.height, loaded.width):
+        resized = f" (working copy of {loaded.width} x {loaded.height})"
     print(
-        f"{Path(args.image).name}: {result.shape[1]} × {result.shape[0]}, "
-        f"{result.n_colors:,} distinct colours, k = {result.k}, {result.color_space}"
+        f"{Path(args.image).name}: {width} x {height} px{resized}, k = {result.k}, "
+        f"{result.color_space}"
     )
-    print(f"{'cluster':>7}  {'colour':<7}  {'share':>7}  {'pixels':>12}")
-    for row in export.palette_rows(result):
-        print(f"{row['cluster']:>7}  {row['hex']:<7}  {row['share']:>7.1%}  {row['pixels']:>12,}")
-    print(f"WCSS {result.inertia:.6g} after {result.n_iter} iterations in {result.elapsed:.2f} s")
-    print(f"wrote {out}/: segmented.png, {result.k} masks, palette.csv, recipe.json")
+    print(_palette_table(result))
+    converged = (
+        "" if result.converged else f" (not converged; raise --max-iter above {args.max_iter})"
+    )
+    print(
+        f"WCSS {result.inertia:.6g}, {result.n_iter} iterations{converged}, "
+        f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
+    )
+    print(
+        f"wrote {result.k + 3} files to {out}: segmented.png, "
+        f"mask_00.png .. mask_{result.k - 1:02d}.png, palette.csv, recipe.json"
+    )
+
+
+def _write_outputs(
+    result: Segmentation, out: Path, *, image_name: str, args: argparse.Namespace
+) -> None:
+    from core import export
+
+    files: dict[str, bytes] = {"segmented.png": export.png_bytes(result.segmented)}
+    for i in range(result.k):
+        files[f"mask_{i:02d}.png"] = export.mask_png(result, i)
+    files["palette.csv"] = export.palette_csv(result).encode("utf-8")
+    recipe = export.recipe_json(result, image_name=image_name, working_pixels=args.working_pixels)
+    files["recipe.json"] = recipe.encode("utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+    except OSError as e:
+        raise _Failure(
+            _describe_os_error(e, f"Choose another output folder with -o (was '{out}').")
+        ) from e
+
+
+def _palette_table(result: Segmentation) -> str:
+    from core.export import palette_rows
+
+    rows = [
+        (str(row["cluster"]), row["hex"], f"{100 * row['share']:.1f}%", f"{row['pixels']:,}")
+        for row in palette_rows(result)
+    ]
+    header = ("cluster", "colour", "share", "pixels")
+    widths = [max(len(cells[c]) for cells in [header, *rows]) for c in range(len(header))]
+    align = (str.rjust, str.ljust, str.rjust, str.rjust)
+    return "\n".join(
+        "  ".join(a(cell, w) for a, cell, w in zip(align, cells, widths, strict=True)).rstrip()
+        for cells in [header, *rows]
+    )
 
 
 def _run_elbow(args: argparse.Namespace) -> None:
     from core.elbow import elbow
 
     if args.k_min > args.k_max:
-        raise ValueError(f"--k-min ({args.k_min}) must not exceed --k-max ({args.k_max}).")
-    loaded = _load(args)
+        raise _Failure(
+            f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max}). "
+            "Swap them or widen the range."
+        )
+    _, rgb = _load(args)
     started = time.perf_counter()
     result = elbow(
-        loaded.rgb,
+        rgb,
         range(args.k_min, args.k_max + 1),
         color_space=args.color_space,
         seed=args.seed,
@@ -190,13 +433,43 @@ def _run_elbow(args: argparse.Namespace) -> None:
         max_iter=args.max_iter,
         tol=args.tol,
     )
+    values = [f"{wcss:.6g}" for wcss in result.wcss]
+    k_width = max(len("k"), *(len(str(k)) for k in result.ks))
+    wcss_width = max(len("WCSS"), *map(len, values))
     top = max(result.wcss) or 1.0
-    print(f"{'k':>3}  {'WCSS':>12}")
-    for k, wcss in zip(result.ks, result.wcss, strict=True):
-        marker = "  ← suggested" if k == result.knee else ""
-        print(f"{k:>3}  {wcss:>12.6g}  {'█' * round(30 * wcss / top)}{marker}")
+    print(f"{'k':>{k_width}}  {'WCSS':>{wcss_width}}")
+    for k, wcss, text in zip(result.ks, result.wcss, values, strict=True):
+        bar = "#" * round(30 * wcss / top)
+        marker = "  <- suggested" if k == result.knee else ""
+        print(f"{k:>{k_width}}  {text:>{wcss_width}}  {bar}{marker}".rstrip())
     print(result.message)
-    print(f"({time.perf_counter() - started:.2f} s)")
+    print(f"({len(result.ks)} values of k in {time.perf_counter() - started:.2f} s)")
+
+
+def _run_sweep(args: argparse.Namespace) -> None:
+    from core.sweep import sweep, sweep_gif, sweep_zip
+
+    started = time.perf_counter()
+    _, rgb = _load(args)
+    results = sweep(
+        rgb,
+        args.ks,
+        color_space=args.color_space,
+        seed=args.seed,
+        init=args.init,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+    )
+    out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_sweep.gif")
+    out.write_bytes(sweep_gif(results, max_side=args.size, frame_ms=args.frame_ms))
+    if args.frames is not None:
+        args.frames.write_bytes(sweep_zip(results))
+    print(f"{'k':>3}  {'WCSS':>12}")
+    for result in results:
+        print(f"{result.k:>3}  {result.inertia:>12.6g}")
+    extra = f" and {args.frames}" if args.frames is not None else ""
+    print(f"wrote {out}{extra}: {len(results)} frames in {time.perf_counter() - started:.2f} s")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from PIL import Image
 from core.segmentation import Segmentation
 
 __all__ = [
+    "PALETTE_FIELDS",
     "cutout",
     "cutouts_zip",
     "mask_png",
@@ -35,7 +36,17 @@ __all__ = [
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an (H, W), (H, W, 3) RGB or (H, W, 4) RGBA uint8 array as PNG.
+    """Encode an image as a lossless PNG.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8
+        Grayscale, RGB or RGBA, channels in that order.
+
+    Returns
+    -------
+    bytes
+        A PNG that decodes to exactly `image` (8-bit L, RGB or RGBA).
 
     Raises
     ------
@@ -48,9 +59,13 @@ def png_bytes(image: np.ndarray) -> bytes:
     ):
         raise ValueError(
             f"png_bytes needs a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4), "
-            f"got {array.dtype} {array.shape}."
+            f"got {array.dtype} {array.shape}. Convert with .astype(np.uint8) after "
+            "scaling to 0-255."
         )
+    if array.size == 0:
+        raise ValueError(f"png_bytes needs at least one pixel, got shape {array.shape}.")
     buffer = io.BytesIO()
+    # Pillow takes RGB(A) in channel order, so no BGR swap (unlike cv2.imencode).
     Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()
 
@@ -60,12 +75,36 @@ def _file_stem(seg: Segmentation, i: int) -> str:
 
 
 def mask_png(seg: Segmentation, i: int) -> bytes:
-    """Cluster `i` as an 8-bit grayscale PNG: white inside, black outside."""
+    """Cluster `i` as a black-and-white PNG.
+
+    Parameters
+    ----------
+    seg : Segmentation
+    i : int
+        Cluster index in ``[0, seg.k)``.
+
+    Returns
+    -------
+    bytes
+        An 8-bit grayscale (H, W) PNG: 255 inside the cluster, 0 outside.
+
+    Raises
+    ------
+    IndexError
+        If `i` is not a cluster index.
+    """
     return png_bytes(seg.mask(i).astype(np.uint8) * 255)
 
 
 def masks_zip(seg: Segmentation) -> bytes:
-    """A ZIP of every cluster's mask, ``mask_00_<hex>.png``, largest cluster first."""
+    """Every cluster's mask (:func:`mask_png`) in one ZIP.
+
+    Returns
+    -------
+    bytes
+        A ZIP holding exactly ``seg.k`` files, ``mask_00_<rrggbb>.png`` …, largest
+        cluster first, named by index and palette colour.
+    """
     return _zip({f"mask_{_file_stem(seg, i)}.png": mask_png(seg, i) for i in range(seg.k)})
 
 
@@ -77,30 +116,69 @@ def cutout(
     Parameters
     ----------
     image : (H, W, 3) ndarray of uint8
-        The image that was segmented.
+        The RGB image that was segmented (same H, W as `seg`).
     seg : Segmentation
     i : int
-        Cluster index.
+        Cluster index in ``[0, seg.k)``.
     alpha : (H, W) ndarray of uint8, optional
         The image's own transparency (:attr:`core.io.LoadedImage.alpha`), multiplied in.
 
     Returns
     -------
     (H, W, 4) ndarray of uint8
-        RGBA: the original colours, opaque inside the cluster, transparent elsewhere.
+        RGBA: the original colours everywhere; alpha 255 (or `alpha`) inside the cluster,
+        0 outside.
+
+    Raises
+    ------
+    ValueError
+        If `image` or `alpha` does not match `seg` in shape, or is not uint8.
+    IndexError
+        If `i` is not a cluster index.
     """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"cutout needs the (H, W, 3) uint8 RGB image that was segmented, "
+            f"got {image.dtype} {image.shape}."
+        )
     if image.shape[:2] != seg.shape:
         raise ValueError(
-            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}."
+            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}; "
+            "pass the image that was segmented (at its working size)."
         )
     inside = seg.mask(i).astype(np.uint8) * 255
     if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.dtype != np.uint8 or alpha.shape != seg.shape:
+            raise ValueError(
+                f"alpha must be a {seg.shape} uint8 array like LoadedImage.alpha, "
+                f"got {alpha.dtype} {alpha.shape}."
+            )
+        # Exact: 255 * a // 255 == a, and 0 stays 0.
         inside = ((inside.astype(np.uint16) * alpha) // 255).astype(np.uint8)
     return np.dstack([image, inside])
 
 
 def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | None = None) -> bytes:
-    """A ZIP of every cluster's cut-out, ``cutout_00_<hex>.png`` (RGBA PNGs)."""
+    """Every cluster's :func:`cutout` as RGBA PNGs in one ZIP.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    seg : Segmentation
+    alpha : (H, W) ndarray of uint8, optional
+
+    Returns
+    -------
+    bytes
+        A ZIP holding exactly ``seg.k`` files, ``cutout_00_<rrggbb>.png`` ….
+
+    Raises
+    ------
+    ValueError
+        As :func:`cutout`.
+    """
     return _zip(
         {
             f"cutout_{_file_stem(seg, i)}.png": png_bytes(cutout(image, seg, i, alpha=alpha))
@@ -109,8 +187,18 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     )
 
 
+PALETTE_FIELDS = ("cluster", "hex", "r", "g", "b", "pixels", "share")
+
+
 def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
-    """One dict per cluster: ``cluster, hex, r, g, b, pixels, share`` (share in [0, 1])."""
+    """The palette as plain Python values, one dict per cluster, largest first.
+
+    Returns
+    -------
+    list of dict
+        Keys ``cluster`` (int), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255),
+        ``pixels`` (int) and ``share`` (float in [0, 1]; the shares sum to 1).
+    """
     return [
         {
             "cluster": i,
@@ -126,9 +214,12 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
 
 
 def palette_csv(seg: Segmentation) -> str:
-    """The palette as CSV with header ``cluster,hex,r,g,b,pixels,share``."""
+    """The palette as CSV, header ``cluster,hex,r,g,b,pixels,share``.
+
+    Shares are written with 6 decimals (a fraction, not a percentage).
+    """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["cluster", "hex", "r", "g", "b", "pixels", "share"])
+    writer = csv.DictWriter(buffer, fieldnames=PALETTE_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in palette_rows(seg):
         writer.writerow({**row, "share": f"{row['share']:.6f}"})
@@ -136,12 +227,26 @@ def palette_csv(seg: Segmentation) -> str:
 
 
 def palette_json(seg: Segmentation) -> str:
-    """The palette as a JSON list of :func:`palette_rows`."""
+    """The palette as a JSON list of :func:`palette_rows` (shares at full precision)."""
     return json.dumps(palette_rows(seg), indent=2)
 
 
 def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
-    """The palette as a GIMP/Inkscape/Krita ``.gpl`` file, one named colour per cluster."""
+    """The palette as a GIMP / Inkscape / Krita ``.gpl`` file.
+
+    Parameters
+    ----------
+    seg : Segmentation
+    name : str
+        The palette's name as those programs list it (line breaks become spaces).
+
+    Returns
+    -------
+    str
+        ``GIMP Palette``, ``Name:``, ``Columns:`` and ``#`` header lines, then one
+        ``R G B<TAB>cluster i (share%)`` line per cluster, largest first.
+    """
+    name = " ".join(name.split()) or "kseg"
     lines = ["GIMP Palette", f"Name: {name}", "Columns: 4", "#"]
     for row in palette_rows(seg):
         lines.append(
@@ -151,39 +256,66 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
     return "\n".join(lines) + "\n"
 
 
-def recipe(seg: Segmentation, *, image_name: str | None = None) -> dict[str, Any]:
+def recipe(
+    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+) -> dict[str, Any]:
     """Everything needed to reproduce `seg`: parameters, image, summary and a CLI command.
 
-    The ``command`` entry is a ``kseg segment`` line that, run on the same image, gives
-    the same labels.
+    Parameters
+    ----------
+    seg : Segmentation
+    image_name : str, optional
+        The file name the image was loaded from; ``IMAGE`` stands in for it in the command.
+    working_pixels : int, optional
+        If the image was first downscaled with
+        ``core.resize_to_max_pixels(image, working_pixels)`` (the dashboard's working
+        size), that bound; the command then does the same with ``--working-pixels``.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``kseg_version``, ``image`` (name, height, width of the segmented
+        pixels, working_pixels), ``parameters`` (``seg.params``), ``result`` (inertia,
+        n_iter, converged, distinct_colors, palette hexes, shares) and ``command``.
+
+    Notes
+    -----
+    Guarantee: ``command``, run in the folder holding the image, segments it with the same
+    parameters and seed and so writes the same labels (see ``tests/test_export.py``).
     """
     from core import __version__
 
-    params = seg.params
-    image = image_name or "IMAGE"
-    command = ["kseg", "segment", image, "-k", str(params["k"])]
+    params = {key: _plain(value) for key, value in seg.params.items()}
+    command = ["kseg", "segment", image_name or "IMAGE", "-k", str(params["k"])]
     flags = {
         "--color-space": params["color_space"],
         "--seed": params["seed"],
         "--init": params["init"],
         "--n-init": params["n_init"],
         "--max-iter": params["max_iter"],
-        "--tol": params["tol"],
+        # repr() round-trips a float exactly, so the command refits with the same tol.
+        "--tol": repr(float(params["tol"])),
         "--engine": params["engine"],
         "--fit-pixels": params["fit_pixels"],
+        "--working-pixels": working_pixels,
     }
     for flag, value in flags.items():
         if value is not None:
             command += [flag, str(value)]
     return {
         "kseg_version": __version__,
-        "image": {"name": image_name, "height": seg.shape[0], "width": seg.shape[1]},
+        "image": {
+            "name": image_name,
+            "height": seg.shape[0],
+            "width": seg.shape[1],
+            "working_pixels": working_pixels,
+        },
         "parameters": params,
         "result": {
-            "inertia": seg.inertia,
-            "n_iter": seg.n_iter,
-            "converged": seg.converged,
-            "distinct_colors": seg.n_colors,
+            "inertia": float(seg.inertia),
+            "n_iter": int(seg.n_iter),
+            "converged": bool(seg.converged),
+            "distinct_colors": int(seg.n_colors),
             "palette": seg.hex_colors,
             "shares": [round(float(f), 6) for f in seg.fractions],
         },
@@ -191,9 +323,16 @@ def recipe(seg: Segmentation, *, image_name: str | None = None) -> dict[str, Any
     }
 
 
-def recipe_json(seg: Segmentation, *, image_name: str | None = None) -> str:
+def recipe_json(
+    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+) -> str:
     """:func:`recipe` as indented JSON."""
-    return json.dumps(recipe(seg, image_name=image_name), indent=2)
+    return json.dumps(recipe(seg, image_name=image_name, working_pixels=working_pixels), indent=2)
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value JSON can hold; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

@@ -13,13 +13,13 @@ import zipfile
 from collections.abc import Callable, Iterable
 from typing import Literal
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 from core.colorspaces import check_color_space, rgb_to_features
 from core.colortable import ColorTable
-from core.io import resize_to_max_pixels
 from core.segmentation import (
     DEFAULT_N_INIT,
     Segmentation,
@@ -145,17 +145,18 @@ def sweep_frames(results: list[Segmentation], *, max_side: int = 480) -> list[np
         raise ValueError(f"max_side must be at least 16 pixels, got {max_side}.")
     height, width = results[0].shape
     scale = min(1.0, max_side / max(height, width))
-    budget = max(1, int(round(height * scale)) * int(round(width * scale)))
+    frame_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     frames = []
     for result in results:
-        small = resize_to_max_pixels(result.segmented, budget)
+        # Nearest-neighbour keeps the frame to the k palette colours (crisp, small GIFs).
+        small = cv2.resize(result.segmented, frame_size, interpolation=cv2.INTER_NEAREST)
         frame = Image.fromarray(np.ascontiguousarray(small))
         draw = ImageDraw.Draw(frame)
-        size = max(12, frame.height // 12)
-        font = _caption_font(size)
+        font_size = max(12, frame.height // 12)
+        font = _caption_font(font_size)
         text = f"k={result.k}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-        pad = max(3, size // 4)
+        pad = max(3, font_size // 4)
         box = (pad, pad, pad + right - left + 2 * pad, pad + bottom - top + 2 * pad)
         draw.rounded_rectangle(box, radius=pad, fill=(0, 0, 0))
         draw.text((2 * pad - left, 2 * pad - top), text, fill=(255, 255, 255), font=font)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import main
+from core import __version__
+from core.cli import EXIT_ERROR, main
+from core.elbow import elbow
+from core.io import resize_to_max_pixels
 from core.segmentation import segment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,39 +30,110 @@ def image_file(tmp_path, photo) -> Path:
     return path
 
 
+def read_png(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def assert_one_error_line(err: str, match: str) -> None:
+    assert err.startswith("kseg: error: "), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert re.search(match, err), err
+
+
 def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
     out = tmp_path / "result"
-    assert (
-        main(["segment", str(image_file), "-k", "4", "--color-space", "lab", "-o", str(out)]) == 0
-    )
-    expected = segment(photo, 4, color_space="lab")
-    written = np.asarray(Image.open(out / "segmented.png"))
-    np.testing.assert_array_equal(written, expected.segmented)
+    argv = ["segment", str(image_file), "-k", "4", "--color-space", "lab", "--seed", "2"]
+    assert main([*argv, "-o", str(out)]) == 0
+    expected = segment(photo, 4, color_space="lab", seed=2)
+
+    np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
     masks = sorted(out.glob("mask_*.png"))
     assert [m.name for m in masks] == [f"mask_{i:02d}.png" for i in range(4)]
-    np.testing.assert_array_equal(np.asarray(Image.open(masks[2])) == 255, expected.mask(2))
-    with (out / "palette.csv").open() as handle:
+    for i, mask in enumerate(masks):
+        np.testing.assert_array_equal(read_png(mask) == 255, expected.mask(i))
+    with (out / "palette.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["hex"] for r in rows] == expected.hex_colors
-    assert (out / "recipe.json").exists()
-    printed = capsys.readouterr().out
-    for hex_color in expected.hex_colors:
-        assert hex_color in printed
-    assert "WCSS" in printed
+    assert [int(r["pixels"]) for r in rows] == expected.counts.tolist()
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["parameters"] == expected.params
+    assert recipe["command"].startswith("kseg segment flower.png -k 4 --color-space lab --seed 2")
+
+    lines = capsys.readouterr().out.splitlines()
+    table = lines[1 : 2 + expected.k]
+    assert table[0].split() == ["cluster", "colour", "share", "pixels"]
+    for i, line in enumerate(table[1:]):
+        assert line.split()[:2] == [str(i), expected.hex_colors[i]]
+        assert line.split()[3] == f"{expected.counts[i]:,}"
+    assert len({line.index("#") for line in table[1:]}) == 1  # the colour column is aligned
+    summary = lines[2 + expected.k]
+    assert f"WCSS {expected.inertia:.6g}" in summary
+    assert f"{expected.n_iter} iterations" in summary
+    assert f"{expected.n_colors:,} distinct colours" in summary
 
 
-def test_segment_default_output_folder(image_file, tmp_path, monkeypatch):
+def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["segment", str(image_file), "-k", "2", "--quiet"]) == 0
-    assert (tmp_path / "flower_k2" / "segmented.png").exists()
+    assert sorted(p.name for p in (tmp_path / "flower_k2").iterdir()) == [
+        "mask_00.png",
+        "mask_01.png",
+        "palette.csv",
+        "recipe.json",
+        "segmented.png",
+    ]
+    assert capsys.readouterr() == ("", "")
 
 
-def test_elbow_lists_every_k_and_a_suggestion(image_file, capsys):
-    assert main(["elbow", str(image_file), "--k-max", "6"]) == 0
-    printed = capsys.readouterr().out
-    lines = printed.splitlines()
-    assert [line.split()[0] for line in lines[1:7]] == [str(k) for k in range(1, 7)]
-    assert "Suggested k =" in printed or "No clear elbow" in printed
+def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
+    out = tmp_path / "small"
+    assert (
+        main(
+            [
+                "segment",
+                str(image_file),
+                "-k",
+                "3",
+                "--working-pixels",
+                "4000",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    expected = segment(resize_to_max_pixels(photo, 4000), 3)
+    written = read_png(out / "segmented.png")
+    assert written.shape[0] * written.shape[1] <= 4000
+    np.testing.assert_array_equal(written, expected.segmented)
+    assert "--working-pixels 4000" in json.loads((out / "recipe.json").read_text())["command"]
+
+
+def test_fit_pixels_labels_every_pixel(image_file, photo, tmp_path):
+    out = tmp_path / "fit"
+    assert (
+        main(["segment", str(image_file), "-k", "3", "--fit-pixels", "3000", "-o", str(out), "-q"])
+        == 0
+    )
+    expected = segment(photo, 3, fit_pixels=3000)
+    np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
+    assert expected.segmented.shape == photo.shape
+
+
+def test_elbow_lists_every_k_and_a_suggestion(image_file, photo, capsys):
+    assert main(["elbow", str(image_file), "--k-min", "2", "--k-max", "6", "--n-init", "2"]) == 0
+    expected = elbow(photo, range(2, 7), n_init=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["k", "WCSS"]
+    rows = [line.split() for line in lines[1:6]]
+    assert [int(row[0]) for row in rows] == [2, 3, 4, 5, 6]
+    np.testing.assert_allclose([float(row[1]) for row in rows], expected.wcss, rtol=1e-5)
+    assert lines[6] == expected.message
+    marked = [int(row[0]) for row in rows if "suggested" in row]
+    assert marked == ([] if expected.knee is None else [expected.knee])
 
 
 def test_fewer_colours_than_k_is_a_one_line_warning(tmp_path, blocks, capsys):
@@ -65,48 +142,85 @@ def test_fewer_colours_than_k_is_a_one_line_warning(tmp_path, blocks, capsys):
     assert main(["segment", str(path), "-k", "6", "-o", str(tmp_path / "o"), "-q"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kseg: warning: The image has only 4")
+    assert len(list((tmp_path / "o").glob("mask_*.png"))) == 6
 
 
 @pytest.mark.parametrize(
-    ("make", "args", "match"),
+    ("content", "args", "match"),
     [
         (None, ["-k", "3"], "was not found"),
         (b"hello, I am text", ["-k", "3"], "not an image"),
         (b"", ["-k", "3"], "is empty"),
         ("photo", ["-k", "100000"], "more than the number of pixels"),
         ("photo", ["-k", "3", "--max-pixels", "10"], "over the limit"),
+        ("photo", ["-k", "3", "--tol", "-1"], "tol must be"),
+        ("photo", ["-k", "0"], "argument -k: expected a positive whole number, got 0"),
+        ("photo", ["-k", "three"], "argument -k: expected a whole number"),
+        ("photo", ["-k", "3", "--color-space", "xyz"], "invalid choice: 'xyz'"),
+        ("photo", [], "required: -k"),
     ],
 )
-def test_errors_are_one_line_and_exit_2(tmp_path, photo, capsys, make, args, match):
+def test_segment_errors_are_one_line_and_exit_2(tmp_path, photo, capsys, content, args, match):
     path = tmp_path / "input.png"
-    if make == "photo":
+    if content == "photo":
         Image.fromarray(photo).save(path)
-    elif make is not None:
-        path.write_bytes(make)
-    assert main(["segment", str(path), *args, "-o", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("kseg: error: ") and match in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    elif content is not None:
+        path.write_bytes(content)
+    assert main(["segment", str(path), *args, "-o", str(tmp_path / "o")]) == EXIT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_error_line(captured.err, match)
 
 
-@pytest.mark.parametrize("args", [["-k", "0"], ["-k", "3", "--color-space", "xyz"]])
-def test_bad_arguments_exit_2(image_file, args, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["segment", str(image_file), *args])
-    assert exit_info.value.code == 2
-    assert "kseg segment: error:" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--k-min", "5", "--k-max", "3"], r"--k-min \(5\) is larger than --k-max \(3\)"),
+        (["--k-max", "0"], "argument --k-max"),
+    ],
+)
+def test_elbow_errors_are_one_line(image_file, capsys, args, match):
+    assert main(["elbow", str(image_file), *args]) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, match)
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"), [([], "required: COMMAND"), (["frobnicate"], "invalid choice")]
+)
+def test_missing_or_unknown_command(argv, match, capsys):
+    assert main(argv) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, match)
 
 
 def test_unwritable_output_is_a_clean_error(image_file, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert main(["segment", str(image_file), "-k", "2", "-o", str(blocker / "sub")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("kseg: error: ") and "Traceback" not in err
+    assert main(["segment", str(image_file), "-k", "2", "-o", str(blocker / "sub")]) == EXIT_ERROR
+    assert_one_error_line(
+        capsys.readouterr().err, r"Could not use .*file.*Choose another output folder with -o"
+    )
+
+
+def test_interrupt_exits_130_without_traceback(image_file, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("core.segmentation.segment", interrupted)
+    assert main(["segment", str(image_file), "-k", "2"]) == 130
+    assert capsys.readouterr().err == "kseg: interrupted\n"
+
+
+def test_version_and_help_return_0(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"kseg {__version__}"
+    for argv, expected in [([], "segment"), (["segment"], "--fit-pixels"), (["elbow"], "--k-max")]:
+        assert main([*argv, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert expected in text and "examples:" in text
 
 
 def test_python_dash_m_core_runs_and_fails_cleanly(image_file, tmp_path):
-    env_path = {"PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ok = subprocess.run(
         [
             sys.executable,
@@ -121,34 +235,37 @@ def test_python_dash_m_core_runs_and_fails_cleanly(image_file, tmp_path):
         ],
         capture_output=True,
         text=True,
-        env={**_env(), **env_path},
+        env=env,
         timeout=120,
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
+    assert ok.stderr == "" and "WCSS" in ok.stdout
     assert (tmp_path / "m" / "segmented.png").exists()
     bad = subprocess.run(
         [sys.executable, "-m", "core", "elbow", str(tmp_path / "missing.jpg")],
         capture_output=True,
         text=True,
-        env={**_env(), **env_path},
+        env=env,
         timeout=120,
         check=False,
     )
-    assert bad.returncode == 2
-    assert bad.stderr.startswith("kseg: error: ") and "Traceback" not in bad.stderr
-    version = subprocess.run(
-        [sys.executable, "-m", "core", "--version"],
-        capture_output=True,
-        text=True,
-        env={**_env(), **env_path},
-        timeout=120,
-        check=False,
-    )
-    assert version.returncode == 0 and version.stdout.startswith("kseg ")
+    assert bad.returncode == EXIT_ERROR
+    assert_one_error_line(bad.stderr, "was not found")
 
 
-def _env() -> dict[str, str]:
-    import os
+def test_sweep_writes_a_gif_with_a_frame_per_k(tmp_path, photo, capsys):
+    from PIL import Image as PILImage
 
-    return dict(os.environ)
+    source = tmp_path / "flower.png"
+    PILImage.fromarray(photo).save(source)
+    gif, frames = tmp_path / "sweep.gif", tmp_path / "frames.zip"
+    args = ["sweep", str(source), "--ks", "2,4,8", "-o", str(gif), "--frames", str(frames)]
+    assert main([*args, "--size", "100"]) == 0
+    with PILImage.open(gif) as animation:
+        assert animation.n_frames == 3 and max(animation.size) == 100
+    assert frames.stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert [line.split()[0] for line in printed.splitlines()[1:4]] == ["2", "4", "8"]
+    assert main(["sweep", str(source), "--ks", "2,x"]) == 2
+    assert "expected k values" in capsys.readouterr().err
