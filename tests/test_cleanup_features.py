@@ -1,0 +1,96 @@
+"""Clean-up of small regions, and k-means with position and texture features."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core.cleanup import merge_small_regions
+from core.features import pixel_features, segment_features
+from core.segmentation import segment
+
+
+def speckled(seed: int = 0) -> np.ndarray:
+    """Left half red, right half blue, with isolated specks of the other colour."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    image[:, :20] = (220, 30, 30)
+    image[:, 20:] = (30, 30, 220)
+    specks = rng.random((40, 40)) < 0.03
+    image[specks & (np.arange(40) < 20)] = (30, 30, 220)
+    image[specks & (np.arange(40) >= 20)] = (220, 30, 30)
+    return image
+
+
+def test_specks_merge_into_the_surrounding_cluster():
+    image = speckled()
+    seg = segment(image, 2)
+    cleaned, moved = merge_small_regions(seg, image, min_pixels=10)
+    left = cleaned.labels[:, :17]  # away from the seam, where a speck can touch the other half
+    right = cleaned.labels[:, 23:]
+    assert len(np.unique(left)) == 1 and len(np.unique(right)) == 1
+    assert left[0, 0] != right[0, 0]
+    assert moved == int(np.count_nonzero(cleaned.labels != seg.labels)) > 0
+    assert cleaned.counts.sum() == 1600 and cleaned.fractions.sum() == pytest.approx(1)
+    for j in range(2):
+        members = image[cleaned.labels == j]
+        np.testing.assert_allclose(cleaned.palette[j], members.mean(axis=0), atol=0.5)
+    # No region left is smaller than the threshold.
+    for j in range(2):
+        _, _, stats, _ = cv2.connectedComponentsWithStats(
+            (cleaned.labels == j).astype(np.uint8), connectivity=4
+        )
+        assert stats[1:, cv2.CC_STAT_AREA].min() >= 10
+
+
+def test_threshold_one_changes_nothing_and_bad_input_is_refused():
+    image = speckled()
+    seg = segment(image, 2)
+    same, moved = merge_small_regions(seg, image, 1)
+    assert moved == 0 and same is seg
+    with pytest.raises(ValueError, match="min_pixels"):
+        merge_small_regions(seg, image, 0)
+    with pytest.raises(ValueError, match="does not match"):
+        merge_small_regions(seg, image[:5], 5)
+
+
+def test_position_features_make_regions_spatially_coherent():
+    # Two vertical stripes of the same noisy grey: colour alone cannot split them, position can.
+    rng = np.random.default_rng(1)
+    image = np.clip(128 + rng.normal(0, 20, (30, 60, 3)), 0, 255).astype(np.uint8)
+    seg = segment_features(image, 2, spatial_weight=3.0)
+    left, right = seg.labels[:, :25], seg.labels[:, 35:]
+    assert (left == left[0, 0]).mean() > 0.95 and (right == right[0, 0]).mean() > 0.95
+    assert left[0, 0] != right[0, 0]
+    assert seg.centers.shape == (2, 5)
+
+
+def test_zero_weights_match_colour_kmeans(photo):
+    assert pixel_features(photo).shape == (photo.shape[0] * photo.shape[1], 3)
+    plain = segment_features(photo, 3, tol=0)
+    fast = segment(photo, 3, tol=0)
+    assert plain.inertia == pytest.approx(fast.inertia, rel=1e-6)
+
+
+def test_texture_separates_stripes_of_the_same_colours():
+    # Left: vertical stripes; right: horizontal stripes; same two greys everywhere.
+    image = np.zeros((48, 96, 3), dtype=np.uint8)
+    image[:, :48][:, (np.arange(48) // 3) % 2 == 0] = 200
+    image[:, 48:][(np.arange(48) // 3) % 2 == 0, :] = 200
+    features = pixel_features(image, texture_weight=2.0, texture_components=6)
+    assert features.shape == (48 * 96, 3 + 6)
+    seg = segment_features(image, 2, texture_weight=4.0, texture_components=6)
+    inner_left, inner_right = seg.labels[8:-8, 8:40], seg.labels[8:-8, 56:88]
+    majority_left = np.bincount(inner_left.ravel()).argmax()
+    majority_right = np.bincount(inner_right.ravel()).argmax()
+    assert majority_left != majority_right
+    assert (inner_left == majority_left).mean() > 0.9 and (
+        inner_right == majority_right
+    ).mean() > 0.9
+
+
+@pytest.mark.parametrize("kwargs", [{"spatial_weight": -1}, {"texture_weight": "a lot"}])
+def test_weights_are_checked(photo, kwargs):
+    with pytest.raises(ValueError, match="must be a number >= 0"):
+        pixel_features(photo, **kwargs)
