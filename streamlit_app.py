@@ -1,5 +1,3 @@
-"""Entry point for `streamlit run streamlit_app.py` and Streamlit Community Cloud."""
-
 from dashboard.app import main
 
 main()

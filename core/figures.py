@@ -1,35 +1,118 @@
-"""Plotly figures of a segmentation: colour-space scatter, elbow curve, cluster shares.
+"""Pictures of a segmentation for people: Plotly figures, and small previews to display.
 
-Figures only — no Streamlit — so they can be tested by structure and reused in notebooks.
+Nothing here imports Streamlit: the figures are tested by structure and reused in notebooks,
+and the dashboard only draws what these functions return (it does no arithmetic on pixels).
+
+Figures
+    :func:`scatter3d_figure` (pixels in the colour space, centroids marked),
+    :func:`elbow_figure` (WCSS by k, suggested k marked), :func:`shares_figure` (one bar per
+    cluster in its palette colour).
+Previews
+    :func:`preview_bytes` (an image downscaled for the screen and encoded once) and
+    :func:`cluster_thumbnails` (each cluster's mask and cut-out, thumbnail-sized).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Literal
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
-from core.colorspaces import AXIS_TITLES, COLOR_SPACES, rgb_to_features
+from core.colorspaces import AXIS_TITLES, rgb_to_features
 from core.elbow import Elbow
+from core.io import resize_to_max_pixels
 from core.segmentation import Segmentation
 
-__all__ = ["elbow_figure", "sample_pixels", "scatter3d_figure", "shares_figure"]
+__all__ = [
+    "ACCENT",
+    "COLOR_SPACE_NAMES",
+    "KNEE",
+    "cluster_thumbnails",
+    "elbow_figure",
+    "preview_bytes",
+    "sample_pixels",
+    "scatter3d_figure",
+    "shares_figure",
+]
 
-_FONT = {"family": "Inter, system-ui, sans-serif", "size": 13}
-_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+#: Short display names of the colour spaces, shared by figures and the dashboard.
+COLOR_SPACE_NAMES = {"rgb": "RGB", "hsv": "HSV", "lab": "CIELAB", "oklab": "OKLab"}
+#: The accent colour (the dashboard theme's primary colour) and the "suggested k" colour.
+ACCENT = "#4C6EF5"
+KNEE = "#F59F00"
+
+_FONT = {"family": "Source Sans, Inter, system-ui, sans-serif", "size": 13}
+_MARGIN = {"l": 10, "r": 10, "t": 48, "b": 10}
+_OUTLINE = "#1F2430"
 
 
-def _rgb_strings(colors: np.ndarray) -> list[str]:
-    return [f"rgb({r},{g},{b})" for r, g, b in colors.tolist()]
+def _rgb_strings(colors: np.ndarray) -> np.ndarray:
+    """``"rgb(r,g,b)"`` strings for (n, 3) uint8 colours, as a NumPy array."""
+    return np.array([f"rgb({r},{g},{b})" for r, g, b in colors.tolist()], dtype=object)
 
 
-def sample_pixels(n_pixels: int, max_points: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of a reproducible random sample of at most `max_points` pixels."""
+def _set_colors_unchecked(marker: go.scatter3d.Marker, colors: np.ndarray) -> None:
+    """Give `marker` one colour per point without Plotly checking each string.
+
+    Plotly validates colour strings one at a time (about a second for 20,000 points); ours are
+    built from uint8 triples just above, valid by construction. Should Plotly drop the switch,
+    this still works, only slower.
+    """
+    marker._validate = False
+    try:
+        marker.color = colors
+    finally:
+        marker._validate = True
+
+
+def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.ndarray:
+    """Indices of a reproducible random sample of pixels.
+
+    Parameters
+    ----------
+    n_pixels : int
+        Pixels to draw from (``H * W``).
+    max_points : int
+        Upper bound on the sample size; every pixel when `n_pixels` is smaller.
+    seed : int or None
+        Seed of the draw; the same seed draws the same pixels.
+
+    Returns
+    -------
+    (m,) ndarray of int64
+        Sorted, distinct flat pixel indices, ``m = min(n_pixels, max_points)``.
+
+    Raises
+    ------
+    ValueError
+        If `max_points` is not a positive integer.
+    """
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
+        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
+    if max_points < 1:
+        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
     if max_points >= n_pixels:
-        return np.arange(n_pixels)
+        return np.arange(n_pixels, dtype=np.int64)
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n_pixels, size=max_points, replace=False))
+    return np.sort(rng.choice(n_pixels, size=max_points, replace=False)).astype(np.int64)
+
+
+def _check_image(seg: Segmentation, image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(
+            f"image must be the (H, W, 3) uint8 RGB image that was segmented, "
+            f"got {image.dtype} {image.shape}."
+        )
+    if image.shape[:2] != seg.shape:
+        raise ValueError(
+            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}; "
+            "pass the image that was segmented."
+        )
+    return image
 
 
 def scatter3d_figure(
@@ -37,7 +120,7 @@ def scatter3d_figure(
     image: np.ndarray,
     *,
     max_points: int = 20_000,
-    seed: int = 0,
+    seed: int | None = 0,
     color_by: Literal["pixel", "cluster"] = "pixel",
 ) -> go.Figure:
     """Pixels as points in the segmentation's colour space, with the centroids marked.
@@ -45,12 +128,12 @@ def scatter3d_figure(
     Parameters
     ----------
     seg : Segmentation
-        The result to show; its colour space sets the axes.
+        The result to show; its colour space sets the axes (:data:`core.AXIS_TITLES`).
     image : (H, W, 3) ndarray of uint8
         The image that was segmented (same H, W as `seg`).
     max_points : int
-        Upper bound on the points drawn (a seeded random sample of pixels).
-    seed : int
+        Upper bound on the pixels drawn: a seeded random sample (:func:`sample_pixels`).
+    seed : int or None
         Seed of the sample; the same seed draws the same pixels.
     color_by : {"pixel", "cluster"}
         Draw each point in its own colour, or in its cluster's palette colour.
@@ -58,56 +141,63 @@ def scatter3d_figure(
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``Scatter3d`` trace of pixels and one of the k centroids (diamonds).
+        Two ``Scatter3d`` traces: the sampled pixels (``customdata`` holds each point's
+        cluster) and the k centroids, big outlined diamonds in their palette colours.
+
+    Raises
+    ------
+    ValueError
+        If `image` is not the (H, W, 3) uint8 image of `seg`, `color_by` is unknown or
+        `max_points` is not a positive integer.
     """
-    if image.shape[:2] != seg.shape:
-        raise ValueError(
-            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}."
-        )
+    image = _check_image(seg, image)
     if color_by not in ("pixel", "cluster"):
         raise ValueError(f"color_by must be 'pixel' or 'cluster', got {color_by!r}.")
-    pixels = image.reshape(-1, 3)
-    labels = seg.labels.ravel()
-    chosen = sample_pixels(pixels.shape[0], max_points, seed)
-    colors = pixels[chosen]
+    chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
+    colors = image.reshape(-1, 3)[chosen]
+    labels = seg.labels.ravel()[chosen]
     points = rgb_to_features(colors, seg.color_space)
-    shown = colors if color_by == "pixel" else seg.palette[labels[chosen]]
     x_title, y_title, z_title = AXIS_TITLES[seg.color_space]
-    hover = [f"cluster {c}" for c in labels[chosen].tolist()]
-    figure = go.Figure(
-        [
-            go.Scatter3d(
-                x=points[:, 0],
-                y=points[:, 1],
-                z=points[:, 2],
-                mode="markers",
-                name=f"pixels ({len(chosen):,} sampled)",
-                marker={"size": 2, "color": _rgb_strings(shown), "opacity": 0.8},
-                text=hover,
-                hovertemplate="%{text}<extra></extra>",
-            ),
-            go.Scatter3d(
-                x=seg.centers[:, 0],
-                y=seg.centers[:, 1],
-                z=seg.centers[:, 2],
-                mode="markers+text",
-                name="centroids",
-                text=[str(i) for i in range(seg.k)],
-                textposition="top center",
-                marker={
-                    "size": 14,
-                    "symbol": "diamond",
-                    "color": _rgb_strings(seg.palette),
-                    "line": {"color": "#111", "width": 3},
-                },
-                hovertext=[
-                    f"centroid {i}: {seg.hex_colors[i]}, {seg.fractions[i]:.1%} of pixels"
-                    for i in range(seg.k)
-                ],
-                hovertemplate="%{hovertext}<extra></extra>",
-            ),
-        ]
+    palette = _rgb_strings(seg.palette)
+    pixels = go.Scatter3d(
+        x=points[:, 0],
+        y=points[:, 1],
+        z=points[:, 2],
+        mode="markers",
+        name=f"pixels ({len(chosen):,} sampled)",
+        # Translucent points let the centroids show through the cloud.
+        marker={"size": 2.5, "opacity": 0.35},
+        customdata=labels,
+        hovertemplate=(
+            f"{x_title} %{{x:.3g}}, {y_title} %{{y:.3g}}, {z_title} %{{z:.3g}}"
+            "<br>cluster %{customdata}<extra></extra>"
+        ),
     )
+    centroids = go.Scatter3d(
+        x=seg.centers[:, 0],
+        y=seg.centers[:, 1],
+        z=seg.centers[:, 2],
+        mode="markers+text",
+        name="centroids",
+        text=[str(i) for i in range(seg.k)],
+        textposition="top center",
+        textfont={"size": 14, "color": _OUTLINE},
+        marker={
+            "size": 16,
+            "symbol": "diamond",
+            "color": palette.tolist(),
+            "opacity": 1.0,
+            "line": {"color": _OUTLINE, "width": 8},
+        },
+        hovertext=[
+            f"centroid {i}: {seg.hex_colors[i]}, {seg.fractions[i]:.1%} of pixels"
+            for i in range(seg.k)
+        ],
+        hovertemplate="%{hovertext}<extra></extra>",
+    )
+    figure = go.Figure([pixels, centroids])
+    shown = _rgb_strings(colors) if color_by == "pixel" else palette[labels]
+    _set_colors_unchecked(figure.data[0].marker, shown)
     figure.update_layout(
         scene={
             "xaxis_title": x_title,
@@ -115,27 +205,45 @@ def scatter3d_figure(
             "zaxis_title": z_title,
             "aspectmode": "cube",
         },
-        title=f"Pixels in {COLOR_SPACES[seg.color_space].split(' — ')[0]} space",
-        legend={"orientation": "h", "y": -0.02},
+        title=f"Pixels in {COLOR_SPACE_NAMES[seg.color_space]} space, k = {seg.k}",
+        legend={"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
         margin=_MARGIN,
         font=_FONT,
-        height=620,
-        uirevision=seg.color_space,  # keep the camera when k changes
+        height=640,
+        uirevision=seg.color_space,  # keep the camera while k or the seed changes
     )
     return figure
 
 
 def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
-    """WCSS against k, the suggested k marked with a star and the chosen k with a line."""
+    """WCSS against k, the suggested k marked with a star and the current k with a line.
+
+    Parameters
+    ----------
+    elbow : Elbow
+        The curve (:func:`core.elbow`).
+    chosen_k : int, optional
+        The k in use, drawn as a dotted vertical line.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
+        ``elbow.knee`` is not None.
+    """
     figure = go.Figure(
         go.Scatter(
             x=list(elbow.ks),
             y=list(elbow.wcss),
             mode="lines+markers",
             name="WCSS",
-            line={"color": "#4C6EF5", "width": 3},
+            line={"color": ACCENT, "width": 3},
             marker={"size": 8},
-            hovertemplate="k = %{x}<br>WCSS = %{y:.4g}<extra></extra>",
+            customdata=[f"{e:.0%}" for e in elbow.explained],
+            hovertemplate=(
+                "k = %{x}<br>WCSS = %{y:.4g}<br>%{customdata} of the k = 1 WCSS explained"
+                "<extra></extra>"
+            ),
         )
     )
     if elbow.knee is not None:
@@ -146,7 +254,7 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
                 y=[elbow.wcss[index]],
                 mode="markers",
                 name=f"suggested k = {elbow.knee}",
-                marker={"size": 20, "symbol": "star", "color": "#F59F00", "line": {"width": 1}},
+                marker={"size": 22, "symbol": "star", "color": KNEE, "line": {"width": 1}},
                 hovertemplate="suggested k = %{x}<extra></extra>",
             )
         )
@@ -155,11 +263,12 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
             x=chosen_k,
             line={"dash": "dot", "color": "#868E96"},
             annotation_text=f"current k = {chosen_k}",
+            annotation_position="top right",
         )
     figure.update_layout(
         title="Within-cluster sum of squares (WCSS) by k",
         xaxis={"title": "k (number of clusters)", "dtick": 1},
-        yaxis={"title": f"WCSS ({elbow.color_space} units)"},
+        yaxis={"title": f"WCSS ({COLOR_SPACE_NAMES.get(elbow.color_space, '')} units)"},
         margin=_MARGIN,
         font=_FONT,
         height=420,
@@ -169,25 +278,134 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
 
 
 def shares_figure(seg: Segmentation) -> go.Figure:
-    """Share of pixels per cluster, one bar per cluster in its palette colour."""
-    names = [f"{i}  {hex_color}" for i, hex_color in enumerate(seg.hex_colors)]
+    """Share of pixels per cluster: one horizontal bar per cluster, in its palette colour.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Bar`` trace; bar i is cluster i (largest first, top to bottom) and its colour
+        is ``seg.hex_colors[i]``.
+    """
+    names = [f"{i} · {hex_color}" for i, hex_color in enumerate(seg.hex_colors)]
     figure = go.Figure(
         go.Bar(
             x=seg.fractions * 100,
             y=names,
             orientation="h",
-            marker={"color": seg.hex_colors, "line": {"color": "#333", "width": 1}},
+            marker={"color": seg.hex_colors, "line": {"color": _OUTLINE, "width": 1}},
             text=[f"{f:.1%}" for f in seg.fractions],
             textposition="outside",
-            hovertemplate="%{y}: %{x:.2f}% of pixels<extra></extra>",
+            cliponaxis=False,
+            hovertemplate="cluster %{y}: %{x:.2f}% of pixels<extra></extra>",
         )
     )
     figure.update_layout(
         title="Share of pixels per cluster",
         xaxis={"title": "% of pixels", "range": [0, max(5.0, float(seg.fractions.max()) * 118)]},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "type": "category"},
         margin=_MARGIN,
         font=_FONT,
-        height=max(220, 40 + 32 * seg.k),
+        height=max(240, 70 + 30 * seg.k),
+        showlegend=False,
     )
     return figure
+
+
+def preview_bytes(
+    image: np.ndarray,
+    *,
+    max_pixels: int = 1_000_000,
+    format: Literal["png", "jpeg"] = "png",
+    quality: int = 90,
+) -> bytes:
+    """An image downscaled for the screen and encoded once, ready to send to a browser.
+
+    Parameters
+    ----------
+    image : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8
+        Grey, RGB or RGBA.
+    max_pixels : int
+        Downscale (area interpolation, aspect kept) to at most this many pixels.
+    format : {"png", "jpeg"}
+        PNG for flat colours and transparency, JPEG (RGB only) for photographs.
+    quality : int
+        JPEG quality.
+
+    Returns
+    -------
+    bytes
+        The encoded file.
+
+    Raises
+    ------
+    ValueError
+        If `image` is not uint8 grey/RGB/RGBA, or JPEG is asked for an RGBA image.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (
+        image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
+    ):
+        raise ValueError(f"preview needs a grey, RGB or RGBA uint8 image, got {image.shape}.")
+    if format == "jpeg" and image.ndim == 3 and image.shape[2] == 4:
+        raise ValueError("JPEG has no transparency; use format='png' for RGBA images.")
+    small = np.ascontiguousarray(resize_to_max_pixels(image, max_pixels))
+    buffer = io.BytesIO()
+    if format == "jpeg":
+        Image.fromarray(small).save(buffer, format="JPEG", quality=quality)
+    else:
+        Image.fromarray(small).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def cluster_thumbnails(
+    seg: Segmentation,
+    image: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    max_pixels: int = 90_000,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each cluster's mask and cut-out, at thumbnail size, for cards on a page.
+
+    The image is downscaled with area interpolation and the labels with nearest-neighbour
+    sampling, so a 12 MP photo costs a 90 k-pixel thumbnail per cluster, not 12 MP. The
+    full-resolution files are :func:`core.export.mask_png` and :func:`core.export.cutout`.
+
+    Parameters
+    ----------
+    seg : Segmentation
+    image : (H, W, 3) ndarray of uint8
+        The image that was segmented.
+    alpha : (H, W) ndarray of uint8, optional
+        The image's own transparency, multiplied into the cut-outs.
+    max_pixels : int
+        Size bound of the thumbnails.
+
+    Returns
+    -------
+    list of (mask, cutout)
+        One pair per cluster, largest first: mask ``(h, w)`` uint8 (255 inside, 0 outside)
+        and cut-out ``(h, w, 4)`` uint8 RGBA (transparent outside the cluster).
+
+    Raises
+    ------
+    ValueError
+        If `image` or `alpha` does not match `seg`.
+    """
+    image = _check_image(seg, image)
+    small = resize_to_max_pixels(image, max_pixels)
+    height, width = small.shape[:2]
+    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
+    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
+    labels = seg.labels[np.ix_(rows, cols)]
+    opacity = None
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.dtype != np.uint8 or alpha.shape != seg.shape:
+            raise ValueError(f"alpha must be a {seg.shape} uint8 array, got {alpha.shape}.")
+        opacity = resize_to_max_pixels(alpha, max_pixels).astype(np.uint16)
+    thumbnails = []
+    for i in range(seg.k):
+        mask = np.where(labels == i, np.uint8(255), np.uint8(0))
+        inside = mask if opacity is None else ((mask * opacity) // 255).astype(np.uint8)
+        thumbnails.append((mask, np.dstack([small, inside])))
+    return thumbnails

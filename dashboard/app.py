@@ -1,13 +1,23 @@
 """The page: controls -> cached pipeline -> views.
 
 This is the only place that turns an error from `core` into ``st.error``: a file we cannot
-use gets a message a person can act on, never a traceback, and the next upload works.
+use gets the message `core` wrote for people (never a traceback), the script stops, and the
+next upload starts clean because errors are never cached.
+
+Laziness: the views are tabs that track which one is open (``st.tabs`` with a ``key``
+bound to the URL), so only the open tab's body runs and the 3D scatter and the elbow curve
+cost nothing until someone opens them; plain ``st.tabs`` would run every body on every
+rerun. Fragments are not needed: everything above the tabs is cached, so a rerun on a
+setting already seen takes milliseconds, and "Use k = N" must rerun the whole page anyway.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import streamlit as st
 
 import core
@@ -15,91 +25,106 @@ from dashboard import controls, pipeline, views
 
 logger = logging.getLogger(__name__)
 
-TABS = [
-    ":material/image: Segmentation",
-    ":material/category: Clusters",
-    ":material/3d_rotation: Colour space",
-    ":material/show_chart: Choosing k",
-]
+#: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
+TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k"]
 
 
-def _image_bytes(source: controls.Source) -> tuple[bytes, str] | None:
+@contextmanager
+def user_errors(file_name: str) -> Iterator[None]:
+    """Show any error from `core` as ``st.error`` and stop this run; never a traceback."""
+    try:
+        yield
+    except core.ImageError as error:  # the file itself: unreadable, corrupt, empty, huge…
+        st.error(str(error), icon=":material/broken_image:")
+        st.stop()
+    except ValueError as error:  # settings this image cannot satisfy, e.g. k > pixels
+        st.error(f"These settings don't fit this image: {error}", icon=":material/tune:")
+        st.stop()
+    except Exception:  # a bug: say so plainly, keep the details in the server log
+        logger.exception("kseg failed on %r", file_name)
+        st.error(
+            f"Something went wrong inside kseg while processing '{file_name}'. "
+            "Try other settings or another file; the details are in the server log.",
+            icon=":material/bug_report:",
+        )
+        st.stop()
+
+
+def image_file(source: controls.Source) -> pipeline.ImageFile | None:
+    """The bytes to work on: the chosen sample, the upload, or None (nothing uploaded yet)."""
     if source.sample is not None:
-        return pipeline.sample_file(source.sample), f"{source.sample.split(' ')[0].lower()}.png"
+        return pipeline.sample_file(source.sample)
     if source.upload is None:
         return None
-    return source.upload.getvalue(), source.upload.name
+    return pipeline.uploaded_file(source.upload)
 
 
 def main() -> None:
     st.set_page_config(
         page_title="kseg · k-means image segmentation",
-        page_icon=":material/palette:",
+        page_icon="🎨",
         layout="wide",
         initial_sidebar_state="expanded",
+        menu_items={"About": "kseg: exact, fast k-means image segmentation."},
     )
     pipeline.warm_up_engine()
     source, params = controls.sidebar_ui()
     views.render_header()
-    picked = _image_bytes(source)
-    if picked is None:
-        st.info(
-            "Choose an image file in the sidebar — or pick a sample photo to start.",
-            icon=":material/arrow_back:",
-        )
-        st.stop()
-    data, name = picked
-    key = pipeline.digest(data)
-    try:
-        loaded = pipeline.load(key, data, name)
-        work, alpha = pipeline.working_image(key, loaded, params.working_pixels)
-        with st.spinner(
-            f"Clustering {work.shape[1]} × {work.shape[0]} pixels into k = {params.k} "
-            f"in {controls.COLOR_SPACE_LABELS[params.color_space]}…"
-        ):
-            seg = pipeline.segmentation(key, work, params)
-    except core.ImageError as e:
-        st.error(str(e), icon=":material/block:")
-        st.stop()
-    except ValueError as e:  # parameters the image cannot satisfy, e.g. k > pixels
-        st.error(f"These settings don't fit this image: {e}", icon=":material/warning:")
-        st.stop()
-    except Exception as e:  # pragma: no cover - a bug; say so plainly, log the details
-        logger.exception("kseg failed on %s", name)
-        st.error(
-            f"kseg could not process this image ({type(e).__name__}: {e}).",
-            icon=":material/bug_report:",
-        )
+    file = image_file(source)
+    if file is None:
+        views.render_upload_prompt()
         st.stop()
 
-    tabs = st.tabs(TABS, key="view", on_change="rerun", bind="query-params")
+    with user_errors(file.name):
+        with st.spinner(f"Reading {file.name}…", show_time=True):
+            loaded = pipeline.load(file.key, file.data, file.name)
+        with st.spinner(views.clustering_message(loaded, params), show_time=True):
+            seg, notes = pipeline.segmentation(file.key, loaded, params)
+    views.render_summary(loaded, seg, notes)
+
+    tabs = st.tabs(TABS, key="view", bind="query-params")
     # Only the open tab's body runs: the others would cost time nobody is looking at.
-    if tabs[0].open:
-        with tabs[0]:
-            views.render_overview(loaded, work, seg, params)
-            views.render_downloads(loaded, work, alpha, seg, params, name)
-    if tabs[1].open:
-        with tabs[1]:
-            views.render_clusters(seg, pipeline.cluster_previews(key, seg, work, alpha, params))
-    if tabs[2].open:
-        with tabs[2]:
-            views.render_color_space(
-                lambda color_by, max_points: pipeline.scatter_figure(
-                    key, seg, work, params, color_by, max_points
+    with user_errors(file.name):
+        if tabs[0].open:
+            with tabs[0]:
+                views.render_overview(
+                    loaded,
+                    seg,
+                    pipeline.original_preview(file.key, loaded),
+                    pipeline.segmented_preview(file.key, seg, params),
                 )
-            )
-    if tabs[3].open:
-        with tabs[3]:
-            views.render_elbow(
-                lambda k_max: _elbow_with_progress(key, work, params, k_max), params.k
-            )
+                views.render_downloads(loaded, seg, file)
+        if tabs[1].open:
+            with tabs[1]:
+                views.render_clusters(seg, pipeline.cluster_previews(file.key, seg, loaded, params))
+        if tabs[2].open:
+            with tabs[2]:
+                views.render_color_space(
+                    seg,
+                    lambda color_by, max_points: pipeline.scatter_figure(
+                        file.key, seg, loaded, params, color_by, max_points
+                    ),
+                )
+        if tabs[3].open:
+            with tabs[3]:
+                work = pipeline.working_image(file.key, loaded, params.fit_pixels)
+                views.render_elbow(
+                    seg, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
+                )
 
 
-def _elbow_with_progress(key: str, work, params: controls.Params, k_max: int) -> core.Elbow:
-    bar = st.progress(0.0, text="Running k-means for every k…")
+def _elbow_with_progress(
+    key: str, work: np.ndarray, params: controls.Params, k_max: int
+) -> core.Elbow:
+    """The elbow curve, from the cache or computed with a progress bar per k."""
+    cached = pipeline.cached_elbow(key, params, k_max)
+    if cached is not None:
+        return cached
+    text = f"Running k-means for k = 1 … {k_max} on {work.shape[1]} × {work.shape[0]} pixels"
+    bar = st.progress(0.0, text=f"{text}…")
 
     def progress(done: int, total: int, k: int) -> None:
-        bar.progress(done / total, text=f"Running k-means for every k… (k = {k} done)")
+        bar.progress(done / total, text=f"{text}: k = {k} done ({done} of {total}).")
 
     try:
         return pipeline.elbow(key, work, params, k_max, progress)

@@ -2,7 +2,8 @@
 and returns plain values; :func:`sidebar_ui` gathers them into a frozen :class:`Params`.
 
 Every widget that defines the result is bound to the URL query string
-(``bind="query-params"``), so a shared link reopens the same view.
+(``bind="query-params"``): the URL holds what differs from the defaults, so a shared link
+reopens the same view. An uploaded file cannot travel in a link; the sidebar says so.
 """
 
 from __future__ import annotations
@@ -13,20 +14,27 @@ from typing import Any
 import streamlit as st
 
 from core.colorspaces import COLOR_SPACES
+from core.figures import COLOR_SPACE_NAMES
 from core.samples import SAMPLES
 from core.segmentation import DEFAULT_N_INIT
 
 UPLOAD = "Upload your own…"
-COLOR_SPACE_LABELS = {"rgb": "RGB", "hsv": "HSV", "lab": "CIELAB", "oklab": "OKLab"}
-#: Working sizes offered for large photos: label -> max pixels (None = full size).
+#: Colour space name -> the label shown (and carried in the URL).
+COLOR_SPACE_LABELS = COLOR_SPACE_NAMES
+#: Working sizes offered for large photos: label -> max pixels the centres are fitted on.
 WORKING_SIZES: dict[str, int | None] = {
     "0.25 MP": 250_000,
     "1 MP": 1_000_000,
     "4 MP": 4_000_000,
-    "Full size": None,
+    "Full": None,
 }
+DEFAULT_WORKING_SIZE = "1 MP"
 DEFAULT_K = 6
+#: CIELAB by default: on photos it keeps the hues people notice (a red roof, green leaves)
+#: that RGB distances merge into browns.
+DEFAULT_COLOR_SPACE = "lab"
 K_RANGE = (1, 32)
+N_INIT_RANGE = (1, 20)
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,21 @@ class Params:
     """Everything that defines a segmentation, as chosen in the sidebar."""
 
     k: int = DEFAULT_K
-    color_space: str = "rgb"
+    color_space: str = DEFAULT_COLOR_SPACE
     seed: int = 0
     init: str = "k-means++"
     n_init: int = DEFAULT_N_INIT
-    working_pixels: int | None = 1_000_000
+    fit_pixels: int | None = WORKING_SIZES[DEFAULT_WORKING_SIZE]
+
+    @property
+    def working_pixels(self) -> int | None:
+        """The sidebar's "Working size": another name for :attr:`fit_pixels`."""
+        return self.fit_pixels
 
     def segment_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`core.segment` (without k)."""
+        """The k-means settings shared by :func:`core.segment`, :func:`core.elbow` and
+        :func:`core.sweep` (after the image and k). The working size is not among them:
+        it is :attr:`fit_pixels`, passed to ``core.segment`` alone."""
         return {
             "color_space": self.color_space,
             "seed": self.seed,
@@ -52,10 +67,10 @@ class Params:
 
 @dataclass(frozen=True)
 class Source:
-    """Where the image comes from: a sample name, or an uploaded file."""
+    """Where the image comes from: a sample name, or an uploaded file (or none yet)."""
 
     sample: str | None
-    upload: Any | None  # streamlit UploadedFile
+    upload: Any | None  # streamlit's UploadedFile
 
 
 def source_ui() -> Source:
@@ -65,16 +80,20 @@ def source_ui() -> Source:
         [*SAMPLES, UPLOAD],
         key="image",
         bind="query-params",
-        help="Start with a sample photo, or upload your own. Uploads stay in this session: "
-        "a shared link reopens the samples, not your file.",
+        help="Start with a sample photo (from scikit-learn), or upload your own.",
     )
     if choice != UPLOAD:
         return Source(sample=choice, upload=None)
     upload = st.file_uploader(
         "Your image",
-        type=None,  # we check the contents ourselves and explain what is wrong
+        type=None,  # kseg reads the contents and says exactly what is wrong with a bad file
         key="upload",
-        help="JPEG, PNG, WebP, TIFF, BMP or GIF. Huge photos are clustered at the working size.",
+        help="JPEG, PNG, WebP, TIFF, BMP or GIF, up to 200 MB. Transparent areas are shown "
+        "over white; animations use their first frame.",
+    )
+    st.caption(
+        "Your file stays in this browser session. A shared link keeps the settings but "
+        "not the file: the person you send it to uploads their own."
     )
     return Source(sample=None, upload=upload)
 
@@ -87,25 +106,28 @@ def clustering_ui() -> tuple[int, str]:
         value=DEFAULT_K,
         key="k",
         bind="query-params",
-        help="How many colour groups k-means should find. Not sure? See the "
-        "'Choosing k' tab for the elbow method's suggestion.",
+        help="How many colours k-means keeps. Not sure? The **Choosing k** tab runs the "
+        "elbow method and suggests one.",
     )
     color_space = st.selectbox(
         "Colour space",
         list(COLOR_SPACES),
-        format_func=lambda name: COLOR_SPACE_LABELS[name],
+        index=list(COLOR_SPACES).index(DEFAULT_COLOR_SPACE),
+        format_func=COLOR_SPACE_LABELS.__getitem__,
         key="color_space",
         bind="query-params",
         help="Where distances between colours are measured. CIELAB and OKLab follow human "
-        "perception; HSV separates hue from brightness (hue is treated as an angle).",
+        "perception; HSV separates hue from brightness (hue is treated as an angle); RGB is "
+        "the raw channels.",
     )
-    st.caption(COLOR_SPACES[color_space])
+    description = COLOR_SPACES[color_space].split(" — ", 1)[-1]
+    st.caption(description[:1].upper() + description[1:] + ".")
     return k, color_space
 
 
 def advanced_ui() -> tuple[int, str, int, int | None]:
     """Seed, initialisation, restarts and working size, tucked in an expander."""
-    with st.expander("Advanced", expanded=False):
+    with st.expander("Advanced", icon=":material/tune:"):
         seed = st.number_input(
             "Random seed",
             min_value=0,
@@ -114,7 +136,8 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             step=1,
             key="seed",
             bind="query-params",
-            help="k-means starts from random centres; the same seed gives the same result.",
+            help="k-means starts from random centres: the same seed gives the same result, "
+            "here and with the `kseg` command.",
         )
         init = st.radio(
             "Initialisation",
@@ -122,28 +145,28 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             key="init",
             bind="query-params",
             horizontal=True,
-            help="k-means++ spreads the first centres apart (better, the default); random picks "
-            "k pixels at random, as in the textbook.",
+            help="k-means++ spreads the first centres apart (better; the default). Random "
+            "picks k colours at random, as in the textbook.",
         )
         n_init = st.slider(
             "Restarts (n_init)",
-            1,
-            20,
+            *N_INIT_RANGE,
             value=DEFAULT_N_INIT,
             key="n_init",
             bind="query-params",
             help="Run k-means this many times from different starts and keep the best "
-            "(lowest WCSS). kseg's restarts are cheap.",
+            "(lowest WCSS). kseg's restarts run on a colour histogram, so they are cheap.",
         )
         size_label = st.select_slider(
             "Working size",
             list(WORKING_SIZES),
-            value="1 MP",
+            value=DEFAULT_WORKING_SIZE,
             key="working_size",
             bind="query-params",
-            help="Large photos are clustered on a copy downscaled to this many pixels, which "
-            "keeps the app responsive. The full-resolution download labels every original "
-            "pixel with the same centres.",
+            help="For big photos: the centres are fitted on a copy downscaled to this many "
+            "pixels, then **every pixel of the full image** is labelled with its nearest "
+            "centre, exactly. *Full* fits on every pixel. Smaller images are never "
+            "downscaled.",
         )
     return int(seed), str(init), int(n_init), WORKING_SIZES[size_label]
 
@@ -151,15 +174,15 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
 def sidebar_ui() -> tuple[Source, Params]:
     """Draw the whole sidebar and return the image source and the parameters."""
     with st.sidebar:
-        st.markdown("### :material/palette: kseg")
+        st.markdown("## :material/palette: kseg")
         source = source_ui()
         st.divider()
         k, color_space = clustering_ui()
-        seed, init, n_init, working_pixels = advanced_ui()
+        seed, init, n_init, fit_pixels = advanced_ui()
         st.divider()
         st.caption(
-            "Exact k-means on every pixel, fast: kseg clusters the distinct colours, "
-            "weighted by how often they occur. Same engine from a shell: "
-            "`kseg segment photo.jpg -k 6`."
+            ":material/link: The address bar holds these settings: copy it to share "
+            "this view.  \n:material/terminal: The `kseg` command runs the same engine "
+            "from a shell."
         )
-    return source, Params(k, color_space, seed, init, n_init, working_pixels)
+    return source, Params(k, color_space, seed, init, n_init, fit_pixels)

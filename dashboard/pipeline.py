@@ -1,13 +1,23 @@
 """Cached calls into `core`, keyed on the image's SHA-256 and the parameters.
 
-Streamlit hashes arguments to build cache keys, and it *samples* large NumPy arrays when it
-does, so two different images could share a key. We therefore never let it hash an image:
-every function takes the image's digest (a short string) as its key and the pixels through
-an ``_``-prefixed argument, which Streamlit leaves out of the key.
+Keys. Streamlit hashes a cached function's arguments to build its key, and it hashes big
+NumPy arrays only by sampling them, so two different images could share a key (and hashing
+a 12 MP photo on every rerun would cost time anyway). So no image is ever hashed here: each
+function takes ``key``, the hex SHA-256 of the file's bytes (computed once per upload, see
+:func:`uploaded_file`), and receives the pixels through an ``_``-prefixed argument, which
+Streamlit leaves out of the key. Same content under another file name: same key. One byte
+changed: a new key.
 
-Results are immutable (read-only arrays), so they are kept with ``st.cache_resource`` —
-returned as is, not copied or unpickled on every rerun — and every cache is bounded so a
-long-running server's memory stays flat: at a 1 MP working size a segmentation weighs ~10 MB.
+Which cache. ``st.cache_data`` pickles what it stores and unpickles a fresh copy on every
+hit, and bounds memory by bytes (``max_size``): right for results (segmentations, preview
+files). ``st.cache_resource`` returns the stored object itself: right for what is loaded
+once and never changed (the decoded image and the segmentation in use, whose arrays are
+read-only) and for Plotly figures, which Plotly would re-validate point by point when
+unpickled (a second for 20,000 points; longer than building them). Every cache is bounded
+(``max_entries``, and ``max_size`` where entries can be big), so memory stays flat.
+
+Errors are never cached: a file that fails to decode raises again, with its own name, and
+the next upload starts clean.
 """
 
 from __future__ import annotations
@@ -15,91 +25,174 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 import core
-from core import _accel, export, figures
-from core.samples import sample_bytes
+from core import _accel, figures
+from core.samples import SAMPLES, sample_bytes
 from dashboard.controls import Params
 
-# Bounds on what stays in memory; at most a few hundred MB even for 4 MP working sizes.
-_IMAGES = 4
-_RESULTS = 24
-_FIGURES = 24
+#: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
+DISPLAY_PIXELS = 1_000_000
+#: Pixels of each cluster card's mask and cut-out.
+THUMBNAIL_PIXELS = 90_000
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """The bytes the app works on, with their digest and a name for files and messages."""
+
+    key: str  # hex SHA-256 of `data`
+    data: bytes
+    name: str
+    sample: str | None = None  # the sample's display name, None for an upload
 
 
 def digest(data: bytes) -> str:
-    """Hex SHA-256 of the file's bytes: the cache key of everything derived from it."""
+    """Hex SHA-256 of a file's bytes: the cache key of everything derived from it."""
     return hashlib.sha256(data).hexdigest()
 
 
 @st.cache_resource(show_spinner=False)
 def warm_up_engine() -> bool:
-    """Compile kseg's kernels in the background once per server (NumPy answers meanwhile)."""
+    """Compile kseg's kernels in the background, once per server (NumPy answers meanwhile)."""
     return _accel.warm_up_in_background() is not None
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def sample_file(name: str) -> bytes:
-    """A bundled sample photo as PNG bytes, so samples and uploads share one path."""
-    return sample_bytes(name)
+@st.cache_resource(max_entries=len(SAMPLES), show_spinner=False)
+def sample_file(name: str) -> ImageFile:
+    """A bundled sample photo, as PNG bytes, so samples and uploads share one path."""
+    data = sample_bytes(name)
+    return ImageFile(key=digest(data), data=data, name=SAMPLES[name], sample=name)
 
 
-@st.cache_resource(max_entries=_IMAGES, show_spinner="Reading the image…")
+def uploaded_file(upload: Any) -> ImageFile:
+    """An uploaded file (Streamlit's ``UploadedFile``), hashed once per upload.
+
+    Streamlit gives every upload a new ``file_id``; the digest is remembered for that id in
+    the session, so reruns (moving a slider) do not hash a 50 MB file again.
+    """
+    data = upload.getvalue()
+    memo: dict[str, str] = st.session_state.setdefault("_digests", {})
+    file_id = getattr(upload, "file_id", None)
+    key = memo.get(file_id) if file_id else None
+    if key is None:
+        key = digest(data)
+        if file_id:
+            memo.clear()  # one upload at a time: keep the memo tiny
+            memo[file_id] = key
+    return ImageFile(key=key, data=data, name=upload.name or "upload")
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
 def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
-    """Decode the file (raises :class:`core.ImageError` for anything unusable).
+    """Decode the file; raises :class:`core.ImageError` for anything we cannot use.
 
-    The name only makes error messages friendlier; errors are never cached, so a message
-    always names the file just uploaded.
+    Three images at most stay decoded (a 12 MP photo is 36 MB of pixels): switching between
+    two photos and a sample is instant, and memory stays flat.
     """
     source = io.BytesIO(_data)
-    source.name = _name  # type: ignore[attr-defined]
+    source.name = _name  # type: ignore[attr-defined]  # names the file in error messages
     return core.open_image(source)
 
 
-@st.cache_resource(max_entries=_IMAGES * 4, show_spinner=False)
-def working_image(
-    key: str, _loaded: core.LoadedImage, working_pixels: int | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The image (and its alpha, if any) at the working size; itself when small enough."""
-    if working_pixels is None:
-        return _loaded.rgb, _loaded.alpha
-    rgb = core.resize_to_max_pixels(_loaded.rgb, working_pixels)
-    alpha = None
-    if _loaded.alpha is not None:
-        alpha = core.resize_to_max_pixels(_loaded.alpha, working_pixels)
-    return rgb, alpha
+@st.cache_resource(max_entries=2, show_spinner=False)
+def segmentation(
+    key: str, _loaded: core.LoadedImage, params: Params
+) -> tuple[core.Segmentation, tuple[str, ...]]:
+    """k-means on every pixel of the image, centres fitted at the working size.
 
+    Returns the segmentation and the warnings ``core.segment`` gave (e.g. fewer distinct
+    colours than k), so the page shows them on a cached rerun too.
 
-@st.cache_resource(max_entries=_RESULTS, show_spinner=False)
-def segmentation(key: str, _image: np.ndarray, params: Params) -> core.Segmentation:
-    """k-means at the working size."""
-    return core.segment(_image, params.k, **params.segment_kwargs())
-
-
-def full_resolution_png(loaded: core.LoadedImage, params: Params) -> bytes:
-    """Segmented PNG of every original pixel, labelled with the working-size centres.
-
-    Not cached: it runs only when someone clicks its download button.
+    Two levels: the results in use right now are kept here as they are (a rerun that
+    changes nothing else, like opening a tab, costs nothing), the rest in
+    :func:`_stored_segmentation`, bounded in bytes (unpickling a 12 MP result there costs
+    about 0.1 s, still far less than computing it).
     """
-    result = core.segment(
-        loaded.rgb, params.k, fit_pixels=params.working_pixels, **params.segment_kwargs()
+    return _stored_segmentation(key, _loaded, params)
+
+
+@st.cache_data(max_entries=64, max_size="640MB", show_spinner=False)
+def _stored_segmentation(
+    key: str, _loaded: core.LoadedImage, params: Params
+) -> tuple[core.Segmentation, tuple[str, ...]]:
+    # A 12 MP result pickles to ~85 MB: max_size keeps about seven of those, or hundreds of
+    # sample-sized ones, and memory stays flat.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = core.segment(
+            _loaded.rgb, params.k, **params.segment_kwargs(), fit_pixels=params.fit_pixels
+        )
+    return result, tuple(dict.fromkeys(str(w.message) for w in caught))
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def working_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> np.ndarray:
+    """The image at the working size (itself when small enough): what the elbow runs on."""
+    if fit_pixels is None:
+        return _loaded.rgb
+    return core.resize_to_max_pixels(_loaded.rgb, fit_pixels)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
+    """The original, downscaled for the screen, as JPEG (a photo)."""
+    return figures.preview_bytes(_loaded.rgb, max_pixels=DISPLAY_PIXELS, format="jpeg")
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
+    """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp)."""
+    return figures.preview_bytes(_seg.segmented, max_pixels=DISPLAY_PIXELS, format="png")
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def cluster_previews(
+    key: str, _seg: core.Segmentation, _loaded: core.LoadedImage, params: Params
+) -> list[tuple[bytes, bytes]]:
+    """PNG (mask, cut-out) thumbnails per cluster, largest cluster first."""
+    thumbnails = figures.cluster_thumbnails(
+        _seg, _loaded.rgb, alpha=_loaded.alpha, max_pixels=THUMBNAIL_PIXELS
     )
-    return export.png_bytes(result.segmented)
+    return [
+        (
+            figures.preview_bytes(mask, max_pixels=THUMBNAIL_PIXELS),
+            figures.preview_bytes(cut, max_pixels=THUMBNAIL_PIXELS),
+        )
+        for mask, cut in thumbnails
+    ]
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def scatter_figure(
+    key: str,
+    _seg: core.Segmentation,
+    _loaded: core.LoadedImage,
+    params: Params,
+    color_by: str,
+    max_points: int,
+) -> go.Figure:
+    """The 3D colour-space scatter (samples and converts up to 50,000 pixels)."""
+    return figures.scatter3d_figure(
+        _seg, _loaded.rgb, max_points=max_points, seed=params.seed, color_by=color_by
+    )
 
 
 class _LRU:
-    """A small bounded mapping, for results computed with live progress.
+    """A small, thread-safe, bounded mapping for results computed with live progress.
 
-    ``st.cache_*`` replays the elements a cached function draws, and cannot replay updates
-    to a progress bar created outside it; so the elbow curve, which reports progress per k,
-    is cached here instead, under the same kind of key.
+    ``st.cache_data`` cannot drive a progress bar drawn outside the cached function (it
+    would have to replay it), so the elbow curve, which reports progress per k, is kept
+    here instead, under the same kind of key.
     """
 
     def __init__(self, size: int) -> None:
@@ -109,10 +202,10 @@ class _LRU:
 
     def get(self, key: Hashable) -> Any | None:
         with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-            return None
+            if key not in self.items:
+                return None
+            self.items.move_to_end(key)
+            return self.items[key]
 
     def put(self, key: Hashable, value: Any) -> None:
         with self.lock:
@@ -124,7 +217,12 @@ class _LRU:
 
 @st.cache_resource(show_spinner=False)
 def _elbow_store() -> _LRU:
-    return _LRU(_RESULTS)
+    return _LRU(32)
+
+
+def cached_elbow(key: str, params: Params, k_max: int) -> core.Elbow | None:
+    """The elbow curve if it was computed before, else None (nothing is computed)."""
+    return _elbow_store().get(_elbow_key(key, params, k_max))
 
 
 def elbow(
@@ -134,50 +232,22 @@ def elbow(
     k_max: int,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> core.Elbow:
-    """WCSS for k = 1..k_max, cached on the image digest and the parameters except k
-    (the curve does not depend on the chosen k, so moving the k slider keeps it)."""
+    """WCSS for k = 1..k_max on the working-size image, cached on the digest and the
+    parameters except k (the curve does not depend on the chosen k, so moving the k slider
+    keeps it)."""
     store = _elbow_store()
-    cache_key = (key, replace(params, k=1), k_max)
+    cache_key = _elbow_key(key, params, k_max)
     result = store.get(cache_key)
     if result is None:
-        result = core.elbow(
-            image,
-            range(1, k_max + 1),
-            color_space=params.color_space,
-            seed=params.seed,
-            init=params.init,
-            n_init=params.n_init,
-            progress=progress,
-        )
+        with warnings.catch_warnings():
+            # Fewer distinct colours than some k: the curve just flattens there.
+            warnings.simplefilter("ignore", UserWarning)
+            result = core.elbow(
+                image, range(1, k_max + 1), **params.segment_kwargs(), progress=progress
+            )
         store.put(cache_key, result)
     return result
 
 
-@st.cache_resource(max_entries=_FIGURES, show_spinner=False)
-def scatter_figure(
-    key: str,
-    _seg: core.Segmentation,
-    _image: np.ndarray,
-    params: Params,
-    color_by: str,
-    max_points: int,
-):
-    """The 3D colour-space scatter (building it samples and converts 20k pixels)."""
-    return figures.scatter3d_figure(
-        _seg, _image, max_points=max_points, seed=params.seed, color_by=color_by
-    )
-
-
-@st.cache_resource(max_entries=_FIGURES, show_spinner=False)
-def cluster_previews(
-    key: str,
-    _seg: core.Segmentation,
-    _image: np.ndarray,
-    _alpha: np.ndarray | None,
-    params: Params,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(mask, cut-out) pairs per cluster, at the working size."""
-    return [
-        (_seg.mask(i).astype(np.uint8) * 255, export.cutout(_image, _seg, i, alpha=_alpha))
-        for i in range(_seg.k)
-    ]
+def _elbow_key(key: str, params: Params, k_max: int) -> Hashable:
+    return (key, replace(params, k=1), k_max)

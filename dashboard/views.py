@@ -1,277 +1,432 @@
-"""``render_*()`` functions: they draw what the pipeline computed, and compute nothing."""
+"""``render_*()`` functions: they draw what the pipeline computed, and compute nothing.
+
+Downloads are built only when their button is clicked (``st.download_button`` with a
+callable ``data``, which Streamlit runs on click, off the script thread).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 import core
 from core import export, figures
-from dashboard import pipeline
 from dashboard.controls import COLOR_SPACE_LABELS, Params
+from dashboard.pipeline import DISPLAY_PIXELS, ImageFile
 
-_CARDS_PER_ROW = 4
+_CARDS_PER_ROW = 3
+_PLOTLY_CONFIG = {"displaylogo": False}
+# Cut-outs are transparent outside their cluster: show that as a checkerboard, so a white
+# sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
+_CHECKERBOARD_CSS = """
+<style>
+.st-key-cluster_cards [data-testid="stImage"] img {
+  background: repeating-conic-gradient(#e9ecef 0% 25%, #ffffff 0% 50%) 50% / 16px 16px;
+  border-radius: 0.25rem;
+}
+</style>
+"""
 
 
-def render_header() -> None:
-    st.title("kseg — k-means image segmentation")
-    st.markdown(
-        "k-means groups every pixel with the nearest of **k** representative colours, then "
-        "moves each colour to the mean of its pixels, until nothing changes. Pick k and a "
-        "colour space on the left; kseg runs it exactly, on every pixel, in a blink."
+def _pixels(n: int) -> str:
+    return f"{n / 1e6:.1f} MP" if n >= 100_000 else f"{n:,} pixels"
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]:,} × {shape[0]:,}"
+
+
+def _compact(value: float) -> str:
+    """A number short enough for a metric tile: 3,511 / 36.6 k / 36.6 M."""
+    if value >= 1e6:
+        return f"{value / 1e6:,.1f} M"
+    if value >= 1e4:
+        return f"{value / 1e3:,.1f} k"
+    return f"{value:,.0f}" if value >= 10 else f"{value:.3g}"
+
+
+def _swatch(hex_color: str, size: str = "1.1rem") -> str:
+    return (
+        f"<span style='display:inline-block;width:{size};height:{size};border-radius:.3rem;"
+        f"background:{hex_color};border:1px solid #0003;vertical-align:middle'></span>"
     )
 
 
-def _megapixels(n: int) -> str:
-    return f"{n / 1e6:.2f} MP" if n >= 10_000 else f"{n:,} px"
+_PAGE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
+.kseg-palette { display: flex; height: 2.4rem; border-radius: .5rem; overflow: hidden;
+  border: 1px solid #0002; margin: .25rem 0 1rem 0; }
+.kseg-palette div { display: flex; align-items: center; justify-content: center;
+  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0; }
+</style>
+"""
+
+
+def render_header() -> None:
+    st.html(_PAGE_CSS)
+    st.title("kseg: k-means image segmentation", anchor=False)
+    st.markdown(
+        "k-means sorts every pixel into **k** groups so that each pixel is as close as "
+        "possible to its group's average colour; painting every pixel with that average "
+        "gives a picture in just k colours."
+    )
+
+
+def render_upload_prompt() -> None:
+    st.info(
+        "Choose an image file in the sidebar: a JPEG, PNG, WebP, TIFF, BMP or GIF. "
+        "Or pick a sample photo to start.",
+        icon=":material/upload:",
+    )
+
+
+def clustering_message(loaded: core.LoadedImage, params: Params) -> str:
+    """What the spinner says while k-means runs."""
+    where = COLOR_SPACE_LABELS[params.color_space]
+    return f"Clustering {_pixels(loaded.n_pixels)} into k = {params.k} colours in {where}…"
+
+
+def render_summary(
+    loaded: core.LoadedImage, seg: core.Segmentation, notes: tuple[str, ...]
+) -> None:
+    """One line saying exactly what was computed, and any warning from k-means."""
+    if seg.fit_shape is not None and tuple(seg.fit_shape) != seg.shape:
+        st.caption(
+            f":material/verified: All **{loaded.n_pixels:,} pixels** labelled exactly with "
+            f"their nearest centre; the centres were fitted on a {_size(seg.fit_shape)} copy "
+            "(*Advanced → Working size*). Shares, masks and downloads are full resolution."
+        )
+    else:
+        st.caption(
+            f":material/verified: Exact k-means on all **{loaded.n_pixels:,} pixels** "
+            f"({seg.n_colors:,} distinct colours, each weighted by how often it occurs)."
+        )
+    for note in notes:
+        st.warning(note, icon=":material/info:")
+    if loaded.n_frames > 1:
+        st.caption(f"This file holds {loaded.n_frames} frames or pages; kseg uses the first.")
 
 
 def render_overview(
-    loaded: core.LoadedImage, work: np.ndarray, seg: core.Segmentation, params: Params
+    loaded: core.LoadedImage,
+    seg: core.Segmentation,
+    original_preview: bytes,
+    segmented_preview: bytes,
 ) -> None:
-    """Original and segmented side by side, the key numbers, and the size note."""
+    """Original and segmented side by side, and the key numbers."""
     left, right = st.columns(2, gap="medium")
-    with left:
-        st.image(work, caption="Original", width="stretch")
-    with right:
-        st.image(
-            seg.segmented,
-            caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
-            width="stretch",
-        )
-    metrics = st.columns(5)
+    left.image(original_preview, caption="Original", width="stretch")
+    right.image(
+        segmented_preview,
+        caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
+        width="stretch",
+    )
+    render_palette_strip(seg)
+    if loaded.n_pixels > DISPLAY_PIXELS:
+        st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
+    metrics = st.columns([1.4, 1, 1, 1, 1])
     metrics[0].metric(
-        "Image",
+        f"Image, {_pixels(loaded.n_pixels)}",
         f"{loaded.width} × {loaded.height}",
-        _megapixels(loaded.n_pixels),
-        delta_color="off",
+        border=True,
+        help="Width × height of the original, in pixels.",
     )
     metrics[1].metric(
         "Distinct colours",
         f"{seg.n_colors:,}",
-        help="k-means runs on these, weighted by their pixel counts: "
-        "exactly the same result as clustering every pixel.",
+        border=True,
+        help="kseg runs k-means on these, each weighted by its pixel count: exactly the "
+        "same result as clustering every pixel, much faster.",
     )
     metrics[2].metric(
         "WCSS",
-        f"{seg.inertia:.4g}",
-        help="Within-cluster sum of squares in the chosen colour space: "
-        "the quantity k-means minimises. Lower is tighter.",
+        _compact(seg.inertia),
+        border=True,
+        help="Within-cluster sum of squares: the squared distance from every pixel to its "
+        f"centre, summed, in {COLOR_SPACE_LABELS[seg.color_space]} units "
+        f"({seg.inertia:,.1f}). k-means makes it as small as it can; lower is tighter.",
     )
     metrics[3].metric(
         "Iterations",
         f"{seg.n_iter}",
-        help="Lloyd iterations of the final run (restarts run on a coarse colour histogram first).",
+        border=True,
+        help="Lloyd iterations of the final run ("
+        + ("converged" if seg.converged else "stopped at the cap")
+        + "). The restarts run first on a coarse colour histogram.",
     )
     metrics[4].metric(
         "Time",
-        f"{seg.elapsed * 1000:.0f} ms",
-        help="Time spent in k-means for this result (0 on a cached revisit).",
+        f"{seg.elapsed:.2f} s" if seg.elapsed >= 1 else f"{seg.elapsed * 1000:.0f} ms",
+        border=True,
+        help="Time k-means took for this result. Revisiting settings you have seen comes "
+        "from the cache and takes no time.",
     )
-    if work.shape[:2] != (loaded.height, loaded.width):
-        st.info(
-            f"Clustered on a {work.shape[1]} × {work.shape[0]} working copy "
-            f"({_megapixels(work.shape[0] * work.shape[1])}) of your "
-            f"{_megapixels(loaded.n_pixels)} image to stay responsive. The full-resolution "
-            "download labels **every original pixel** with the same centres. "
-            "Change this under *Advanced → Working size*.",
-            icon=":material/info:",
+
+
+def render_palette_strip(seg: core.Segmentation) -> None:
+    """The palette as one bar, each colour as wide as its share of the pixels."""
+    blocks = []
+    for hex_color, (r, g, b), share in zip(
+        seg.hex_colors, seg.palette.tolist(), seg.fractions.tolist(), strict=True
+    ):
+        ink = "#1F2430" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"
+        label = hex_color if share >= 0.07 else ""
+        blocks.append(
+            f"<div style='flex:{share:.6f};background:{hex_color};color:{ink}' "
+            f"title='{hex_color}: {share:.1%} of pixels'>{label}</div>"
         )
-    if loaded.n_frames > 1:
-        st.caption(f"This file has {loaded.n_frames} frames or pages; kseg uses the first.")
+    st.html(f"<div class='kseg-palette'>{''.join(blocks)}</div>")
 
 
-def render_downloads(
-    loaded: core.LoadedImage,
-    work: np.ndarray,
-    alpha: np.ndarray | None,
-    seg: core.Segmentation,
-    params: Params,
-    image_name: str,
-) -> None:
+def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: ImageFile) -> None:
     """Every download, built only when its button is clicked."""
-    stem = Path(image_name).stem or "image"
+    stem = Path(file.name).stem or "image"
     base = f"{stem}_k{seg.k}_{seg.color_space}"
-    st.subheader("Downloads")
+    st.subheader("Downloads", anchor=False)
+    buttons: list[tuple[str, Callable[[], bytes | str], str, str, str, str]] = [
+        (
+            "Segmented image",
+            lambda: export.png_bytes(seg.segmented),
+            f"{base}.png",
+            "image/png",
+            ":material/image:",
+            "PNG, full resolution, every pixel painted with its cluster's colour.",
+        ),
+        (
+            "Masks",
+            lambda: export.masks_zip(seg),
+            f"{base}_masks.zip",
+            "application/zip",
+            ":material/layers:",
+            "ZIP of one black-and-white PNG per cluster, full resolution.",
+        ),
+        (
+            "Cut-outs",
+            lambda: export.cutouts_zip(loaded.rgb, seg, alpha=loaded.alpha),
+            f"{base}_cutouts.zip",
+            "application/zip",
+            ":material/content_cut:",
+            "ZIP of one full-resolution PNG per cluster: its pixels on a transparent "
+            "background. Slow for big photos (up to a minute at 12 MP); the download starts "
+            "when the ZIP is ready.",
+        ),
+        (
+            "Recipe",
+            lambda: export.recipe_json(seg, image_name=file.name),
+            f"{base}_recipe.json",
+            "application/json",
+            ":material/receipt_long:",
+            "JSON: the parameters, a summary of the result, and the `kseg` command that "
+            "reproduces it.",
+        ),
+        (
+            "Palette CSV",
+            lambda: export.palette_csv(seg),
+            f"{base}_palette.csv",
+            "text/csv",
+            ":material/table:",
+            "cluster, hex, r, g, b, pixels, share: one row per cluster.",
+        ),
+        (
+            "Palette JSON",
+            lambda: export.palette_json(seg),
+            f"{base}_palette.json",
+            "application/json",
+            ":material/data_object:",
+            "The same rows as the CSV, as a JSON list.",
+        ),
+        (
+            "GIMP palette",
+            lambda: export.palette_gpl(seg, name=base),
+            f"{base}.gpl",
+            "text/plain",
+            ":material/palette:",
+            ".gpl palette for GIMP, Inkscape and Krita.",
+        ),
+    ]
     columns = st.columns(4)
-    with columns[0]:
-        st.download_button(
-            "Segmented image (PNG)",
-            data=lambda: export.png_bytes(seg.segmented),
-            file_name=f"{base}.png",
-            mime="image/png",
-            icon=":material/image:",
-            key="dl_png",
+    for index, (label, data, name, mime, icon, help_text) in enumerate(buttons):
+        columns[index % 4].download_button(
+            label,
+            data=data,
+            file_name=name,
+            mime=mime,
+            icon=icon,
+            key=f"download_{name.rsplit('.', 1)[-1]}_{index}",
+            help=help_text,
+            on_click="ignore",  # a download needs no rerun
             width="stretch",
         )
-        if work.shape[:2] != (loaded.height, loaded.width):
-            st.download_button(
-                "Full resolution (PNG)",
-                data=lambda: pipeline.full_resolution_png(loaded, params),
-                file_name=f"{base}_full.png",
-                mime="image/png",
-                icon=":material/zoom_in:",
-                key="dl_full",
-                width="stretch",
-                help="Every original pixel labelled with the working-size centres. "
-                "Takes a moment for large photos.",
+    with st.expander("Reproduce from the command line", icon=":material/terminal:"):
+        st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
+        if file.sample is not None:
+            st.caption(
+                f"`{file.name}` is one of scikit-learn's sample images "
+                "(`sklearn/datasets/images/`)."
             )
-    with columns[1]:
-        st.download_button(
-            "Masks (ZIP of PNGs)",
-            data=lambda: export.masks_zip(seg),
-            file_name=f"{base}_masks.zip",
-            mime="application/zip",
-            icon=":material/layers:",
-            key="dl_masks",
-            width="stretch",
-        )
-        st.download_button(
-            "Cut-outs (ZIP of PNGs)",
-            data=lambda: export.cutouts_zip(work, seg, alpha=alpha),
-            file_name=f"{base}_cutouts.zip",
-            mime="application/zip",
-            icon=":material/content_cut:",
-            key="dl_cut",
-            width="stretch",
-        )
-    with columns[2]:
-        st.download_button(
-            "Palette (CSV)",
-            data=lambda: export.palette_csv(seg),
-            file_name=f"{base}_palette.csv",
-            mime="text/csv",
-            icon=":material/table:",
-            key="dl_csv",
-            width="stretch",
-        )
-        st.download_button(
-            "Palette (JSON)",
-            data=lambda: export.palette_json(seg),
-            file_name=f"{base}_palette.json",
-            mime="application/json",
-            icon=":material/data_object:",
-            key="dl_json",
-            width="stretch",
-        )
-    with columns[3]:
-        st.download_button(
-            "Palette (GIMP .gpl)",
-            data=lambda: export.palette_gpl(seg, name=base),
-            file_name=f"{base}.gpl",
-            mime="text/plain",
-            icon=":material/palette:",
-            key="dl_gpl",
-            width="stretch",
-        )
-        st.download_button(
-            "Recipe (JSON)",
-            data=lambda: export.recipe_json(seg, image_name=image_name),
-            file_name=f"{base}_recipe.json",
-            mime="application/json",
-            icon=":material/receipt_long:",
-            key="dl_recipe",
-            width="stretch",
-            help="The parameters and the `kseg segment` command that reproduce this result.",
-        )
-    with st.expander("Reproduce from the command line"):
-        st.code(export.recipe(seg, image_name=image_name)["command"], language="bash")
 
 
-def render_clusters(seg: core.Segmentation, previews: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """One card per cluster, the shares chart and a copyable table with optional areas."""
-    chart, table = st.columns([3, 2], gap="medium")
-    with chart:
-        st.plotly_chart(figures.shares_figure(seg), key="shares_chart")
+def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]]) -> None:
+    """The shares chart, a copyable table with optional areas, and one card per cluster."""
+    chart, table = st.columns([2, 3], gap="large")
+    chart.plotly_chart(figures.shares_figure(seg), key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
         metres = st.number_input(
-            "Ground size of one pixel (metres, optional)",
+            "Size of one pixel on the ground, in metres (optional)",
             min_value=0.0,
             value=0.0,
             step=0.5,
             format="%.3f",
             key="pixel_size",
-            help="For satellite or aerial tiles: give the pixel size (e.g. 10 for Sentinel-2) "
-            "to see each cluster's area in m² and hectares.",
+            help="For satellite or aerial images: the ground distance one pixel spans "
+            "(e.g. 10 for Sentinel-2, 0.3 for aerial photos) adds each cluster's area in m² "
+            "and hectares. Leave 0 for ordinary photos.",
         )
         rows = export.palette_rows(seg)
         for row in rows:
-            row["share"] = round(100 * row["share"], 2)
+            row["colour"] = _swatch_data_uri(row["hex"])
+            row["share"] = 100 * row["share"]
             if metres > 0:
-                area = row["pixels"] * metres**2
-                row["area m²"] = round(area, 1)
-                row["area ha"] = round(area / 10_000, 4)
+                row["area_m2"] = row["pixels"] * metres**2
+                row["area_ha"] = row["area_m2"] / 10_000
+        columns = ["cluster", "colour", "hex", "r", "g", "b", "pixels", "share"]
+        if metres > 0:
+            columns += ["area_m2", "area_ha"]
         st.dataframe(
             rows,
             hide_index=True,
-            column_config={"share": st.column_config.NumberColumn("share %", format="%.2f")},
+            column_order=columns,
+            column_config={
+                "cluster": st.column_config.NumberColumn("#", width=40),
+                "colour": st.column_config.ImageColumn("", width=40),
+                "r": st.column_config.NumberColumn("R", width=48),
+                "g": st.column_config.NumberColumn("G", width=48),
+                "b": st.column_config.NumberColumn("B", width=48),
+                "pixels": st.column_config.NumberColumn("pixels", format="localized"),
+                "share": st.column_config.ProgressColumn(
+                    "share", format="%.2f %%", min_value=0.0, max_value=100.0
+                ),
+                "area_m2": st.column_config.NumberColumn("area (m²)", format="localized"),
+                "area_ha": st.column_config.NumberColumn("area (ha)", format="%.4f"),
+            },
+            key="palette_table",
         )
-        st.caption("Shares count the pixels at the working size.")
-    st.subheader("Clusters")
-    for start in range(0, seg.k, _CARDS_PER_ROW):
-        columns = st.columns(_CARDS_PER_ROW)
-        for column, i in zip(
-            columns, range(start, min(seg.k, start + _CARDS_PER_ROW)), strict=False
-        ):
-            mask, cut = previews[i]
-            with column.container(border=True):
-                st.markdown(
-                    f"<div style='display:flex;align-items:center;gap:.6rem'>"
-                    f"<div style='width:2.2rem;height:2.2rem;border-radius:.4rem;"
-                    f"background:{seg.hex_colors[i]};border:1px solid #8886'></div>"
-                    f"<div><b>Cluster {i}</b> · <code>{seg.hex_colors[i]}</code><br>"
-                    f"{seg.fractions[i]:.1%} of pixels</div></div>",
-                    unsafe_allow_html=True,
-                )
-                st.image(mask, caption="mask", width="stretch")
-                st.image(cut, caption="cut-out", width="stretch")
+        st.caption(
+            "Select cells and press Ctrl/⌘ + C to copy them; the table's toolbar downloads "
+            "it as CSV. Shares count every pixel of the full image."
+        )
+    st.subheader("Clusters", anchor=False)
+    st.html(_CHECKERBOARD_CSS)
+    with st.container(key="cluster_cards"):
+        for start in range(0, seg.k, _CARDS_PER_ROW):
+            row = st.columns(_CARDS_PER_ROW, gap="small")
+            clusters = range(start, min(seg.k, start + _CARDS_PER_ROW))
+            for column, i in zip(row, clusters, strict=False):
+                mask, cut = previews[i]
+                with column.container(border=True):
+                    st.markdown(
+                        f"{_swatch(seg.hex_colors[i], '1.4rem')}&nbsp; **Cluster {i}** "
+                        f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {seg.fractions[i]:.1%}",
+                        unsafe_allow_html=True,
+                        help=f"{seg.counts[i]:,} pixels, {seg.fractions[i]:.2%} of the image.",
+                    )
+                    left, right = st.columns(2, gap="small")
+                    left.image(mask, caption="mask", width="stretch")
+                    right.image(cut, caption="cut-out", width="stretch")
 
 
-def render_color_space(make_figure) -> None:
-    """The 3D scatter, with its own small controls."""
-    left, right = st.columns([1, 1])
+def _swatch_data_uri(hex_color: str) -> str:
+    """A tiny SVG square of `hex_color`, as a data URI for an image column."""
+    return (
+        "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='24' "
+        f"height='24'><rect width='24' height='24' rx='4' fill='%23{hex_color[1:]}' "
+        "stroke='%23888' /></svg>"
+    )
+
+
+def render_color_space(
+    seg: core.Segmentation, make_figure: Callable[[str, int], go.Figure]
+) -> None:
+    """The 3D scatter, with its own two small controls."""
+    left, right, _ = st.columns([1, 1, 1])
     color_by = left.segmented_control(
         "Colour points by",
         ["pixel", "cluster"],
+        format_func={"pixel": "their own colour", "cluster": "their cluster"}.__getitem__,
         default="pixel",
-        key="color_by",
         required=True,
-        help="Each pixel's own colour, or its cluster's palette colour.",
+        key="color_by",
+        help="Each pixel in its own colour, or in its cluster's palette colour.",
     )
     max_points = right.select_slider(
-        "Points shown",
+        "Pixels shown",
         [5_000, 10_000, 20_000, 50_000],
         value=20_000,
+        format_func="{:,}".format,
         key="max_points",
-        help="A reproducible random sample of pixels (seeded by the seed in Advanced).",
+        help="A reproducible random sample of the image's pixels (drawn with the seed "
+        "from Advanced), so the chart stays fluid.",
     )
-    st.plotly_chart(make_figure(color_by, max_points), key="scatter3d")
-    st.caption("Drag to rotate, scroll to zoom. Diamonds are the centroids (cluster means).")
+    st.plotly_chart(make_figure(color_by, max_points), key="scatter3d", config=_PLOTLY_CONFIG)
+    axes = ", ".join(core.AXIS_TITLES[seg.color_space])
+    st.caption(
+        f"Each dot is a pixel at its {COLOR_SPACE_LABELS[seg.color_space]} coordinates "
+        f"({axes}); the outlined diamonds are the k centroids. Drag to rotate, scroll to zoom, "
+        "click a legend entry to hide it."
+    )
 
 
-def render_elbow(run_elbow, k: int) -> None:
-    """Elbow plot, the suggestion in words, and one click to use it."""
+def render_elbow(
+    seg: core.Segmentation,
+    work: np.ndarray,
+    run_elbow: Callable[[int], core.Elbow],
+) -> None:
+    """The elbow plot, the suggestion in words, and one click to use it."""
     k_max = st.slider(
-        "Try k from 1 to",
+        "Try every k from 1 to",
         3,
         20,
         12,
         key="k_max",
-        help="The elbow method runs k-means for every k up to this.",
+        help="The elbow method runs k-means once for each k up to this (with the colour "
+        "space, seed and restarts from the sidebar) and looks for the bend in the curve.",
     )
     elbow = run_elbow(k_max)
-    st.plotly_chart(figures.elbow_figure(elbow, chosen_k=k), key="elbow_chart")
-    st.markdown(elbow.message)
-    if elbow.knee is not None and elbow.knee != k:
-        st.button(
+    st.plotly_chart(
+        figures.elbow_figure(elbow, chosen_k=seg.k), key="elbow_chart", config=_PLOTLY_CONFIG
+    )
+    text, action = st.columns([3, 1], vertical_alignment="center")
+    text.markdown(f"**{elbow.message}**")
+    if elbow.knee is not None and elbow.knee != seg.k:
+        action.button(
             f"Use k = {elbow.knee}",
             type="primary",
+            icon=":material/check:",
             key="use_knee",
-            on_click=lambda: st.session_state.update(k=elbow.knee),
+            on_click=_use_k,
+            args=(elbow.knee,),
+            width="stretch",
+            help="Set the k slider in the sidebar to the suggested value.",
         )
-    st.caption(
-        f"WCSS is the sum of squared distances from every pixel to its centroid; it always "
-        f"falls as k grows. Computed in {elbow.elapsed:.2f} s for {len(elbow.ks)} values of k."
+    elif elbow.knee is not None:
+        action.success(f"k = {seg.k} is in use.", icon=":material/check:")
+    where = (
+        "every pixel"
+        if tuple(work.shape[:2]) == seg.shape
+        else f"the {_size(work.shape)} working copy (the size the centres are fitted at)"
     )
+    st.caption(
+        "WCSS (the sum of squared distances from each pixel to its centre) always falls as k "
+        f"grows; past the elbow, extra clusters buy little. Computed on {where} in "
+        f"{elbow.elapsed:.2f} s."
+    )
+
+
+def _use_k(k: int) -> None:
+    """Set the k slider before it is drawn on the rerun this click triggers."""
+    st.session_state["k"] = k

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dashboard import pipeline
+from dashboard.app import TABS
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
-from dashboard.app import TABS  # noqa: E402
+UPLOAD = "Upload your own…"
 
 
 def png(image: np.ndarray) -> bytes:
@@ -22,10 +24,13 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)
+
+
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
+    at = new_app().run()
     assert not at.exception
     return at
 
@@ -35,12 +40,22 @@ def open_tab(at: AppTest, label: str) -> AppTest:
     return at.run()
 
 
-def test_default_page_shows_sample_original_and_segmented(app):
-    assert not app.error
-    images = app.get("image")
-    assert len(images) == 2  # original and segmented, side by side
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    if at.selectbox(key="image").value != UPLOAD:
+        at.selectbox(key="image").set_value(UPLOAD).run()
+    at.file_uploader(key="upload").set_value((name, data, "image/png"))
+    return at.run()
+
+
+def clean(at: AppTest) -> bool:
+    return not at.exception and not at.error
+
+
+def test_default_page_shows_the_sample_original_and_segmented(app):
+    assert clean(app)
+    assert len(app.image) == 2  # original and segmented, side by side
     assert [m.label for m in app.metric] == [
-        "Image",
+        "Image, 0.3 MP",
         "Distinct colours",
         "WCSS",
         "Iterations",
@@ -49,92 +64,139 @@ def test_default_page_shows_sample_original_and_segmented(app):
     assert app.metric[0].value == "640 × 427"
     assert len(app.get("download_button")) == 7
     assert app.slider(key="k").value == 6
+    assert app.selectbox(key="color_space").value == "lab"
+    assert "Exact k-means on all **273,280 pixels**" in app.caption[0].value
+    assert "kseg segment china.jpg -k 6 --color-space lab" in app.code[0].value
 
 
 def test_only_the_open_tab_runs(app):
     tabs = app.get("tab")
-    assert len(tabs) == 4
+    assert [tab.label for tab in tabs] == TABS
     assert len(tabs[0].children) > 0
     assert all(len(tab.children) == 0 for tab in tabs[1:])
+    assert not app.get("plotly_chart")  # no figure is built for a closed tab
 
 
 @pytest.mark.parametrize("label", TABS[1:])
 def test_each_tab_renders_its_charts(app, label):
     open_tab(app, label)
-    assert not app.exception and not app.error
-    assert len(app.get("plotly_chart")) >= 1
-    if label == TABS[1]:
-        assert len(app.get("image")) == 2 * 6  # a mask and a cut-out per cluster
+    assert clean(app)
+    assert len(app.get("plotly_chart")) == 1
+    if label == "Clusters":
+        assert len(app.image) == 2 * 6  # a mask and a cut-out per cluster
         assert len(app.dataframe) == 1
+
+
+def test_pixel_size_adds_areas_to_the_table(app):
+    open_tab(app, "Clusters")
+    app.number_input(key="pixel_size").set_value(10.0).run()
+    assert clean(app)
+    table = app.dataframe[0].value
+    assert {"area_m2", "area_ha"} <= set(table.columns)
+    assert table["area_m2"].sum() == pytest.approx(640 * 427 * 100)
 
 
 def test_changing_k_colour_space_and_sample_reruns_cleanly(app):
     app.slider(key="k").set_value(3).run()
-    assert not app.exception and not app.error
-    assert len(app.get("image")) == 2
-    for space in ["hsv", "lab", "oklab"]:
+    assert clean(app) and len(app.image) == 2
+    for space in ["rgb", "hsv", "oklab"]:
         app.selectbox(key="color_space").set_value(space).run()
-        assert not app.exception and not app.error
+        assert clean(app) and len(app.image) == 2
     app.selectbox(key="image").set_value("Flower").run()
-    assert not app.exception and len(app.get("image")) == 2
-    assert app.metric[0].value == "640 × 427"
+    assert clean(app) and len(app.image) == 2
+    assert "flower.jpg -k 3 --color-space oklab" in app.code[0].value
 
 
 def test_use_suggested_k_button_sets_k(app):
-    open_tab(app, TABS[3])
-    buttons = [b for b in app.button if b.key == "use_knee"]
-    assert buttons, "the flower and temple samples both have a knee"
-    suggested = int(buttons[0].label.split("=")[1])
-    buttons[0].click().run()
+    open_tab(app, "Choosing k")
+    assert clean(app)
+    [button] = [b for b in app.button if b.key == "use_knee"]
+    suggested = int(button.label.split("=")[1])
+    button.click().run()
+    assert clean(app)
     assert app.slider(key="k").value == suggested
+    assert not [b for b in app.button if b.key == "use_knee"]  # it is in use now
+
+
+def huge_png() -> bytes:
+    """A 20,000 x 10,000 (200 MP) PNG of a few kilobytes: over core's 100 MP limit."""
+    buffer = io.BytesIO()
+    Image.new("1", (20_000, 10_000)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def test_uploads_good_then_bad_then_good(app, photo):
-    app.selectbox(key="image").set_value("Upload your own…").run()
-    assert not app.exception
-    assert any("Choose an image" in i.value for i in app.info)
-    uploader = app.get("file_uploader")[0]
-    uploader.upload("small.png", png(photo), "image/png").run()
-    assert not app.exception and not app.error
+    app.selectbox(key="image").set_value(UPLOAD).run()
+    assert clean(app) and any("Choose an image file" in i.value for i in app.info)
+    upload(app, "small.png", png(photo))
+    assert clean(app)
     assert app.metric[0].value == f"{photo.shape[1]} × {photo.shape[0]}"
     for name, data, message in [
-        ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "'broken.jpg' is truncated"),
+        ("broken.jpg", b"\xff\xd8\xff\xe0 not really a jpeg", "'broken.jpg'"),
         ("empty.png", b"", "'empty.png' is empty"),
         ("page.png", b"<!DOCTYPE html><html></html>", "web page"),
+        ("cut.png", png(photo)[:300], "'cut.png'"),
+        ("huge.png", huge_png(), "so large"),
     ]:
-        app.get("file_uploader")[0].upload(name, data, "image/png").run()
+        upload(app, name, data)
         assert not app.exception
         assert len(app.error) == 1 and message in app.error[0].value
         assert "Traceback" not in app.error[0].value
-    app.get("file_uploader")[0].upload("again.png", png(photo[::-1]), "image/png").run()
-    assert not app.exception and not app.error and len(app.get("image")) == 2
+        assert not app.image and not app.metric
+    upload(app, "again.png", png(np.ascontiguousarray(photo[::-1])))
+    assert clean(app) and len(app.image) == 2
 
 
 def test_tiny_upload_with_k_above_its_pixels_is_an_error_not_a_crash(app):
-    app.selectbox(key="image").set_value("Upload your own…").run()
-    app.get("file_uploader")[0].upload("tiny.png", png(np.zeros((2, 2, 3), np.uint8)), "image/png")
-    app.run()
+    upload(app, "tiny.png", png(np.zeros((2, 2, 3), np.uint8)))
     assert not app.exception
     assert "more than the number of pixels" in app.error[0].value
 
 
+def test_few_colours_warn_instead_of_failing(app, blocks):
+    upload(app, "blocks.png", png(blocks))  # four flat colours, k = 6
+    assert clean(app) and len(app.image) == 2
+    assert app.warning and "fewer than k=6" in app.warning[0].value
+
+
+def test_large_upload_is_labelled_in_full_with_centres_fitted_at_working_size(app, photo):
+    big = np.ascontiguousarray(np.tile(photo, (4, 4, 1)))  # 640 x 424 = 0.27 MP
+    app.select_slider(key="working_size").set_value("0.25 MP")
+    upload(app, "big.png", png(big))
+    assert clean(app)
+    summary = app.caption[0].value
+    assert f"All **{big.shape[0] * big.shape[1]:,} pixels** labelled exactly" in summary
+    assert "--fit-pixels 250000" in app.code[0].value
+
+
 def test_cache_key_follows_content_not_file_name(photo):
-    a, b = png(photo), png(photo[:, ::-1])
-    assert pipeline.digest(a) == pipeline.digest(bytes(a))  # same content, any name
-    assert pipeline.digest(a) != pipeline.digest(b)
-    # Same content uploaded under two names hits one cache entry.
-    first = pipeline.load(pipeline.digest(a), a)
-    assert pipeline.load(pipeline.digest(bytes(a)), bytes(a)) is first
-    assert pipeline.load(pipeline.digest(b), b) is not first
+    a, b = png(photo), png(np.ascontiguousarray(photo[:, ::-1]))
+    assert pipeline.digest(a) == pipeline.digest(bytes(a)) != pipeline.digest(b)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline.st, "session_state", {})
+        files = [
+            pipeline.uploaded_file(SimpleNamespace(getvalue=lambda d=d: d, name=n, file_id=i))
+            for i, (n, d) in enumerate([("one.png", a), ("two.png", a), ("one.png", b)])
+        ]
+    assert files[0].key == files[1].key != files[2].key
+    assert [f.name for f in files] == ["one.png", "two.png", "one.png"]
+    # The same content under two names hits one cache entry.
+    first = pipeline.load(files[0].key, files[0].data, "one.png")
+    assert pipeline.load(files[1].key, files[1].data, "two.png") is first
+    assert pipeline.load(files[2].key, files[2].data, "one.png") is not first
 
 
 def test_query_string_reopens_the_same_view():
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = new_app()
     at.query_params["k"] = "4"
-    at.query_params["color_space"] = "CIELAB"  # the URL carries the label shown
+    at.query_params["color_space"] = "OKLab"  # the URL carries the label people see
     at.query_params["image"] = "Flower"
+    at.query_params["seed"] = "3"
+    at.query_params["view"] = "Colour space"
     at.run()
-    assert not at.exception
+    assert clean(at)
     assert at.slider(key="k").value == 4
-    assert at.selectbox(key="color_space").value == "lab"
+    assert at.selectbox(key="color_space").value == "oklab"
     assert at.selectbox(key="image").value == "Flower"
+    assert at.number_input(key="seed").value == 3
+    assert len(at.get("plotly_chart")) == 1 and not at.image  # the Colour space tab

@@ -1,67 +1,161 @@
-"""Figures by structure: trace types, counts, colours — not pixels."""
+"""core.figures: tested by structure (trace types, counts, colours), never by pixels."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from PIL import Image
 
-from core.elbow import Elbow, elbow
-from core.figures import elbow_figure, sample_pixels, scatter3d_figure, shares_figure
-from core.segmentation import segment
+import core
+from core import figures
+from core.elbow import Elbow
 
 
 @pytest.fixture(scope="module")
-def result(photo):
-    return segment(photo, 5, color_space="lab")
+def seg(photo) -> core.Segmentation:
+    return core.segment(photo, 5, color_space="lab", seed=0)
 
 
-def test_scatter_has_sampled_pixels_and_k_centroids(photo, result):
-    figure = scatter3d_figure(result, photo, max_points=1000, seed=3)
+def test_scatter3d_has_a_pixel_trace_and_a_centroid_trace(seg, photo):
+    figure = figures.scatter3d_figure(seg, photo, max_points=2_000, seed=1)
+    assert isinstance(figure, go.Figure)
+    assert [type(t) for t in figure.data] == [go.Scatter3d, go.Scatter3d]
     pixels, centroids = figure.data
-    assert isinstance(pixels, go.Scatter3d) and isinstance(centroids, go.Scatter3d)
-    assert len(pixels.x) == 1000
-    assert len(centroids.x) == result.k
-    np.testing.assert_allclose(centroids.x, result.centers[:, 0])
-    assert figure.layout.scene.zaxis.title.text == "L*"
-    again = scatter3d_figure(result, photo, max_points=1000, seed=3)
-    np.testing.assert_array_equal(again.data[0].x, pixels.x)
-    other = scatter3d_figure(result, photo, max_points=1000, seed=4)
-    assert not np.array_equal(other.data[0].x, pixels.x)
+    assert len(pixels.x) == len(pixels.y) == len(pixels.z) == 2_000
+    assert len(pixels.marker.color) == 2_000
+    assert len(pixels.customdata) == 2_000
+    assert set(np.asarray(pixels.customdata).tolist()) <= set(range(seg.k))
+    assert len(centroids.x) == seg.k
+    assert centroids.marker.symbol == "diamond"
+    assert centroids.marker.line.width > 0
+    np.testing.assert_allclose(centroids.x, seg.centers[:, 0])
+    np.testing.assert_allclose(centroids.z, seg.centers[:, 2])
 
 
-def test_scatter_colours_by_pixel_or_cluster(photo, result):
-    by_cluster = scatter3d_figure(result, photo, max_points=500, color_by="cluster")
-    palette = {f"rgb({r},{g},{b})" for r, g, b in result.palette.tolist()}
+def test_scatter3d_sample_is_bounded_and_reproducible(seg, photo):
+    first = figures.scatter3d_figure(seg, photo, max_points=500, seed=7)
+    again = figures.scatter3d_figure(seg, photo, max_points=500, seed=7)
+    other = figures.scatter3d_figure(seg, photo, max_points=500, seed=8)
+    assert len(first.data[0].x) == 500
+    np.testing.assert_array_equal(first.data[0].x, again.data[0].x)
+    np.testing.assert_array_equal(first.data[0].marker.color, again.data[0].marker.color)
+    assert not np.array_equal(first.data[0].x, other.data[0].x)
+
+
+def test_scatter3d_shows_every_pixel_of_a_small_image(seg, photo):
+    figure = figures.scatter3d_figure(seg, photo)  # default max_points=20,000 > 16,960 pixels
+    assert len(figure.data[0].x) == photo.shape[0] * photo.shape[1]
+
+
+def test_scatter3d_colours_points_by_pixel_or_by_cluster(seg, photo):
+    by_cluster = figures.scatter3d_figure(seg, photo, max_points=300, color_by="cluster")
+    palette = {f"rgb({r},{g},{b})" for r, g, b in seg.palette.tolist()}
     assert set(by_cluster.data[0].marker.color) <= palette
-    by_pixel = scatter3d_figure(result, photo, max_points=500, color_by="pixel")
-    assert len(set(by_pixel.data[0].marker.color)) > result.k
-    with pytest.raises(ValueError, match="color_by"):
-        scatter3d_figure(result, photo, color_by="hue")
-    with pytest.raises(ValueError, match="does not match"):
-        scatter3d_figure(result, photo[:10])
+    labels = np.asarray(by_cluster.data[0].customdata)
+    expected = [f"rgb({r},{g},{b})" for r, g, b in seg.palette[labels].tolist()]
+    assert list(by_cluster.data[0].marker.color) == expected
+    by_pixel = figures.scatter3d_figure(seg, photo, max_points=300, color_by="pixel")
+    assert len(set(by_pixel.data[0].marker.color)) > seg.k
+    # The figure serialises (what st.plotly_chart sends) with one colour per point.
+    assert len(by_pixel.to_dict()["data"][0]["marker"]["color"]) == 300
 
 
-def test_small_images_show_every_pixel(blocks):
-    assert len(sample_pixels(600, 20_000)) == 600
-    small = segment(blocks, 2)
-    assert len(scatter3d_figure(small, blocks).data[0].x) == blocks.shape[0] * blocks.shape[1]
+@pytest.mark.parametrize("space", list(core.COLOR_SPACES))
+def test_scatter3d_axis_titles_follow_the_colour_space(photo, space):
+    result = core.segment(photo, 3, color_space=space)
+    scene = figures.scatter3d_figure(result, photo, max_points=100).layout.scene
+    titles = (scene.xaxis.title.text, scene.yaxis.title.text, scene.zaxis.title.text)
+    assert titles == core.AXIS_TITLES[space]
 
 
-def test_elbow_figure_marks_the_knee_and_the_chosen_k(photo):
-    curve = elbow(photo, range(1, 8))
-    figure = elbow_figure(curve, chosen_k=3)
-    assert list(figure.data[0].x) == list(curve.ks)
-    assert list(figure.data[0].y) == pytest.approx(list(curve.wcss))
-    if curve.knee is not None:
-        assert figure.data[1].x == (curve.knee,)
-    assert any(shape.x0 == 3 for shape in figure.layout.shapes)
-    flat = Elbow(ks=(1, 2, 3), wcss=(3.0, 2.0, 1.0), knee=None, message="none")
-    assert len(elbow_figure(flat).data) == 1
+def test_scatter3d_refuses_the_wrong_image_or_options(seg, photo):
+    with pytest.raises(ValueError, match="does not match the segmentation"):
+        figures.scatter3d_figure(seg, photo[:-1])
+    with pytest.raises(ValueError, match="color_by must be 'pixel' or 'cluster'"):
+        figures.scatter3d_figure(seg, photo, color_by="hue")
+    with pytest.raises(ValueError, match="max_points must be a positive integer"):
+        figures.scatter3d_figure(seg, photo, max_points=0)
+    with pytest.raises(ValueError, match="uint8 RGB image"):
+        figures.scatter3d_figure(seg, photo.astype(np.float64))
 
 
-def test_shares_bars_use_the_palette_colours(result):
-    figure = shares_figure(result)
-    (bars,) = figure.data
-    assert list(bars.marker.color) == result.hex_colors
-    np.testing.assert_allclose(bars.x, result.fractions * 100)
+def test_sample_pixels_is_sorted_distinct_bounded_and_seeded():
+    chosen = figures.sample_pixels(10_000, 300, seed=3)
+    assert len(chosen) == 300 == len(np.unique(chosen))
+    assert np.all(np.diff(chosen) > 0) and chosen.max() < 10_000
+    np.testing.assert_array_equal(chosen, figures.sample_pixels(10_000, 300, seed=3))
+    np.testing.assert_array_equal(figures.sample_pixels(50, 300), np.arange(50))
+
+
+def test_elbow_figure_marks_the_knee_and_the_current_k():
+    elbow = Elbow(ks=(1, 2, 3, 4, 5), wcss=(100.0, 40.0, 15.0, 12.0, 10.0), knee=3, message="")
+    figure = figures.elbow_figure(elbow, chosen_k=5)
+    line, star = figure.data
+    assert list(line.x) == [1, 2, 3, 4, 5] and list(line.y) == [100.0, 40.0, 15.0, 12.0, 10.0]
+    assert list(star.x) == [3] and list(star.y) == [15.0]
+    assert star.marker.symbol == "star" and "suggested k = 3" in star.name
+    [vline] = [shape for shape in figure.layout.shapes if shape.type == "line"]
+    assert vline.x0 == vline.x1 == 5
+
+
+def test_elbow_figure_without_a_knee_has_only_the_curve(photo):
+    elbow = Elbow(ks=(1, 2, 3), wcss=(3.0, 2.0, 1.0), knee=None, message="No clear elbow.")
+    figure = figures.elbow_figure(elbow)
+    assert len(figure.data) == 1 and not figure.layout.shapes
+    real = core.elbow(photo, range(1, 7))
+    assert len(figures.elbow_figure(real).data) == (2 if real.knee is not None else 1)
+
+
+def test_shares_bars_are_the_clusters_in_their_colours(seg):
+    figure = figures.shares_figure(seg)
+    [bars] = figure.data
+    assert isinstance(bars, go.Bar) and bars.orientation == "h"
+    assert list(bars.marker.color) == seg.hex_colors
+    assert len(bars.y) == seg.k
+    np.testing.assert_allclose(sum(bars.x), 100.0)
+    np.testing.assert_allclose(bars.x, seg.fractions * 100)
+
+
+def test_preview_bytes_downscales_and_encodes(photo):
+    for fmt, magic in [("png", b"\x89PNG"), ("jpeg", b"\xff\xd8\xff")]:
+        data = figures.preview_bytes(photo, max_pixels=4_000, format=fmt)
+        assert data.startswith(magic)
+        width, height = Image.open(io.BytesIO(data)).size
+        assert width * height <= 4_000
+        assert abs(width / height - photo.shape[1] / photo.shape[0]) < 0.05
+    full = Image.open(io.BytesIO(figures.preview_bytes(photo)))
+    assert full.size == (photo.shape[1], photo.shape[0])  # small images are not resized
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
+    assert Image.open(io.BytesIO(figures.preview_bytes(rgba))).mode == "RGBA"
+    with pytest.raises(ValueError, match="JPEG has no transparency"):
+        figures.preview_bytes(rgba, format="jpeg")
+    with pytest.raises(ValueError, match="grey, RGB or RGBA uint8"):
+        figures.preview_bytes(photo.astype(np.float32))
+
+
+def test_cluster_thumbnails_partition_the_thumbnail(seg, photo):
+    thumbnails = figures.cluster_thumbnails(seg, photo, max_pixels=2_000)
+    assert len(thumbnails) == seg.k
+    masks = np.stack([mask for mask, _ in thumbnails])
+    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 255}
+    assert masks.shape[1] * masks.shape[2] <= 2_000
+    np.testing.assert_array_equal((masks == 255).sum(axis=0), 1)  # one cluster per pixel
+    for mask, cut in thumbnails:
+        assert cut.shape == (*mask.shape, 4) and cut.dtype == np.uint8
+        np.testing.assert_array_equal(cut[..., 3], mask)  # opaque exactly inside
+
+
+def test_cluster_thumbnails_multiply_the_image_alpha(blocks):
+    result = core.segment(blocks, 4)
+    alpha = np.full(blocks.shape[:2], 100, np.uint8)
+    for mask, cut in figures.cluster_thumbnails(result, blocks, alpha=alpha):
+        assert set(np.unique(cut[..., 3][mask == 255])) == {100}
+        assert not cut[..., 3][mask == 0].any()
+    # Blocks are flat: at full size the mask is exactly the segmentation's.
+    mask, _ = figures.cluster_thumbnails(result, blocks)[0]
+    np.testing.assert_array_equal(mask == 255, result.mask(0))
+    with pytest.raises(ValueError, match="alpha must be"):
+        figures.cluster_thumbnails(result, blocks, alpha=alpha[:-1])
