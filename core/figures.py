@@ -25,17 +25,22 @@ from core.colorspaces import AXIS_TITLES, rgb_to_features
 from core.elbow import Elbow
 from core.io import resize_to_max_pixels
 from core.segmentation import Segmentation
+from core.steps import Steps
 
 __all__ = [
     "ACCENT",
     "COLOR_SPACE_NAMES",
     "KNEE",
     "cluster_thumbnails",
+    "compression_figure",
     "elbow_figure",
+    "filter_bank_figure",
     "preview_bytes",
     "sample_pixels",
     "scatter3d_figure",
     "shares_figure",
+    "steps_figure",
+    "wcss_curves_figure",
 ]
 
 #: Short display names of the colour spaces, shared by figures and the dashboard.
@@ -409,3 +414,191 @@ def cluster_thumbnails(
         inside = mask if opacity is None else ((mask * opacity) // 255).astype(np.uint8)
         thumbnails.append((mask, np.dstack([small, inside])))
     return thumbnails
+
+
+# --- Figures for the "understand k-means" panels (sweep, steps, engines, compression, texture)
+
+
+def wcss_curves_figure(
+    curves: dict[str, tuple[list[int], list[float]]],
+    *,
+    title: str,
+    x_title: str,
+    marker_x: int | None = None,
+) -> go.Figure:
+    """One WCSS line per named curve, e.g. per k for a sweep or per iteration for steps.
+
+    Parameters
+    ----------
+    curves : dict of name -> (x values, WCSS values)
+    title, x_title : str
+    marker_x : int, optional
+        Draws a dotted vertical line there (the current iteration, say).
+    """
+    figure = go.Figure()
+    for name, (xs, ys) in curves.items():
+        figure.add_trace(
+            go.Scatter(
+                x=list(xs),
+                y=list(ys),
+                mode="lines+markers",
+                name=name,
+                hovertemplate=f"{name}<br>{x_title} = %{{x}}<br>WCSS = %{{y:.4g}}<extra></extra>",
+            )
+        )
+    if marker_x is not None:
+        figure.add_vline(x=marker_x, line={"dash": "dot", "color": "#868E96"})
+    figure.update_layout(
+        title=title,
+        xaxis={"title": x_title},
+        yaxis={"title": "WCSS"},
+        margin=_MARGIN,
+        font=_FONT,
+        height=340,
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+    )
+    return figure
+
+
+def steps_figure(
+    steps: Steps, image: np.ndarray, i: int, *, max_points: int = 5_000, seed: int = 0
+) -> go.Figure:
+    """Pixels in colour space with every centroid's path up to iteration `i`.
+
+    Parameters
+    ----------
+    steps : core.steps.Steps
+    image : (H, W, 3) ndarray of uint8
+        The image the steps were recorded on.
+    i : int
+        Iteration to show (0 = the initial centres).
+    """
+    pixels = image.reshape(-1, 3)
+    chosen = sample_pixels(pixels.shape[0], max_points, seed)
+    colors = pixels[chosen]
+    points = rgb_to_features(colors, steps.color_space)
+    palette = steps.palette(i)
+    figure = go.Figure(
+        go.Scatter3d(
+            x=points[:, 0],
+            y=points[:, 1],
+            z=points[:, 2],
+            mode="markers",
+            name="pixels",
+            marker={"size": 2, "opacity": 0.5},
+            hoverinfo="skip",
+        )
+    )
+    _set_colors_unchecked(figure.data[0].marker, _rgb_strings(colors))
+    path = np.stack(steps.centers[: i + 1])  # (i + 1, k, 3)
+    for j in range(steps.k):
+        figure.add_trace(
+            go.Scatter3d(
+                x=path[:, j, 0],
+                y=path[:, j, 1],
+                z=path[:, j, 2],
+                mode="lines+markers",
+                name=f"centroid {j}",
+                line={"color": _OUTLINE, "width": 4},
+                marker={
+                    "size": [3] * i + [11],
+                    "color": f"rgb{tuple(int(c) for c in palette[j])}",
+                    "symbol": "diamond",
+                    "line": {"color": _OUTLINE, "width": 2},
+                },
+                showlegend=False,
+                hovertemplate=f"centroid {j}<extra></extra>",
+            )
+        )
+    x_title, y_title, z_title = AXIS_TITLES[steps.color_space]
+    figure.update_layout(
+        scene={
+            "xaxis_title": x_title,
+            "yaxis_title": y_title,
+            "zaxis_title": z_title,
+            "aspectmode": "cube",
+        },
+        title=f"Iteration {i}: centroids and the paths they took",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        height=520,
+        uirevision="steps",
+    )
+    return figure
+
+
+def filter_bank_figure(bank: np.ndarray, names: tuple[str, ...]) -> go.Figure:
+    """The filters of a bank as a grid of small heatmaps (8 per row)."""
+    from plotly.subplots import make_subplots
+
+    n = bank.shape[0]
+    columns = 8
+    rows = -(-n // columns)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=list(names),
+        horizontal_spacing=0.01,
+        vertical_spacing=0.04,
+    )
+    for index in range(n):
+        kernel = bank[index]
+        limit = float(np.abs(kernel).max()) or 1.0
+        figure.add_trace(
+            go.Heatmap(
+                z=kernel[::-1],
+                zmin=-limit,
+                zmax=limit,
+                colorscale="RdBu",
+                showscale=False,
+                hoverinfo="skip",
+            ),
+            row=index // columns + 1,
+            col=index % columns + 1,
+        )
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False, scaleanchor=None)
+    figure.update_annotations(font_size=9)
+    figure.update_layout(
+        height=130 * rows + 40,
+        margin={"l": 5, "r": 5, "t": 30, "b": 5},
+        title="The 48 Leung–Malik filters (red +, blue −)",
+    )
+    return figure
+
+
+def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[float]) -> go.Figure:
+    """Bits per pixel (bars) and PSNR (line) against k."""
+    from plotly.subplots import make_subplots
+
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Bar(
+            x=ks,
+            y=bits_per_pixel,
+            name="bits per pixel (indexed PNG)",
+            marker_color="#4C6EF5",
+            hovertemplate="k = %{x}: %{y:.2f} bpp<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=ks,
+            y=psnr,
+            name="PSNR (dB)",
+            mode="lines+markers",
+            line={"color": "#F59F00", "width": 3},
+            hovertemplate="k = %{x}: %{y:.1f} dB<extra></extra>",
+        ),
+        secondary_y=True,
+    )
+    figure.update_xaxes(title_text="k", type="category")
+    figure.update_yaxes(title_text="bits per pixel", secondary_y=False)
+    figure.update_yaxes(title_text="PSNR (dB)", secondary_y=True)
+    figure.update_layout(
+        title="Palette compression: size against quality",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure

@@ -21,12 +21,12 @@ import numpy as np
 import streamlit as st
 
 import core
-from dashboard import controls, pipeline, views
+from dashboard import controls, explore, pipeline, views
 
 logger = logging.getLogger(__name__)
 
 #: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
-TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k"]
+TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
 
 
 @contextmanager
@@ -110,6 +110,11 @@ def main() -> None:
                 work = pipeline.working_image(file.key, loaded, params.fit_pixels)
                 views.render_elbow(
                     seg, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
+                )
+        if tabs[4].open:
+            with tabs[4]:
+                explore.render_explore(
+                    file.key, pipeline.working_image(file.key, loaded, params.fit_pixels), params
                 )
 
 

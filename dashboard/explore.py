@@ -1,0 +1,340 @@
+"""The "Understand k-means" tab: sweep over k, the algorithm step by step, features beyond
+colour, engines side by side, and compression.
+
+Cached calls into `core` first (keyed on the image digest and the parameters, like
+:mod:`dashboard.pipeline`), then the ``render_*`` functions that draw them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import core
+from core import figures
+from core.cleanup import merge_small_regions
+from core.compare import ENGINE_RUNS, compare_engines
+from core.compression import compress
+from core.features import segment_features
+from core.steps import kmeans_steps
+from core.sweep import DEFAULT_KS, sweep, sweep_gif, sweep_zip
+from core.texture import LM_FILTER_NAMES, lm_filter_bank
+from dashboard.controls import Params
+
+#: Pixels used by the panels that touch every pixel once per iteration or per feature.
+STEPS_PIXELS = 60_000
+FEATURES_PIXELS = 120_000
+PANELS = {
+    "sweep": ":material/animation: Sweep over k",
+    "steps": ":material/footprint: Step by step",
+    "features": ":material/texture: Position & texture",
+    "engines": ":material/speed: Engines side by side",
+    "compression": ":material/compress: Compression",
+}
+
+
+# --- cached computations -------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _sweep(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
+    return sweep(_image, ks, **params.segment_kwargs())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _steps(key: str, _image: np.ndarray, params: Params, init: str):
+    small = core.resize_to_max_pixels(_image, STEPS_PIXELS)
+    return small, kmeans_steps(
+        small, params.k, color_space=params.color_space, init=init, seed=params.seed
+    )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _features(
+    key: str, _image: np.ndarray, params: Params, spatial: float, texture: float, min_region: int
+):
+    small = core.resize_to_max_pixels(_image, FEATURES_PIXELS)
+    if spatial == 0 and texture == 0:
+        result = core.segment(small, params.k, **params.segment_kwargs())
+    else:
+        result = segment_features(
+            small,
+            params.k,
+            spatial_weight=spatial,
+            texture_weight=texture,
+            **params.segment_kwargs(),
+        )
+    moved = 0
+    if min_region > 1:
+        result, moved = merge_small_regions(result, small, min_region)
+    return small, result, moved
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _engines(key: str, _image: np.ndarray, params: Params):
+    return compare_engines(
+        _image, params.k, color_space=params.color_space, seed=params.seed, n_init=params.n_init
+    )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _compression(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
+    results = _sweep(key, _image, params, ks)
+    original = len(core.export.png_bytes(_image))
+    return [compress(_image, r, original_bytes=original) for r in results]
+
+
+@st.cache_resource(show_spinner=False)
+def _filter_bank_figure():
+    return figures.filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)
+
+
+# --- views ---------------------------------------------------------------------------
+
+
+def render_explore(key: str, work: np.ndarray, params: Params) -> None:
+    """The panel picker and the chosen panel (only that one runs)."""
+    choice = st.segmented_control(
+        "Explore",
+        list(PANELS),
+        format_func=PANELS.get,
+        default="sweep",
+        required=True,
+        key="explore",
+        label_visibility="collapsed",
+    )
+    {
+        "sweep": render_sweep,
+        "steps": render_steps,
+        "features": render_features,
+        "engines": render_engines,
+        "compression": render_compression,
+    }[choice](key, work, params)
+
+
+def _ks_ui(key: str) -> tuple[int, ...]:
+    ks = st.multiselect(
+        "Values of k",
+        list(range(2, 33)),
+        default=list(DEFAULT_KS),
+        key=key,
+        help="The sweep shares the image's colour table between every k.",
+    )
+    return tuple(sorted(ks)) or DEFAULT_KS
+
+
+def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown("The same image for several k at once: watch detail appear as k grows.")
+    ks = _ks_ui("sweep_ks")
+    with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
+        results = _sweep(key, work, params, ks)
+    per_row = 4
+    for start in range(0, len(results), per_row):
+        columns = st.columns(per_row)
+        for column, result in zip(columns, results[start : start + per_row], strict=False):
+            column.image(result.segmented, caption=f"k = {result.k}", width="stretch")
+    st.plotly_chart(
+        figures.wcss_curves_figure(
+            {"WCSS": ([r.k for r in results], [r.inertia for r in results])},
+            title="WCSS for each k of the sweep",
+            x_title="k",
+        ),
+        key="sweep_wcss",
+    )
+    left, right = st.columns(2)
+    left.download_button(
+        "Animated GIF (one frame per k)",
+        data=lambda: sweep_gif(results),
+        file_name=f"kseg_sweep_{params.color_space}.gif",
+        mime="image/gif",
+        icon=":material/gif_box:",
+        key="dl_gif",
+        width="stretch",
+    )
+    right.download_button(
+        "Frames (ZIP of PNGs)",
+        data=lambda: sweep_zip(results),
+        file_name=f"kseg_sweep_{params.color_space}_frames.zip",
+        mime="application/zip",
+        icon=":material/folder_zip:",
+        key="dl_frames",
+        width="stretch",
+    )
+    st.caption("Same from a shell: `kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif`.")
+
+
+def render_steps(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "**1.** pick k centres · **2.** give every pixel to the nearest · **3.** move each "
+        "centre to the mean of its pixels · **4.** repeat until nothing moves. "
+        "Below, one plain run of each initialisation from the same seed, iteration by "
+        f"iteration, on a {STEPS_PIXELS // 1000}k-pixel copy."
+    )
+    with st.spinner("Recording every iteration…"):
+        small, plus = _steps(key, work, params, "k-means++")
+        _, random = _steps(key, work, params, "random")
+    longest = max(plus.n_iter, random.n_iter)
+    i = st.slider(
+        "Iteration",
+        0,
+        longest - 1,
+        0,
+        key="step_i",
+        help="0 shows the initial centres (step 1); the last shows convergence.",
+    )
+    columns = st.columns(2)
+    for column, (name, steps) in zip(
+        columns, [("k-means++", plus), ("random", random)], strict=True
+    ):
+        at = min(i, steps.n_iter - 1)
+        with column:
+            st.image(
+                steps.segmented(at),
+                width="stretch",
+                caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
+                f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
+            )
+    st.plotly_chart(
+        figures.wcss_curves_figure(
+            {
+                name: (list(range(s.n_iter)), list(s.wcss))
+                for name, s in [("k-means++", plus), ("random", random)]
+            },
+            title="WCSS falls at every iteration",
+            x_title="iteration",
+            marker_x=i,
+        ),
+        key="steps_wcss",
+    )
+    shown = st.radio(
+        "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
+    )
+    steps = plus if shown == "k-means++" else random
+    st.plotly_chart(
+        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)), key="steps_scatter"
+    )
+
+
+def render_features(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "Colour alone groups pixels that look alike wherever they are. Add each pixel's "
+        "**position** to get compact regions, or its **texture** (the Leung–Malik filter "
+        "bank) to tell grass from gravel of the same colour. Weights are relative to colour."
+    )
+    left, middle, right = st.columns(3)
+    spatial = left.slider(
+        "Position weight",
+        0.0,
+        3.0,
+        0.0,
+        0.25,
+        key="spatial_weight",
+        help="0 = colour only. Around 1, position matters as much as colour.",
+    )
+    texture = middle.slider(
+        "Texture weight",
+        0.0,
+        3.0,
+        0.0,
+        0.25,
+        key="texture_weight",
+        help="0 = no texture. Texture costs ~1 s per megapixel.",
+    )
+    min_region = right.number_input(
+        "Merge regions smaller than (px)",
+        0,
+        10_000,
+        0,
+        10,
+        key="min_region",
+        help="Clean-up: connected regions smaller than this join the cluster around them. 0 = off.",
+    )
+    with st.spinner("Computing features and clustering every pixel…"):
+        small, result, moved = _features(key, work, params, spatial, texture, int(min_region))
+    a, b = st.columns(2)
+    a.image(small, caption="Original (working copy)", width="stretch")
+    b.image(
+        result.segmented,
+        width="stretch",
+        caption=f"k = {result.k}, colour"
+        + (" + position" if spatial else "")
+        + (" + texture" if texture else ""),
+    )
+    notes = []
+    if spatial or texture:
+        notes.append(
+            f"Features give every pixel {result.centers.shape[1]} numbers, so pixels of one "
+            f"colour can part ways: k-means ran on all {small.shape[0] * small.shape[1]:,} "
+            "pixels (kseg's distinct-colour shortcut is exact only for colour)."
+        )
+    if min_region > 1:
+        notes.append(f"Clean-up moved {moved:,} pixels into the clusters around them.")
+    for note in notes:
+        st.caption(note)
+    with st.expander("The Leung–Malik filter bank"):
+        st.plotly_chart(_filter_bank_figure(), key="lm_bank")
+
+
+def render_engines(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "The same image and parameters through kseg and its peers. WCSS is measured on "
+        "every pixel for all of them; agreement is the adjusted Rand index with kseg's "
+        "labels (1 = the same partition)."
+    )
+    if not st.toggle(
+        "Run the comparison",
+        key="run_engines",
+        help="Takes a few seconds: two of the engines touch every pixel.",
+    ):
+        st.caption("Switch on to run scikit-learn and OpenCV on this image.")
+        return
+    with st.spinner("Running kseg, scikit-learn and OpenCV…"):
+        runs = _engines(key, work, params)
+    fastest = runs[0].seconds
+    st.dataframe(
+        [
+            {
+                "engine": r.engine,
+                "what it does": ENGINE_RUNS[r.engine],
+                "time (s)": round(r.seconds, 3),
+                "× kseg's time": round(r.seconds / fastest, 1),
+                "iterations": r.n_iter,
+                "WCSS": round(r.wcss, 4),
+                "agreement (ARI)": round(r.agreement, 4),
+            }
+            for r in runs
+        ],
+        hide_index=True,
+    )
+
+
+def render_compression(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "k-means is also a compressor: keep k palette colours and one small index per "
+        "pixel. Sizes are real indexed PNGs; PSNR says how close the result looks "
+        "(30 dB and up is hard to tell apart)."
+    )
+    ks = _ks_ui("compression_ks")
+    with st.spinner("Segmenting and encoding for every k…"):
+        rows = _compression(key, work, params, ks)
+    st.plotly_chart(
+        figures.compression_figure(
+            [r.k for r in rows], [r.bits_per_pixel for r in rows], [r.psnr for r in rows]
+        ),
+        key="compression_chart",
+    )
+    st.dataframe(
+        [
+            {
+                "k": r.k,
+                "index bits": r.index_bits,
+                "indexed PNG (KB)": round(r.indexed_bytes / 1024, 1),
+                "24-bit PNG (KB)": round(r.original_bytes / 1024, 1),
+                "smaller by": f"{r.ratio:.1f}×",
+                "bits per pixel": round(r.bits_per_pixel, 2),
+                "PSNR (dB)": round(r.psnr, 1),
+            }
+            for r in rows
+        ],
+        hide_index=True,
+    )
