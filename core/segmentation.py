@@ -25,9 +25,11 @@ ENGINES: Final[dict[str, str]] = {
     "opencv": "OpenCV cv2.kmeans on every pixel (no weights)",
 }
 
-#: Restarts run by default. They are cheap (they run on a coarse colour histogram), so we
-#: spend a few to make a bad local minimum unlikely.
-DEFAULT_N_INIT: Final = 4
+#: Restarts run by default: scikit-learn's classic 10 (and the tutorials' cv2 ``attempts``).
+#: kseg runs them on a coarse colour histogram, so 10 cost ~5 % more time than 4, and they
+#: matter: on a 12 MP photo at k = 16, 4 restarts ended up to 2.3 % above scikit-learn's
+#: best WCSS of 10 (mean over seeds 0.9 %), 10 restarts within 0.8 % (mean 0.5 %).
+DEFAULT_N_INIT: Final = 10
 
 # Images with more distinct colours than this are seeded on a coarse histogram first.
 _COARSE_ABOVE: Final = 4096

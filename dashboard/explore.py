@@ -284,11 +284,17 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
     if not st.toggle(
         "Run the comparison",
         key="run_engines",
-        help="Takes a few seconds: two of the engines touch every pixel.",
+        help="Takes a few seconds to ~20 s: two of the engines touch every pixel, once per "
+        "restart (n_init from the sidebar, the same for every engine).",
     ):
         st.caption("Switch on to run scikit-learn and OpenCV on this image.")
         return
-    with st.spinner("Running kseg, scikit-learn and OpenCV…"):
+    pixels = work.shape[0] * work.shape[1]
+    with st.spinner(
+        f"Running kseg, scikit-learn and OpenCV on {pixels:,} pixels, "
+        f"{params.n_init} restart(s) each…",
+        show_time=True,
+    ):
         runs = _engines(key, work, params)
     fastest = runs[0].seconds
     st.dataframe(

@@ -1,0 +1,222 @@
+"""How the dashboard feels on a 12 MP photo, measured in a real browser.
+
+Run it from the repository root (after ``pip install -e ".[test]"``, with Debian's Chromium at
+``/usr/bin/chromium``)::
+
+    python benchmarks/bench_dashboard.py            # 12 MP JPEG upload
+    python benchmarks/bench_dashboard.py --mp 4     # another size
+
+It starts ``streamlit run streamlit_app.py`` on a free port, opens it in headless Chromium and
+times what a person waits for, from their action until the page has finished running and
+shows the new result (images included):
+
+    first visit          open the app: the sample photo, segmented
+    upload, first render choose "Upload your own…", send the photo through the file chooser,
+                         until its segmentation is on screen (decode, k-means on every pixel,
+                         previews)
+    new k                move the k slider one step (a setting never seen: computed)
+    revisit k            move it back (a setting already seen: from the cache)
+    open a tab, first    the Clusters tab (cards, masks and cut-outs built)
+    open a tab, again    Segmentation, then Clusters again (from the cache)
+
+The same steps also run through Streamlit's ``AppTest`` (no browser, no network), which
+times the script alone: the server-side work of each rerun, without sending images to the
+browser and drawing them.
+
+The photo is scikit-learn's ``china.jpg`` scaled to 12 MP with σ = 2 noise (as in
+``bench_segment.py``), saved as a quality-92 JPEG like a phone's. Revisits are the median of
+several back-and-forth moves. ``--markdown`` prints the table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bench_segment import make_photo  # noqa: E402
+from browser_helpers import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    no_exception,
+    streamlit_server,
+    wait_until_idle,
+)
+
+TIMEOUT_MS = 180_000
+
+
+def timed(page, action, done_selector: str) -> float:
+    """Seconds from `action()` until `done_selector` is visible and the script is idle."""
+    started = time.perf_counter()
+    action()
+    page.locator(done_selector).first.wait_for(state="visible", timeout=TIMEOUT_MS)
+    wait_until_idle(page, TIMEOUT_MS)
+    # Every image on the page has arrived and been decoded.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)",
+        timeout=TIMEOUT_MS,
+    )
+    elapsed = time.perf_counter() - started
+    if not no_exception(page):
+        raise RuntimeError("the page shows an exception")
+    print(f"  … {done_selector}: {elapsed:.2f} s", file=sys.stderr, flush=True)
+    return elapsed
+
+
+def caption(k: int) -> str:
+    return f"text='Segmented: k = {k} in CIELAB'"
+
+
+def run(mp: float, repeats: int) -> tuple[list[tuple[str, float]], str, Path]:
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    image = make_photo(mp)
+    folder = Path(tempfile.mkdtemp(prefix="kseg_bench_"))
+    photo = folder / f"photo_{mp:g}mp.jpg"
+    Image.fromarray(image).save(photo, quality=92)
+    size = f"{image.shape[1]} × {image.shape[0]}"
+    described = f"{size} JPEG ({photo.stat().st_size / 1e6:.1f} MB)"
+    rows: list[tuple[str, float]] = []
+    with streamlit_server(folder / "server.log") as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            rows.append(
+                ("first visit (sample photo)", timed(page, lambda: page.goto(url), caption(6)))
+            )
+
+            page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+            page.get_by_role("option", name="Upload your own…").click()
+            wait_until_idle(page, TIMEOUT_MS)
+            with page.expect_file_chooser() as chooser:
+                page.locator("[data-testid='stFileUploaderDropzone'] button").click()
+            rows.append(
+                (
+                    f"upload, first render ({mp:g} MP)",
+                    timed(
+                        page,
+                        lambda: chooser.value.set_files(photo),
+                        f"text='{size}' >> visible=true",
+                    ),
+                )
+            )
+            page.locator(caption(6)).wait_for()
+
+            thumb = page.locator("[data-testid='stSidebar'] input[type='range']").first
+            rows.append(
+                (
+                    "new k (6 → 7, computed)",
+                    timed(page, lambda: thumb.press("ArrowRight"), caption(7)),
+                )
+            )
+            revisits = []
+            for _ in range(repeats):
+                revisits.append(timed(page, lambda: thumb.press("ArrowLeft"), caption(6)))
+                revisits.append(timed(page, lambda: thumb.press("ArrowRight"), caption(7)))
+            rows.append(("revisit k (cached, median)", statistics.median(revisits)))
+
+            cards = "text='Cluster 0'"
+            tab = page.get_by_role("tab", name="Clusters")
+            rows.append(("open Clusters tab, first", timed(page, tab.click, cards)))
+            again = []
+            for _ in range(repeats):
+                timed(page, page.get_by_role("tab", name="Segmentation").click, caption(7))
+                again.append(timed(page, tab.click, cards))
+            rows.append(("open Clusters tab, again (cached, median)", statistics.median(again)))
+        except Exception:
+            page.screenshot(path=str(folder / "failed.png"), full_page=True)
+            print(f"bench_dashboard: failed; see {folder}", file=sys.stderr)
+            raise
+        finally:
+            browser.close()
+    return rows, described, photo
+
+
+def script_times(photo: Path, mp: float, repeats: int) -> dict[str, float]:
+    """The same steps through AppTest: seconds of script run (server-side work) for each."""
+    import logging
+
+    from streamlit.testing.v1 import AppTest
+
+    # The background warm-up thread has no script context: Streamlit says so, harmlessly.
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(
+        logging.ERROR
+    )
+
+    def run(at: AppTest) -> float:
+        started = time.perf_counter()
+        at.run()
+        elapsed = time.perf_counter() - started
+        if at.exception or at.error:
+            raise RuntimeError(f"the app failed: {[*at.exception, *at.error]}")
+        return elapsed
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT_MS / 1000)
+    times = {"first visit (sample photo)": run(at)}
+    at.selectbox(key="image").set_value("Upload your own…")
+    run(at)
+    at.file_uploader(key="upload").set_value((photo.name, photo.read_bytes(), "image/jpeg"))
+    times[f"upload, first render ({mp:g} MP)"] = run(at)
+    at.slider(key="k").set_value(7)
+    times["new k (6 → 7, computed)"] = run(at)
+    revisits = []
+    for _ in range(repeats):
+        for k in (6, 7):
+            at.slider(key="k").set_value(k)
+            revisits.append(run(at))
+    times["revisit k (cached, median)"] = statistics.median(revisits)
+    at.session_state["view"] = "Clusters"
+    times["open Clusters tab, first"] = run(at)
+    again = []
+    for _ in range(repeats):
+        at.session_state["view"] = "Segmentation"
+        run(at)
+        at.session_state["view"] = "Clusters"
+        again.append(run(at))
+    times["open Clusters tab, again (cached, median)"] = statistics.median(again)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mp", type=float, default=12, help="megapixels of the upload")
+    parser.add_argument("--repeat", type=int, default=3, help="back-and-forth revisits")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
+    args = parser.parse_args(argv)
+    if not CHROMIUM.exists():
+        print("bench_dashboard: /usr/bin/chromium is missing (apt-get install chromium)")
+        return 2
+    rows, described, photo = run(args.mp, args.repeat)
+    # A fresh process would recompile nothing (numba caches on disk) but would start with
+    # empty Streamlit caches; this one has only ever run the browser's server in a child.
+    script = script_times(photo, args.mp, args.repeat)
+    print(
+        f"kseg dashboard timings — {datetime.date.today()} — "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"headless Chromium on the same machine — upload: {described}"
+    )
+    print(f"  {'step':<44} {'browser':>9} {'script':>9}")
+    for name, seconds in rows:
+        print(f"  {name:<44} {seconds:8.2f}s {script[name]:8.2f}s")
+    if args.markdown:
+        print("\n| step | in the browser (s) | script run (s) |\n|---|---|---|")
+        for name, seconds in rows:
+            print(f"| {name} | {seconds:.2f} | {script[name]:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

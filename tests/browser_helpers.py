@@ -1,0 +1,125 @@
+"""Drive ``streamlit run streamlit_app.py`` in headless Chromium (Debian's, via Playwright).
+
+Shared by the real-browser test (``tests/test_browser.py``) and the dashboard timing
+benchmark (``benchmarks/bench_dashboard.py``). Not a test module: pytest does not collect it.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags for Chromium in this sandbox: no GPU, no sandbox (root), no calls home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerFailed(RuntimeError):
+    """``streamlit run`` exited or did not answer its health check in time."""
+
+
+@contextmanager
+def streamlit_server(log_path: Path, *, start_timeout: float = 120) -> Iterator[str]:
+    """Run ``streamlit run streamlit_app.py`` on a free port; yield its URL; always stop it.
+
+    Raises
+    ------
+    ServerFailed
+        If the server exits or is not healthy within `start_timeout` seconds; the message
+        ends with the tail of its log.
+    """
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            stdout=log,  # a file, not a pipe: a full pipe would block the server
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + start_timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise ServerFailed(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=20)
+
+
+def wait_until_idle(page, timeout_ms: float) -> None:
+    """The script has run to the end: the app says it is not running and shows no spinner."""
+    page.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout_ms
+    )
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]')",
+        timeout=timeout_ms,
+    )
+
+
+def no_exception(page) -> bool:
+    """No Streamlit exception box on the page."""
+    return page.locator("[data-testid='stException']").count() == 0
+
+
+def full_page_screenshot(page, path: Path) -> None:
+    """Streamlit scrolls inside its main container, so grow the viewport to fit it first."""
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stAppViewContainer', 'stMainBlockContainer']"
+        ".map(id => document.querySelector(`[data-testid=${id}]`)?.scrollHeight ?? 0))"
+    )
+    width = page.viewport_size["width"]
+    page.set_viewport_size({"width": width, "height": max(800, int(height) + 40)})
+    page.wait_for_timeout(1_500)  # let Plotly and images re-layout
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": width, "height": 1000})
