@@ -35,9 +35,10 @@ Columns
                     counts, which is the same objective as on all pixels. Every method's WCSS
                     is recomputed from its labels on all pixels, with centres at the member
                     means (what its labels are worth). Below 1 means better than the reference.
-    peak MB         the largest resident-memory increase while the method runs, measured in a
-                    fresh worker process: peak RSS (ru_maxrss) right after the call minus RSS
-                    after the photo was made (the WCSS check runs after it is read).
+    peak MB         the largest resident-memory increase while the method runs, in a fresh
+                    worker process: the kernel's peak-RSS mark (VmHWM) is reset once the photo
+                    is made (``/proc/self/clear_refs``), read right after the call (before the
+                    WCSS check), and the RSS before the call is subtracted.
 
 Texture: the 48-filter Leung–Malik bank on the 1 MP photo, kseg's ``texture_features``
 (one shared image FFT) against ``cv2.filter2D`` run once per filter.
@@ -55,7 +56,6 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -98,6 +98,21 @@ def wcss_of_labels(pixels: np.ndarray, labels: np.ndarray, k: int) -> float:
 def _rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _reset_peak_rss() -> None:
+    """Forget the peak RSS so far (Linux): making the photo must not count as the method's."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS since the last reset (VmHWM), in MiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_method(method: str, image: np.ndarray, k: int, seed: int, repeat: int) -> dict:
@@ -162,7 +177,7 @@ def run_method(method: str, image: np.ndarray, k: int, seed: int, repeat: int) -
     else:
         raise ValueError(f"unknown method {method!r}")
     # The high-water mark before the WCSS check below, which needs memory of its own.
-    result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    result["peak_mb"] = _peak_rss_mb()
     result["wcss"] = wcss_of_labels(image, np.asarray(labels).astype(np.int64), k)
     return result
 
@@ -181,9 +196,10 @@ def reference_wcss(image: np.ndarray, k: int, seed: int) -> tuple[float, float]:
 def worker(args: argparse.Namespace) -> None:
     """Run one (method, size, k) in this fresh process and print one JSON line."""
     image = make_photo(args.worker_mp, seed=args.seed)
+    _reset_peak_rss()
     baseline = _rss_mb()
     result = run_method(args.worker_method, image, args.worker_k, args.seed, args.repeat)
-    result["peak_mb"] = max(0.0, result.pop("peak_kb") / 1024 - baseline)
+    result["peak_mb"] = max(0.0, result["peak_mb"] - baseline)
     if args.worker_method == "kseg":
         result["n_colors"] = int(np.unique(image.reshape(-1, 3), axis=0).shape[0])
     print(json.dumps(result))
