@@ -124,14 +124,13 @@ def run_method(method: str, image: np.ndarray, k: int, seed: int, repeat: int) -
             os.environ["KSEG_NUMBA"] = "0"
         from core import segment
 
-        kwargs = {"seed": seed}
         started = time.perf_counter()
-        seg = segment(image, k, **kwargs)
+        seg = segment(image, k, seed=seed)
         result["first"] = time.perf_counter() - started
         times = []
         for _ in range(repeat):
             started = time.perf_counter()
-            seg = segment(image, k, **kwargs)
+            seg = segment(image, k, seed=seed)
             times.append(time.perf_counter() - started)
         result["time"] = float(np.median(times))
         result["n_iter"] = seg.n_iter
@@ -177,7 +176,7 @@ def run_method(method: str, image: np.ndarray, k: int, seed: int, repeat: int) -
     else:
         raise ValueError(f"unknown method {method!r}")
     # The high-water mark before the WCSS check below, which needs memory of its own.
-    result["peak_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = _peak_rss_mb()
     result["wcss"] = wcss_of_labels(image, np.asarray(labels).astype(np.int64), k)
     return result
 
@@ -199,7 +198,7 @@ def worker(args: argparse.Namespace) -> None:
     _reset_peak_rss()
     baseline = _rss_mb()
     result = run_method(args.worker_method, image, args.worker_k, args.seed, args.repeat)
-    result["peak_mb"] = max(0.0, result["peak_mb"] - baseline)
+    result["peak_mb"] = max(0.0, result.pop("peak_rss_mb") - baseline)
     if args.worker_method == "kseg":
         result["n_colors"] = int(np.unique(image.reshape(-1, 3), axis=0).shape[0])
     print(json.dumps(result))
