@@ -442,3 +442,16 @@ def test_polygons_in_a_geographic_crs_have_true_areas(tmp_path):
     rows = geo.row_areas(30)
     assert areas[0] == pytest.approx(rows[:10].sum() * 20, rel=1e-9)
     assert areas[1] == pytest.approx(rows[10:].sum() * 20, rel=1e-9)
+
+
+def test_bundled_sample_raster_is_the_scripts_scene():
+    from core.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
+
+    raster = load_sample_raster()
+    assert raster.n_bands == 4 and raster.dtype == "uint16"
+    assert raster.band_names == SCENE_BANDS
+    assert raster.geo.crs_name == "EPSG:32632" and raster.geo.pixel_size == (10.0, 10.0)
+    assert 0.7 < raster.n_valid / raster.n_pixels < 0.95  # a tilted swath with no-data corners
+    bands, _ = synthetic_scene(raster.height, raster.width, seed=2026)
+    np.testing.assert_array_equal(raster.data[:, raster.valid], bands[:, raster.valid])
+    assert raster.valid_area_m2() == raster.n_valid * 100.0
