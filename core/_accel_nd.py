@@ -22,7 +22,7 @@ import numpy as np
 
 from core._accel import nb
 
-__all__ = ["assign", "bounds_init", "bounds_step"]
+__all__ = ["assign", "bounds_init", "bounds_step", "sum_of_squares"]
 
 # Writing a float64 into a float32 moves it by at most 2**-24 relative; scaling by this
 # margin first makes the stored upper bound >= the true one (and lower <= the true one).
@@ -75,6 +75,21 @@ if nb is not None:
             part_inertia.sum(),
             part_changed.sum(),
         )
+
+    @nb.njit(cache=True, parallel=True)
+    def sum_of_squares(x):  # pragma: no cover - compiled
+        """Σ‖x_i‖² in float64 (for the WCSS identity Σ‖x‖² − Σ_j ‖S_j‖² / n_j)."""
+        n, d = x.shape
+        n_chunks = _chunks(n)
+        part = np.zeros(n_chunks)
+        for c in nb.prange(n_chunks):
+            total = 0.0
+            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+                for t in range(d):
+                    value = np.float64(x[i, t])
+                    total += value * value
+            part[c] = total
+        return part.sum()
 
     @nb.njit(cache=True, parallel=True)
     def bounds_init(x, centers, labels, upper, lower):  # pragma: no cover - compiled
@@ -187,4 +202,4 @@ if nb is not None:
         return part_changed.sum()
 
 else:  # pragma: no cover
-    assign = bounds_init = bounds_step = None
+    assign = bounds_init = bounds_step = sum_of_squares = None

@@ -27,6 +27,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from core import _accel, _accel_nd
 from core.kmeans import KMeansResult, assign, kmeans
@@ -153,13 +154,16 @@ def kmeans_features(
         centers = seeded.centers
     tol_abs = _relative_tolerance(sample, tol)
     with _threads_for(fit.shape[0]):
-        labels, centers, n_iter, converged = _lloyd(fit, centers, max_iter, tol_abs)
-    if fit is not x:
-        labels, inertia = label_features(x, centers)
-        return KMeansResult(centers, labels, inertia, n_iter, converged)
-    with _threads_for(n):
-        sums, counts, inertia, _ = _assign(x, centers, labels)
-    centers, inertia = _means(centers, sums, counts, inertia)
+        labels, centers, sums, counts, n_iter, converged = _lloyd(fit, centers, max_iter, tol_abs)
+        if fit is x:
+            # Report the means of the final clusters, and their WCSS without another pass
+            # over the distances: Σ_cluster ‖x − μ‖² = Σ ‖x‖² − ‖S‖² / n for sum S, size n.
+            filled = counts > 0
+            centers[filled] = sums[filled] / counts[filled, None]
+            between = float((sums[filled] ** 2).sum(axis=1) @ (1.0 / counts[filled]))
+            inertia = max(_sum_of_squares(x) - between, 0.0)
+            return KMeansResult(centers, labels, inertia, n_iter, converged)
+    labels, inertia = label_features(x, centers)
     return KMeansResult(centers, labels, inertia, n_iter, converged)
 
 
@@ -199,18 +203,28 @@ def label_features(features: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.
 
 @contextlib.contextmanager
 def _threads_for(n: int) -> Iterator[None]:
-    """Run compiled passes over `n` points on one thread when n is small (this thread only)."""
-    if not _accel.enabled() or n >= _THREADS_ABOVE:
+    """Run passes over `n` points on one thread when n is small (this thread only).
+
+    Both numba's parallel loops and BLAS (the dot products of k-means++ seeding) wake
+    worker threads for every call; on 100,000 points the work takes microseconds and the
+    wake-up, on a busy machine, up to tens of milliseconds (measured: a 100,000-element
+    ``w @ c`` took 15 ms with OpenBLAS's threads and 0.03 ms on one).
+    """
+    if n >= _THREADS_ABOVE:
         yield
         return
-    import numba
+    with threadpool_limits(limits=1, user_api="blas"):
+        if not _accel.enabled():
+            yield
+            return
+        import numba
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
 
 
 def _relative_tolerance(sample: np.ndarray, tol: float) -> float:
@@ -242,24 +256,24 @@ def _assign(
     return sums, counts, inertia, changed
 
 
-def _means(
-    centers: np.ndarray, sums: np.ndarray, counts: np.ndarray, inertia: float
-) -> tuple[np.ndarray, float]:
-    """Move non-empty centres to their means; the WCSS drops by count × squared move."""
-    moved = centers.copy()
-    filled = counts > 0
-    moved[filled] = sums[filled] / counts[filled, None]
-    drop = float((counts * ((moved - centers) ** 2).sum(axis=1)).sum())
-    return moved, max(inertia - drop, 0.0)
+def _sum_of_squares(x: np.ndarray) -> float:
+    if _accel.enabled():
+        return float(_accel_nd.sum_of_squares(x))
+    total = 0.0
+    for start in range(0, x.shape[0], _CHUNK):
+        block = x[start : start + _CHUNK].astype(np.float64)
+        total += float(np.einsum("ij,ij->", block, block))
+    return total
 
 
 def _lloyd(
     x: np.ndarray, centers: np.ndarray, max_iter: int, tol_abs: float
-) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Lloyd from `centers` on every row of `x`; (labels, centres, n_iter, converged).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """Lloyd from `centers` on every row of `x`.
 
-    The returned centres are those the returned labels were assigned to (the caller takes
-    the means). Empty clusters are re-seeded at the point farthest from its centre.
+    Returns (labels, centres, sums, counts, n_iter, converged): the centres are those the
+    labels were assigned to, the sums and counts those of the labels' clusters (the caller
+    takes the means). Empty clusters are re-seeded at the point farthest from its centre.
     """
     n = x.shape[0]
     labels = np.full(n, -1, dtype=np.int32)
@@ -281,14 +295,14 @@ def _lloyd(
             break
         changed = _accel_nd.bounds_step(x, centers, moved, labels, upper, lower, sums, counts)
         if changed == 0 or float((moved**2).sum()) <= tol_abs:
-            return labels, centers, n_iter, True
-    _accel_nd.assign(x, centers, labels)
-    return labels, centers, max_iter, False
+            return labels, centers, sums, counts, n_iter, True
+    sums, counts, _, _ = _accel_nd.assign(x, centers, labels)
+    return labels, centers, sums, counts, max_iter, False
 
 
 def _lloyd_numpy(
     x: np.ndarray, centers: np.ndarray, labels: np.ndarray, max_iter: int, tol_abs: float
-) -> tuple[np.ndarray, np.ndarray, int, bool]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
     sums, counts, _, _ = _assign(x, centers, labels)
     for n_iter in range(1, max_iter + 1):
         if not (counts > 0).all():
@@ -303,9 +317,9 @@ def _lloyd_numpy(
             break
         sums, counts, _, changed = _assign(x, centers, labels)
         if changed == 0 or shift <= tol_abs:
-            return labels, centers, n_iter, True
-    _assign(x, centers, labels)
-    return labels, centers, max_iter, False
+            return labels, centers, sums, counts, n_iter, True
+    sums, counts, _, _ = _assign(x, centers, labels)
+    return labels, centers, sums, counts, max_iter, False
 
 
 def _distances(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
