@@ -381,7 +381,7 @@ def _write_outputs(
 ) -> None:
     from core import export
 
-    files: dict[str, bytes] = {"segmented.png": export.png_bytes(result.segmented)}
+    files: dict[str, bytes] = {"segmented.png": export.segmented_png(result)}
     for i in range(result.k):
         files[f"mask_{i:02d}.png"] = export.mask_png(result, i)
     files["palette.csv"] = export.palette_csv(result).encode("utf-8")

@@ -32,6 +32,8 @@ __all__ = [
     "png_bytes",
     "recipe",
     "recipe_json",
+    "segmented_image",
+    "segmented_png",
 ]
 
 
@@ -73,6 +75,25 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
         buffer, format="PNG", optimize=False, compress_level=compress_level
     )
     return buffer.getvalue()
+
+
+def segmented_image(seg: Segmentation) -> np.ndarray:
+    """The segmented image to save: RGB, or RGBA with the pixels that do not count clear.
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) ndarray of uint8
+        RGBA (alpha 0 outside ``seg.valid``) when the segmentation masked pixels out.
+    """
+    if seg.valid is None:
+        return seg.segmented
+    alpha = np.where(seg.valid, 255, 0).astype(np.uint8)
+    return np.dstack([seg.segmented, alpha])
+
+
+def segmented_png(seg: Segmentation) -> bytes:
+    """:func:`segmented_image` as PNG bytes (transparent where pixels do not count)."""
+    return png_bytes(segmented_image(seg))
 
 
 def _file_stem(seg: Segmentation, i: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import cv2
@@ -15,6 +15,7 @@ import numpy.typing as npt
 from core.colorspaces import check_color_space, rgb_to_features
 from core.colortable import ColorTable, recolor
 from core.kmeans import INITS, KMeansResult, assign_and_update, kmeans
+from core.masking import MaskSpec, resolve_mask, scatter
 
 __all__ = ["ENGINES", "Segmentation", "as_rgb_image", "segment"]
 
@@ -46,19 +47,22 @@ class Segmentation:
     Attributes
     ----------
     labels : (H, W) ndarray of int32
-        Cluster of every pixel, in ``[0, k)``.
+        Cluster of every pixel, in ``[0, k)``; ``-1`` for pixels that do not count
+        (see `valid`).
     palette : (k, 3) ndarray of uint8
         Mean RGB colour of each cluster's pixels, whatever the colour space used.
     segmented : (H, W, 3) ndarray of uint8
-        The image recoloured with its palette: ``palette[labels]``.
+        The image recoloured with its palette: ``palette[labels]``; white where the pixel
+        does not count (exports make those pixels transparent).
     centers : (k, 3) ndarray of float64
         Cluster centres in the feature space (the colour space's coordinates).
     counts : (k,) ndarray of int64
-        Pixels per cluster.
+        Pixels per cluster (pixels that count only).
     fractions : (k,) ndarray of float64
-        Share of pixels per cluster; sums to 1.
+        Share of the pixels that count per cluster; sums to 1.
     inertia : float
-        Within-cluster sum of squares (WCSS) over all pixels, in the feature space.
+        Within-cluster sum of squares (WCSS) over the pixels that count, in the feature
+        space.
     n_iter : int
         Lloyd iterations of the final (exact) run.
     converged : bool
@@ -71,7 +75,10 @@ class Segmentation:
         The parameters used.
     fit_shape : tuple of int
         ``(H, W)`` of the image the centres were fitted on: the image itself, or its
-        downscaled copy when `fit_pixels` applied.
+        downscaled copy when `fit_pixels` applied (``(1, n)`` for the n pixels that count
+        when some do not).
+    valid : (H, W) ndarray of bool, or None
+        Pixels that count (see ``segment(mask=...)``); None when every pixel counts.
 
     Notes
     -----
@@ -100,6 +107,7 @@ class Segmentation:
     fit_pixels: int | None = None
     fit_shape: tuple[int, int] | None = None
     elapsed: float = field(default=0.0, compare=False)
+    valid: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -228,13 +236,15 @@ def segment(
     tol: float = 1e-4,
     engine: Literal["kseg", "sklearn", "opencv"] = "kseg",
     fit_pixels: int | None = None,
+    mask: MaskSpec = "auto",
 ) -> Segmentation:
     """Segment an image into `k` colour clusters with k-means.
 
     Parameters
     ----------
-    image : (H, W, 3) array_like of uint8
-        RGB image (see :func:`as_rgb_image` for the other layouts accepted).
+    image : (H, W, 3) array_like of uint8, (H, W, 4) RGBA, or LoadedImage
+        RGB image (see :func:`as_rgb_image` for the other layouts accepted); an RGBA array
+        or a :class:`core.LoadedImage` also brings its transparency (see `mask`).
     k : int
         Number of clusters, at least 1 and at most the number of pixels.
     color_space : {"rgb", "hsv", "lab", "oklab"}
@@ -261,6 +271,13 @@ def segment(
         fitted on a copy downscaled to at most `fit_pixels` (area interpolation), then every
         full-resolution pixel is labelled with its nearest centre and the palette, centres,
         shares and WCSS are computed on the full image. Default None: fit on every pixel.
+    mask : {"auto", "alpha"}, (H, W) array_like of bool, or None
+        Pixels that count. ``"auto"``: fully transparent pixels (alpha 0) and a
+        georeferenced raster's no-data do not; everything else does. ``"alpha"``: the same,
+        but the image must have transparency. An array: True where the pixel counts.
+        None: every pixel. Pixels that do not count get label ``-1`` and are left out of
+        the clustering, the shares and the WCSS; the result is exactly that of segmenting
+        the pixels that count alone.
 
     Returns
     -------
@@ -272,7 +289,10 @@ def segment(
         If `image` is not a numeric array.
     ValueError
         If the image is empty, of the wrong shape or contains NaN; if `k` is not a positive
-        integer or exceeds the number of pixels; or if a parameter is unknown or out of range.
+        integer or exceeds the number of pixels that count; or if a parameter is unknown or
+        out of range.
+    ImageError
+        If no pixel counts (a fully transparent image, or an all-False mask).
 
     Warns
     -----
@@ -289,20 +309,28 @@ def segment(
     ([[0, 0, 0], [255, 255, 255]], [0.5, 0.5])
     """
     started = time.perf_counter()
-    rgb = as_rgb_image(image)
+    pixels, valid = resolve_mask(image, mask)
+    rgb = as_rgb_image(pixels)
+    if valid is not None:
+        # Cluster the pixels that count as a (1, n) strip; scatter puts them back.
+        rgb = np.ascontiguousarray(rgb[valid])[None]
     space = check_color_space(color_space)
     _check_params(k, init, n_init, max_iter, tol, engine)
     n_pixels = rgb.shape[0] * rgb.shape[1]
     if k > n_pixels:
-        raise ValueError(f"k={k} is more than the number of pixels ({n_pixels}); lower k.")
+        counted = "pixels that count" if valid is not None else "pixels"
+        raise ValueError(f"k={k} is more than the number of {counted} ({n_pixels}); lower k.")
     if fit_pixels is not None:
         fit_pixels = _check_positive_int(fit_pixels, "fit_pixels")
     table = ColorTable.from_image(rgb)
     fit_image, fit_table = rgb, table
     if fit_pixels is not None and n_pixels > fit_pixels:
-        from core.io import resize_to_max_pixels
+        if valid is not None:  # a strip: every step-th pixel (area averaging would mix rows)
+            fit_image = np.ascontiguousarray(rgb[:, :: -(-n_pixels // fit_pixels)])
+        else:
+            from core.io import resize_to_max_pixels
 
-        fit_image = resize_to_max_pixels(rgb, fit_pixels)
+            fit_image = resize_to_max_pixels(rgb, fit_pixels)
         fit_table = ColorTable.from_image(fit_image)
     subsampled = fit_table is not table
     k = int(k)
@@ -331,7 +359,7 @@ def segment(
         color_labels, centers, inertia = assign_and_update(
             features, table.counts.astype(np.float64), centers
         )
-    return _finish(
+    result = _finish(
         table,
         rgb,
         k,
@@ -352,6 +380,9 @@ def segment(
         fit_shape=(int(fit_image.shape[0]), int(fit_image.shape[1])),
         started=started,
     )
+    if valid is None:
+        return result
+    return replace(scatter(result, valid), elapsed=time.perf_counter() - started)
 
 
 def fit_colors(

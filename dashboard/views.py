@@ -191,7 +191,7 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
     buttons: list[tuple[str, Callable[[], bytes | str], str, str, str, str]] = [
         (
             "Segmented image",
-            lambda: export.png_bytes(seg.segmented),
+            lambda: export.segmented_png(seg),
             f"{base}.png",
             "image/png",
             ":material/image:",

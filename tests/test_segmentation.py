@@ -186,7 +186,7 @@ def test_accepts_grayscale_and_float_images(blocks):
         (np.zeros((0, 4, 3), np.uint8), 1, {}, ValueError, "empty"),
         (np.full((2, 2, 3), np.nan), 1, {}, ValueError, "NaN"),
         (np.full((2, 2, 3), 2.0), 1, {}, ValueError, r"\[0, 1\]"),
-        (np.zeros((2, 2, 4), np.uint8), 1, {}, ValueError, "alpha"),
+        (np.zeros((2, 2, 4), np.uint8), 1, {}, ValueError, "transparent"),  # RGBA, all clear
         (np.zeros((2, 2, 2, 3), np.uint8), 1, {}, ValueError, r"\(H, W, 3\)"),
         (np.zeros((2, 2, 3), np.uint16), 1, {}, ValueError, "uint8"),
         ("photo.jpg", 1, {}, TypeError, "load_image"),

@@ -1,0 +1,158 @@
+"""Pixels that don't count: which pixels of an image :func:`core.segment` clusters.
+
+A logo on a transparent background, a cut-out, a scene with no-data borders: the pixels
+outside the subject must not become a cluster of their own, nor weigh on the shares, the
+WCSS or the elbow. :func:`resolve_mask` turns ``segment``'s ``mask=`` argument into a
+validity array; :func:`scatter` puts a result computed on the valid pixels back on the
+image's grid, with label ``-1`` elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import ImageError
+
+__all__ = ["MASK_OPTIONS", "MaskSpec", "mask_from_color", "resolve_mask", "scatter"]
+
+#: The named values of ``mask=``; an (H, W) boolean array (True = counts) also works.
+MASK_OPTIONS: dict[str, str] = {
+    "auto": "fully transparent pixels (alpha 0) and a raster's no-data do not count",
+    "alpha": "like 'auto', but the image must have an alpha channel",
+}
+MaskSpec = Literal["auto", "alpha"] | npt.ArrayLike | None
+
+T = TypeVar("T")
+
+
+def resolve_mask(image: Any, mask: MaskSpec) -> tuple[Any, np.ndarray | None]:
+    """Split `image` into its colour pixels and the pixels that count.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W, 4) array_like, or an object with ``rgb`` and ``alpha``
+        An array (the fourth channel of an (H, W, 4) array is its alpha, 0 = transparent,
+        in the array's own scale), or a :class:`core.LoadedImage`, whose ``alpha`` marks
+        transparent pixels (and a georeferenced raster's no-data).
+    mask : {"auto", "alpha"}, (H, W) array_like of bool, or None
+        ``"auto"`` (default of :func:`core.segment`): fully transparent pixels do not
+        count, everything else does. ``"alpha"``: the same, but an image without alpha is
+        an error. An array: True where the pixel counts. None: every pixel counts.
+
+    Returns
+    -------
+    pixels : array_like
+        The colour pixels, (H, W, 3) or (H, W) as given, for :func:`core.segmentation.as_rgb_image`.
+    valid : (H, W) ndarray of bool, or None
+        None when every pixel counts.
+
+    Raises
+    ------
+    ValueError
+        If `mask` is not one of the accepted values or does not match the image.
+    ImageError
+        If no pixel counts (a fully transparent image, or an all-False mask).
+    """
+    alpha: np.ndarray | None = None
+    if hasattr(image, "rgb") and hasattr(image, "alpha"):
+        pixels: Any = image.rgb
+        alpha = None if image.alpha is None else np.asarray(image.alpha)
+    else:
+        array = np.asarray(image)
+        if array.ndim == 3 and array.shape[2] == 4 and array.dtype != object:
+            pixels, alpha = array[:, :, :3], array[:, :, 3]
+        else:
+            pixels = image
+    shape = np.shape(pixels)[:2]
+    if mask is None:
+        return pixels, None
+    if isinstance(mask, str):
+        if mask not in MASK_OPTIONS:
+            raise ValueError(
+                f"mask must be one of {', '.join(map(repr, MASK_OPTIONS))}, an (H, W) boolean "
+                f"array or None, got {mask!r}."
+            )
+        if alpha is None:
+            if mask == "alpha":
+                raise ValueError(
+                    "mask='alpha' needs an image with an alpha channel (an (H, W, 4) array or "
+                    "a LoadedImage of a PNG/WebP with transparency); use mask='auto' or None."
+                )
+            return pixels, None
+        valid = alpha > 0
+    else:
+        valid = np.asarray(mask)
+        if valid.dtype != bool or valid.shape != shape:
+            raise ValueError(
+                f"mask must be a boolean array of the image's shape {shape} (True = the pixel "
+                f"counts), got {valid.dtype} {valid.shape}."
+            )
+    if valid.all():
+        return pixels, None
+    if not valid.any():
+        raise ImageError(
+            "Every pixel is transparent or masked out, so there is nothing to cluster. "
+            "Use an image with visible pixels, or mask=None to cluster every pixel."
+        )
+    return pixels, np.ascontiguousarray(valid)
+
+
+def mask_from_color(rgb: np.ndarray, color: str, *, tolerance: int = 0) -> np.ndarray:
+    """Pixels that count: every pixel except those of one colour (a flat background).
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) ndarray of uint8
+    color : str
+        ``"#rrggbb"`` (or ``"rrggbb"``) of the background to ignore.
+    tolerance : int
+        Pixels within this many levels of `color` on every channel are ignored too.
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+        True where the pixel counts.
+
+    Raises
+    ------
+    ValueError
+        If `color` is not a hex colour.
+    """
+    text = color.strip().lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise ValueError(f"color must be a hex colour like '#ffffff', got {color!r}.")
+    target = np.array([int(text[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.int16)
+    difference = np.abs(np.asarray(rgb, dtype=np.int16) - target).max(axis=2)
+    return np.asarray(difference > tolerance)
+
+
+def scatter(result: T, valid: np.ndarray, *, fill: int = 255) -> T:
+    """Put a :class:`core.Segmentation` of the valid pixels back on the image's grid.
+
+    Parameters
+    ----------
+    result : Segmentation
+        Computed on the (1, n) strip of valid pixels, in row-major order.
+    valid : (H, W) ndarray of bool
+    fill : int
+        Grey level of the pixels that do not count in ``segmented`` (white, as the image
+        is shown over white; exports make them transparent).
+
+    Returns
+    -------
+    Segmentation
+        ``labels`` (H, W) with ``-1`` where the pixel does not count, ``segmented``
+        (H, W, 3), ``valid`` set; every statistic unchanged.
+    """
+    valid = np.array(valid, dtype=bool)  # a copy: it becomes read-only below
+    labels = np.full(valid.shape, -1, dtype=np.int32)
+    labels[valid] = result.labels.ravel()  # type: ignore[attr-defined]
+    segmented = np.full((*valid.shape, 3), fill, dtype=np.uint8)
+    segmented[valid] = result.segmented.reshape(-1, 3)  # type: ignore[attr-defined]
+    for array in (labels, segmented, valid):
+        array.setflags(write=False)
+    return replace(result, labels=labels, segmented=segmented, valid=valid)  # type: ignore[type-var]

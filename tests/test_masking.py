@@ -1,0 +1,139 @@
+"""Pixels that don't count: segment(mask=...) and core.masking."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import open_image, segment
+from core.errors import ImageError
+from core.masking import mask_from_color, resolve_mask
+
+LOGO_COLORS = np.array([[200, 30, 40], [20, 60, 180], [250, 200, 20]])
+
+
+def logo_rgba(background=(255, 255, 255)) -> np.ndarray:
+    """A three-colour logo on a fully transparent background, with a little noise."""
+    rgba = np.zeros((60, 80, 4), dtype=np.uint8)
+    rgba[:, :, :3] = background
+    rows, cols = np.mgrid[0:60, 0:80]
+    shapes = [
+        (rows - 20) ** 2 + (cols - 20) ** 2 < 12**2,
+        (rows > 30) & (rows < 55) & (cols > 10) & (cols < 35),
+        (rows > 10) & (rows < 50) & (cols > 50) & (cols < 70),
+    ]
+    noise = np.random.default_rng(0).integers(-6, 7, (60, 80, 3))
+    for shape, color in zip(shapes, LOGO_COLORS, strict=True):
+        rgba[shape, :3] = np.clip(color + noise[shape], 0, 255)
+        rgba[shape, 3] = 255
+    return rgba
+
+
+def png(rgba: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_logo_on_transparent_background_gives_the_logos_colours():
+    rgba = logo_rgba()
+    loaded = open_image(png(rgba))
+    seg = segment(loaded, 3)
+    opaque = rgba[:, :, 3] > 0
+    assert seg.valid is not None and (seg.valid == opaque).all()
+    assert (seg.labels[~opaque] == -1).all() and (seg.labels[opaque] >= 0).all()
+    assert seg.counts.sum() == opaque.sum()
+    np.testing.assert_allclose(seg.fractions.sum(), 1.0)
+    # Three clusters, one per logo colour; none of them the white background.
+    for color in LOGO_COLORS:
+        assert np.abs(seg.palette.astype(int) - color).max(axis=1).min() <= 3
+    assert not (seg.palette > 240).all(axis=1).any()
+    # Without the mask, the background takes a cluster ("white + 2").
+    plain = segment(loaded, 3, mask=None)
+    assert (plain.palette > 240).all(axis=1).any()
+
+
+def test_rgba_array_and_mask_alpha():
+    rgba = logo_rgba(background=(0, 0, 0))
+    seg = segment(rgba, 3, mask="alpha")
+    assert (seg.labels[rgba[:, :, 3] == 0] == -1).all()
+    assert seg.segmented[0, 0].tolist() == [255, 255, 255]  # shown over white
+    with pytest.raises(ValueError, match="mask='alpha' needs an image with an alpha channel"):
+        segment(rgba[:, :, :3], 3, mask="alpha")
+
+
+def test_all_transparent_is_a_clear_error():
+    rgba = logo_rgba()
+    rgba[:, :, 3] = 0
+    with pytest.raises(ImageError, match="Every pixel is transparent or masked out"):
+        segment(open_image(png(rgba)), 3)
+    with pytest.raises(ImageError, match="nothing to cluster"):
+        segment(rgba[:, :, :3], 2, mask=np.zeros((60, 80), bool))
+
+
+def test_masked_pixels_never_change_the_result(photo):
+    rng = np.random.default_rng(1)
+    mask = rng.random(photo.shape[:2]) > 0.3
+    seg = segment(photo, 5, mask=mask, color_space="lab")
+    # Oracle: the pixels that count, alone.
+    alone = segment(photo[mask][None], 5, color_space="lab")
+    np.testing.assert_array_equal(seg.palette, alone.palette)
+    np.testing.assert_array_equal(seg.centers, alone.centers)
+    np.testing.assert_array_equal(seg.counts, alone.counts)
+    assert seg.inertia == pytest.approx(alone.inertia)
+    np.testing.assert_array_equal(seg.labels[mask], alone.labels.ravel())
+    # Whatever the other pixels hold.
+    scrambled = photo.copy()
+    scrambled[~mask] = rng.integers(0, 256, scrambled[~mask].shape)
+    again = segment(scrambled, 5, mask=mask, color_space="lab")
+    np.testing.assert_array_equal(again.labels, seg.labels)
+    for i in range(5):
+        assert (seg.mask(i) <= mask).all()
+
+
+def test_mask_with_fit_pixels_labels_every_valid_pixel(photo):
+    mask = np.ones(photo.shape[:2], bool)
+    mask[:, :40] = False
+    seg = segment(photo, 4, mask=mask, fit_pixels=2000)
+    assert seg.fit_shape[0] == 1 and seg.fit_shape[1] <= 2000
+    assert (seg.labels[:, :40] == -1).all() and (seg.labels[:, 40:] >= 0).all()
+
+
+def test_bad_masks():
+    image = np.zeros((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"boolean array of the image's shape \(4, 5\)"):
+        segment(image, 1, mask=np.ones((5, 4), bool))
+    with pytest.raises(ValueError, match="mask must be one of 'auto', 'alpha'"):
+        segment(image, 1, mask="transparent")
+    mask = np.zeros((4, 5), bool)
+    mask[0, :2] = True
+    with pytest.raises(ValueError, match=r"k=3 is more than the number of pixels that count \(2\)"):
+        segment(image, 3, mask=mask)
+    pixels, valid = resolve_mask(image, np.ones((4, 5), bool))
+    assert valid is None and pixels is image
+
+
+def test_mask_from_color():
+    rgb = np.full((3, 4, 3), 255, np.uint8)
+    rgb[1, 1] = (250, 252, 255)
+    rgb[2, 2] = (10, 20, 30)
+    assert mask_from_color(rgb, "#ffffff").sum() == 2
+    assert mask_from_color(rgb, "FFFFFF", tolerance=5).sum() == 1
+    with pytest.raises(ValueError, match="hex colour"):
+        mask_from_color(rgb, "white")
+
+
+def test_segmented_export_is_transparent_where_pixels_do_not_count():
+    from core import export
+
+    rgba = logo_rgba()
+    seg = segment(rgba, 3)
+    out = np.asarray(Image.open(io.BytesIO(export.segmented_png(seg))))
+    assert out.shape == (60, 80, 4)
+    np.testing.assert_array_equal(out[:, :, 3] > 0, rgba[:, :, 3] > 0)
+    assert export.segmented_image(segment(rgba[:, :, :3], 3)).shape == (60, 80, 3)
+    cut = export.cutout(rgba[:, :, :3].copy(), seg, 0)
+    assert (cut[rgba[:, :, 3] == 0, 3] == 0).all()
