@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from core.colorspaces import check_color_space, rgb_to_features
 from core.colortable import ColorTable
+from core.masking import MaskSpec, resolve_mask
 from core.segmentation import DEFAULT_N_INIT, _check_params, as_rgb_image, fit_colors
 
 __all__ = ["Elbow", "elbow", "find_knee"]
@@ -98,6 +99,7 @@ def elbow(
     max_iter: int = 300,
     tol: float = 1e-4,
     progress: Callable[[int, int, int], None] | None = None,
+    mask: MaskSpec = "auto",
 ) -> Elbow:
     """Run k-means for every k in `ks` and suggest the k at the elbow of the WCSS curve.
 
@@ -114,6 +116,9 @@ def elbow(
         As for :func:`core.segment`.
     progress : callable, optional
         Called as ``progress(done, total, k)`` after each k, for progress bars.
+    mask : {"auto", "alpha"}, (H, W) array_like of bool, or None
+        Pixels that count, as for :func:`core.segment`; the others are left out of the
+        curve.
 
     Returns
     -------
@@ -133,7 +138,10 @@ def elbow(
     WCSS, and the better of the two runs is kept. The curve never rises.
     """
     started = time.perf_counter()
-    rgb = as_rgb_image(image)
+    pixels, valid = resolve_mask(image, mask)
+    rgb = as_rgb_image(pixels)
+    if valid is not None:
+        rgb = np.ascontiguousarray(rgb[valid])[None]
     space = check_color_space(color_space)
     values = sorted({int(k) for k in _check_ks(ks)})
     for k in values:

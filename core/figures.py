@@ -158,7 +158,11 @@ def scatter3d_figure(
     image = _check_image(seg, image)
     if color_by not in ("pixel", "cluster"):
         raise ValueError(f"color_by must be 'pixel' or 'cluster', got {color_by!r}.")
-    chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
+    if seg.valid is None:
+        chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
+    else:  # only pixels that count are drawn
+        counted = np.flatnonzero(seg.valid.ravel())
+        chosen = counted[sample_pixels(counted.shape[0], max_points, seed)]
     colors = image.reshape(-1, 3)[chosen]
     labels = seg.labels.ravel()[chosen]
     points = rgb_to_features(colors, seg.color_space)

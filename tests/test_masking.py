@@ -137,3 +137,18 @@ def test_segmented_export_is_transparent_where_pixels_do_not_count():
     assert export.segmented_image(segment(rgba[:, :, :3], 3)).shape == (60, 80, 3)
     cut = export.cutout(rgba[:, :, :3].copy(), seg, 0)
     assert (cut[rgba[:, :, 3] == 0, 3] == 0).all()
+
+
+def test_elbow_and_scatter_leave_masked_pixels_out():
+    from core import elbow
+    from core.figures import scatter3d_figure
+
+    rgba = logo_rgba()
+    curve = elbow(rgba, range(1, 5))
+    alone = elbow(rgba[rgba[:, :, 3] > 0][None, :, :3], range(1, 5))
+    np.testing.assert_allclose(curve.wcss, alone.wcss)
+    assert curve.wcss[2] < 0.02 * curve.wcss[0]  # three logo colours: flat after k = 3
+    seg = segment(rgba, 3)
+    figure = scatter3d_figure(seg, rgba[:, :, :3].copy(), max_points=10_000)
+    assert (np.asarray(figure.data[0].customdata) >= 0).all()
+    assert len(figure.data[0].x) == int((rgba[:, :, 3] > 0).sum())
