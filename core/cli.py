@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from core.cli_raster import add_mask_options, add_raster_options, photo_mask, run_segment_raster
 from core.colorspaces import COLOR_SPACES
 from core.kmeans import INITS
 from core.segmentation import DEFAULT_N_INIT, ENGINES
@@ -41,6 +42,8 @@ examples:
   kseg segment photo.jpg -k 6 --working-pixels 1000000
                                                    segment a 1 MP copy (as the dashboard)
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
+  kseg segment scene.tif -k 5 -o out/              a GeoTIFF: label and RGB GeoTIFFs,
+                                                   class areas (m², ha), GeoJSON polygons
 """
 
 _SEGMENT_EPILOG = """\
@@ -49,11 +52,16 @@ files written to OUTPUT:
   mask_00.png, …       one black-and-white mask per cluster, largest cluster first
   palette.csv          cluster, hex, r, g, b, pixels, share
   recipe.json          parameters, result summary and the command that reproduces it
+  (for a georeferenced TIFF instead: <name>_labels.tif, <name>_segmented.tif,
+   <name>_areas.csv and <name>_classes.geojson; see "georeferenced rasters" above)
 
 examples:
   kseg segment photo.jpg -k 6
   kseg segment photo.jpg -k 6 --color-space oklab --seed 3 -o results/
   kseg segment huge.jpg -k 8 --fit-pixels 1000000 --quiet
+  kseg segment logo.png -k 3                       transparent pixels are left out
+  kseg segment scan.png -k 4 --ignore-color '#ffffff'
+  kseg segment scene.tif -k 6 --bands red,nir --indices ndvi --sieve 20 -o out/
 """
 
 _ELBOW_EPILOG = """\
@@ -209,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "-q", "--quiet", action="store_true", help="print no table (warnings still show)"
     )
+    add_mask_options(seg)
+    add_raster_options(seg)
     seg.set_defaults(run=_run_segment)
 
     elb = commands.add_parser(
@@ -334,8 +344,12 @@ def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
 
 
 def _run_segment(args: argparse.Namespace) -> None:
+    from core.raster import is_georeferenced
     from core.segmentation import segment
 
+    if is_georeferenced(args.image):  # a GeoTIFF: bands, no-data, areas, GIS outputs
+        run_segment_raster(args)
+        return
     started = time.perf_counter()
     loaded, rgb = _load(args)
     result = segment(
@@ -349,6 +363,7 @@ def _run_segment(args: argparse.Namespace) -> None:
         tol=args.tol,
         engine=args.engine,
         fit_pixels=args.fit_pixels,
+        mask=photo_mask(args, loaded, rgb),
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_k{args.k}")
     _write_outputs(result, out, image_name=Path(args.image).name, args=args)

@@ -15,13 +15,16 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageError
+
+if TYPE_CHECKING:
+    from core.raster import Raster
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -44,6 +47,7 @@ _UNSUPPORTED_MAGIC: Final = (
 _HEIF_BRANDS: Final = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis")
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
+_TIFF_MAGIC: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,6 +68,10 @@ class LoadedImage:
         Frames or pages in the file; only the first is used.
     name : str or None
         The file's name, when known.
+    raster : core.raster.Raster or None
+        For a georeferenced TIFF: every band as stored, with CRS, transform and no-data.
+        Then `rgb` is its display image (RGB bands, 2–98 % stretch) and `alpha` is 0
+        where the raster has no data.
     """
 
     rgb: np.ndarray
@@ -72,6 +80,7 @@ class LoadedImage:
     mode: str
     n_frames: int = 1
     name: str | None = None
+    raster: Raster | None = None
 
     @property
     def height(self) -> int:
@@ -143,10 +152,14 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
+    if isinstance(source, (str, os.PathLike)) and _is_georeferenced(source):
+        return _open_georeferenced(source, Path(source).name, max_pixels)  # read lazily
     data, name = _read_source(source)
     label = f"'{name}'" if name else "The file"
     if not data:
         raise ImageError(f"{label} is empty (0 bytes). Choose the image file itself and try again.")
+    if _is_georeferenced(data):
+        return _open_georeferenced(data, name, max_pixels)
     _refuse_known_non_images(data, label)
     try:
         with warnings.catch_warnings():
@@ -187,6 +200,45 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         mode=mode,
         n_frames=n_frames,
         name=name,
+    )
+
+
+def _is_georeferenced(source: str | os.PathLike | bytes) -> bool:
+    """A TIFF with a CRS or a geotransform (cheap: the header only)."""
+    if isinstance(source, bytes):
+        if not source.startswith(_TIFF_MAGIC):
+            return False
+    else:
+        try:
+            with open(source, "rb") as file:
+                if not file.read(4).startswith(_TIFF_MAGIC):
+                    return False
+        except OSError:
+            return False
+    from core.raster import is_georeferenced
+
+    return is_georeferenced(source)
+
+
+def _open_georeferenced(
+    source: str | os.PathLike | bytes, name: str | None, max_pixels: int
+) -> LoadedImage:
+    """A georeferenced TIFF through rasterio: every band kept, shown with a 2–98 % stretch."""
+    from core.raster import open_raster, stretch_rgb
+
+    raster = open_raster(source, max_pixels=max_pixels)
+    rgb = stretch_rgb(raster)
+    alpha = None
+    if not raster.valid.all():
+        rgb[~raster.valid] = 255  # shown over white, as transparency is
+        alpha = np.where(raster.valid, 255, 0).astype(np.uint8)
+    return LoadedImage(
+        rgb=rgb,
+        alpha=alpha,
+        format="GTiff",
+        mode=f"{raster.n_bands}-band {raster.dtype}",
+        name=name,
+        raster=raster,
     )
 
 

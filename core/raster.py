@@ -746,22 +746,34 @@ def raster_features(
     flat = mask.ravel()
     all_valid = bool(flat.all())
     features = np.empty((n, d), dtype=np.float32)
-    for j, position in enumerate(positions):
-        column = raster.data[position].ravel()
-        features[:, j] = column if all_valid else column[flat]
-    for j, key in enumerate(keys, start=len(positions)):
-        column = spectral_index(raster, key).ravel()
-        features[:, j] = column if all_valid else column[flat]
-    if standardize:
-        for j in range(d):
-            column = features[:, j]
-            mean = float(column.mean(dtype=np.float64))
-            std = float(column.std(dtype=np.float64))
-            column -= mean
+    sources: list[Any] = [lambda p=p: raster.data[p] for p in positions]
+    sources += [lambda key=key: spectral_index(raster, key) for key in keys]
+    for j, source in enumerate(sources):
+        # One contiguous float32 column at a time: statistics and scaling run on it, and
+        # the (n, d) matrix is written once, column by column.
+        column = source().ravel()
+        values = (column if all_valid else column[flat]).astype(np.float32, copy=True)
+        del column
+        if standardize:
+            mean, std = _mean_std(values)
+            values -= np.float32(mean)
             if std > 0:
-                column /= std
+                values *= np.float32(1.0 / std)
+        features[:, j] = values
+        del values
     names = tuple(raster.band_names[p] for p in positions) + tuple(k.upper() for k in keys)
     return features, mask, names
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of a 1-D array in float64, in bounded chunks."""
+    total = squares = 0.0
+    for start in range(0, values.shape[0], 1 << 20):
+        chunk = values[start : start + (1 << 20)].astype(np.float64)
+        total += float(chunk.sum())
+        squares += float(np.square(chunk).sum())  # not BLAS: see kmeans_nd._threads_for
+    mean = total / values.shape[0]
+    return mean, math.sqrt(max(squares / values.shape[0] - mean * mean, 0.0))
 
 
 def default_rgb_bands(raster: Raster) -> tuple[int, int, int]:

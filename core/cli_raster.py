@@ -1,0 +1,208 @@
+"""``kseg segment`` for georeferenced rasters, and the options for pixels that don't count.
+
+:mod:`core.cli` hands a georeferenced TIFF to :func:`run_segment_raster`, which clusters its
+bands (and indices) with :func:`core.raster_segmentation.segment_raster` and writes what a
+GIS user opens on top of the scene::
+
+    kseg segment scene.tif -k 5 -o out/
+    kseg segment scene.tif -k 5 --bands red,nir --indices ndvi --sieve 20 -o out/
+
+    out/scene_labels.tif       uint8 classes, same CRS and transform, no-data 255, colour table
+    out/scene_segmented.tif    the classes in their mean display colours (RGBA GeoTIFF)
+    out/scene_areas.csv        class, colour, pixels, share, m², ha
+    out/scene_classes.geojson  polygons per class (WGS 84), unless --no-polygons
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_mask_options", "add_raster_options", "photo_mask", "run_segment_raster"]
+
+
+def add_mask_options(parser: argparse.ArgumentParser) -> None:
+    """``--keep-transparent``, ``--mask FILE``, ``--ignore-color HEX``."""
+    group = parser.add_argument_group("pixels that don't count")
+    group.add_argument(
+        "--keep-transparent",
+        action="store_true",
+        help="cluster fully transparent pixels too (default: they are left out, as is a "
+        "raster's no-data)",
+    )
+    group.add_argument(
+        "--mask",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an image of the same size: only its non-black (non-zero) pixels are clustered",
+    )
+    group.add_argument(
+        "--ignore-color",
+        default=None,
+        metavar="HEX",
+        help="leave out pixels of this colour, e.g. '#ffffff' for a white background",
+    )
+
+
+def add_raster_options(parser: argparse.ArgumentParser) -> None:
+    """Options that apply when IMAGE is a georeferenced raster."""
+    group = parser.add_argument_group("georeferenced rasters (GeoTIFF)")
+    group.add_argument(
+        "--bands",
+        default=None,
+        metavar="LIST",
+        help="bands to cluster: names (red,nir) or numbers from 1 as in GDAL (3,4); "
+        "default every band",
+    )
+    group.add_argument(
+        "--indices",
+        default="",
+        metavar="LIST",
+        help="spectral indices to add as features: ndvi, ndwi (comma-separated)",
+    )
+    group.add_argument(
+        "--rgb",
+        default=None,
+        metavar="LIST",
+        help="three bands to show as red, green, blue (default: by band name, else 1,2,3)",
+    )
+    group.add_argument(
+        "--sieve",
+        type=int,
+        default=1,
+        metavar="N",
+        help="merge regions smaller than N pixels into their largest neighbour",
+    )
+    group.add_argument(
+        "--majority",
+        type=int,
+        default=1,
+        metavar="SIZE",
+        help="then apply a SIZE x SIZE majority filter (odd, e.g. 3)",
+    )
+    group.add_argument(
+        "--no-polygons", action="store_true", help="do not write the GeoJSON polygons"
+    )
+
+
+def _band_list(text: str | None) -> list[int | str] | None:
+    if text is None:
+        return None
+    bands: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit():
+            if int(item) < 1:
+                raise ValueError(f"Band numbers start at 1 (as in GDAL), got {item}.")
+            bands.append(int(item) - 1)
+        else:
+            bands.append(item)
+    return bands
+
+
+def photo_mask(args: argparse.Namespace, loaded: Any, rgb: np.ndarray) -> Any:
+    """The ``mask=`` for :func:`core.segment` from the options, at the size of `rgb`."""
+    from core.io import open_image, resize_to_max_pixels
+    from core.masking import mask_from_color
+
+    height, width = rgb.shape[:2]
+    valid = np.ones((height, width), dtype=bool)
+    if not args.keep_transparent and loaded.alpha is not None:
+        alpha = loaded.alpha
+        if alpha.shape != (height, width):
+            alpha = resize_to_max_pixels(alpha, height * width)
+        valid &= alpha > 0
+    if args.mask is not None:
+        given = open_image(args.mask).rgb.max(axis=2)
+        if given.shape != (loaded.height, loaded.width):
+            raise ValueError(
+                f"The mask '{args.mask.name}' is {given.shape[1]} x {given.shape[0]}, but the "
+                f"image is {loaded.width} x {loaded.height}. Give a mask of the image's size."
+            )
+        if given.shape != (height, width):
+            given = resize_to_max_pixels(given, height * width)
+        valid &= given > 0
+    if args.ignore_color is not None:
+        valid &= mask_from_color(rgb, args.ignore_color)
+    return None if valid.all() else valid
+
+
+def run_segment_raster(args: argparse.Namespace) -> None:
+    """``kseg segment scene.tif -k K``: classes, areas and GIS files of a raster."""
+    from core.io import DEFAULT_MAX_PIXELS
+    from core.raster import open_raster
+    from core.raster_segmentation import segment_raster
+
+    path = Path(args.image)
+    raster = open_raster(path, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    if raster.note and not args.quiet:
+        print(f"kseg: note: {' '.join(raster.note.split())}")
+    mask: Any = None if args.keep_transparent else "auto"
+    if args.mask is not None:
+        from core.io import open_image
+
+        given = open_image(args.mask).rgb.max(axis=2) > 0
+        if given.shape != raster.valid.shape:
+            raise ValueError(
+                f"The mask '{args.mask.name}' is {given.shape[1]} x {given.shape[0]}, but the "
+                f"raster is read at {raster.width} x {raster.height}. Give a mask of that size."
+            )
+        mask = given if args.keep_transparent else given & raster.valid
+    indices = [i.strip().lower() for i in args.indices.split(",") if i.strip()]
+    seg = segment_raster(
+        raster,
+        args.k,
+        bands=_band_list(args.bands),
+        indices=indices,
+        rgb=_band_list(args.rgb),
+        mask=mask,
+        seed=args.seed,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        fit_pixels=args.fit_pixels,
+    )
+    if args.sieve > 1 or args.majority > 1:
+        seg = seg.cleaned(min_pixels=max(args.sieve, 1), majority_size=max(args.majority, 1))
+    out = args.output if args.output is not None else Path(f"{path.stem}_k{args.k}")
+    files = seg.write(out, path.stem, polygons=not args.no_polygons)
+    if args.quiet:
+        return
+    size_x, size_y = raster.geo.pixel_size
+    print(
+        f"{path.name}: {raster.width} x {raster.height} px, {raster.n_bands} bands "
+        f"({raster.dtype}), {raster.geo.crs_name}, pixel {size_x:g} x {size_y:g}; "
+        f"{seg.counts.sum():,} pixels with data; features {', '.join(seg.feature_names)}; "
+        f"k = {seg.k}"
+    )
+    print(_area_table(seg))
+    print(
+        f"WCSS {seg.inertia:.6g}, {seg.n_iter} iterations on every pixel"
+        f"{'; ' + seg.cleanup if seg.cleanup else ''}, {seg.elapsed:.2f} s"
+    )
+    print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
+
+
+def _area_table(seg: Any) -> str:
+    header = ("class", "colour", "share", "pixels", "area (ha)")
+    rows = [
+        (
+            str(row["class"]),
+            row["color"],
+            f"{100 * row['share']:.1f}%",
+            f"{row['pixels']:,}",
+            "-" if row["area_ha"] is None else f"{row['area_ha']:,.2f}",
+        )
+        for row in seg.area_table()
+    ]
+    widths = [max(len(cells[c]) for cells in [header, *rows]) for c in range(len(header))]
+    align = (str.rjust, str.ljust, str.rjust, str.rjust, str.rjust)
+    return "\n".join(
+        "  ".join(a(cell, w) for a, cell, w in zip(align, cells, widths, strict=True)).rstrip()
+        for cells in [header, *rows]
+    )
