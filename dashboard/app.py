@@ -96,7 +96,11 @@ def main() -> None:
                 views.render_downloads(loaded, seg, file)
         if tabs[1].open:
             with tabs[1]:
-                views.render_clusters(seg, pipeline.cluster_previews(file.key, seg, loaded, params))
+                views.render_clusters(
+                    seg,
+                    pipeline.cluster_previews(file.key, seg, loaded, params),
+                    areas_m2=pipeline.cluster_areas(file.key, seg, loaded, params),
+                )
         if tabs[2].open:
             with tabs[2]:
                 views.render_color_space(

@@ -19,6 +19,8 @@ from core.samples import SAMPLES
 from core.segmentation import DEFAULT_N_INIT
 
 UPLOAD = "Upload your own…"
+#: The bundled GeoTIFF, next to the sample photos.
+SCENE_SAMPLE = "Satellite scene (GeoTIFF, 4 bands)"
 #: Colour space name -> the label shown (and carried in the URL).
 COLOR_SPACE_LABELS = COLOR_SPACE_NAMES
 #: Working sizes offered for large photos: label -> max pixels the centres are fitted on.
@@ -77,10 +79,11 @@ def source_ui() -> Source:
     """Image source: a bundled sample photo or the user's own file."""
     choice = st.selectbox(
         "Image",
-        [*SAMPLES, UPLOAD],
+        [*SAMPLES, SCENE_SAMPLE, UPLOAD],
         key="image",
         bind="query-params",
-        help="Start with a sample photo (from scikit-learn), or upload your own.",
+        help="Start with a sample photo (from scikit-learn) or the synthetic satellite scene "
+        "(a georeferenced 4-band GeoTIFF made by kseg), or upload your own.",
     )
     if choice != UPLOAD:
         return Source(sample=choice, upload=None)
@@ -88,8 +91,10 @@ def source_ui() -> Source:
         "Your image",
         type=None,  # kseg reads the contents and says exactly what is wrong with a bad file
         key="upload",
-        help="JPEG, PNG, WebP, TIFF, BMP or GIF, up to 200 MB. Transparent areas are shown "
-        "over white; animations use their first frame.",
+        help="JPEG, PNG, WebP, TIFF, BMP or GIF, up to 200 MB; GeoTIFFs keep their "
+        "georeference (areas in m² and ha, GeoTIFF and GeoJSON downloads). Fully "
+        "transparent pixels and a GeoTIFF's no-data are left out of the clusters; "
+        "animations use their first frame.",
     )
     st.caption(
         "Your file stays in this browser session. A shared link keeps the settings but "

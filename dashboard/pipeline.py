@@ -36,9 +36,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import core
-from core import _accel, figures
-from core.samples import SAMPLES, sample_bytes
-from dashboard.controls import Params
+from core import _accel, export, figures
+from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
+from dashboard.controls import SCENE_SAMPLE, Params
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
 DISPLAY_PIXELS = 1_000_000
@@ -67,9 +67,13 @@ def warm_up_engine() -> bool:
     return _accel.warm_up_in_background() is not None
 
 
-@st.cache_resource(max_entries=len(SAMPLES), show_spinner=False)
+@st.cache_resource(max_entries=len(SAMPLES) + 1, show_spinner=False)
 def sample_file(name: str) -> ImageFile:
-    """A bundled sample photo, as PNG bytes, so samples and uploads share one path."""
+    """A bundled sample (photo as PNG bytes, scene as its GeoTIFF), so samples and uploads
+    share one path."""
+    if name == SCENE_SAMPLE:
+        data = SAMPLE_RASTER.read_bytes()
+        return ImageFile(key=digest(data), data=data, name=SAMPLE_RASTER.name, sample=name)
     data = sample_bytes(name)
     return ImageFile(key=digest(data), data=data, name=SAMPLES[name], sample=name)
 
@@ -129,8 +133,10 @@ def _stored_segmentation(
     # sample-sized ones, and memory stays flat.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # The LoadedImage, not its pixels: transparent pixels and a raster's no-data are
+        # left out (segment's mask="auto").
         result = core.segment(
-            _loaded.rgb, params.k, **params.segment_kwargs(), fit_pixels=params.fit_pixels
+            _loaded, params.k, **params.segment_kwargs(), fit_pixels=params.fit_pixels
         )
     return result, tuple(dict.fromkeys(str(w.message) for w in caught))
 
@@ -151,8 +157,25 @@ def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
-    """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp)."""
-    return figures.preview_bytes(_seg.segmented, max_pixels=DISPLAY_PIXELS, format="png")
+    """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp);
+    transparent where pixels do not count (the page shows a checkerboard there)."""
+    return figures.preview_bytes(
+        export.segmented_image(_seg), max_pixels=DISPLAY_PIXELS, format="png"
+    )
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def cluster_areas(
+    key: str, _seg: core.Segmentation, _loaded: core.LoadedImage, params: Params
+) -> np.ndarray | None:
+    """Ground area (m²) of each cluster of a georeferenced image; None for a photo."""
+    raster = _loaded.raster
+    if raster is None or raster.geo.crs is None or _seg.shape != (raster.height, raster.width):
+        return None
+    from core.raster import class_areas
+
+    rows = raster.row_areas()
+    return None if rows is None else class_areas(_seg.labels, rows, _seg.k)
 
 
 @st.cache_data(max_entries=24, show_spinner=False)

@@ -15,6 +15,7 @@ import streamlit as st
 
 import core
 from core import export, figures
+from core.raster import class_polygons, label_geotiff, polygons_json
 from dashboard.controls import COLOR_SPACE_LABELS, Params
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile
 
@@ -24,7 +25,8 @@ _PLOTLY_CONFIG = {"displaylogo": False}
 # sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
 _CHECKERBOARD_CSS = """
 <style>
-.st-key-cluster_cards [data-testid="stImage"] img {
+.st-key-cluster_cards [data-testid="stImage"] img,
+.st-key-overview_images [data-testid="stImage"] img {
   background: repeating-conic-gradient(#e9ecef 0% 25%, #ffffff 0% 50%) 50% / 16px 16px;
   border-radius: 0.25rem;
 }
@@ -106,6 +108,27 @@ def render_summary(
             f":material/verified: Exact k-means on all **{loaded.n_pixels:,} pixels** "
             f"({seg.n_colors:,} distinct colours, each weighted by how often it occurs)."
         )
+    raster = loaded.raster
+    if raster is not None:
+        width, height = raster.geo.pixel_size
+        area = raster.valid_area_m2()
+        st.caption(
+            f":material/public: GeoTIFF, {raster.n_bands} bands {raster.dtype} "
+            f"({', '.join(raster.band_names)}), {raster.geo.crs_name}, pixel "
+            f"{width:g} × {height:g} CRS units"
+            + ("" if area is None else f", {area / 10_000:,.2f} ha with data")
+            + ". Shown with a 2–98 % stretch of its RGB bands; clustered on those colours "
+            "(for every band and NDVI, use `kseg segment` on the file)."
+        )
+        if raster.note:
+            st.caption(f":material/photo_size_select_large: {raster.note}")
+    if seg.valid is not None:
+        left_out = seg.valid.size - int(seg.valid.sum())
+        st.caption(
+            f":material/texture: {left_out:,} transparent or no-data pixels "
+            f"({left_out / seg.valid.size:.1%}) are left out of the clusters, shares and "
+            "WCSS (checkerboard in the segmented image)."
+        )
     for note in notes:
         st.warning(note, icon=":material/info:")
     if loaded.n_frames > 1:
@@ -119,13 +142,15 @@ def render_overview(
     segmented_preview: bytes,
 ) -> None:
     """Original and segmented side by side, and the key numbers."""
-    left, right = st.columns(2, gap="medium")
-    left.image(original_preview, caption="Original", width="stretch")
-    right.image(
-        segmented_preview,
-        caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
-        width="stretch",
-    )
+    st.html(_CHECKERBOARD_CSS)
+    with st.container(key="overview_images"):
+        left, right = st.columns(2, gap="medium")
+        left.image(original_preview, caption="Original", width="stretch")
+        right.image(
+            segmented_preview,
+            caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
+            width="stretch",
+        )
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
         st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
@@ -249,6 +274,30 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             ".gpl palette for GIMP, Inkscape and Krita.",
         ),
     ]
+    raster = loaded.raster
+    if raster is not None and seg.shape == (raster.height, raster.width):
+        buttons += [
+            (
+                "Label GeoTIFF",
+                lambda: label_geotiff(seg.labels, seg.palette, raster.geo),
+                f"{base}_labels.tif",
+                "image/tiff",
+                ":material/map:",
+                "uint8 classes in the scene's CRS and transform, no-data 255, with the "
+                "palette as colour table: opens in QGIS on top of the scene.",
+            ),
+            (
+                "GeoJSON polygons",
+                lambda: polygons_json(
+                    class_polygons(seg.labels, raster.geo, palette=seg.palette, min_pixels=4)
+                ),
+                f"{base}_classes.geojson",
+                "application/geo+json",
+                ":material/polyline:",
+                "Each cluster's regions as polygons (WGS 84), regions under 4 pixels sieved "
+                "away, with class, colour, pixels and area in m².",
+            ),
+        ]
     columns = st.columns(4)
     for index, (label, data, name, mime, icon, help_text) in enumerate(buttons):
         columns[index % 4].download_button(
@@ -271,31 +320,48 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             )
 
 
-def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]]) -> None:
-    """The shares chart, a copyable table with optional areas, and one card per cluster."""
+def render_clusters(
+    seg: core.Segmentation,
+    previews: list[tuple[bytes, bytes]],
+    *,
+    areas_m2: np.ndarray | None = None,
+) -> None:
+    """The shares chart, a copyable table with areas (from the georeference, or from a
+    typed pixel size), and one card per cluster."""
     chart, table = st.columns([2, 3], gap="large")
     chart.plotly_chart(figures.shares_figure(seg), key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
-        metres = st.number_input(
-            "Size of one pixel on the ground, in metres (optional)",
-            min_value=0.0,
-            value=0.0,
-            step=0.5,
-            format="%.3f",
-            key="pixel_size",
-            help="For satellite or aerial images: the ground distance one pixel spans "
-            "(e.g. 10 for Sentinel-2, 0.3 for aerial photos) adds each cluster's area in m² "
-            "and hectares. Leave 0 for ordinary photos.",
-        )
+        metres = 0.0
+        if areas_m2 is None:
+            metres = st.number_input(
+                "Size of one pixel on the ground, in metres (optional)",
+                min_value=0.0,
+                value=0.0,
+                step=0.5,
+                format="%.3f",
+                key="pixel_size",
+                help="For satellite or aerial images: the ground distance one pixel spans "
+                "(e.g. 10 for Sentinel-2, 0.3 for aerial photos) adds each cluster's area in "
+                "m² and hectares. Leave 0 for ordinary photos. GeoTIFFs need none: their "
+                "areas come from the georeference.",
+            )
+        else:
+            st.caption(
+                ":material/public: Areas from the GeoTIFF's georeference (each row's true "
+                "pixel area in a geographic CRS)."
+            )
         rows = export.palette_rows(seg)
-        for row in rows:
+        for i, row in enumerate(rows):
             row["colour"] = _swatch_data_uri(row["hex"])
             row["share"] = 100 * row["share"]
-            if metres > 0:
+            if areas_m2 is not None:
+                row["area_m2"] = float(areas_m2[i])
+                row["area_ha"] = row["area_m2"] / 10_000
+            elif metres > 0:
                 row["area_m2"] = row["pixels"] * metres**2
                 row["area_ha"] = row["area_m2"] / 10_000
         columns = ["cluster", "colour", "hex", "r", "g", "b", "pixels", "share"]
-        if metres > 0:
+        if metres > 0 or areas_m2 is not None:
             columns += ["area_m2", "area_ha"]
         st.dataframe(
             rows,

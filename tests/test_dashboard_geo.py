@@ -1,0 +1,63 @@
+"""The dashboard with a GeoTIFF and with transparency (AppTest)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core.samples import SAMPLE_RASTER
+from dashboard.controls import SCENE_SAMPLE, UPLOAD
+
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture
+def scene_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.selectbox(key="image").set_value(SCENE_SAMPLE).run()
+    assert not at.exception and not at.error
+    return at
+
+
+def test_scene_sample_shows_its_georeference_and_leaves_no_data_out(scene_app):
+    captions = " ".join(c.value for c in scene_app.caption)
+    assert "GeoTIFF, 4 bands uint16 (blue, green, red, nir), EPSG:32632" in captions
+    assert "698.73 ha with data" in captions  # 69,873 pixels of 10 m × 10 m
+    assert "no-data pixels" in captions and "left out" in captions
+    labels = [b.label for b in scene_app.get("download_button")]
+    assert "Label GeoTIFF" in labels and "GeoJSON polygons" in labels
+
+
+def test_scene_clusters_tab_fills_in_areas(scene_app):
+    scene_app.session_state["view"] = "Clusters"
+    scene_app.run()
+    assert not scene_app.exception and not scene_app.error
+    assert not [n for n in scene_app.number_input if n.key == "pixel_size"]  # nothing to type
+    table = scene_app.dataframe[0].value
+    assert "area_ha" in table.columns
+    assert table["area_m2"].sum() == pytest.approx(69_873 * 100.0)
+
+
+def test_upload_of_a_geotiff_and_of_a_transparent_logo():
+    at = AppTest.from_file(APP, default_timeout=90).run()
+    at.selectbox(key="image").set_value(UPLOAD).run()
+    at.file_uploader(key="upload").set_value(
+        ("scene.tif", SAMPLE_RASTER.read_bytes(), "image/tiff")
+    )
+    at.run()
+    assert not at.exception and not at.error
+    assert "EPSG:32632" in " ".join(c.value for c in at.caption)
+    rgba = np.zeros((40, 60, 4), np.uint8)
+    rgba[5:35, 5:30] = (200, 30, 40, 255)
+    rgba[5:35, 32:55] = (20, 60, 180, 255)
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, format="PNG")
+    at.file_uploader(key="upload").set_value(("logo.png", buffer.getvalue(), "image/png"))
+    at.slider(key="k").set_value(2).run()
+    assert not at.exception and not at.error
+    assert "transparent or no-data pixels" in " ".join(c.value for c in at.caption)
