@@ -15,6 +15,23 @@ from core.segmentation import ENGINES, Segmentation, segment
 
 __version__ = "0.1.0"
 
+# Rasters need rasterio (GDAL), about a second to import: loaded on first use.
+_LAZY = {
+    "Raster": "core.raster",
+    "open_raster": "core.raster",
+    "RasterSegmentation": "core.raster_segmentation",
+    "segment_raster": "core.raster_segmentation",
+    "kmeans_features": "core.kmeans_nd",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
+
 __all__ = [
     "AXIS_TITLES",
     "COLOR_SPACES",
@@ -24,11 +41,16 @@ __all__ = [
     "ImageError",
     "KMeansResult",
     "LoadedImage",
+    "Raster",
+    "RasterSegmentation",
     "Segmentation",
     "elbow",
     "kmeans",
+    "kmeans_features",
     "load_image",
     "open_image",
+    "open_raster",
     "resize_to_max_pixels",
     "segment",
+    "segment_raster",
 ]
