@@ -32,6 +32,7 @@ def __getattr__(name: str) -> object:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'core' has no attribute {name!r}")
 
+
 __all__ = [
     "AXIS_TITLES",
     "COLOR_SPACES",

@@ -10,7 +10,8 @@ GIS user opens on top of the scene::
     out/scene_labels.tif       uint8 classes, same CRS and transform, no-data 255, colour table
     out/scene_segmented.tif    the classes in their mean display colours (RGBA GeoTIFF)
     out/scene_areas.csv        class, colour, pixels, share, m², ha
-    out/scene_classes.geojson  polygons per class (WGS 84), unless --no-polygons
+    out/scene_classes.geojson  polygons per class (WGS 84; regions under 9 px sieved first),
+                               unless --no-polygons
 """
 
 from __future__ import annotations
@@ -21,7 +22,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["add_mask_options", "add_raster_options", "photo_mask", "run_segment_raster"]
+__all__ = [
+    "POLYGON_MIN_PIXELS",
+    "add_mask_options",
+    "add_raster_options",
+    "photo_mask",
+    "run_segment_raster",
+]
+
+#: Regions smaller than this are sieved away before polygons are written (unless --sieve is
+#: larger): the label GeoTIFF keeps every pixel, the GeoJSON stays a manageable size.
+POLYGON_MIN_PIXELS = 9
 
 
 def add_mask_options(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +96,10 @@ def add_raster_options(parser: argparse.ArgumentParser) -> None:
         help="then apply a SIZE x SIZE majority filter (odd, e.g. 3)",
     )
     group.add_argument(
-        "--no-polygons", action="store_true", help="do not write the GeoJSON polygons"
+        "--no-polygons",
+        action="store_true",
+        help="do not write the GeoJSON polygons (written by default, regions under 9 "
+        "pixels or --sieve merged first)",
     )
 
 
@@ -170,7 +184,13 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     if args.sieve > 1 or args.majority > 1:
         seg = seg.cleaned(min_pixels=max(args.sieve, 1), majority_size=max(args.majority, 1))
     out = args.output if args.output is not None else Path(f"{path.stem}_k{args.k}")
-    files = seg.write(out, path.stem, polygons=not args.no_polygons)
+    # Polygons of single pixels would make the GeoJSON huge: sieve them first.
+    files = seg.write(
+        out,
+        path.stem,
+        polygons=not args.no_polygons,
+        polygon_min_pixels=max(args.sieve, POLYGON_MIN_PIXELS),
+    )
     if args.quiet:
         return
     size_x, size_y = raster.geo.pixel_size
