@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -94,6 +95,8 @@ def main() -> None:
                     pipeline.segmented_preview(file.key, seg, params),
                 )
                 views.render_downloads(loaded, seg, file)
+                if loaded.raster is not None:
+                    _raster_classes(file, loaded, params)
         if tabs[1].open:
             with tabs[1]:
                 views.render_clusters(
@@ -120,6 +123,32 @@ def main() -> None:
                 explore.render_explore(
                     file.key, pipeline.working_image(file.key, loaded, params.fit_pixels), params
                 )
+
+
+def _raster_classes(
+    file: pipeline.ImageFile, loaded: core.LoadedImage, params: controls.Params
+) -> None:
+    """A GeoTIFF clustered on its bands and indices, on request (it may take a while)."""
+    raster = loaded.raster
+    assert raster is not None
+    st.subheader("Classes from the bands", anchor=False)
+    st.caption(
+        "Above, the shown colours were clustered. Here every valid pixel is clustered on the "
+        "bands you choose (and NDVI / NDWI), as GIS tools do, with k from the sidebar."
+    )
+    from core.raster import default_rgb_bands
+
+    default_rgb = tuple(raster.band_names[i] for i in default_rgb_bands(raster))
+    raster_params = controls.raster_features_ui(raster.band_names, default_rgb)  # type: ignore[arg-type]
+    if not raster_params.bands and not raster_params.indices:
+        st.info("Choose at least one band or index.", icon=":material/info:")
+        return
+    with st.spinner("Clustering every valid pixel on the bands…", show_time=True):
+        result = pipeline.raster_classes(file.key, loaded, params.k, params.seed, raster_params)
+    previews = pipeline.raster_classes_preview(
+        file.key, result, params.k, params.seed, raster_params
+    )
+    views.render_raster_classes(result, previews, Path(file.name).stem or "scene")
 
 
 def _elbow_with_progress(

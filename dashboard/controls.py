@@ -176,6 +176,55 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
     return int(seed), str(init), int(n_init), WORKING_SIZES[size_label]
 
 
+@dataclass(frozen=True)
+class RasterParams:
+    """The multiband choices for a GeoTIFF: bands and indices to cluster, bands to show."""
+
+    bands: tuple[str, ...] = ()
+    indices: tuple[str, ...] = ()
+    rgb: tuple[str, str, str] | None = None
+
+
+def raster_features_ui(
+    band_names: tuple[str, ...], default_rgb: tuple[str, str, str]
+) -> RasterParams:
+    """Band picker and index toggles for clustering a GeoTIFF on its bands (not its colours)."""
+    bands = st.multiselect(
+        "Bands to cluster on",
+        list(band_names),
+        default=list(band_names),
+        key="raster_bands",
+        help="Every valid pixel is clustered on these bands (each scaled to unit variance), "
+        "exactly, with kseg's N-dimensional engine. No-data pixels are left out.",
+    )
+    left, right = st.columns(2)
+    ndvi = left.checkbox(
+        "Add NDVI",
+        key="raster_ndvi",
+        help="(NIR − red) / (NIR + red): vegetation. Needs bands named red and nir.",
+    )
+    ndwi = right.checkbox(
+        "Add NDWI",
+        key="raster_ndwi",
+        help="(green − NIR) / (green + NIR): open water. Needs bands named green and nir.",
+    )
+    columns = st.columns(3)
+    channels = zip(columns, ("red", "green", "blue"), default_rgb, strict=True)
+    rgb = tuple(
+        column.selectbox(
+            f"Show as {channel}",
+            list(band_names),
+            index=list(band_names).index(default),
+            key=f"raster_rgb_{channel}",
+            help="The bands shown as red, green and blue (2–98 % stretch); the class "
+            "colours are the mean shown colour of each class.",
+        )
+        for column, channel, default in channels
+    )
+    indices = tuple(name for name, on in (("ndvi", ndvi), ("ndwi", ndwi)) if on)
+    return RasterParams(tuple(bands), indices, rgb)  # type: ignore[arg-type]
+
+
 def sidebar_ui() -> tuple[Source, Params]:
     """Draw the whole sidebar and return the image source and the parameters."""
     with st.sidebar:

@@ -38,7 +38,7 @@ import streamlit as st
 import core
 from core import _accel, export, figures
 from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
-from dashboard.controls import SCENE_SAMPLE, Params
+from dashboard.controls import SCENE_SAMPLE, Params, RasterParams
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
 DISPLAY_PIXELS = 1_000_000
@@ -161,6 +161,33 @@ def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> byte
     transparent where pixels do not count (the page shows a checkerboard there)."""
     return figures.preview_bytes(
         export.segmented_image(_seg), max_pixels=DISPLAY_PIXELS, format="png"
+    )
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def raster_classes(
+    key: str, _loaded: core.LoadedImage, k: int, seed: int, raster_params: RasterParams
+) -> core.RasterSegmentation:
+    """Classes of a GeoTIFF on its bands and indices (every valid pixel, exact)."""
+    assert _loaded.raster is not None
+    return core.segment_raster(
+        _loaded.raster,
+        k,
+        bands=list(raster_params.bands),
+        indices=list(raster_params.indices),
+        rgb=None if raster_params.rgb is None else list(raster_params.rgb),
+        seed=seed,
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def raster_classes_preview(key: str, _result: core.RasterSegmentation, k: int, seed: int,
+                           raster_params: RasterParams) -> tuple[bytes, bytes]:  # fmt: skip
+    """The display image and the classes (transparent where no data), for the screen."""
+    alpha = np.where(_result.valid, 255, 0).astype(np.uint8)
+    return (
+        figures.preview_bytes(np.dstack([_result.display, alpha]), max_pixels=DISPLAY_PIXELS),
+        figures.preview_bytes(np.dstack([_result.segmented, alpha]), max_pixels=DISPLAY_PIXELS),
     )
 
 

@@ -320,6 +320,70 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             )
 
 
+def render_raster_classes(
+    result: core.RasterSegmentation, previews: tuple[bytes, bytes], stem: str
+) -> None:
+    """Classes of a GeoTIFF on its bands: display and classes, area table, GIS downloads."""
+    st.html(_CHECKERBOARD_CSS)
+    with st.container(key="raster_images"):
+        left, right = st.columns(2, gap="medium")
+        left.image(previews[0], caption="Shown bands (2–98 % stretch)", width="stretch")
+        right.image(
+            previews[1],
+            caption=f"{result.k} classes on {', '.join(result.feature_names)}",
+            width="stretch",
+        )
+    rows = result.area_table()
+    for row in rows:
+        row["colour"] = _swatch_data_uri(row["color"])
+        row["share"] = 100 * row["share"]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_order=["class", "colour", "color", "pixels", "share", "area_m2", "area_ha"],
+        column_config={
+            "class": st.column_config.NumberColumn("#", width=40),
+            "colour": st.column_config.ImageColumn("", width=40),
+            "color": "hex",
+            "pixels": st.column_config.NumberColumn("pixels", format="localized"),
+            "share": st.column_config.ProgressColumn(
+                "share", format="%.2f %%", min_value=0.0, max_value=100.0
+            ),
+            "area_m2": st.column_config.NumberColumn("area (m²)", format="localized"),
+            "area_ha": st.column_config.NumberColumn("area (ha)", format="%.2f"),
+        },
+        key="raster_table",
+    )
+    st.caption(
+        f"Exact k-means on {int(result.counts.sum()):,} pixels with data, "
+        f"{result.n_iter} Lloyd iteration(s) on every pixel, {result.elapsed:.2f} s. "
+        f"`kseg segment {stem}.tif -k {result.k}` writes the same files."
+    )
+    base = f"{stem}_k{result.k}_bands"
+    columns = st.columns(4)
+    downloads = [
+        ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),
+        ("Segmented GeoTIFF", result.segmented_geotiff, f"{base}_segmented.tif", "image/tiff"),
+        (
+            "GeoJSON polygons",
+            lambda: polygons_json(result.polygons(min_pixels=9)),
+            f"{base}_classes.geojson",
+            "application/geo+json",
+        ),
+        ("Areas CSV", result.areas_csv, f"{base}_areas.csv", "text/csv"),
+    ]
+    for column, (label, data, name, mime) in zip(columns, downloads, strict=True):
+        column.download_button(
+            label,
+            data=data,
+            file_name=name,
+            mime=mime,
+            key=f"raster_download_{name}",
+            on_click="ignore",
+            width="stretch",
+        )
+
+
 def render_clusters(
     seg: core.Segmentation,
     previews: list[tuple[bytes, bytes]],

@@ -61,3 +61,22 @@ def test_upload_of_a_geotiff_and_of_a_transparent_logo():
     at.slider(key="k").set_value(2).run()
     assert not at.exception and not at.error
     assert "transparent or no-data pixels" in " ".join(c.value for c in at.caption)
+
+
+def test_scene_classes_on_bands_and_ndvi(scene_app):
+    assert scene_app.multiselect(key="raster_bands").value == ["blue", "green", "red", "nir"]
+    scene_app.checkbox(key="raster_ndvi").check().run()
+    assert not scene_app.exception and not scene_app.error
+    (frame,) = scene_app.dataframe  # the Segmentation tab has one table: the classes
+    table = frame.value
+    assert len(table) == 6  # k from the sidebar
+    assert table["area_m2"].sum() == pytest.approx(69_873 * 100.0)
+    assert "Exact k-means on 69,873 pixels with data" in " ".join(
+        c.value for c in scene_app.caption
+    )
+    labels = [b.label for b in scene_app.get("download_button")]
+    assert {"Segmented GeoTIFF", "Areas CSV"} <= set(labels)
+    scene_app.multiselect(key="raster_bands").set_value([]).run()
+    scene_app.checkbox(key="raster_ndvi").uncheck().run()
+    assert not scene_app.exception
+    assert any("at least one band" in i.value for i in scene_app.info)
