@@ -22,7 +22,7 @@ import numpy as np
 
 from core._accel import nb
 
-__all__ = ["assign", "bounds_init", "bounds_step", "sum_of_squares"]
+__all__ = ["assign", "bounds_init", "bounds_step"]
 
 # Writing a float64 into a float32 moves it by at most 2**-24 relative; scaling by this
 # margin first makes the stored upper bound >= the true one (and lower <= the true one).
@@ -35,6 +35,34 @@ if nb is not None:
     def _chunks(n):  # pragma: no cover - compiled
         return max(1, min(64, n // 16384))
 
+    @nb.njit(cache=True, inline="always")
+    def _nearest_two(x, i, centers_t, dist):  # pragma: no cover - compiled
+        """Nearest and second-nearest squared distance of point i, and the nearest index.
+
+        Centres come transposed (d, k), so the innermost loop runs over the k centres with
+        unit stride and compiles to SIMD; one float64 row of `x` is read once.
+        """
+        d, k = centers_t.shape
+        for j in range(k):
+            dist[j] = 0.0
+        for t in range(d):
+            xt = np.float64(x[i, t])
+            for j in range(k):
+                diff = xt - centers_t[t, j]
+                dist[j] += diff * diff
+        best = np.inf
+        second = np.inf
+        best_j = 0
+        for j in range(k):
+            value = dist[j]
+            if value < best:
+                second = best
+                best = value
+                best_j = j
+            elif value < second:
+                second = value
+        return best, second, best_j
+
     @nb.njit(cache=True, parallel=True)
     def assign(x, centers, labels):  # pragma: no cover - compiled
         """Label every point with its nearest centre, in place.
@@ -45,23 +73,16 @@ if nb is not None:
         """
         n, d = x.shape
         k = centers.shape[0]
+        centers_t = np.ascontiguousarray(centers.T)
         n_chunks = _chunks(n)
         part_sums = np.zeros((n_chunks, k, d))
         part_counts = np.zeros((n_chunks, k))
         part_inertia = np.zeros(n_chunks)
         part_changed = np.zeros(n_chunks, dtype=np.int64)
         for c in nb.prange(n_chunks):
+            dist = np.empty(k)
             for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-                best = np.inf
-                best_j = 0
-                for j in range(k):
-                    dist = 0.0
-                    for t in range(d):
-                        diff = np.float64(x[i, t]) - centers[j, t]
-                        dist += diff * diff
-                    if dist < best:
-                        best = dist
-                        best_j = j
+                best, _, best_j = _nearest_two(x, i, centers_t, dist)
                 if labels[i] != best_j:
                     part_changed[c] += 1
                     labels[i] = best_j
@@ -77,51 +98,34 @@ if nb is not None:
         )
 
     @nb.njit(cache=True, parallel=True)
-    def sum_of_squares(x):  # pragma: no cover - compiled
-        """Σ‖x_i‖² in float64 (for the WCSS identity Σ‖x‖² − Σ_j ‖S_j‖² / n_j)."""
-        n, d = x.shape
-        n_chunks = _chunks(n)
-        part = np.zeros(n_chunks)
-        for c in nb.prange(n_chunks):
-            total = 0.0
-            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-                for t in range(d):
-                    value = np.float64(x[i, t])
-                    total += value * value
-            part[c] = total
-        return part.sum()
-
-    @nb.njit(cache=True, parallel=True)
     def bounds_init(x, centers, labels, upper, lower):  # pragma: no cover - compiled
-        """Full assignment that also records Hamerly's bounds; returns (sums, counts)."""
+        """Full assignment that also records Hamerly's bounds.
+
+        Returns (sums, counts, Σ‖x‖²): the last for the WCSS identity
+        Σ_cluster ‖x − μ‖² = Σ ‖x‖² − ‖S‖² / n, summed in the same pass.
+        """
         n, d = x.shape
         k = centers.shape[0]
+        centers_t = np.ascontiguousarray(centers.T)
         n_chunks = _chunks(n)
         part_sums = np.zeros((n_chunks, k, d))
         part_counts = np.zeros((n_chunks, k))
+        part_squares = np.zeros(n_chunks)
         for c in nb.prange(n_chunks):
+            dist = np.empty(k)
+            squares = 0.0
             for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-                best = np.inf
-                second = np.inf
-                best_j = 0
-                for j in range(k):
-                    dist = 0.0
-                    for t in range(d):
-                        diff = np.float64(x[i, t]) - centers[j, t]
-                        dist += diff * diff
-                    if dist < best:
-                        second = best
-                        best = dist
-                        best_j = j
-                    elif dist < second:
-                        second = dist
+                best, second, best_j = _nearest_two(x, i, centers_t, dist)
                 labels[i] = best_j
                 upper[i] = np.sqrt(best) * _UP
                 lower[i] = np.sqrt(second) * _DOWN
                 part_counts[c, best_j] += 1.0
                 for t in range(d):
-                    part_sums[c, best_j, t] += x[i, t]
-        return part_sums.sum(axis=0), part_counts.sum(axis=0)
+                    value = np.float64(x[i, t])
+                    squares += value * value
+                    part_sums[c, best_j, t] += value
+            part_squares[c] = squares
+        return part_sums.sum(axis=0), part_counts.sum(axis=0), part_squares.sum()
 
     @nb.njit(cache=True, parallel=True)
     def bounds_step(x, centers, moved, labels, upper, lower, sums, counts):  # pragma: no cover
@@ -150,11 +154,13 @@ if nb is not None:
         for j in range(k):
             if j != far and moved[j] > second_move:
                 second_move = moved[j]
+        centers_t = np.ascontiguousarray(centers.T)
         n_chunks = _chunks(n)
         part_sums = np.zeros((n_chunks, k, d))
         part_counts = np.zeros((n_chunks, k))
         part_changed = np.zeros(n_chunks, dtype=np.int64)
         for c in nb.prange(n_chunks):
+            dist_all = np.empty(k)
             for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
                 a = labels[i]
                 up = (np.float64(upper[i]) + moved[a]) * _UP
@@ -173,20 +179,7 @@ if nb is not None:
                 upper[i] = up * _UP
                 if up <= bound:
                     continue
-                best = np.inf
-                second = np.inf
-                best_j = 0
-                for j in range(k):
-                    dist = 0.0
-                    for t in range(d):
-                        diff = np.float64(x[i, t]) - centers[j, t]
-                        dist += diff * diff
-                    if dist < best:
-                        second = best
-                        best = dist
-                        best_j = j
-                    elif dist < second:
-                        second = dist
+                best, second, best_j = _nearest_two(x, i, centers_t, dist_all)
                 upper[i] = np.sqrt(best) * _UP
                 lower[i] = np.sqrt(second) * _DOWN
                 if best_j != a:
@@ -202,4 +195,4 @@ if nb is not None:
         return part_changed.sum()
 
 else:  # pragma: no cover
-    assign = bounds_init = bounds_step = sum_of_squares = None
+    assign = bounds_init = bounds_step = None

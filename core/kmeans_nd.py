@@ -154,14 +154,16 @@ def kmeans_features(
         centers = seeded.centers
     tol_abs = _relative_tolerance(sample, tol)
     with _threads_for(fit.shape[0]):
-        labels, centers, sums, counts, n_iter, converged = _lloyd(fit, centers, max_iter, tol_abs)
+        labels, centers, sums, counts, squares, n_iter, converged = _lloyd(
+            fit, centers, max_iter, tol_abs
+        )
         if fit is x:
             # Report the means of the final clusters, and their WCSS without another pass
             # over the distances: Σ_cluster ‖x − μ‖² = Σ ‖x‖² − ‖S‖² / n for sum S, size n.
             filled = counts > 0
             centers[filled] = sums[filled] / counts[filled, None]
             between = float((sums[filled] ** 2).sum(axis=1) @ (1.0 / counts[filled]))
-            inertia = max(_sum_of_squares(x) - between, 0.0)
+            inertia = max(squares - between, 0.0)
             return KMeansResult(centers, labels, inertia, n_iter, converged)
     labels, inertia = label_features(x, centers)
     return KMeansResult(centers, labels, inertia, n_iter, converged)
@@ -257,8 +259,6 @@ def _assign(
 
 
 def _sum_of_squares(x: np.ndarray) -> float:
-    if _accel.enabled():
-        return float(_accel_nd.sum_of_squares(x))
     total = 0.0
     for start in range(0, x.shape[0], _CHUNK):
         block = x[start : start + _CHUNK].astype(np.float64)
@@ -268,12 +268,13 @@ def _sum_of_squares(x: np.ndarray) -> float:
 
 def _lloyd(
     x: np.ndarray, centers: np.ndarray, max_iter: int, tol_abs: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, bool]:
     """Lloyd from `centers` on every row of `x`.
 
-    Returns (labels, centres, sums, counts, n_iter, converged): the centres are those the
-    labels were assigned to, the sums and counts those of the labels' clusters (the caller
-    takes the means). Empty clusters are re-seeded at the point farthest from its centre.
+    Returns (labels, centres, sums, counts, Σ‖x‖², n_iter, converged): the centres are
+    those the labels were assigned to, the sums and counts those of the labels' clusters
+    (the caller takes the means). Empty clusters are re-seeded at the point farthest from
+    its centre.
     """
     n = x.shape[0]
     labels = np.full(n, -1, dtype=np.int32)
@@ -282,11 +283,11 @@ def _lloyd(
         return _lloyd_numpy(x, centers, labels, max_iter, tol_abs)
     upper = np.empty(n, dtype=np.float32)
     lower = np.empty(n, dtype=np.float32)
-    sums, counts = _accel_nd.bounds_init(x, centers, labels, upper, lower)
+    sums, counts, squares = _accel_nd.bounds_init(x, centers, labels, upper, lower)
     for n_iter in range(1, max_iter + 1):
         if not (counts > 0).all():
             _reseed_empty(x, centers, counts <= 0, upper)
-            sums, counts = _accel_nd.bounds_init(x, centers, labels, upper, lower)
+            sums, counts, squares = _accel_nd.bounds_init(x, centers, labels, upper, lower)
             continue
         new_centers = sums / counts[:, None]
         moved = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
@@ -295,14 +296,15 @@ def _lloyd(
             break
         changed = _accel_nd.bounds_step(x, centers, moved, labels, upper, lower, sums, counts)
         if changed == 0 or float((moved**2).sum()) <= tol_abs:
-            return labels, centers, sums, counts, n_iter, True
+            return labels, centers, sums, counts, squares, n_iter, True
     sums, counts, _, _ = _accel_nd.assign(x, centers, labels)
-    return labels, centers, sums, counts, max_iter, False
+    return labels, centers, sums, counts, squares, max_iter, False
 
 
 def _lloyd_numpy(
     x: np.ndarray, centers: np.ndarray, labels: np.ndarray, max_iter: int, tol_abs: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, bool]:
+    squares = _sum_of_squares(x)
     sums, counts, _, _ = _assign(x, centers, labels)
     for n_iter in range(1, max_iter + 1):
         if not (counts > 0).all():
@@ -317,9 +319,9 @@ def _lloyd_numpy(
             break
         sums, counts, _, changed = _assign(x, centers, labels)
         if changed == 0 or shift <= tol_abs:
-            return labels, centers, sums, counts, n_iter, True
+            return labels, centers, sums, counts, squares, n_iter, True
     sums, counts, _, _ = _assign(x, centers, labels)
-    return labels, centers, sums, counts, max_iter, False
+    return labels, centers, sums, counts, squares, max_iter, False
 
 
 def _distances(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
