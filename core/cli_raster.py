@@ -82,6 +82,12 @@ def add_raster_options(parser: argparse.ArgumentParser) -> None:
         help="three bands to show as red, green, blue (default: by band name, else 1,2,3)",
     )
     group.add_argument(
+        "--window",
+        default=None,
+        metavar="ROW,COL,HEIGHT,WIDTH",
+        help="read only this part of the scene, in pixels (full resolution)",
+    )
+    group.add_argument(
         "--sieve",
         type=int,
         default=1,
@@ -119,6 +125,19 @@ def _band_list(text: str | None) -> list[int | str] | None:
     return bands
 
 
+def _window(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4 or not all(part.isdigit() for part in parts):
+        raise ValueError(
+            f"--window takes four whole numbers ROW,COL,HEIGHT,WIDTH, e.g. 0,0,2000,2000; "
+            f"got {text!r}."
+        )
+    row, col, height, width = (int(part) for part in parts)
+    return row, col, height, width
+
+
 def photo_mask(args: argparse.Namespace, loaded: Any, rgb: np.ndarray) -> Any:
     """The ``mask=`` for :func:`core.segment` from the options, at the size of `rgb`."""
     from core.io import open_image, resize_to_max_pixels
@@ -153,7 +172,9 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     from core.raster_segmentation import segment_raster
 
     path = Path(args.image)
-    raster = open_raster(path, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    raster = open_raster(
+        path, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, window=_window(args.window)
+    )
     if raster.note and not args.quiet:
         print(f"kseg: note: {' '.join(raster.note.split())}")
     mask: Any = None if args.keep_transparent else "auto"

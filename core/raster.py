@@ -94,7 +94,7 @@ _ROLE_NAMES: Final[dict[str, tuple[str, ...]]] = {
 _TIFF_MAGIC: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _SMALLER_COPY: Final = (
     "To work on it at full resolution, read a part with window=(row, col, height, width) "
-    "(CLI: --window), or make a smaller copy first, e.g. "
+    "(kseg segment: --window ROW,COL,HEIGHT,WIDTH), or make a smaller copy first, e.g. "
     "`gdal_translate -outsize 25% 25% scene.tif smaller.tif` or "
     "`gdal_translate -srcwin 0 0 10000 10000 scene.tif part.tif`."
 )

@@ -129,3 +129,22 @@ def test_kseg_segment_ignore_color_and_mask_file(tmp_path, capsys):
                  "-o", str(tmp_path / "c")])  # fmt: skip
     assert code == EXIT_ERROR
     assert "Give a mask of the image's size" in capsys.readouterr().err
+
+
+def test_kseg_segment_geotiff_window_and_reduced_read(tmp_path, capsys):
+    out = tmp_path / "w"
+    code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "100,100,50,60",
+                 "--no-polygons", "-q", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with rasterio.open(out / "sample_scene_labels.tif") as src, rasterio.open(SAMPLE_RASTER) as s:
+        assert (src.height, src.width) == (50, 60)
+        assert (
+            src.transform.c == s.transform.c + 100 * 10 and src.transform.f == s.transform.f - 1000
+        )
+    code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--max-pixels", "20000",
+                 "--no-polygons", "-o", str(tmp_path / "r")])  # fmt: skip
+    assert code == 0
+    assert "read at 1/3 resolution" in capsys.readouterr().out
+    code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "1,2,3", "-o", str(out)])
+    assert code == EXIT_ERROR
+    assert "--window takes four whole numbers" in capsys.readouterr().err
