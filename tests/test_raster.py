@@ -455,3 +455,20 @@ def test_bundled_sample_raster_is_the_scripts_scene():
     bands, _ = synthetic_scene(raster.height, raster.width, seed=2026)
     np.testing.assert_array_equal(raster.data[:, raster.valid], bands[:, raster.valid])
     assert raster.valid_area_m2() == raster.n_valid * 100.0
+
+
+LABELS = st.integers(-1, 4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    arrays(np.int32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=LABELS),
+    st.integers(0, 2**16),
+)
+def test_class_areas_match_a_pixel_by_pixel_sum(labels, seed):
+    rows = np.random.default_rng(seed).random(labels.shape[0]) * 100
+    expected = np.zeros(5)
+    for (i, _), label in np.ndenumerate(labels):
+        if label >= 0:
+            expected[label] += rows[i]
+    np.testing.assert_allclose(class_areas(labels, rows, 5), expected, rtol=1e-12, atol=1e-12)
