@@ -78,6 +78,18 @@ def _warm_up() -> None:
         for pixels in (read_only, writable):
             nonzero_bins(color_histogram(pixels))
             paint(pixels, lookup, palette)
+        # The raster engine's kernels, for float32 features (core.kmeans_nd).
+        from core import _accel_nd
+
+        features = rng.random((64, 4)).astype(np.float32)
+        centers4 = features[:4].astype(np.float64)
+        labels4 = np.full(64, -1, dtype=np.int32)
+        upper4, lower4 = np.empty(64, np.float32), np.empty(64, np.float32)
+        sums4, counts4, _ = _accel_nd.bounds_init(features, centers4, labels4, upper4, lower4)
+        _accel_nd.bounds_step(
+            features, centers4, np.zeros(4), labels4, upper4, lower4, sums4, counts4
+        )
+        _accel_nd.assign(features, centers4, labels4)
     finally:
         _warming.clear()
 
