@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     elb.add_argument(
         "--k-max", type=_positive_int, default=12, help="largest k (default: %(default)s)"
     )
+    add_mask_options(elb)
     elb.set_defaults(run=_run_elbow)
 
     swp = commands.add_parser(
@@ -436,11 +437,12 @@ def _run_elbow(args: argparse.Namespace) -> None:
             f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max}). "
             "Swap them or widen the range."
         )
-    _, rgb = _load(args)
+    loaded, rgb = _load(args)
     started = time.perf_counter()
     result = elbow(
         rgb,
         range(args.k_min, args.k_max + 1),
+        mask=photo_mask(args, loaded, rgb),
         color_space=args.color_space,
         seed=args.seed,
         init=args.init,

@@ -148,3 +148,19 @@ def test_kseg_segment_geotiff_window_and_reduced_read(tmp_path, capsys):
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "1,2,3", "-o", str(out)])
     assert code == EXIT_ERROR
     assert "--window takes four whole numbers" in capsys.readouterr().err
+
+
+def test_kseg_elbow_leaves_transparent_pixels_out(tmp_path, capsys):
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[:, :, :3] = 255
+    rgba[5:25, 5:20] = (200, 30, 40, 255)
+    rgba[5:25, 22:35] = (20, 60, 180, 255)
+    path = tmp_path / "logo.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    assert main(["elbow", str(path), "--k-max", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    wcss = {int(line.split()[0]): float(line.split()[1]) for line in lines[1:5]}
+    assert wcss[2] == 0.0  # two opaque colours: k = 2 fits them exactly
+    assert main(["elbow", str(path), "--k-max", "4", "--keep-transparent"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert float(lines[2].split()[1]) > 0  # with the white background, k = 2 does not
