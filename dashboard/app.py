@@ -114,7 +114,7 @@ def main() -> None:
                 )
         if tabs[3].open:
             with tabs[3]:
-                work = pipeline.working_image(file.key, loaded, params.fit_pixels)
+                work = pipeline.elbow_image(file.key, loaded, params.fit_pixels)
                 views.render_elbow(
                     seg, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
                 )

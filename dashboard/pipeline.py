@@ -149,6 +149,19 @@ def working_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -
     return core.resize_to_max_pixels(_loaded.rgb, fit_pixels)
 
 
+@st.cache_resource(max_entries=6, show_spinner=False)
+def elbow_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> np.ndarray:
+    """The working-size image for the elbow, RGBA when it has transparency (or no-data),
+    so that ``core.elbow`` leaves those pixels out as ``core.segment`` does."""
+    work = working_image(key, _loaded, fit_pixels)
+    if _loaded.alpha is None:
+        return work
+    alpha = _loaded.alpha
+    if fit_pixels is not None:
+        alpha = core.resize_to_max_pixels(alpha, fit_pixels)
+    return np.dstack([work, alpha])
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
     """The original, downscaled for the screen, as JPEG (a photo)."""

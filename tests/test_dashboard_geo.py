@@ -80,3 +80,14 @@ def test_scene_classes_on_bands_and_ndvi(scene_app):
     scene_app.checkbox(key="raster_ndvi").uncheck().run()
     assert not scene_app.exception
     assert any("at least one band" in i.value for i in scene_app.info)
+
+
+def test_elbow_tab_leaves_no_data_out(scene_app):
+    scene_app.session_state["view"] = "Choosing k"
+    scene_app.run()
+    assert not scene_app.exception and not scene_app.error
+    from dashboard import pipeline
+
+    loaded = pipeline.load(pipeline.sample_file(SCENE_SAMPLE).key, SAMPLE_RASTER.read_bytes())
+    work = pipeline.elbow_image("scene", loaded, 1_000_000)
+    assert work.shape[2] == 4 and (work[:, :, 3] == 0).sum() == 81_920 - 69_873
