@@ -97,15 +97,30 @@ def render_summary(
     loaded: core.LoadedImage, seg: core.Segmentation, notes: tuple[str, ...]
 ) -> None:
     """One line saying exactly what was computed, and any warning from k-means."""
-    if seg.fit_shape is not None and tuple(seg.fit_shape) != seg.shape:
+    counted = int(seg.counts.sum())
+    pixels = (
+        f"All **{counted:,} pixels**"
+        if seg.valid is None
+        else f"All **{counted:,} pixels that count**"
+    )
+    fitted_on_copy = seg.fit_shape is not None and (
+        tuple(seg.fit_shape) != seg.shape if seg.valid is None else seg.fit_shape[1] < counted
+    )
+    if fitted_on_copy:
+        assert seg.fit_shape is not None
+        fitted = (
+            f"a {_size(seg.fit_shape)} copy"
+            if seg.valid is None
+            else f"an even sample of {seg.fit_shape[1]:,} of them"
+        )
         st.caption(
-            f":material/verified: All **{loaded.n_pixels:,} pixels** labelled exactly with "
-            f"their nearest centre; the centres were fitted on a {_size(seg.fit_shape)} copy "
-            "(*Advanced → Working size*). Shares, masks and downloads are full resolution."
+            f":material/verified: {pixels} labelled exactly with their nearest centre; the "
+            f"centres were fitted on {fitted} (*Advanced → Working size*). Shares, masks and "
+            "downloads are full resolution."
         )
     else:
         st.caption(
-            f":material/verified: Exact k-means on all **{loaded.n_pixels:,} pixels** "
+            f":material/verified: Exact k-means on {pixels[0].lower() + pixels[1:]} "
             f"({seg.n_colors:,} distinct colours, each weighted by how often it occurs)."
         )
     raster = loaded.raster

@@ -91,3 +91,8 @@ def test_elbow_tab_leaves_no_data_out(scene_app):
     loaded = pipeline.load(pipeline.sample_file(SCENE_SAMPLE).key, SAMPLE_RASTER.read_bytes())
     work = pipeline.elbow_image("scene", loaded, 1_000_000)
     assert work.shape[2] == 4 and (work[:, :, 3] == 0).sum() == 81_920 - 69_873
+
+
+def test_summary_counts_only_the_pixels_that_count(scene_app):
+    summary = scene_app.caption[0].value
+    assert "Exact k-means on all **69,873 pixels that count**" in summary
