@@ -306,7 +306,9 @@ def recipe(
     dict
         JSON-ready: ``kseg_version``, ``image`` (name, height, width of the segmented
         pixels, working_pixels), ``parameters`` (``seg.params``), ``result`` (inertia,
-        n_iter, converged, distinct_colors, palette hexes, shares) and ``command``.
+        n_iter, converged, distinct_colors, palette hexes, shares, pixels_left_out),
+        ``command`` and ``mask`` (None when every pixel counted, else what the command
+        does and does not reproduce).
 
     Notes
     -----
@@ -348,8 +350,15 @@ def recipe(
             "distinct_colors": int(seg.n_colors),
             "palette": seg.hex_colors,
             "shares": [round(float(f), 6) for f in seg.fractions],
+            "pixels_left_out": 0 if seg.valid is None else int(seg.valid.size - seg.valid.sum()),
         },
         "command": shlex.join(command),
+        # The command leaves out fully transparent pixels and a raster's no-data, as segment's
+        # default does; which other pixels a custom mask left out is not recorded.
+        "mask": None
+        if seg.valid is None
+        else "pixels left out: transparent or no-data reproduce with the command; a custom "
+        "mask (--mask FILE, --ignore-color) must be given again",
     }
 
 

@@ -152,3 +152,13 @@ def test_elbow_and_scatter_leave_masked_pixels_out():
     figure = scatter3d_figure(seg, rgba[:, :, :3].copy(), max_points=10_000)
     assert (np.asarray(figure.data[0].customdata) >= 0).all()
     assert len(figure.data[0].x) == int((rgba[:, :, 3] > 0).sum())
+
+
+def test_recipe_says_which_pixels_were_left_out():
+    from core import export
+
+    rgba = logo_rgba()
+    recipe = export.recipe(segment(rgba, 3), image_name="logo.png")
+    assert recipe["result"]["pixels_left_out"] == int((rgba[:, :, 3] == 0).sum())
+    assert "custom mask" in recipe["mask"]
+    assert export.recipe(segment(rgba[:, :, :3], 3))["mask"] is None
