@@ -17,7 +17,7 @@ import numpy as np
 
 from core import _accel
 
-__all__ = ["ColorTable", "recolor"]
+__all__ = ["ColorTable", "cluster_means", "recolor"]
 
 _N_IDS: Final = 1 << 24
 # Below this many pixels a sort (np.unique) beats scanning a 2**24-bin histogram.
@@ -163,3 +163,44 @@ def recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     lut = np.zeros((256, 1, 3), dtype=np.uint8)
     lut[:k, 0] = palette
     return cv2.LUT(cv2.merge([small, small, small]), lut)
+
+
+def cluster_means(
+    colors: np.ndarray, labels: np.ndarray, k: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel count and mean RGB colour of each of `k` clusters: the palette from labels.
+
+    Parameters
+    ----------
+    colors : (n, 3) ndarray of uint8
+        RGB colours: every pixel, or the distinct colours of a :class:`ColorTable`.
+    labels : (n,) ndarray of int
+        Cluster of each colour, in ``[0, k)``.
+    k : int
+        Number of clusters.
+    weights : (n,) ndarray of int, optional
+        Pixels per colour (a table's ``counts``); default one each.
+
+    Returns
+    -------
+    counts : (k,) ndarray of int64
+        Pixels per cluster.
+    palette : (k, 3) ndarray of uint8
+        Rounded mean colour of each cluster; black for an empty cluster.
+
+    Examples
+    --------
+    >>> colors = np.array([[0, 0, 0], [255, 255, 255], [255, 255, 253]], dtype=np.uint8)
+    >>> counts, palette = cluster_means(colors, np.array([0, 1, 1]), 2)
+    >>> counts.tolist(), palette.tolist()
+    ([1, 2], [[0, 0, 0], [255, 255, 254]])
+    """
+    counts = np.bincount(labels, weights=weights, minlength=k).astype(np.int64)
+    w = 1 if weights is None else weights
+    sums = np.column_stack(
+        [np.bincount(labels, weights=colors[:, j] * w, minlength=k) for j in range(3)]
+    )
+    palette = np.zeros((k, 3), dtype=np.uint8)
+    filled = counts > 0
+    palette[filled] = np.rint(sums[filled] / counts[filled, None]).astype(np.uint8)
+    return counts, palette

@@ -6,14 +6,25 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable
-from core.segmentation import DEFAULT_N_INIT, _check_params, as_rgb_image, fit_colors
+from core.engines import fit_colors
+from core.kmeans import assign
+from core.segmentation import DEFAULT_COLOR_SPACE
+from core.validation import (
+    DEFAULT_N_INIT,
+    ColorSpace,
+    FitParams,
+    Init,
+    check_color_space,
+    check_k_fits,
+    check_ks,
+)
 
 __all__ = ["Elbow", "elbow", "find_knee"]
 
@@ -91,13 +102,14 @@ def elbow(
     image: npt.ArrayLike,
     ks: Iterable[int] = range(1, 13),
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
+    init: Init = "k-means++",
     n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,
     progress: Callable[[int, int, int], None] | None = None,
+    allow_large_k: bool = False,
 ) -> Elbow:
     """Run k-means for every k in `ks` and suggest the k at the elbow of the WCSS curve.
 
@@ -114,6 +126,8 @@ def elbow(
         As for :func:`core.segment`.
     progress : callable, optional
         Called as ``progress(done, total, k)`` after each k, for progress bars.
+    allow_large_k : bool
+        Lift the limit of 64 on the largest k (:data:`core.validation.LIMITS`).
 
     Returns
     -------
@@ -122,8 +136,8 @@ def elbow(
     Raises
     ------
     ValueError
-        If `ks` is empty or holds a value that is not a positive integer or exceeds the
-        number of pixels, or another parameter is invalid.
+        If `ks` is empty or holds a value that is not a positive integer, exceeds the
+        number of pixels or the limit of 64, or another parameter is invalid.
 
     Notes
     -----
@@ -135,28 +149,19 @@ def elbow(
     started = time.perf_counter()
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
-    values = sorted({int(k) for k in _check_ks(ks)})
-    for k in values:
-        _check_params(k, init, n_init, max_iter, tol, "kseg")
-    n_pixels = rgb.shape[0] * rgb.shape[1]
-    if values[-1] > n_pixels:
-        raise ValueError(f"k={values[-1]} is more than the number of pixels ({n_pixels}).")
+    values = check_ks(ks, allow_large_k=allow_large_k)
+    params = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
+    check_k_fits(values[-1], rgb.shape[0] * rgb.shape[1])
     table = ColorTable.from_image(rgb)
     features = rgb_to_features(table.colors, space)
     weights = table.counts.astype(np.float64)
-    params = {"init": init, "n_init": n_init, "max_iter": max_iter, "tol": tol}
     wcss: list[float] = []
     previous: np.ndarray | None = None
     for done, k in enumerate(values, start=1):
-        fit = fit_colors(features, table, k, seed=seed, **params)
+        fit = fit_colors(features, table, k, params)
         if previous is not None and k <= table.n_colors and fit.inertia > wcss[-1]:
             warm = fit_colors(
-                features,
-                table,
-                k,
-                seed=seed,
-                init_centers=_grow(previous, features, weights, k),
-                **params,
+                features, table, k, params, init_centers=_grow(previous, features, weights, k)
             )
             if warm.inertia < fit.inertia:
                 fit = warm
@@ -177,23 +182,8 @@ def elbow(
     )
 
 
-def _check_ks(ks: Iterable[int]) -> list[int]:
-    try:
-        values = list(ks)
-    except TypeError:
-        raise ValueError(f"ks must be an iterable of positive integers, got {ks!r}.") from None
-    if not values:
-        raise ValueError("ks is empty; give at least one k, e.g. range(1, 13).")
-    for k in values:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k must be a positive integer, got {k!r}.")
-    return values
-
-
 def _grow(centers: np.ndarray, features: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
     """Extend `centers` to `k` rows with the points that are worst served by them."""
-    from core.kmeans import assign
-
     x_sq = np.einsum("ij,ij->i", features, features)
     _, distances = assign(features, x_sq, centers)
     extra = k - centers.shape[0]

@@ -216,7 +216,7 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
             "g": int(seg.palette[i, 1]),
             "b": int(seg.palette[i, 2]),
             "pixels": int(seg.counts[i]),
-            "share": float(seg.fractions[i]),
+            "share": float(seg.shares[i]),
         }
         for i in range(seg.k)
     ]
@@ -266,34 +266,60 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
 
 
 def recipe(
-    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+    seg: Segmentation,
+    *,
+    image_name: str | None = None,
+    downscale_to: int | None = None,
+    working_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce `seg`: parameters, image, summary and a CLI command.
+
+    Every option that shaped the result is recorded and becomes a flag of the command:
+    the fit (seed included: a random seed is recorded as the one drawn), the engine,
+    `fit_pixels`, the position and texture weights, and the clean-up (`min_region`).
 
     Parameters
     ----------
     seg : Segmentation
     image_name : str, optional
         The file name the image was loaded from; ``IMAGE`` stands in for it in the command.
+    downscale_to : int, optional
+        If the image was first shrunk with ``core.resize_to_max_pixels(image,
+        downscale_to)``, that bound; the command then does the same with
+        ``--downscale-to``.
     working_pixels : int, optional
-        If the image was first downscaled with
-        ``core.resize_to_max_pixels(image, working_pixels)`` (the dashboard's working
-        size), that bound; the command then does the same with ``--working-pixels``.
+        Deprecated old name of `downscale_to`.
 
     Returns
     -------
     dict
         JSON-ready: ``kseg_version``, ``image`` (name, height, width of the segmented
-        pixels, working_pixels), ``parameters`` (``seg.params``), ``result`` (inertia,
-        n_iter, converged, distinct_colors, palette hexes, shares) and ``command``.
+        pixels, downscale_to), ``parameters`` (``seg.params``), ``result`` (wcss, n_iter,
+        converged, distinct_colors, palette hexes, shares) and ``command``.
+
+    Raises
+    ------
+    ValueError
+        If both `downscale_to` and `working_pixels` are given.
 
     Notes
     -----
     Guarantee: ``command``, run in the folder holding the image, segments it with the same
     parameters and seed and so writes the same labels (see ``tests/test_export.py``).
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((2, 2, 3), dtype=np.uint8); image[0] = 255
+    >>> recipe(core.segment(image, 2), image_name="a.png")["command"].split()[:7]
+    ['kseg', 'segment', 'a.png', '-k', '2', '--color-space', 'lab']
     """
     from core import __version__
 
+    if working_pixels is not None:
+        if downscale_to is not None:
+            raise ValueError("give downscale_to or its old name working_pixels, not both.")
+        downscale_to = working_pixels
     params = {key: _plain(value) for key, value in seg.params.items()}
     command = ["kseg", "segment", image_name or "IMAGE", "-k", str(params["k"])]
     flags = {
@@ -306,7 +332,13 @@ def recipe(
         "--tol": repr(float(params["tol"])),
         "--engine": params["engine"],
         "--fit-pixels": params["fit_pixels"],
-        "--working-pixels": working_pixels,
+        "--position-weight": params["position_weight"] or None,
+        "--texture-weight": params["texture_weight"] or None,
+        "--texture-components": (
+            params["texture_components"] if params["texture_weight"] else None
+        ),
+        "--min-region": params["min_region"],
+        "--downscale-to": downscale_to,
     }
     for flag, value in flags.items():
         if value is not None:
@@ -317,26 +349,54 @@ def recipe(
             "name": image_name,
             "height": seg.shape[0],
             "width": seg.shape[1],
-            "working_pixels": working_pixels,
+            "downscale_to": downscale_to,
         },
         "parameters": params,
         "result": {
-            "inertia": float(seg.inertia),
+            "wcss": float(seg.wcss),
             "n_iter": int(seg.n_iter),
             "converged": bool(seg.converged),
             "distinct_colors": int(seg.n_colors),
             "palette": seg.hex_colors,
-            "shares": [round(float(f), 6) for f in seg.fractions],
+            "shares": [round(float(f), 6) for f in seg.shares],
         },
         "command": shlex.join(command),
     }
 
 
 def recipe_json(
-    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+    seg: Segmentation,
+    *,
+    image_name: str | None = None,
+    downscale_to: int | None = None,
+    working_pixels: int | None = None,
 ) -> str:
-    """:func:`recipe` as indented JSON."""
-    return json.dumps(recipe(seg, image_name=image_name, working_pixels=working_pixels), indent=2)
+    """:func:`recipe` as indented JSON.
+
+    Parameters
+    ----------
+    seg, image_name, downscale_to, working_pixels
+        As for :func:`recipe`.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        As :func:`recipe`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> '"command"' in recipe_json(core.segment(np.zeros((1, 1, 3), dtype=np.uint8), 1))
+    True
+    """
+    described = recipe(
+        seg, image_name=image_name, downscale_to=downscale_to, working_pixels=working_pixels
+    )
+    return json.dumps(described, indent=2)
 
 
 def _plain(value: Any) -> Any:

@@ -1,41 +1,36 @@
-"""Pictures of a segmentation for people: Plotly figures, and small previews to display.
+"""Plotly figures of a segmentation and of k-means at work; nothing else.
 
 Nothing here imports Streamlit: the figures are tested by structure and reused in notebooks,
 and the dashboard only draws what these functions return (it does no arithmetic on pixels).
+Encoded previews and thumbnails live in :mod:`core.previews`.
 
-Figures
-    :func:`scatter3d_figure` (pixels in the colour space, centroids marked),
-    :func:`elbow_figure` (WCSS by k, suggested k marked), :func:`shares_figure` (one bar per
-    cluster in its palette colour).
-Previews
-    :func:`preview_bytes` (an image downscaled for the screen and encoded once) and
-    :func:`cluster_thumbnails` (each cluster's mask and cut-out, thumbnail-sized).
+:func:`scatter3d_figure` (pixels in the colour space, centroids marked), :func:`elbow_figure`
+(WCSS by k, suggested k marked), :func:`shares_figure` (one bar per cluster in its palette
+colour), and the "Understand k-means" figures: :func:`wcss_curves_figure`,
+:func:`steps_figure`, :func:`filter_bank_figure`, :func:`compression_figure`.
 """
 
 from __future__ import annotations
 
-import io
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 
-from core.colorspaces import AXIS_TITLES, rgb_to_features
+from core.arrays import check_segmented_image
+from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, rgb_to_features
 from core.elbow import Elbow
-from core.io import resize_to_max_pixels
 from core.segmentation import Segmentation
 from core.steps import Steps
+from core.validation import check_positive_int
 
 __all__ = [
     "ACCENT",
     "COLOR_SPACE_NAMES",
     "KNEE",
-    "cluster_thumbnails",
     "compression_figure",
     "elbow_figure",
     "filter_bank_figure",
-    "preview_bytes",
     "sample_pixels",
     "scatter3d_figure",
     "shares_figure",
@@ -43,8 +38,6 @@ __all__ = [
     "wcss_curves_figure",
 ]
 
-#: Short display names of the colour spaces, shared by figures and the dashboard.
-COLOR_SPACE_NAMES = {"rgb": "RGB", "hsv": "HSV", "lab": "CIELAB", "oklab": "OKLab"}
 #: The accent colour (the dashboard theme's primary colour) and the "suggested k" colour.
 ACCENT = "#4C6EF5"
 KNEE = "#F59F00"
@@ -95,29 +88,11 @@ def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.nd
     ValueError
         If `max_points` is not a positive integer.
     """
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
-        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
-    if max_points < 1:
-        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
+    max_points = check_positive_int(max_points, "max_points")
     if max_points >= n_pixels:
         return np.arange(n_pixels, dtype=np.int64)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_pixels, size=max_points, replace=False)).astype(np.int64)
-
-
-def _check_image(seg: Segmentation, image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"image must be the (H, W, 3) uint8 RGB image that was segmented, "
-            f"got {image.dtype} {image.shape}."
-        )
-    if image.shape[:2] != seg.shape:
-        raise ValueError(
-            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}; "
-            "pass the image that was segmented."
-        )
-    return image
 
 
 def scatter3d_figure(
@@ -155,7 +130,7 @@ def scatter3d_figure(
         If `image` is not the (H, W, 3) uint8 image of `seg`, `color_by` is unknown or
         `max_points` is not a positive integer.
     """
-    image = _check_image(seg, image)
+    image = check_segmented_image(image, seg.shape)
     if color_by not in ("pixel", "cluster"):
         raise ValueError(f"color_by must be 'pixel' or 'cluster', got {color_by!r}.")
     chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
@@ -195,7 +170,7 @@ def scatter3d_figure(
             "line": {"color": _OUTLINE, "width": 8},
         },
         hovertext=[
-            f"centroid {i}: {seg.hex_colors[i]}, {seg.fractions[i]:.1%} of pixels"
+            f"centroid {i}: {seg.hex_colors[i]}, {seg.shares[i]:.1%} of pixels"
             for i in range(seg.k)
         ],
         hovertemplate="%{hovertext}<extra></extra>",
@@ -294,11 +269,11 @@ def shares_figure(seg: Segmentation) -> go.Figure:
     names = [f"{i} · {hex_color}" for i, hex_color in enumerate(seg.hex_colors)]
     figure = go.Figure(
         go.Bar(
-            x=seg.fractions * 100,
+            x=seg.shares * 100,
             y=names,
             orientation="h",
             marker={"color": seg.hex_colors, "line": {"color": _OUTLINE, "width": 1}},
-            text=[f"{f:.1%}" for f in seg.fractions],
+            text=[f"{f:.1%}" for f in seg.shares],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="cluster %{y}: %{x:.2f}% of pixels<extra></extra>",
@@ -306,7 +281,7 @@ def shares_figure(seg: Segmentation) -> go.Figure:
     )
     figure.update_layout(
         title="Share of pixels per cluster",
-        xaxis={"title": "% of pixels", "range": [0, max(5.0, float(seg.fractions.max()) * 118)]},
+        xaxis={"title": "% of pixels", "range": [0, max(5.0, float(seg.shares.max()) * 118)]},
         yaxis={"autorange": "reversed", "type": "category"},
         margin=_MARGIN,
         font=_FONT,
@@ -314,106 +289,6 @@ def shares_figure(seg: Segmentation) -> go.Figure:
         showlegend=False,
     )
     return figure
-
-
-def preview_bytes(
-    image: np.ndarray,
-    *,
-    max_pixels: int = 1_000_000,
-    format: Literal["png", "jpeg"] = "png",
-    quality: int = 90,
-) -> bytes:
-    """An image downscaled for the screen and encoded once, ready to send to a browser.
-
-    Parameters
-    ----------
-    image : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8
-        Grey, RGB or RGBA.
-    max_pixels : int
-        Downscale (area interpolation, aspect kept) to at most this many pixels.
-    format : {"png", "jpeg"}
-        PNG for flat colours and transparency, JPEG (RGB only) for photographs.
-    quality : int
-        JPEG quality.
-
-    Returns
-    -------
-    bytes
-        The encoded file.
-
-    Raises
-    ------
-    ValueError
-        If `image` is not uint8 grey/RGB/RGBA, or JPEG is asked for an RGBA image.
-    """
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (
-        image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
-    ):
-        raise ValueError(f"preview needs a grey, RGB or RGBA uint8 image, got {image.shape}.")
-    if format == "jpeg" and image.ndim == 3 and image.shape[2] == 4:
-        raise ValueError("JPEG has no transparency; use format='png' for RGBA images.")
-    small = np.ascontiguousarray(resize_to_max_pixels(image, max_pixels))
-    buffer = io.BytesIO()
-    if format == "jpeg":
-        Image.fromarray(small).save(buffer, format="JPEG", quality=quality)
-    else:
-        Image.fromarray(small).save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
-
-
-def cluster_thumbnails(
-    seg: Segmentation,
-    image: np.ndarray,
-    *,
-    alpha: np.ndarray | None = None,
-    max_pixels: int = 90_000,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each cluster's mask and cut-out, at thumbnail size, for cards on a page.
-
-    The image is downscaled with area interpolation and the labels with nearest-neighbour
-    sampling, so a 12 MP photo costs a 90 k-pixel thumbnail per cluster, not 12 MP. The
-    full-resolution files are :func:`core.export.mask_png` and :func:`core.export.cutout`.
-
-    Parameters
-    ----------
-    seg : Segmentation
-    image : (H, W, 3) ndarray of uint8
-        The image that was segmented.
-    alpha : (H, W) ndarray of uint8, optional
-        The image's own transparency, multiplied into the cut-outs.
-    max_pixels : int
-        Size bound of the thumbnails.
-
-    Returns
-    -------
-    list of (mask, cutout)
-        One pair per cluster, largest first: mask ``(h, w)`` uint8 (255 inside, 0 outside)
-        and cut-out ``(h, w, 4)`` uint8 RGBA (transparent outside the cluster).
-
-    Raises
-    ------
-    ValueError
-        If `image` or `alpha` does not match `seg`.
-    """
-    image = _check_image(seg, image)
-    small = resize_to_max_pixels(image, max_pixels)
-    height, width = small.shape[:2]
-    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
-    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
-    labels = seg.labels[np.ix_(rows, cols)]
-    opacity = None
-    if alpha is not None:
-        alpha = np.asarray(alpha)
-        if alpha.dtype != np.uint8 or alpha.shape != seg.shape:
-            raise ValueError(f"alpha must be a {seg.shape} uint8 array, got {alpha.shape}.")
-        opacity = resize_to_max_pixels(alpha, max_pixels).astype(np.uint16)
-    thumbnails = []
-    for i in range(seg.k):
-        mask = np.where(labels == i, np.uint8(255), np.uint8(0))
-        inside = mask if opacity is None else ((mask * opacity) // 255).astype(np.uint8)
-        thumbnails.append((mask, np.dstack([small, inside])))
-    return thumbnails
 
 
 # --- Figures for the "understand k-means" panels (sweep, steps, engines, compression, texture)
@@ -602,3 +477,12 @@ def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[fl
         legend={"orientation": "h", "y": -0.2},
     )
     return figure
+
+
+def __getattr__(name: str) -> Any:
+    # Previews moved to core.previews; the old names keep working from here.
+    if name in ("preview_bytes", "cluster_thumbnails"):
+        from core import previews
+
+        return getattr(previews, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ The public function validates its input; the private helpers assume prior valida
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -28,6 +29,15 @@ import numpy as np
 import numpy.typing as npt
 
 from core import _accel
+from core.validation import (  # INITS: the methods accepted (an explicit array also works)
+    INITS,
+    check_init,
+    check_k,
+    check_max_iter,
+    check_n_init,
+    check_seed,
+    check_tol,
+)
 
 __all__ = [
     "INITS",
@@ -37,10 +47,9 @@ __all__ = [
     "assign_and_update",
     "kmeans",
     "relative_tolerance",
+    "warm_up",
 ]
 
-#: Initialisation methods accepted by :func:`kmeans` (an explicit (k, d) array also works).
-INITS: Final[tuple[str, ...]] = ("k-means++", "random")
 
 # Lloyd with Hamerly's bounds pays off from about this many points (compiled path only).
 _BOUNDS_ABOVE: Final = 50_000
@@ -95,6 +104,34 @@ class KMeansResult:
     history: tuple[IterationRecord, ...] | None = None
 
 
+def warm_up(*, background: bool = True) -> threading.Thread | None:
+    """Compile kseg's numba kernels (or load them from numba's disk cache).
+
+    The first call of a fresh install would otherwise wait for the compiler (~15 s).
+    In the background, kseg answers with its NumPy path until the kernels are ready, then
+    takes the compiled path: right for long-running servers such as the dashboard.
+
+    Parameters
+    ----------
+    background : bool
+        Compile in a daemon thread and return at once (default), or compile now.
+
+    Returns
+    -------
+    threading.Thread or None
+        The compiling thread; None when compiling now, or when numba is unavailable
+        (``KSEG_NUMBA=0`` or not installed), in which case nothing happens.
+
+    Examples
+    --------
+    >>> warm_up(background=False)
+    """
+    if background:
+        return _accel.warm_up_in_background()
+    _accel.compile_kernels()
+    return None
+
+
 def relative_tolerance(points: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
     """Turn a relative tolerance into an absolute one: `tol` × mean per-feature variance.
 
@@ -120,6 +157,7 @@ def kmeans(
     tol: float = 1e-4,
     seed: int | None = 0,
     record_history: bool = False,
+    allow_large_k: bool = False,
 ) -> KMeansResult:
     """Cluster weighted points with Lloyd's algorithm.
 
@@ -149,6 +187,8 @@ def kmeans(
         Seed for initialisation; the same seed gives the same result.
     record_history : bool
         Keep the centres and WCSS of every iteration of the winning restart.
+    allow_large_k : bool
+        Lift the limit of 256 clusters (:data:`core.validation.LIMITS`).
 
     Returns
     -------
@@ -173,10 +213,9 @@ def kmeans(
     if not np.isfinite(x).all():
         raise ValueError("points contain NaN or infinity; remove or fill them first.")
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(
-            f"k must be an integer between 1 and the number of points ({n}), got {k!r}."
-        )
+    k = check_k(k, allow_large_k=allow_large_k)
+    if k > n:
+        raise ValueError(f"k={k} is more than the number of points ({n}); lower k.")
     if sample_weight is None:
         w = np.ones(n)
     else:
@@ -185,15 +224,12 @@ def kmeans(
             raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
-    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
-        raise ValueError(f"n_init must be a positive integer, got {n_init!r}.")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    n_init = check_n_init(n_init)
+    max_iter = check_max_iter(max_iter)
+    tol = check_tol(tol)
+    seed = check_seed(seed)
     if isinstance(init, str):
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS} or a (k, d) array, got {init!r}.")
+        check_init(init)
         explicit = None
     else:
         explicit = np.asarray(init, dtype=np.float64)

@@ -87,7 +87,8 @@ def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypat
     assert capsys.readouterr() == ("", "")
 
 
-def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
+@pytest.mark.parametrize("flag", ["--downscale-to", "--working-pixels"])  # new name, old name
+def test_downscale_to_segments_a_downscaled_copy(image_file, photo, tmp_path, flag):
     out = tmp_path / "small"
     assert (
         main(
@@ -96,7 +97,7 @@ def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
                 str(image_file),
                 "-k",
                 "3",
-                "--working-pixels",
+                flag,
                 "4000",
                 "-o",
                 str(out),
@@ -109,7 +110,7 @@ def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
     written = read_png(out / "segmented.png")
     assert written.shape[0] * written.shape[1] <= 4000
     np.testing.assert_array_equal(written, expected.segmented)
-    assert "--working-pixels 4000" in json.loads((out / "recipe.json").read_text())["command"]
+    assert "--downscale-to 4000" in json.loads((out / "recipe.json").read_text())["command"]
 
 
 def test_fit_pixels_labels_every_pixel(image_file, photo, tmp_path):
@@ -151,7 +152,12 @@ def test_fewer_colours_than_k_is_a_one_line_warning(tmp_path, blocks, capsys):
         (None, ["-k", "3"], "was not found"),
         (b"hello, I am text", ["-k", "3"], "not an image"),
         (b"", ["-k", "3"], "is empty"),
-        ("photo", ["-k", "100000"], "more than the number of pixels"),
+        ("photo", ["-k", "100000"], "over the limit of 256"),
+        ("photo", ["-k", "100000", "--allow-large-k"], "more than the number of pixels"),
+        ("photo", ["-k", "3", "--n-init", "1000"], "n_init=1000 is over the limit of 100"),
+        ("photo", ["-k", "3", "--seed", "-1"], "seed must be a whole number"),
+        ("photo", ["-k", "3", "--seed", "1.5"], "seed"),
+        ("photo", ["-k", "3", "--seed", str(2**64)], "seed must be a whole number"),
         ("photo", ["-k", "3", "--max-pixels", "10"], "over the limit"),
         ("photo", ["-k", "3", "--tol", "-1"], "tol must be"),
         ("photo", ["-k", "0"], "argument -k: expected a positive whole number, got 0"),

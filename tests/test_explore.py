@@ -30,7 +30,7 @@ def test_each_panel_renders(app, panel):
     if panel == "engines":
         app.session_state["run_engines"] = True
     if panel == "features":
-        app.session_state["spatial_weight"] = 1.0
+        app.session_state["position_weight"] = 1.0
         app.session_state["texture_weight"] = 0.5
         app.session_state["min_region"] = 20
     app.run()

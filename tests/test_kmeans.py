@@ -156,10 +156,11 @@ def test_assign_and_update_is_one_lloyd_step():
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
-        (([[1.0]], 0), {}, "k must be an integer between 1"),
-        (([[1.0]], 2), {}, "k must be an integer between 1"),
-        (([[1.0], [2.0]], 1.5), {}, "k must be an integer"),
-        (([[1.0], [2.0]], True), {}, "k must be an integer"),
+        (([[1.0]], 0), {}, "k must be a positive integer"),
+        (([[1.0]], 2), {}, r"more than the number of points \(1\)"),
+        (([[1.0], [2.0]], 1.5), {}, "k must be a positive integer"),
+        (([[1.0], [2.0]], True), {}, "k must be a positive integer"),
+        ((np.zeros((300, 1)), 257), {}, "over the limit of 256"),
         ((np.empty((0, 3)), 1), {}, "non-empty 2-D"),
         (([1.0, 2.0], 1), {}, "non-empty 2-D"),
         (([[np.nan], [1.0]], 1), {}, "NaN or infinity"),

@@ -56,7 +56,7 @@ def test_exact_kmeans_on_every_pixel(photo, color_space):
 
 @pytest.mark.parametrize("k", [2, 5, 9])
 def test_wcss_within_one_percent_of_sklearn_best_of_ten(china, k):
-    ours = segment(china, k)
+    ours = segment(china, k, color_space="rgb")
     pixels = china.reshape(-1, 3) / 255.0
     reference = KMeans(k, n_init=10, random_state=0).fit(pixels)
     assert ours.inertia <= 1.01 * reference.inertia_
@@ -163,6 +163,10 @@ def test_result_is_read_only_and_reports_its_parameters(blocks):
         "tol": 1e-4,
         "engine": "kseg",
         "fit_pixels": None,
+        "position_weight": 0.0,
+        "texture_weight": 0.0,
+        "texture_components": 8,
+        "min_region": None,
     }
     np.testing.assert_array_equal(segment(blocks, **result.params).labels, result.labels)
     with pytest.raises(IndexError, match=r"in \[0, 2\)"):

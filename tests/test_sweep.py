@@ -55,7 +55,9 @@ def test_frames_zip(photo):
         assert archive.namelist() == ["k02.png", "k04.png"]
 
 
-@pytest.mark.parametrize(("ks", "match"), [([], "empty"), ([0], "positive"), ([10**7], "pixels")])
+@pytest.mark.parametrize(
+    ("ks", "match"), [([], "empty"), ([0], "positive"), ([10**7], "limit of 64"), ([30], "pixels")]
+)
 def test_invalid_ks(photo, ks, match):
     with pytest.raises(ValueError, match=match):
-        sweep(photo, ks)
+        sweep(photo[:5, :5], ks)
