@@ -159,15 +159,14 @@ def elbow(
     previous: np.ndarray | None = None
     for done, k in enumerate(values, start=1):
         fit = fit_colors(features, table, k, params)
-        if previous is not None and k <= table.n_colors and fit.inertia > wcss[-1]:
+        if previous is not None and k <= table.n_colors and fit.wcss > wcss[-1]:
             warm = fit_colors(
                 features, table, k, params, init_centers=_grow(previous, features, weights, k)
             )
-            if warm.inertia < fit.inertia:
+            if warm.wcss < fit.wcss:
                 fit = warm
         # Guard the invariant against rounding in the last digits, too.
-        inertia = min(fit.inertia, wcss[-1]) if wcss else fit.inertia
-        wcss.append(float(inertia))
+        wcss.append(float(min(fit.wcss, wcss[-1]) if wcss else fit.wcss))
         previous = fit.centers
         if progress is not None:
             progress(done, len(values), k)

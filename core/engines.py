@@ -90,7 +90,7 @@ def fit_colors(
     if k >= m:
         labels = np.arange(m, dtype=np.int32)
         centers = np.vstack([features, np.repeat(features[:1], k - m, axis=0)])
-        return KMeansResult(centers=centers, labels=labels, inertia=0.0, n_iter=0, converged=True)
+        return KMeansResult(centers=centers, labels=labels, wcss=0.0, n_iter=0, converged=True)
     if engine == "sklearn":
         return sklearn_kmeans(features, k, params, sample_weight=weights)
     if init_centers is not None:
@@ -198,7 +198,7 @@ def sklearn_kmeans(
     return KMeansResult(
         centers=model.cluster_centers_.astype(np.float64),
         labels=model.labels_.astype(np.int32),
-        inertia=float(model.inertia_),
+        wcss=float(model.inertia_),
         n_iter=int(model.n_iter_),
         converged=int(model.n_iter_) < params.max_iter,
     )
@@ -240,7 +240,7 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     return KMeansResult(
         centers=centers.astype(np.float64),
         labels=labels.ravel().astype(np.int32),
-        inertia=float(compactness),
+        wcss=float(compactness),
         n_iter=params.max_iter,
         converged=False,
     )

@@ -65,15 +65,20 @@ class IterationRecord:
     ----------
     centers : (k, d) ndarray of float64
         Centres used for this iteration's assignment step.
-    inertia : float
+    wcss : float
         WCSS of the assignment to `centers`.
     n_changed : int
         Number of points whose label changed in this assignment (all of them on the first).
     """
 
     centers: np.ndarray
-    inertia: float
+    wcss: float
     n_changed: int
+
+    @property
+    def inertia(self) -> float:
+        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
+        return self.wcss
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class KMeansResult:
         Final centres: the weighted mean of each cluster's points.
     labels : (n,) ndarray of int32
         Index of the nearest centre for every point.
-    inertia : float
+    wcss : float
         Weighted within-cluster sum of squares (WCSS) of `labels` against `centers`.
     n_iter : int
         Lloyd iterations run by the best restart.
@@ -98,10 +103,15 @@ class KMeansResult:
 
     centers: np.ndarray
     labels: np.ndarray
-    inertia: float
+    wcss: float
     n_iter: int
     converged: bool
     history: tuple[IterationRecord, ...] | None = None
+
+    @property
+    def inertia(self) -> float:
+        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
+        return self.wcss
 
 
 def warm_up(*, background: bool = True) -> threading.Thread | None:
@@ -253,7 +263,7 @@ def kmeans(
         else:
             centers = _kmeans_plusplus(x, x_sq, w, k, rng)
         result = _lloyd(x, w, centers, max_iter, tol_abs, record_history)
-        if best is None or result.inertia < best.inertia:
+        if best is None or result.wcss < best.wcss:
             best = result
     assert best is not None
     return best
@@ -448,7 +458,7 @@ def _lloyd(
     return KMeansResult(
         centers=centers,
         labels=state.labels,
-        inertia=inertia,
+        wcss=inertia,
         n_iter=n_iter,
         converged=converged,
         history=tuple(history) if history is not None else None,

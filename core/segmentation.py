@@ -505,7 +505,7 @@ def _segment_colors(
     else:
         run = fit_colors(rgb_to_features(fit_table.colors, space), fit_table, k, fit, engine=engine)
         labels, by_color = run.labels, True
-    centers, wcss = run.centers, run.inertia
+    centers, wcss = run.centers, run.wcss
     if subsampled:
         # Label every full-resolution colour with its nearest fitted centre, then move each
         # centre to the mean of its members, as one Lloyd update would.
@@ -563,7 +563,7 @@ def _segment_features(
         run.labels.reshape(rgb.shape[:2]),
         k=k,
         centers=run.centers,
-        wcss=run.inertia,
+        wcss=run.wcss,
         color_space=space,
         fit=fit,
         n_iter=run.n_iter,

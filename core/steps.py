@@ -139,7 +139,7 @@ def kmeans_steps(
     features = rgb_to_features(table.colors, space)
     run = fit_colors(features, table, k, fit, record_history=True)
     # Fewer distinct colours than k: every colour is its own cluster from the start.
-    history = run.history or (IterationRecord(run.centers, run.inertia, table.n_colors),)
+    history = run.history or (IterationRecord(run.centers, run.wcss, table.n_colors),)
     if table.n_colors < k:
         warnings.warn(
             f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
@@ -149,7 +149,7 @@ def kmeans_steps(
         )
     return Steps(
         centers=tuple(record.centers for record in history),
-        wcss=tuple(record.inertia for record in history),
+        wcss=tuple(record.wcss for record in history),
         n_changed=tuple(_pixels_changed(history, table, features)),
         k=k,
         color_space=space,

@@ -93,7 +93,7 @@ def sweep(
                 run.labels,
                 k=k,
                 centers=run.centers,
-                wcss=run.inertia,
+                wcss=run.wcss,
                 color_space=space,
                 fit=fit,
                 table=table,

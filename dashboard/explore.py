@@ -62,7 +62,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
             column.image(result.segmented, caption=f"k = {result.k}", width="stretch")
     st.plotly_chart(
         figures.wcss_curves_figure(
-            {"WCSS": ([r.k for r in results], [r.inertia for r in results])},
+            {"WCSS": ([r.k for r in results], [r.wcss for r in results])},
             title="WCSS for each k of the sweep",
             x_title="k",
         ),

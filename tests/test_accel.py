@@ -21,7 +21,7 @@ def test_warm_up_in_background_uses_numpy_until_ready(photo):
     assert _accel.enabled()
     after = segment(photo, 4)
     np.testing.assert_array_equal(after.palette, during.palette)
-    assert after.inertia == pytest.approx(during.inertia, rel=1e-9)
+    assert after.wcss == pytest.approx(during.wcss, rel=1e-9)
 
 
 def test_distinct_colours_match_numpy():

@@ -34,7 +34,7 @@ def test_specks_merge_into_the_surrounding_cluster():
     assert len(np.unique(left)) == 1 and len(np.unique(right)) == 1
     assert left[0, 0] != right[0, 0]
     assert moved == int(np.count_nonzero(cleaned.labels != seg.labels)) > 0
-    assert cleaned.counts.sum() == 1600 and cleaned.fractions.sum() == pytest.approx(1)
+    assert cleaned.counts.sum() == 1600 and cleaned.shares.sum() == pytest.approx(1)
     for j in range(2):
         members = image[cleaned.labels == j]
         np.testing.assert_allclose(cleaned.palette[j], members.mean(axis=0), atol=0.5)
@@ -89,7 +89,7 @@ def test_zero_weights_match_colour_kmeans(photo):
     assert pixel_features(photo).shape == (photo.shape[0] * photo.shape[1], 3)
     every_pixel = kmeans(pixel_features(photo), 3, n_init=DEFAULT_N_INIT, tol=0)
     fast = segment(photo, 3, tol=0)
-    assert every_pixel.inertia == pytest.approx(fast.wcss, rel=1e-6)
+    assert every_pixel.wcss == pytest.approx(fast.wcss, rel=1e-6)
 
 
 def test_texture_separates_stripes_of_the_same_colours():

@@ -69,7 +69,7 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
         assert line.split()[3] == f"{expected.counts[i]:,}"
     assert len({line.index("#") for line in table[1:]}) == 1  # the colour column is aligned
     summary = lines[2 + expected.k]
-    assert f"WCSS {expected.inertia:.6g}" in summary
+    assert f"WCSS {expected.wcss:.6g}" in summary
     assert f"{expected.n_iter} iterations" in summary
     assert f"{expected.n_colors:,} distinct colours" in summary
 

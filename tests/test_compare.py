@@ -13,7 +13,7 @@ def test_engines_agree_and_kseg_is_the_reference(china):
     assert [r.engine for r in runs] == list(ENGINE_RUNS)
     kseg = runs[0]
     assert kseg.agreement == pytest.approx(1.0)
-    assert kseg.wcss == pytest.approx(segment(china, 4).inertia, rel=1e-6)
+    assert kseg.wcss == pytest.approx(segment(china, 4).wcss, rel=1e-6)
     for run in runs[1:]:
         assert run.seconds > 0
         assert run.wcss <= 1.05 * kseg.wcss and kseg.wcss <= 1.05 * run.wcss

@@ -32,7 +32,7 @@ def test_knee_found_at_the_true_number_of_colours():
 def test_wcss_matches_segment(photo):
     result = elbow(photo, [2, 5])
     for k, wcss in zip(result.ks, result.wcss, strict=True):
-        assert wcss <= segment(photo, k).inertia * (1 + 1e-9)
+        assert wcss <= segment(photo, k).wcss * (1 + 1e-9)
 
 
 @settings(max_examples=25, deadline=None)

@@ -142,14 +142,14 @@ def test_palette_csv_parses_back(result):
         [[int(r["r"]), int(r["g"]), int(r["b"])] for r in rows], result.palette
     )
     assert [int(r["pixels"]) for r in rows] == result.counts.tolist()
-    np.testing.assert_allclose([float(r["share"]) for r in rows], result.fractions, atol=1e-6)
+    np.testing.assert_allclose([float(r["share"]) for r in rows], result.shares, atol=1e-6)
 
 
 def test_palette_json_parses_back_at_full_precision(result):
     parsed = json.loads(palette_json(result))
     assert parsed == palette_rows(result)
     np.testing.assert_array_equal([[p["r"], p["g"], p["b"]] for p in parsed], result.palette)
-    np.testing.assert_array_equal([p["share"] for p in parsed], result.fractions)
+    np.testing.assert_array_equal([p["share"] for p in parsed], result.shares)
     assert sum(p["pixels"] for p in parsed) == result.shape[0] * result.shape[1]
 
 
@@ -159,7 +159,7 @@ def test_palette_gpl_parses_back(result):
     colours = [list(map(int, line.split("\t")[0].split())) for line in lines[4:]]
     np.testing.assert_array_equal(colours, result.palette)
     shares = [float(line.split("(")[1].rstrip("%)")) / 100 for line in lines[4:]]
-    np.testing.assert_allclose(shares, result.fractions, atol=0.0005 + 1e-12)
+    np.testing.assert_allclose(shares, result.shares, atol=0.0005 + 1e-12)
 
 
 @pytest.mark.parametrize("downscale_to", [None, 2_000])

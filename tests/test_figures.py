@@ -116,7 +116,7 @@ def test_shares_bars_are_the_clusters_in_their_colours(seg):
     assert list(bars.marker.color) == seg.hex_colors
     assert len(bars.y) == seg.k
     np.testing.assert_allclose(sum(bars.x), 100.0)
-    np.testing.assert_allclose(bars.x, seg.fractions * 100)
+    np.testing.assert_allclose(bars.x, seg.shares * 100)
 
 
 def test_preview_bytes_downscales_and_encodes(photo):

@@ -20,7 +20,7 @@ def test_each_k_equals_segment(photo):
         alone = segment(photo, result.k, color_space="oklab", seed=3)
         np.testing.assert_array_equal(result.labels, alone.labels)
         np.testing.assert_array_equal(result.palette, alone.palette)
-        assert result.inertia == pytest.approx(alone.inertia, rel=1e-12)
+        assert result.wcss == pytest.approx(alone.wcss, rel=1e-12)
 
 
 def test_gif_has_one_frame_per_k_with_a_caption(photo):
