@@ -47,6 +47,8 @@ class Elbow:
     color_space : str
     elapsed : float
         Seconds spent.
+    seed : int or None
+        The seed used (the one drawn when :func:`elbow` got None).
     """
 
     ks: tuple[int, ...]
@@ -55,6 +57,7 @@ class Elbow:
     message: str
     color_space: str = "rgb"
     elapsed: float = 0.0
+    seed: int | None = None
 
     @property
     def explained(self) -> tuple[float, ...]:
@@ -178,6 +181,7 @@ def elbow(
         message=message,
         color_space=space,
         elapsed=time.perf_counter() - started,
+        seed=params.seed,
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,7 @@ import numpy.typing as npt
 from core import _accel
 from core.validation import (  # INITS: the methods accepted (an explicit array also works)
     INITS,
+    Init,
     check_init,
     check_k,
     check_max_iter,
@@ -161,7 +162,7 @@ def kmeans(
     k: int,
     *,
     sample_weight: npt.ArrayLike | None = None,
-    init: Literal["k-means++", "random"] | npt.ArrayLike = "k-means++",
+    init: Init | npt.ArrayLike = "k-means++",
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,

@@ -32,6 +32,7 @@ from core.validation import (
     Init,
     check_color_space,
     check_engine,
+    check_index,
     check_k,
     check_k_fits,
     check_positive_int,
@@ -322,9 +323,7 @@ class Segmentation:
         >>> segment(image, 2).mask(0).shape
         (1, 2)
         """
-        if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < self.k:
-            raise IndexError(f"cluster index must be an integer in [0, {self.k}), got {i!r}.")
-        return self.labels == i
+        return self.labels == check_index(i, self.k, "cluster index")
 
     @property
     def hex_colors(self) -> list[str]:

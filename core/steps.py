@@ -26,6 +26,7 @@ from core.validation import (
     FitParams,
     Init,
     check_color_space,
+    check_index,
     check_k,
     check_k_fits,
 )
@@ -85,8 +86,7 @@ class Steps:
         return painted
 
     def _check(self, i: int) -> None:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_iter:
-            raise IndexError(f"iteration must be in [0, {self.n_iter}), got {i!r}.")
+        check_index(i, self.n_iter, "iteration")
 
 
 def kmeans_steps(

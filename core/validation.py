@@ -32,6 +32,7 @@ __all__ = [
     "Init",
     "check_color_space",
     "check_engine",
+    "check_index",
     "check_init",
     "check_k",
     "check_k_fits",
@@ -42,6 +43,7 @@ __all__ = [
     "check_seed",
     "check_tol",
     "check_weight",
+    "is_integer",
     "resolve_seed",
 ]
 
@@ -74,8 +76,55 @@ MAX_SEED: Final = 2**32 - 1
 _WEIGHT_LIMIT: Final = 1e6
 
 
-def _is_int(value: object) -> bool:
+def is_integer(value: object) -> bool:
+    """Whether `value` is a Python or NumPy integer, and not a bool.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_integer(3), is_integer(np.int64(3)), is_integer(True), is_integer(3.0)
+    (True, True, False, False)
+    """
     return not isinstance(value, bool | np.bool_) and isinstance(value, int | np.integer)
+
+
+_is_int = is_integer
+
+
+def check_index(i: object, n: int, what: str) -> int:
+    """Check an index into `n` things (a cluster, an iteration): an integer in ``[0, n)``.
+
+    Parameters
+    ----------
+    i : object
+    n : int
+    what : str
+        What is indexed, for the message ("cluster index").
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    IndexError
+        If `i` is not an integer in ``[0, n)``.
+
+    Examples
+    --------
+    >>> check_index(2, 3, "cluster index")
+    2
+    """
+    if not is_integer(i) or not 0 <= i < n:  # type: ignore[operator]
+        raise IndexError(f"{what} must be an integer in [0, {n}), got {i!r}.")
+    return int(i)  # type: ignore[call-overload]
 
 
 def check_positive_int(value: object, name: str, *, limit: int | None = None) -> int:

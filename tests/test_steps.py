@@ -37,7 +37,7 @@ def test_segmented_at_each_iteration_uses_that_iterations_palette(photo):
         assert used <= {tuple(c) for c in steps.palette(i).tolist()}
     final = kmeans(photo.reshape(-1, 3) / 255.0, 3, init=steps.centers[0], tol=0)
     np.testing.assert_allclose(final.centers, steps.centers[-1], atol=1e-9)
-    with pytest.raises(IndexError, match="iteration must be in"):
+    with pytest.raises(IndexError, match=r"iteration must be an integer in \[0, "):
         steps.segmented(steps.n_iter)
 
 
