@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
 try:  # pragma: no cover - exercised by the environment, not by a branch in the tests
     if os.environ.get("KSEG_NUMBA", "1") == "0":
         raise ImportError("disabled by KSEG_NUMBA=0")
-    import numba as nb
+    import numba
+
+    nb: Any = numba
 except ImportError:  # pragma: no cover
     nb = None
 

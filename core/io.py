@@ -156,8 +156,7 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
                 n_frames = int(getattr(image, "n_frames", 1) or 1)
                 image.seek(0)
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                rgb, alpha = _to_rgb(image)
+                rgb, alpha = _to_rgb(ImageOps.exif_transpose(image))
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -204,13 +203,13 @@ def _read_source(source: ImageSource) -> tuple[bytes, str | None]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), None
     if hasattr(source, "read"):
-        name = getattr(source, "name", None)
-        name = Path(name).name if isinstance(name, str) and name else None
+        raw_name = getattr(source, "name", None)
+        file_name = Path(raw_name).name if isinstance(raw_name, str) and raw_name else None
         getvalue = getattr(source, "getvalue", None)
         data = getvalue() if callable(getvalue) else source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("the file object must be opened in binary mode ('rb').")
-        return bytes(data), name
+        return bytes(data), file_name
     raise TypeError(
         f"source must be a path, bytes or a binary file object, got {type(source).__name__}."
     )

@@ -429,8 +429,9 @@ def _lloyd(
     converged = False
     n_iter = 0
     if history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE:
-        centers, n_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
-        if n_iter is not None:
+        centers, bounded_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
+        if bounded_iter is not None:
+            n_iter = bounded_iter
             sums, mass, _, inertia = state.sweep(centers)
             centers, inertia = _means(centers, sums, mass, inertia)
             return KMeansResult(centers, state.labels, inertia, n_iter, converged)
