@@ -67,13 +67,15 @@ class EngineRun:
 
 
 def _wcss(features: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """WCSS of `labels` with every centre at its members' mean (never negative: the
+    differences are taken point by point, not as a difference of two large sums)."""
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.column_stack(
         [np.bincount(labels, weights=features[:, j], minlength=k) for j in range(features.shape[1])]
     )
-    squares = np.bincount(labels, weights=np.einsum("ij,ij->i", features, features), minlength=k)
-    filled = counts > 0
-    return float(squares[filled].sum() - ((sums[filled] ** 2).sum(1) / counts[filled]).sum())
+    means = sums / np.maximum(counts, 1.0)[:, None]
+    residual = features - means[labels]
+    return float(np.einsum("ij,ij->", residual, residual))
 
 
 def compare_engines(

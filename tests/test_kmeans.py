@@ -135,9 +135,16 @@ def test_empty_cluster_is_reseeded_far_away():
 
 def test_fewer_distinct_points_than_k_leaves_clusters_empty():
     x = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)
-    result = kmeans(x, 3, seed=1)
-    assert set(np.unique(result.labels)) <= {0, 1, 2}
-    assert result.wcss == pytest.approx(0.0, abs=1e-12)
+    for seed in range(5):
+        result = kmeans(x, 3, seed=seed)
+        # Two distinct points, three clusters: each point keeps one cluster, one stays empty.
+        assert sorted(np.bincount(result.labels, minlength=3).tolist()) == [0, 5, 5]
+        assert len(set(result.labels[:5].tolist())) == 1
+        assert len(set(result.labels[5:].tolist())) == 1
+        assert result.labels[0] != result.labels[5]
+        np.testing.assert_allclose(result.centers[result.labels[0]], [0.0, 0.0])
+        np.testing.assert_allclose(result.centers[result.labels[5]], [1.0, 1.0])
+        assert result.wcss == pytest.approx(0.0, abs=1e-12)
 
 
 def test_assign_and_update_is_one_lloyd_step():
