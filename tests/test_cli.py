@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 from PIL import Image
 
 from core import __version__
@@ -19,8 +20,6 @@ from core.cli import EXIT_ERROR, main
 from core.elbow import elbow
 from core.io import resize_to_max_pixels
 from core.segmentation import segment
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import small_photo
+from helpers import small_photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
