@@ -21,7 +21,7 @@ matrix. Use a working-size image: the cost grows with the number of pixels.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,10 @@ from core.colorspaces import rgb_to_features
 from core.validation import ColorSpace, check_color_space, check_weight
 
 __all__ = ["DEFAULT_TEXTURE_COMPONENTS", "pixel_features"]
+
+# ``core.features.segment_features`` (deprecated, see :func:`core.segmentation.segment_features`)
+# is set on this module by core.segmentation when it is imported (``import core`` does), so
+# the old import path keeps working without an arrow from this module up to segmentation.
 
 #: Principal components kept from the 48 texture responses.
 DEFAULT_TEXTURE_COMPONENTS: Final = 8
@@ -106,13 +110,3 @@ def pixel_features(
         texture_scale = float(np.sqrt(responses.var(axis=0).sum())) or 1.0
         columns.append(responses * (texture * scale / texture_scale))
     return np.ascontiguousarray(np.hstack(columns)) if len(columns) > 1 else color
-
-
-def __getattr__(name: str) -> Any:
-    # segment_features moved to core.segmentation (segment() takes the feature weights);
-    # the old import path keeps working without this module importing upwards.
-    if name == "segment_features":
-        from core.segmentation import segment_features
-
-        return segment_features
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core import features as _features_module
 from core.arrays import as_rgb_image, resize_to_max_pixels
 from core.cleanup import merge_small_regions
 from core.colorspaces import rgb_to_features
@@ -641,3 +642,8 @@ def segment_features(
         texture_components=texture_components,
         **kwargs,
     )
+
+
+# The README promised ``core.features.segment_features``: keep that path working without
+# core.features importing this module (it sits below it).
+_features_module.segment_features = segment_features  # type: ignore[attr-defined]
