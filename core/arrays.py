@@ -27,6 +27,22 @@ def as_rgb_image(image: npt.ArrayLike, *, name: str = "image") -> np.ndarray:
         If `image` is not an array of numbers.
     ValueError
         If it is empty, has the wrong shape, contains NaN, or has values out of range.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) array_like of uint8, or of float in [0, 1]
+    name : str
+        What to call the image in error messages.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        `image` itself when it already is C-contiguous uint8 RGB, else a converted copy.
+
+    Examples
+    --------
+    >>> as_rgb_image(np.zeros((2, 3), dtype=np.uint8)).shape
+    (2, 3, 3)
     """
     array = np.asarray(image)
     if array.dtype == object or not (
@@ -88,6 +104,11 @@ def resize_to_max_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
     ------
     ValueError
         If `max_pixels` is not a positive integer or `image` is empty.
+
+    Examples
+    --------
+    >>> resize_to_max_pixels(np.zeros((300, 400, 3), dtype=np.uint8), 1200).shape
+    (30, 40, 3)
     """
     max_pixels = check_positive_int(max_pixels, "max_pixels")
     height, width = image.shape[:2]

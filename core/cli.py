@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
         Parsing sets ``run``, the function that carries the command out.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["segment", "photo.jpg", "-k", "6"]).color_space
+    'lab'
     """
     from core import __version__
 
@@ -346,6 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 (:data:`EXIT_ERROR`) for any error a user can fix, 130 when
         interrupted. ``--help`` and ``--version`` return 0.
+
+    Raises
+    ------
+    Nothing: every error a user can cause becomes one ``kseg: error: ...`` line on stderr
+    and exit code 2 (a bug still raises, with its traceback).
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    kseg ...
+    0
     """
     parser = build_parser()
     try:

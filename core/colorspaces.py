@@ -177,6 +177,12 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     ------
     ValueError
         If `color_space` is unknown or `colors` is not of shape (n, 3).
+
+    Examples
+    --------
+    >>> white = np.array([[255, 255, 255]], dtype=np.uint8)
+    >>> (rgb_to_features(white, "lab").round(2) + 0.0).tolist()  # a*, b*, L*
+    [[0.0, 0.0, 100.0]]
     """
     space = check_color_space(color_space)
     colors = np.asarray(colors)

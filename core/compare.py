@@ -103,6 +103,18 @@ def compare_engines(
     -------
     list of EngineRun
         In the order of :data:`ENGINE_RUNS`; kseg first.
+
+    Raises
+    ------
+    ValueError
+        If the image or a parameter is invalid, as for :func:`core.segment`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> [round(run.wcss, 6) for run in compare_engines(image, 2, n_init=1)]
+    [0.0, 0.0, 0.0, 0.0]
     """
     from sklearn.metrics import adjusted_rand_score
 

@@ -77,6 +77,18 @@ def find_knee(ks: npt.ArrayLike, wcss: npt.ArrayLike) -> tuple[int | None, str]:
         The k at the elbow, or None when there is none.
     message : str
         A sentence saying what was found and how to read it.
+
+    Parameters
+    ----------
+    ks : (n,) array_like of int
+        Values of k, ascending.
+    wcss : (n,) array_like of float
+        WCSS at each k.
+
+    Examples
+    --------
+    >>> find_knee([1, 2, 3, 4, 5, 6], [100.0, 30.0, 12.0, 10.0, 9.0, 8.5])[0]
+    2
     """
     from kneed import KneeLocator
 
@@ -148,6 +160,13 @@ def elbow(
     than the run at k. Each k therefore also starts once from the previous k's centres plus
     the worst-served colour: Lloyd never raises WCSS, so that run is at most the previous
     WCSS, and the better of the two runs is kept. The curve never rises.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> curve = elbow(image, range(1, 4))
+    >>> curve.ks, curve.wcss[1:]
+    ((1, 2, 3), (0.0, 0.0))
     """
     started = time.perf_counter()
     rgb = as_rgb_image(image)

@@ -84,6 +84,10 @@ def fit_colors(
     >>> table = ColorTable.from_image(np.zeros((2, 2, 3), dtype=np.uint8))
     >>> fit_colors(np.zeros((1, 3)), table, 1, FitParams()).labels.tolist()
     [0]
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
     """
     weights = table.counts.astype(np.float64)
     m = features.shape[0]
@@ -180,6 +184,10 @@ def sklearn_kmeans(
     >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
     >>> sorted(np.bincount(sklearn_kmeans(points, 2, FitParams()).labels).tolist())
     [1, 2]
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
     """
     from sklearn.cluster import KMeans
 
@@ -230,6 +238,10 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
     >>> sorted(np.bincount(opencv_kmeans(points, 2, FitParams()).labels).tolist())
     [1, 2]
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
     """
     points = np.ascontiguousarray(features, dtype=np.float32)
     epsilon = math.sqrt(params.tol * float(points.var(axis=0).mean())) if params.tol > 0 else 0.0
