@@ -55,6 +55,12 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
     ------
     ValueError
         If the array is not uint8 of one of those shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> png_bytes(np.zeros((2, 2, 3), dtype=np.uint8))[:4]
+    b'\x89PNG'
     """
     array = np.asarray(image)
     if array.dtype != np.uint8 or not (
@@ -97,6 +103,14 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     ------
     IndexError
         If `i` is not a cluster index.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> mask_png(seg, 0)[:4]
+    b'\x89PNG'
     """
     return png_bytes(seg.mask(i).astype(np.uint8) * 255)
 
@@ -109,6 +123,19 @@ def masks_zip(seg: Segmentation) -> bytes:
     bytes
         A ZIP holding exactly ``seg.k`` files, ``mask_00_<rrggbb>.png`` …, largest
         cluster first, named by index and palette colour.
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> import io, zipfile
+    >>> zipfile.ZipFile(io.BytesIO(masks_zip(seg))).namelist()
+    ['mask_00_000000.png', 'mask_01_ffffff.png']
     """
     return _zip({f"mask_{_file_stem(seg, i)}.png": mask_png(seg, i) for i in range(seg.k)})
 
@@ -140,6 +167,14 @@ def cutout(
         If `image` or `alpha` does not match `seg` in shape, or is not uint8.
     IndexError
         If `i` is not a cluster index.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> cutout(image, seg, 0)[..., 3].tolist()[0]
+    [255, 255, 255, 0, 0, 0]
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -185,6 +220,14 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     ------
     ValueError
         As :func:`cutout`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> cutouts_zip(image, seg)[:2]
+    b'PK'
     """
     return _zip(
         {
@@ -207,6 +250,18 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
     list of dict
         Keys ``cluster`` (int), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255),
         ``pixels`` (int) and ``share`` (float in [0, 1]; the shares sum to 1).
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> palette_rows(seg)[0]
+    {'cluster': 0, 'hex': '#000000', 'r': 0, 'g': 0, 'b': 0, 'pixels': 12, 'share': 0.5}
     """
     return [
         {
@@ -226,6 +281,25 @@ def palette_csv(seg: Segmentation) -> str:
     """The palette as CSV, header ``cluster,hex,r,g,b,pixels,share``.
 
     Shares are written with 6 decimals (a fraction, not a percentage).
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Returns
+    -------
+    str
+        One header line and one line per cluster, largest first.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> print(palette_csv(seg))  # doctest: +NORMALIZE_WHITESPACE
+    cluster,hex,r,g,b,pixels,share
+    0,#000000,0,0,0,12,0.500000
+    1,#ffffff,255,255,255,12,0.500000
     """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PALETTE_FIELDS, lineterminator="\n")
@@ -236,7 +310,26 @@ def palette_csv(seg: Segmentation) -> str:
 
 
 def palette_json(seg: Segmentation) -> str:
-    """The palette as a JSON list of :func:`palette_rows` (shares at full precision)."""
+    """The palette as a JSON list of :func:`palette_rows` (shares at full precision).
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Returns
+    -------
+    str
+        A JSON array of objects with the keys of :func:`palette_rows`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> import json
+    >>> json.loads(palette_json(seg))[1]["hex"]
+    '#ffffff'
+    """
     return json.dumps(palette_rows(seg), indent=2)
 
 
@@ -254,6 +347,14 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
     str
         ``GIMP Palette``, ``Name:``, ``Columns:`` and ``#`` header lines, then one
         ``R G B<TAB>cluster i (share%)`` line per cluster, largest first.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> palette_gpl(seg).splitlines()[0]
+    'GIMP Palette'
     """
     name = " ".join(name.split()) or "kseg"
     lines = ["GIMP Palette", f"Name: {name}", "Columns: 4", "#"]

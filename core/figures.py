@@ -87,6 +87,11 @@ def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.nd
     ------
     ValueError
         If `max_points` is not a positive integer.
+
+    Examples
+    --------
+    >>> sample_pixels(10, 4, seed=0).shape
+    (4,)
     """
     max_points = check_positive_int(max_points, "max_points")
     if max_points >= n_pixels:
@@ -129,6 +134,14 @@ def scatter3d_figure(
     ValueError
         If `image` is not the (H, W, 3) uint8 image of `seg`, `color_by` is unknown or
         `max_points` is not a positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> [len(trace.x) for trace in scatter3d_figure(seg, image).data]
+    [24, 2]
     """
     image = check_segmented_image(image, seg.shape)
     if color_by not in ("pixel", "cluster"):
@@ -210,6 +223,13 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     plotly.graph_objects.Figure
         A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
         ``elbow.knee`` is not None.
+
+    Examples
+    --------
+    >>> from core.elbow import Elbow
+    >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
+    >>> len(elbow_figure(curve, chosen_k=3).data)
+    2
     """
     figure = go.Figure(
         go.Scatter(
@@ -265,6 +285,18 @@ def shares_figure(seg: Segmentation) -> go.Figure:
     plotly.graph_objects.Figure
         One ``Bar`` trace; bar i is cluster i (largest first, top to bottom) and its colour
         is ``seg.hex_colors[i]``.
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> shares_figure(seg).data[0].x.tolist()
+    [50.0, 50.0]
     """
     names = [f"{i} · {hex_color}" for i, hex_color in enumerate(seg.hex_colors)]
     figure = go.Figure(
@@ -309,6 +341,17 @@ def wcss_curves_figure(
     title, x_title : str
     marker_x : int, optional
         Draws a dotted vertical line there (the current iteration, say).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Scatter`` line per curve, in the order of `curves`.
+
+    Examples
+    --------
+    >>> figure = wcss_curves_figure({"a": ([1, 2], [3.0, 1.0])}, title="t", x_title="k")
+    >>> [trace.name for trace in figure.data]
+    ['a']
     """
     figure = go.Figure()
     for name, (xs, ys) in curves.items():
@@ -347,6 +390,28 @@ def steps_figure(
         The image the steps were recorded on.
     i : int
         Iteration to show (0 = the initial centres).
+
+    max_points : int
+        Pixels sampled for the cloud.
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Scatter3d`` cloud of pixels, then one ``Scatter3d`` path per centroid.
+
+    Raises
+    ------
+    IndexError
+        If `i` is not an iteration of `steps`.
+
+    Examples
+    --------
+    >>> from core.steps import kmeans_steps
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> len(steps_figure(kmeans_steps(image, 2), image, 0).data)
+    3
     """
     pixels = image.reshape(-1, 3)
     chosen = sample_pixels(pixels.shape[0], max_points, seed)
@@ -402,7 +467,26 @@ def steps_figure(
 
 
 def filter_bank_figure(bank: np.ndarray, names: tuple[str, ...]) -> go.Figure:
-    """The filters of a bank as a grid of small heatmaps (8 per row)."""
+    """The filters of a bank as a grid of small heatmaps (8 per row).
+
+    Parameters
+    ----------
+    bank : (n, s, s) ndarray of float
+        The filters (:func:`core.texture.lm_filter_bank`).
+    names : tuple of str
+        One name per filter, shown on hover.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Heatmap`` per filter.
+
+    Examples
+    --------
+    >>> from core.texture import LM_FILTER_NAMES, lm_filter_bank
+    >>> len(filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES).data)
+    48
+    """
     from plotly.subplots import make_subplots
 
     n = bank.shape[0]
@@ -442,7 +526,26 @@ def filter_bank_figure(bank: np.ndarray, names: tuple[str, ...]) -> go.Figure:
 
 
 def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[float]) -> go.Figure:
-    """Bits per pixel (bars) and PSNR (line) against k."""
+    """Bits per pixel (bars) and PSNR (line) against k.
+
+    Parameters
+    ----------
+    ks : list of int
+    bits_per_pixel : list of float
+        Size of the indexed PNG per pixel, for each k.
+    psnr : list of float
+        Peak signal-to-noise ratio in dB, for each k.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Bar`` trace (bits per pixel, left axis) and a ``Scatter`` line (PSNR, right axis).
+
+    Examples
+    --------
+    >>> [type(t).__name__ for t in compression_figure([2, 4], [1.0, 2.0], [20.0, 25.0]).data]
+    ['Bar', 'Scatter']
+    """
     from plotly.subplots import make_subplots
 
     figure = make_subplots(specs=[[{"secondary_y": True}]])

@@ -109,6 +109,14 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         cannot read, or too large.
     TypeError
         If `source` is none of the accepted types.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("L", (3, 2), 128).save(buffer, format="PNG")
+    >>> load_image(buffer.getvalue()).shape
+    (2, 3, 3)
     """
     return open_image(source, max_pixels=max_pixels).rgb
 
@@ -138,6 +146,15 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         See :func:`load_image`.
     TypeError
         If `source` is none of the accepted types.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("RGBA", (3, 2), (0, 0, 0, 0)).save(buffer, "PNG")
+    >>> loaded = open_image(buffer.getvalue())
+    >>> loaded.format, loaded.mode, int(loaded.rgb.min()), loaded.alpha.shape
+    ('PNG', 'RGBA', 255, (2, 3))
     """
     max_pixels = check_positive_int(max_pixels, "max_pixels")
     data, name = _read_source(source)

@@ -136,6 +136,10 @@ def warm_up(*, background: bool = True) -> threading.Thread | None:
     Examples
     --------
     >>> warm_up(background=False)
+
+    Raises
+    ------
+    Nothing: a failure to compile leaves kseg on its NumPy path.
     """
     if background:
         return _accel.warm_up_in_background()
@@ -147,6 +151,28 @@ def relative_tolerance(points: np.ndarray, weights: np.ndarray | None, tol: floa
     """Turn a relative tolerance into an absolute one: `tol` × mean per-feature variance.
 
     The same convention as scikit-learn, so ``tol=1e-4`` means the same thing in both.
+
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+    weights : (n,) ndarray of float64, or None
+        None: every point weighs 1.
+    tol : float
+        Relative tolerance, ``>= 0``.
+
+    Returns
+    -------
+    float
+        The absolute tolerance on the summed squared centre movement.
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> relative_tolerance(np.array([[0.0], [2.0]]), None, 0.5)
+    0.5
     """
     if tol == 0:
         return 0.0
@@ -217,6 +243,13 @@ def kmeans(
     non-empty cluster is the weighted mean of its points after the final update; WCSS never
     rises from one iteration to the next; the result depends only on the inputs and `seed`.
     Clusters can end up empty only when there are fewer distinct points than `k`.
+
+    Examples
+    --------
+    >>> points = np.array([[0.0], [0.2], [10.0], [10.4]])
+    >>> result = kmeans(points, 2, sample_weight=[1, 1, 1, 3])
+    >>> sorted(result.centers.ravel().round(2).tolist()), round(result.wcss, 4)
+    ([0.1, 10.3], 0.14)
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -289,6 +322,17 @@ def assign(x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray) -> tuple[np.nda
     labels : (n,) ndarray of int32
     distances : (n,) ndarray of float64
         Squared Euclidean distance to the nearest centre (clipped at 0 against rounding).
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [9.0]])
+    >>> labels, distances = assign(x, (x * x).ravel(), np.array([[0.0], [10.0]]))
+    >>> labels.tolist(), distances.tolist()
+    ([0, 0, 1], [0.0, 1.0, 1.0])
     """
     n, k = x.shape[0], centers.shape[0]
     labels = np.empty(n, dtype=np.int32)
@@ -324,6 +368,24 @@ def assign_and_update(
         Weighted mean of each cluster's points.
     inertia : float
         WCSS of `labels` against the returned centres.
+
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+    weights : (n,) ndarray of float64
+    centers : (k, d) ndarray of float64
+        The centres to label with.
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> points = np.array([[0.0], [2.0], [9.0], [11.0]])
+    >>> labels, centers, wcss = assign_and_update(points, np.ones(4), np.array([[0.0], [10.0]]))
+    >>> labels.tolist(), centers.ravel().tolist(), wcss
+    ([0, 0, 1, 1], [1.0, 10.0], 4.0)
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)

@@ -47,6 +47,12 @@ def preview_bytes(
     ------
     ValueError
         If `image` is not uint8 grey/RGB/RGBA, or JPEG is asked for an RGBA image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> preview_bytes(np.zeros((20, 30, 3), dtype=np.uint8), max_pixels=100)[:4]
+    b'\x89PNG'
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or not (
@@ -97,6 +103,14 @@ def cluster_thumbnails(
     ------
     ValueError
         If `image` or `alpha` does not match `seg`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> [mask.shape for mask, _ in cluster_thumbnails(seg, image)]
+    [(4, 6), (4, 6)]
     """
     image = check_segmented_image(image, seg.shape)
     small = resize_to_max_pixels(image, max_pixels)
