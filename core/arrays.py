@@ -21,13 +21,6 @@ def as_rgb_image(image: npt.ArrayLike, *, name: str = "image") -> np.ndarray:
     float arrays with values in [0, 1] (scaled by 255 and rounded). The input is never
     modified.
 
-    Raises
-    ------
-    TypeError
-        If `image` is not an array of numbers.
-    ValueError
-        If it is empty, has the wrong shape, contains NaN, or has values out of range.
-
     Parameters
     ----------
     image : (H, W, 3) or (H, W) array_like of uint8, or of float in [0, 1]
@@ -38,6 +31,13 @@ def as_rgb_image(image: npt.ArrayLike, *, name: str = "image") -> np.ndarray:
     -------
     (H, W, 3) ndarray of uint8
         `image` itself when it already is C-contiguous uint8 RGB, else a converted copy.
+
+    Raises
+    ------
+    TypeError
+        If `image` is not an array of numbers.
+    ValueError
+        If it is empty, has the wrong shape, contains NaN, or has values out of range.
 
     Examples
     --------

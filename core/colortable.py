@@ -164,17 +164,17 @@ class ColorTable:
     def coarse(self, bits: int = 5) -> tuple[np.ndarray, int]:
         """Group the colours into a coarse RGB histogram of ``2**(3*bits)`` cells.
 
+        Parameters
+        ----------
+        bits : int
+            High bits kept per channel, 1 to 8.
+
         Returns
         -------
         cell : (m,) ndarray of int64
             Cell index of every distinct colour.
         n_cells : int
             Number of possible cells.
-
-        Parameters
-        ----------
-        bits : int
-            High bits kept per channel, 1 to 8.
 
         Examples
         --------

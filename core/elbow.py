@@ -71,19 +71,19 @@ class Elbow:
 def find_knee(ks: npt.ArrayLike, wcss: npt.ArrayLike) -> tuple[int | None, str]:
     """Locate the elbow of a decreasing, convex WCSS curve with Kneedle.
 
-    Returns
-    -------
-    knee : int or None
-        The k at the elbow, or None when there is none.
-    message : str
-        A sentence saying what was found and how to read it.
-
     Parameters
     ----------
     ks : (n,) array_like of int
         Values of k, ascending.
     wcss : (n,) array_like of float
         WCSS at each k.
+
+    Returns
+    -------
+    knee : int or None
+        The k at the elbow, or None when there is none.
+    message : str
+        A sentence saying what was found and how to read it.
 
     Examples
     --------

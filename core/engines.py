@@ -78,16 +78,16 @@ def fit_colors(
     KMeansResult
         Labels are one per distinct colour.
 
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
     Examples
     --------
     >>> import numpy as np
     >>> table = ColorTable.from_image(np.zeros((2, 2, 3), dtype=np.uint8))
     >>> fit_colors(np.zeros((1, 3)), table, 1, FitParams()).labels.tolist()
     [0]
-
-    Raises
-    ------
-    Nothing of its own: prior validation assumed.
     """
     weights = table.counts.astype(np.float64)
     m = features.shape[0]
@@ -178,16 +178,16 @@ def sklearn_kmeans(
     -------
     KMeansResult
 
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
     Examples
     --------
     >>> import numpy as np
     >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
     >>> sorted(np.bincount(sklearn_kmeans(points, 2, FitParams()).labels).tolist())
     [1, 2]
-
-    Raises
-    ------
-    Nothing of its own: prior validation assumed.
     """
     from sklearn.cluster import KMeans
 
@@ -232,16 +232,16 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     -------
     KMeansResult
 
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
     Examples
     --------
     >>> import numpy as np
     >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
     >>> sorted(np.bincount(opencv_kmeans(points, 2, FitParams()).labels).tolist())
     [1, 2]
-
-    Raises
-    ------
-    Nothing of its own: prior validation assumed.
     """
     points = np.ascontiguousarray(features, dtype=np.float32)
     epsilon = math.sqrt(params.tol * float(points.var(axis=0).mean())) if params.tol > 0 else 0.0

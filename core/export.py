@@ -118,15 +118,15 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
 def masks_zip(seg: Segmentation) -> bytes:
     """Every cluster's mask (:func:`mask_png`) in one ZIP.
 
+    Parameters
+    ----------
+    seg : Segmentation
+
     Returns
     -------
     bytes
         A ZIP holding exactly ``seg.k`` files, ``mask_00_<rrggbb>.png`` …, largest
         cluster first, named by index and palette colour.
-
-    Parameters
-    ----------
-    seg : Segmentation
 
     Examples
     --------
@@ -245,15 +245,15 @@ PALETTE_FIELDS = ("cluster", "hex", "r", "g", "b", "pixels", "share")
 def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
     """The palette as plain Python values, one dict per cluster, largest first.
 
+    Parameters
+    ----------
+    seg : Segmentation
+
     Returns
     -------
     list of dict
         Keys ``cluster`` (int), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255),
         ``pixels`` (int) and ``share`` (float in [0, 1]; the shares sum to 1).
-
-    Parameters
-    ----------
-    seg : Segmentation
 
     Examples
     --------

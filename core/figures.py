@@ -280,15 +280,15 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
 def shares_figure(seg: Segmentation) -> go.Figure:
     """Share of pixels per cluster: one horizontal bar per cluster, in its palette colour.
 
+    Parameters
+    ----------
+    seg : Segmentation
+
     Returns
     -------
     plotly.graph_objects.Figure
         One ``Bar`` trace; bar i is cluster i (largest first, top to bottom) and its colour
         is ``seg.hex_colors[i]``.
-
-    Parameters
-    ----------
-    seg : Segmentation
 
     Examples
     --------

@@ -133,13 +133,13 @@ def warm_up(*, background: bool = True) -> threading.Thread | None:
         The compiling thread; None when compiling now, or when numba is unavailable
         (``KSEG_NUMBA=0`` or not installed), in which case nothing happens.
 
-    Examples
-    --------
-    >>> warm_up(background=False)
-
     Raises
     ------
     Nothing: a failure to compile leaves kseg on its NumPy path.
+
+    Examples
+    --------
+    >>> warm_up(background=False)
     """
     if background:
         return _accel.warm_up_in_background()
@@ -361,6 +361,13 @@ def assign_and_update(
 
     Prior validation assumed. Centres of clusters that receive no point stay where they are.
 
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+    weights : (n,) ndarray of float64
+    centers : (k, d) ndarray of float64
+        The centres to label with.
+
     Returns
     -------
     labels : (n,) ndarray of int32
@@ -368,13 +375,6 @@ def assign_and_update(
         Weighted mean of each cluster's points.
     inertia : float
         WCSS of `labels` against the returned centres.
-
-    Parameters
-    ----------
-    points : (n, d) ndarray of float64
-    weights : (n,) ndarray of float64
-    centers : (k, d) ndarray of float64
-        The centres to label with.
 
     Raises
     ------

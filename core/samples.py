@@ -20,11 +20,6 @@ SAMPLES: Final[dict[str, str]] = {
 def load_sample(name: str) -> np.ndarray:
     """The sample photo `name` (a key of :data:`SAMPLES`) as (H, W, 3) uint8 RGB.
 
-    Raises
-    ------
-    ValueError
-        If `name` is not a known sample.
-
     Parameters
     ----------
     name : str
@@ -33,6 +28,11 @@ def load_sample(name: str) -> np.ndarray:
     Returns
     -------
     (H, W, 3) ndarray of uint8
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a known sample.
 
     Examples
     --------

@@ -67,20 +67,87 @@ class Steps:
         return len(self.centers)
 
     def labels_of_colors(self, i: int) -> np.ndarray:
-        """(m,) cluster of every distinct colour at iteration `i`."""
+        """(m,) cluster of every distinct colour at iteration `i`.
+
+        Parameters
+        ----------
+        i : int
+            Iteration, in ``[0, n_iter)``.
+
+        Returns
+        -------
+        (m,) ndarray of int32
+            One label per distinct colour of the image.
+
+        Raises
+        ------
+        IndexError
+            If `i` is not an iteration.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> sorted(steps.labels_of_colors(0).tolist())
+        [0, 1]
+        """
         self._check(i)
         x = self._features
         labels, _ = assign(x, np.einsum("ij,ij->i", x, x), self.centers[i])
         return labels
 
     def palette(self, i: int) -> np.ndarray:
-        """(k, 3) uint8 mean RGB colour of each cluster at iteration `i` (black if empty)."""
+        """(k, 3) uint8 mean RGB colour of each cluster at iteration `i` (black if empty).
+
+        Parameters
+        ----------
+        i : int
+            Iteration, in ``[0, n_iter)``.
+
+        Returns
+        -------
+        (k, 3) ndarray of uint8
+
+        Raises
+        ------
+        IndexError
+            If `i` is not an iteration.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> sorted(steps.palette(steps.n_iter - 1).tolist())
+        [[0, 0, 0], [255, 255, 255]]
+        """
         labels = self.labels_of_colors(i)
         _, palette = cluster_means(self._table.colors, labels, self.k, self._table.counts)
         return palette
 
     def segmented(self, i: int) -> np.ndarray:
-        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`."""
+        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`.
+
+        Parameters
+        ----------
+        i : int
+            Iteration, in ``[0, n_iter)``.
+
+        Returns
+        -------
+        (H, W, 3) ndarray of uint8
+
+        Raises
+        ------
+        IndexError
+            If `i` is not an iteration.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> bool((steps.segmented(0) == image).all())
+        True
+        """
         labels = self.labels_of_colors(i)
         _, painted = self._table.paint(labels, self.palette(i))
         return painted

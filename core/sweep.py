@@ -75,6 +75,13 @@ def sweep(
     ValueError
         If `ks` is empty, holds a value that is not a positive integer or exceeds the number
         of pixels or the limit of 64, or another parameter is invalid.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> [(result.k, result.wcss) for result in results][1]
+    (2, 0.0)
     """
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
@@ -120,6 +127,29 @@ def sweep_frames(results: list[Segmentation], *, max_side: int = 480) -> list[np
 
     Frames are downscaled so that their longer side is at most `max_side` pixels, and all
     have the same size.
+
+    Parameters
+    ----------
+    results : list of Segmentation
+        From :func:`sweep`, all of one image.
+    max_side : int
+        Longer side of the frames, in pixels (at least 16).
+
+    Returns
+    -------
+    list of (h, w, 3) ndarray of uint8
+
+    Raises
+    ------
+    ValueError
+        If `results` is empty or `max_side` is below 16.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> [frame.shape for frame in sweep_frames(results, max_side=60)]  # never enlarged
+    [(4, 6, 3), (4, 6, 3)]
     """
     if not results:
         raise ValueError("results is empty: run sweep() first.")
@@ -160,6 +190,23 @@ def sweep_gif(
         How long each frame shows; the last one holds twice as long.
     loop : int
         0 loops forever.
+
+    Returns
+    -------
+    bytes
+        A looping GIF.
+
+    Raises
+    ------
+    ValueError
+        As :func:`sweep_frames`.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> sweep_gif(results, max_side=60)[:6]
+    b'GIF89a'
     """
     frames = [Image.fromarray(f) for f in sweep_frames(results, max_side=max_side)]
     # Each frame holds at most k + 2 colours (palette and caption): an adaptive palette of
@@ -184,7 +231,32 @@ def sweep_gif(
 
 
 def sweep_zip(results: list[Segmentation], *, max_side: int = 1024) -> bytes:
-    """The captioned frames as PNGs in a ZIP (``k02.png``, ``k04.png``, …)."""
+    """The captioned frames as PNGs in a ZIP (``k02.png``, ``k04.png``, …).
+
+    Parameters
+    ----------
+    results : list of Segmentation
+    max_side : int
+        Longer side of the frames, in pixels.
+
+    Returns
+    -------
+    bytes
+        A ZIP of ``k<NN>.png`` files, one per result.
+
+    Raises
+    ------
+    ValueError
+        As :func:`sweep_frames`.
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> zipfile.ZipFile(io.BytesIO(sweep_zip(results, max_side=60))).namelist()
+    ['k01.png', 'k02.png']
+    """
     from core.export import png_bytes
 
     buffer = io.BytesIO()

@@ -139,6 +139,11 @@ def lm_filter_bank(support: int = 49) -> np.ndarray:
     - Gaussians are non-negative and sum to 1;
     - first-derivative filters are odd (``f == -rot180(f)``), all others are even
       (``f == rot180(f)``); LoG and Gaussians are unchanged by a 90° rotation.
+
+    Examples
+    --------
+    >>> lm_filter_bank(15).shape
+    (48, 15, 15)
     """
     if not is_integer(support):
         raise ValueError(f"support must be a positive odd integer such as 49, got {support!r}.")

@@ -250,6 +250,10 @@ def check_k_fits(k: int, n_pixels: int) -> None:
         Prior validation assumed (:func:`check_k`).
     n_pixels : int
 
+    Returns
+    -------
+    None
+
     Raises
     ------
     ValueError
@@ -265,6 +269,10 @@ def check_k_fits(k: int, n_pixels: int) -> None:
 
 def check_n_init(n_init: object) -> int:
     """Check a number of restarts: a positive integer, at most ``LIMITS["n_init"]`` (100).
+
+    Parameters
+    ----------
+    n_init : object
 
     Returns
     -------
@@ -286,6 +294,10 @@ def check_n_init(n_init: object) -> int:
 def check_max_iter(max_iter: object) -> int:
     """Check a cap on iterations: a positive integer, at most ``LIMITS["max_iter"]``.
 
+    Parameters
+    ----------
+    max_iter : object
+
     Returns
     -------
     int
@@ -305,6 +317,10 @@ def check_max_iter(max_iter: object) -> int:
 
 def check_tol(tol: object) -> float:
     """Check a relative tolerance: a finite number ``>= 0``.
+
+    Parameters
+    ----------
+    tol : object
 
     Returns
     -------
@@ -338,6 +354,10 @@ def _check_choice(value: object, name: str, allowed: tuple[str, ...]) -> str:
 def check_init(init: object) -> Init:
     """Check an initialisation method, one of :data:`INITS`.
 
+    Parameters
+    ----------
+    init : object
+
     Returns
     -------
     str
@@ -358,6 +378,10 @@ def check_init(init: object) -> Init:
 def check_engine(engine: object) -> Engine:
     """Check an engine name, one of :data:`ENGINE_VALUES`.
 
+    Parameters
+    ----------
+    engine : object
+
     Returns
     -------
     str
@@ -377,6 +401,10 @@ def check_engine(engine: object) -> Engine:
 
 def check_color_space(color_space: object) -> ColorSpace:
     """Return the canonical (lower-case) name of `color_space`, or raise.
+
+    Parameters
+    ----------
+    color_space : object
 
     Returns
     -------
@@ -403,6 +431,10 @@ def check_color_space(color_space: object) -> ColorSpace:
 
 def check_seed(seed: object) -> int | None:
     """Check a random seed: None (random) or an integer in ``[0, 2**32)``.
+
+    Parameters
+    ----------
+    seed : object
 
     Returns
     -------
@@ -440,6 +472,10 @@ def resolve_seed(seed: object) -> int:
 
     The drawn seed is what the result records, so the recipe reproduces it.
 
+    Parameters
+    ----------
+    seed : object
+
     Returns
     -------
     int
@@ -463,6 +499,12 @@ def resolve_seed(seed: object) -> int:
 
 def check_weight(value: object, name: str) -> float:
     """Check a feature weight: a finite number ``>= 0`` (and below a million).
+
+    Parameters
+    ----------
+    value : object
+    name : str
+        The parameter's name, for the message.
 
     Returns
     -------
@@ -518,6 +560,11 @@ class FitParams:
         tol: object = 1e-4,
     ) -> FitParams:
         """Validate every setting (:mod:`core.validation`) and build the parameters.
+
+        Parameters
+        ----------
+        seed, init, n_init, max_iter, tol
+            As for :func:`core.segment`; each is checked by its function here.
 
         Returns
         -------
