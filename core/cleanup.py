@@ -127,11 +127,6 @@ def merge_small_regions(
         converged=seg.converged,
         fit_shape=seg.fit_shape,
         warn_empty=False,
-        engine=seg.engine,
-        fit_pixels=seg.fit_pixels,
-        position_weight=seg.position_weight,
-        texture_weight=seg.texture_weight,
-        texture_components=seg.texture_components,
-        min_region=min_pixels,
+        **{**seg.options, "min_region": min_pixels},
     )
     return result, moved

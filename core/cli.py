@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.colorspaces import COLOR_SPACES
 from core.engines import ENGINES
@@ -413,6 +413,18 @@ def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
     return loaded, rgb
 
 
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`_add_image_options` that every k-means call takes."""
+    return {
+        "color_space": args.color_space,
+        "seed": args.seed,
+        "init": args.init,
+        "n_init": args.n_init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+    }
+
+
 def _run_segment(args: argparse.Namespace) -> None:
     from core.segmentation import segment
 
@@ -421,12 +433,7 @@ def _run_segment(args: argparse.Namespace) -> None:
     result = segment(
         rgb,
         args.k,
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
         engine=args.engine,
         fit_pixels=args.fit_pixels,
         position_weight=args.position_weight,
@@ -511,12 +518,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
     result = elbow(
         rgb,
         range(args.k_min, args.k_max + 1),
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
     )
     values = [f"{wcss:.6g}" for wcss in result.wcss]
     k_width = max(len("k"), *(len(str(k)) for k in result.ks))
@@ -539,12 +541,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
     results = sweep(
         rgb,
         args.ks,
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_sweep.gif")
     out.write_bytes(sweep_gif(results, max_side=args.size, frame_ms=args.frame_ms))

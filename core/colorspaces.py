@@ -82,6 +82,7 @@ def color_space_name(color_space: str) -> str:
     Returns
     -------
     str
+        ``"RGB"``, ``"HSV"``, ``"CIELAB"`` or ``"OKLab"``.
 
     Raises
     ------

@@ -25,7 +25,7 @@ from core.colortable import ColorTable
 from core.kmeans import KMeansResult, kmeans
 from core.validation import ENGINE_VALUES, Engine, FitParams
 
-__all__ = ["ENGINES", "fit_colors", "opencv_kmeans", "sklearn_kmeans"]
+__all__ = ["ENGINES", "fit_colors", "fit_points", "opencv_kmeans", "sklearn_kmeans"]
 
 #: Engines accepted by :func:`core.segment`, with what each one does.
 ENGINES: Final[dict[str, str]] = {
@@ -98,16 +98,14 @@ def fit_colors(
     if engine == "sklearn":
         return sklearn_kmeans(features, k, params, sample_weight=weights)
     if init_centers is not None:
-        return kmeans(
+        return fit_points(
             features,
             k,
+            params,
             sample_weight=weights,
             init=init_centers,
             n_init=1,
-            max_iter=params.max_iter,
-            tol=params.tol,
             record_history=record_history,
-            allow_large_k=True,
         )
     start: np.ndarray | str = params.init
     runs = params.n_init
@@ -130,24 +128,65 @@ def fit_colors(
                 )
                 / mass[occupied, None]
             )
-            seeded = kmeans(
-                coarse,
-                k,
-                sample_weight=mass[occupied],
-                init=params.init,
-                n_init=params.n_init,
-                max_iter=params.max_iter,
-                tol=params.tol,
-                seed=params.seed,
-                allow_large_k=True,
-            )
+            seeded = fit_points(coarse, k, params, sample_weight=mass[occupied])
             start, runs = seeded.centers, 1
-    return kmeans(
+    return fit_points(
         features,
         k,
+        params,
         sample_weight=weights,
         init=start,
         n_init=runs,
+        record_history=record_history,
+    )
+
+
+def fit_points(
+    points: np.ndarray,
+    k: int,
+    params: FitParams,
+    *,
+    sample_weight: np.ndarray | None = None,
+    init: np.ndarray | str | None = None,
+    n_init: int | None = None,
+    record_history: bool = False,
+) -> KMeansResult:
+    """kseg's engine (:func:`core.kmeans.kmeans`) on any weighted points, with `params`.
+
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+        Feature rows: distinct colours, coarse histogram cells, or every pixel.
+    k : int
+    params : FitParams
+    sample_weight : (n,) ndarray of float64, optional
+    init : (k, d) ndarray or str, optional
+        Overrides ``params.init`` (starting centres, say).
+    n_init : int, optional
+        Overrides ``params.n_init``.
+    record_history : bool
+        Keep every iteration of the best run.
+
+    Returns
+    -------
+    KMeansResult
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed (k may exceed the 256 limit here).
+
+    Examples
+    --------
+    >>> points = np.array([[0.0], [1.0], [10.0]])
+    >>> fit_points(points, 2, FitParams()).wcss
+    0.5
+    """
+    return kmeans(
+        points,
+        k,
+        sample_weight=sample_weight,
+        init=params.init if init is None else init,
+        n_init=params.n_init if n_init is None else n_init,
         max_iter=params.max_iter,
         tol=params.tol,
         seed=params.seed,
@@ -177,10 +216,11 @@ def sklearn_kmeans(
     Returns
     -------
     KMeansResult
+        With scikit-learn's own iteration count and inertia.
 
     Raises
     ------
-    Nothing of its own: prior validation assumed.
+    Nothing of its own: prior validation assumed (scikit-learn checks its input too).
 
     Examples
     --------
@@ -231,17 +271,18 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     Returns
     -------
     KMeansResult
+        Centres in float64; WCSS is OpenCV's compactness (computed in float32).
 
     Raises
     ------
-    Nothing of its own: prior validation assumed.
+    Nothing of its own: prior validation assumed (seeds below 2**32 suit OpenCV).
 
     Examples
     --------
     >>> import numpy as np
-    >>> points = np.array([[0.0, 0.0], [0.0, 1.0], [10.0, 10.0]])
-    >>> sorted(np.bincount(opencv_kmeans(points, 2, FitParams()).labels).tolist())
-    [1, 2]
+    >>> points = np.array([[5.0, 5.0], [5.0, 6.0], [9.0, 9.0]])
+    >>> opencv_kmeans(points, 2, FitParams()).labels.tolist().count(0) in (1, 2)
+    True
     """
     points = np.ascontiguousarray(features, dtype=np.float32)
     epsilon = math.sqrt(params.tol * float(points.var(axis=0).mean())) if params.tol > 0 else 0.0

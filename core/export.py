@@ -107,8 +107,7 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     Examples
     --------
     >>> import numpy as np, core
-    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
-    >>> seg = core.segment(image, 2)
+    >>> seg = core.segment(np.eye(3, dtype=np.uint8)[:, :, None].repeat(3, axis=2) * 255, 2)
     >>> mask_png(seg, 0)[:4]
     b'\x89PNG'
     """
@@ -121,6 +120,7 @@ def masks_zip(seg: Segmentation) -> bytes:
     Parameters
     ----------
     seg : Segmentation
+        Its masks are written at full resolution.
 
     Returns
     -------
@@ -482,6 +482,7 @@ def recipe_json(
     Returns
     -------
     str
+        Indented JSON, ready to write to ``recipe.json``.
 
     Raises
     ------

@@ -66,6 +66,17 @@ def _set_colors_unchecked(marker: go.scatter3d.Marker, colors: np.ndarray) -> No
         marker._validate = True
 
 
+def _scene(color_space: str) -> dict[str, str]:
+    """A 3D scene with the colour space's axis titles and equal axis scales."""
+    x_title, y_title, z_title = AXIS_TITLES[color_space]
+    return {
+        "xaxis_title": x_title,
+        "yaxis_title": y_title,
+        "zaxis_title": z_title,
+        "aspectmode": "cube",
+    }
+
+
 def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.ndarray:
     """Indices of a reproducible random sample of pixels.
 
@@ -192,12 +203,7 @@ def scatter3d_figure(
     shown = _rgb_strings(colors) if color_by == "pixel" else palette[labels]
     _set_colors_unchecked(figure.data[0].marker, shown)
     figure.update_layout(
-        scene={
-            "xaxis_title": x_title,
-            "yaxis_title": y_title,
-            "zaxis_title": z_title,
-            "aspectmode": "cube",
-        },
+        scene=_scene(seg.color_space),
         title=f"Pixels in {COLOR_SPACE_NAMES[seg.color_space]} space, k = {seg.k}",
         legend={"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
         margin=_MARGIN,
@@ -450,14 +456,8 @@ def steps_figure(
                 hovertemplate=f"centroid {j}<extra></extra>",
             )
         )
-    x_title, y_title, z_title = AXIS_TITLES[steps.color_space]
     figure.update_layout(
-        scene={
-            "xaxis_title": x_title,
-            "yaxis_title": y_title,
-            "zaxis_title": z_title,
-            "aspectmode": "cube",
-        },
+        scene=_scene(steps.color_space),
         title=f"Iteration {i}: centroids and the paths they took",
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
         height=520,

@@ -62,7 +62,7 @@ def sample_bytes(name: str) -> bytes:
     Raises
     ------
     ValueError
-        If `name` is not a known sample.
+        If `name` is not a key of :data:`SAMPLES`.
 
     Examples
     --------

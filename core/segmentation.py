@@ -22,9 +22,9 @@ from core.arrays import as_rgb_image, resize_to_max_pixels
 from core.cleanup import merge_small_regions
 from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable, cluster_means, recolor
-from core.engines import ENGINES, fit_colors, opencv_kmeans
+from core.engines import ENGINES, fit_colors, fit_points, opencv_kmeans
 from core.features import DEFAULT_TEXTURE_COMPONENTS, pixel_features
-from core.kmeans import assign_and_update, kmeans
+from core.kmeans import assign_and_update
 from core.validation import (
     DEFAULT_N_INIT,
     ColorSpace,
@@ -332,6 +332,19 @@ class Segmentation:
         return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in self.palette]
 
     @property
+    def options(self) -> dict[str, Any]:
+        """The options recorded besides k, colour space and fit (the ``**options`` of
+        :meth:`from_labels`): engine, fit_pixels, the feature weights, min_region."""
+        return {
+            "engine": self.engine,
+            "fit_pixels": self.fit_pixels,
+            "position_weight": self.position_weight,
+            "texture_weight": self.texture_weight,
+            "texture_components": self.texture_components,
+            "min_region": self.min_region,
+        }
+
+    @property
     def params(self) -> dict[str, Any]:
         """The keyword arguments that reproduce this result with :func:`segment`."""
         return {
@@ -342,12 +355,7 @@ class Segmentation:
             "n_init": self.n_init,
             "max_iter": self.max_iter,
             "tol": self.tol,
-            "engine": self.engine,
-            "fit_pixels": self.fit_pixels,
-            "position_weight": self.position_weight,
-            "texture_weight": self.texture_weight,
-            "texture_components": self.texture_components,
-            "min_region": self.min_region,
+            **self.options,
         }
 
 
@@ -548,16 +556,7 @@ def _segment_features(
         texture_weight=options["texture_weight"],
         texture_components=options["texture_components"],
     )
-    run = kmeans(
-        features,
-        k,
-        init=fit.init,
-        n_init=fit.n_init,
-        max_iter=fit.max_iter,
-        tol=fit.tol,
-        seed=fit.seed,
-        allow_large_k=True,
-    )
+    run = fit_points(features, k, fit)
     return Segmentation.from_labels(
         rgb,
         run.labels.reshape(rgb.shape[:2]),

@@ -72,7 +72,7 @@ class Steps:
         Parameters
         ----------
         i : int
-            Iteration, in ``[0, n_iter)``.
+            Iteration, in ``[0, n_iter)``: 0 labels with the initial centres.
 
         Returns
         -------
@@ -82,7 +82,7 @@ class Steps:
         Raises
         ------
         IndexError
-            If `i` is not an iteration.
+            If `i` is not an iteration index.
 
         Examples
         --------
@@ -102,7 +102,7 @@ class Steps:
         Parameters
         ----------
         i : int
-            Iteration, in ``[0, n_iter)``.
+            Iteration whose labels define the clusters, in ``[0, n_iter)``.
 
         Returns
         -------
@@ -111,7 +111,7 @@ class Steps:
         Raises
         ------
         IndexError
-            If `i` is not an iteration.
+            If `i` is out of range.
 
         Examples
         --------
@@ -130,7 +130,7 @@ class Steps:
         Parameters
         ----------
         i : int
-            Iteration, in ``[0, n_iter)``.
+            Iteration to paint, in ``[0, n_iter)``.
 
         Returns
         -------
@@ -139,7 +139,7 @@ class Steps:
         Raises
         ------
         IndexError
-            If `i` is not an iteration.
+            If there is no iteration `i`.
 
         Examples
         --------

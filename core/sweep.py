@@ -247,7 +247,7 @@ def sweep_zip(results: list[Segmentation], *, max_side: int = 1024) -> bytes:
     Raises
     ------
     ValueError
-        As :func:`sweep_frames`.
+        If `results` is empty or `max_side` is below 16 (:func:`sweep_frames`).
 
     Examples
     --------

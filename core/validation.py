@@ -111,6 +111,7 @@ def check_index(i: object, n: int, what: str) -> int:
     Returns
     -------
     int
+        The index as a Python ``int``.
 
     Raises
     ------
@@ -142,6 +143,7 @@ def check_positive_int(value: object, name: str, *, limit: int | None = None) ->
     Returns
     -------
     int
+        `value` as a Python ``int``.
 
     Raises
     ------
@@ -172,6 +174,7 @@ def check_k(k: object, *, allow_large_k: bool = False) -> int:
     Returns
     -------
     int
+        The number of clusters as a Python ``int``.
 
     Raises
     ------
@@ -277,6 +280,7 @@ def check_n_init(n_init: object) -> int:
     Returns
     -------
     int
+        The number of restarts as a Python ``int``.
 
     Raises
     ------
@@ -301,6 +305,7 @@ def check_max_iter(max_iter: object) -> int:
     Returns
     -------
     int
+        The iteration cap as a Python ``int``.
 
     Raises
     ------
@@ -325,6 +330,7 @@ def check_tol(tol: object) -> float:
     Returns
     -------
     float
+        The tolerance as a Python ``float``.
 
     Raises
     ------
@@ -361,6 +367,7 @@ def check_init(init: object) -> Init:
     Returns
     -------
     str
+        The method, unchanged.
 
     Raises
     ------
@@ -385,6 +392,7 @@ def check_engine(engine: object) -> Engine:
     Returns
     -------
     str
+        The engine name, unchanged.
 
     Raises
     ------
@@ -439,6 +447,7 @@ def check_seed(seed: object) -> int | None:
     Returns
     -------
     int or None
+        The seed as a Python ``int``, or None.
 
     Raises
     ------
@@ -509,6 +518,7 @@ def check_weight(value: object, name: str) -> float:
     Returns
     -------
     float
+        The weight as a Python ``float``.
 
     Raises
     ------
