@@ -40,6 +40,7 @@ import streamlit as st
 
 import core
 from core import figures, previews
+from core.cleanup import merge_small_regions
 from core.compare import EngineRun, compare_engines
 from core.compression import Compression, compress
 from core.export import png_bytes
@@ -300,8 +301,6 @@ def features_result(
 ) -> tuple[np.ndarray, core.Segmentation, int]:
     """Colour + position + texture k-means, then clean-up, on at most
     :data:`FEATURES_PIXELS`; returns the copy, the result and the pixels the clean-up moved."""
-    from core.cleanup import merge_small_regions
-
     small = core.resize_to_max_pixels(_image, FEATURES_PIXELS)
     result = core.segment(
         small,

@@ -182,6 +182,9 @@ def test_segment_errors_are_one_line_and_exit_2(tmp_path, photo, capsys, content
     [
         (["--k-min", "5", "--k-max", "3"], r"--k-min \(5\) is larger than --k-max \(3\)"),
         (["--k-max", "0"], "argument --k-max"),
+        (["--k-max", "100000"], "k=100000 is over the limit of 64"),
+        (["--max-iter", "20000"], "max_iter=20000 is over the limit of 10000"),
+        (["--seed", "abc"], "argument --seed"),
     ],
 )
 def test_elbow_errors_are_one_line(image_file, capsys, args, match):
@@ -274,3 +277,32 @@ def test_sweep_writes_a_gif_with_a_frame_per_k(tmp_path, photo, capsys):
     assert [line.split()[0] for line in printed.splitlines()[1:4]] == ["2", "4", "8"]
     assert main(["sweep", str(source), "--ks", "2,x"]) == 2
     assert "expected k values" in capsys.readouterr().err
+
+
+def test_random_seed_is_drawn_recorded_and_reproduces(image_file, tmp_path):
+    out = tmp_path / "random"
+    assert (
+        main(["segment", str(image_file), "-k", "3", "--seed", "random", "-o", str(out), "-q"]) == 0
+    )
+    recipe = json.loads((out / "recipe.json").read_text())
+    seed = recipe["parameters"]["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**32
+    assert f"--seed {seed}" in recipe["command"]
+    again = tmp_path / "again"
+    assert (
+        main(["segment", str(image_file), "-k", "3", "--seed", str(seed), "-o", str(again), "-q"])
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read_png(again / "segmented.png"), read_png(out / "segmented.png")
+    )
+
+
+def test_cli_defaults_are_the_librarys(image_file, photo, tmp_path):
+    # kseg segment photo -k 6 == core.segment(image, 6): CIELAB, seed 0, 10 restarts.
+    out = tmp_path / "defaults"
+    assert main(["segment", str(image_file), "-k", "4", "-o", str(out), "-q"]) == 0
+    expected = segment(photo, 4)
+    assert expected.color_space == "lab"
+    np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
+    assert json.loads((out / "recipe.json").read_text())["parameters"] == expected.params
