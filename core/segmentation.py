@@ -155,7 +155,8 @@ class Segmentation:
         image : (H, W, 3) ndarray of uint8
             The image that was segmented (prior validation assumed).
         labels : (H, W) or (m,) ndarray of int
-            Cluster of every pixel; or, with `table`, of every distinct colour of the table.
+            Cluster of every pixel (2-D); or, with `table`, of every distinct colour of
+            the table (1-D).
         k : int
             Number of clusters; labels are in ``[0, k)``.
         centers : (k, d) ndarray of float
@@ -166,8 +167,9 @@ class Segmentation:
         fit : FitParams
             The settings of the fit, recorded on the result.
         table : ColorTable, optional
-            The image's colour table, when `labels` holds one label per distinct colour
-            (then the palette is computed from the table, not from every pixel).
+            The image's colour table, if the caller has it (it is counted otherwise).
+            Needed when `labels` holds one label per distinct colour: the palette is
+            then computed from the table, not from every pixel.
         n_iter, converged
             As reported by the engine.
         fit_shape : tuple of int, optional
@@ -192,7 +194,7 @@ class Segmentation:
         ------
         ValueError
             If `labels` has neither the image's shape nor, with `table`, one entry per
-            distinct colour.
+            distinct colour of the table.
 
         Warns
         -----
@@ -211,13 +213,15 @@ class Segmentation:
         ([[255, 255, 255], [0, 0, 0]], [0.5, 0.5])
         """
         started = time.perf_counter() if started is None else started
+        per_color = table is not None and np.ndim(labels) == 1
         if table is None:
             table = ColorTable.from_image(image)
-            expected: tuple[int, ...] = image.shape[:2]
-            colors, weights, flat = image.reshape(-1, 3), None, np.ravel(labels)
-        else:
-            expected = (table.n_colors,)
+        if per_color:
+            expected: tuple[int, ...] = (table.n_colors,)
             colors, weights, flat = table.colors, table.counts, np.asarray(labels)
+        else:
+            expected = image.shape[:2]
+            colors, weights, flat = image.reshape(-1, 3), None, np.ravel(labels)
         if np.shape(labels) != expected:
             raise ValueError(f"labels must have shape {expected}, got {np.shape(labels)}.")
         counts, palette = cluster_means(colors, flat, k, weights)
@@ -226,7 +230,7 @@ class Segmentation:
         rank[order] = np.arange(k, dtype=np.int32)
         counts, palette = counts[order], palette[order]
         centers = np.asarray(centers, dtype=np.float64)[order]
-        if weights is not None:
+        if per_color:
             pixel_labels, segmented = table.paint(rank[flat], palette)
         else:
             pixel_labels = rank[np.asarray(labels)]
@@ -485,7 +489,8 @@ def segment(
         result = _segment_colors(rgb, k, space, fit, options, started)
     if min_region is not None:
         result, _ = merge_small_regions(result, rgb, min_region)
-        result = replace(result, min_region=min_region)  # recorded even if nothing moved
+        # Recorded even if nothing moved; elapsed covers the whole call.
+        result = replace(result, min_region=min_region, elapsed=time.perf_counter() - started)
     return result
 
 
@@ -508,11 +513,10 @@ def _segment_colors(
     subsampled = fit_table is not table
     if engine == "opencv":
         run = opencv_kmeans(rgb_to_features(fit_image.reshape(-1, 3), space), k, fit)
-        labels: np.ndarray = run.labels.reshape(fit_image.shape[:2])
-        by_color = False
+        labels: np.ndarray = run.labels.reshape(fit_image.shape[:2])  # per pixel
     else:
         run = fit_colors(rgb_to_features(fit_table.colors, space), fit_table, k, fit, engine=engine)
-        labels, by_color = run.labels, True
+        labels = run.labels  # per distinct colour
     centers, wcss = run.centers, run.wcss
     if subsampled:
         # Label every full-resolution colour with its nearest fitted centre, then move each
@@ -521,7 +525,6 @@ def _segment_colors(
         labels, centers, wcss = assign_and_update(
             features, table.counts.astype(np.float64), centers
         )
-        by_color = True
     return Segmentation.from_labels(
         rgb,
         labels,
@@ -530,7 +533,7 @@ def _segment_colors(
         wcss=wcss,
         color_space=space,
         fit=fit,
-        table=table if by_color else None,
+        table=table,
         n_iter=run.n_iter,
         converged=run.converged,
         fit_shape=(int(fit_image.shape[0]), int(fit_image.shape[1])),
