@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import figures
 from core.compare import ENGINE_RUNS
+from core.steps import Steps
 from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
 from dashboard import pipeline
 from dashboard.controls import Params
@@ -109,24 +110,11 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         key="step_i",
         help="0 shows the initial centres (step 1); the last shows convergence.",
     )
-    columns = st.columns(2)
-    for column, (name, steps) in zip(
-        columns, [("k-means++", plus), ("random", random)], strict=True
-    ):
-        at = min(i, steps.n_iter - 1)
-        with column:
-            st.image(
-                steps.segmented(at),
-                width="stretch",
-                caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
-                f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
-            )
+    runs = {"k-means++": plus, "random": random}
+    _render_iteration_images(runs, i)
     st.plotly_chart(
         figures.wcss_curves_figure(
-            {
-                name: (list(range(s.n_iter)), list(s.wcss))
-                for name, s in [("k-means++", plus), ("random", random)]
-            },
+            {name: (list(range(s.n_iter)), list(s.wcss)) for name, s in runs.items()},
             title="WCSS falls at every iteration",
             x_title="iteration",
             marker_x=i,
@@ -136,18 +124,26 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
     shown = st.radio(
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
-    steps = plus if shown == "k-means++" else random
+    steps = runs[shown]
     st.plotly_chart(
         figures.steps_figure(steps, small, min(i, steps.n_iter - 1)), key="steps_scatter"
     )
 
 
-def render_features(key: str, work: np.ndarray, params: Params) -> None:
-    st.markdown(
-        "Colour alone groups pixels that look alike wherever they are. Add each pixel's "
-        "**position** to get compact regions, or its **texture** (the Leung–Malik filter "
-        "bank) to tell grass from gravel of the same colour. Weights are relative to colour."
-    )
+def _render_iteration_images(runs: dict[str, Steps], i: int) -> None:
+    """Each run's image at iteration `i` (or its last, if it converged sooner)."""
+    for column, (name, steps) in zip(st.columns(len(runs)), runs.items(), strict=True):
+        at = min(i, steps.n_iter - 1)
+        column.image(
+            steps.segmented(at),
+            width="stretch",
+            caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
+            f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
+        )
+
+
+def _feature_options_ui() -> tuple[float, float, int]:
+    """Position weight, texture weight and the clean-up threshold (0 = off)."""
     left, middle, right = st.columns(3)
     position = left.slider(
         "Position weight",
@@ -176,9 +172,19 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
         key="min_region",
         help="Clean-up: connected regions smaller than this join the cluster around them. 0 = off.",
     )
+    return float(position), float(texture), int(min_region)
+
+
+def render_features(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "Colour alone groups pixels that look alike wherever they are. Add each pixel's "
+        "**position** to get compact regions, or its **texture** (the Leung–Malik filter "
+        "bank) to tell grass from gravel of the same colour. Weights are relative to colour."
+    )
+    position, texture, min_region = _feature_options_ui()
     with st.spinner("Computing features and clustering every pixel…"):
         small, result, moved = pipeline.features_result(
-            key, work, params, position, texture, int(min_region)
+            key, work, params, position, texture, min_region
         )
     a, b = st.columns(2)
     a.image(small, caption="Original (downscaled copy)", width="stretch")
