@@ -127,3 +127,9 @@ def test_fit_params_are_checked_frozen_and_resolve_the_seed():
         params.n_init = 3  # type: ignore[misc]
     with pytest.raises(ValueError, match="init must be one of"):
         FitParams.checked(init="forgy")
+
+
+def test_the_dashboards_own_limits_are_smaller():
+    from dashboard.controls import K_RANGE, N_INIT_RANGE
+
+    assert K_RANGE[1] <= LIMITS["k_max"] <= LIMITS["k"] and N_INIT_RANGE[1] <= LIMITS["n_init"]
