@@ -42,7 +42,7 @@ examples:
   kseg segment photo.jpg -k 6                      write photo_k6/ with the results
   kseg segment tile.tif -k 4 --color-space lab -o out/
   kseg segment huge.jpg -k 8 --fit-pixels 1000000  fit on 1 MP, label every pixel
-                                                   (as the dashboard's "Fit on" setting)
+                                                   (the dashboard's "Fit centres on")
   kseg segment photo.jpg -k 6 --downscale-to 1000000
                                                    segment a 1 MP copy; outputs at 1 MP
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
