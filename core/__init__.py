@@ -6,8 +6,6 @@
 >>> result.palette, result.shares, result.mask(0)   # doctest: +SKIP
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from core.arrays import as_rgb_image, resize_to_max_pixels
 from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, COLOR_SPACES
 from core.elbow import Elbow, elbow
@@ -17,11 +15,7 @@ from core.io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, open_image
 from core.kmeans import KMeansResult, kmeans, warm_up
 from core.segmentation import Segmentation, segment
 from core.validation import LIMITS, FitParams
-
-try:
-    __version__ = version("kseg")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree, not installed
-    __version__ = "0+unknown"
+from core.version import __version__
 
 __all__ = [
     "AXIS_TITLES",

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     >>> build_parser().parse_args(["segment", "photo.jpg", "-k", "6"]).color_space
     'lab'
     """
-    from core import __version__
+    from core.version import __version__
 
     parser = _Parser(
         prog="kseg",

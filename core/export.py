@@ -415,7 +415,7 @@ def recipe(
     >>> recipe(core.segment(image, 2), image_name="a.png")["command"].split()[:7]
     ['kseg', 'segment', 'a.png', '-k', '2', '--color-space', 'lab']
     """
-    from core import __version__
+    from core.version import __version__
 
     if working_pixels is not None:
         if downscale_to is not None:
