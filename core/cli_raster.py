@@ -223,7 +223,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     )
     print(_area_table(seg))
     print(
-        f"WCSS {seg.inertia:.6g}, {seg.n_iter} iterations on every pixel"
+        f"WCSS {seg.wcss:.6g}, {seg.n_iter} iterations on every pixel"
         f"{'; ' + seg.cleanup if seg.cleanup else ''}, {seg.elapsed:.2f} s"
     )
     print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")

@@ -17,7 +17,14 @@ import numpy.typing as npt
 
 from core.errors import ImageError
 
-__all__ = ["MASK_OPTIONS", "MaskSpec", "mask_from_color", "resolve_mask", "scatter"]
+__all__ = [
+    "MASK_OPTIONS",
+    "MaskSpec",
+    "mask_from_color",
+    "resolve_mask",
+    "scatter",
+    "with_alpha",
+]
 
 #: The named values of ``mask=``; an (H, W) boolean array (True = counts) also works.
 MASK_OPTIONS: dict[str, str] = {
@@ -128,6 +135,32 @@ def mask_from_color(rgb: np.ndarray, color: str, *, tolerance: int = 0) -> np.nd
     target = np.array([int(text[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.int16)
     difference = np.abs(np.asarray(rgb, dtype=np.int16) - target).max(axis=2)
     return np.asarray(difference > tolerance)
+
+
+def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """`rgb` with `alpha` as a fourth channel, so its transparency travels with it.
+
+    Parameters
+    ----------
+    rgb : (h, w, 3) ndarray of uint8
+        E.g. a working copy of an image (possibly downscaled).
+    alpha : (H, W) ndarray of uint8, or None
+        The image's alpha (:attr:`core.LoadedImage.alpha`), resized to ``(h, w)`` by area
+        averaging when the sizes differ (a pixel stays fully transparent only if all it
+        covers was).
+
+    Returns
+    -------
+    (h, w, 3) or (h, w, 4) ndarray of uint8
+        `rgb` itself when `alpha` is None.
+    """
+    if alpha is None:
+        return rgb
+    if alpha.shape != rgb.shape[:2]:
+        import cv2
+
+        alpha = cv2.resize(alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
+    return np.dstack([rgb, alpha])
 
 
 def scatter(result: T, valid: np.ndarray, *, fill: int = 255) -> T:

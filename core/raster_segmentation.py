@@ -61,11 +61,11 @@ class RasterSegmentation:
         The features clustered, e.g. ``("blue", "green", "red", "nir", "NDVI")``.
     counts : (k,) ndarray of int64
         Valid pixels per class.
-    fractions : (k,) ndarray of float64
+    shares : (k,) ndarray of float64
         Share of the valid pixels per class; sums to 1.
     areas_m2 : (k,) ndarray of float64, or None
         Ground area per class (None when the raster has no CRS).
-    inertia : float
+    wcss : float
         WCSS of the k-means labels in feature space, over the valid pixels (before any
         clean-up).
     n_iter : int
@@ -88,9 +88,9 @@ class RasterSegmentation:
     centers: np.ndarray
     feature_names: tuple[str, ...]
     counts: np.ndarray
-    fractions: np.ndarray
+    shares: np.ndarray
     areas_m2: np.ndarray | None
-    inertia: float
+    wcss: float
     n_iter: int
     converged: bool
     k: int
@@ -104,6 +104,14 @@ class RasterSegmentation:
     def hex_colors(self) -> list[str]:
         """Palette as ``#rrggbb`` strings."""
         return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in self.palette]
+
+    def display_image(self) -> np.ndarray:
+        """:attr:`display` as (H, W, 4) RGBA, transparent where the pixel does not count."""
+        return np.dstack([self.display, np.where(self.valid, 255, 0).astype(np.uint8)])
+
+    def segmented_image(self) -> np.ndarray:
+        """:attr:`segmented` as (H, W, 4) RGBA, transparent where the pixel does not count."""
+        return np.dstack([self.segmented, np.where(self.valid, 255, 0).astype(np.uint8)])
 
     def mask(self, i: int) -> np.ndarray:
         """Boolean (H, W) mask of class `i`."""
@@ -137,7 +145,7 @@ class RasterSegmentation:
             steps.append(f"majority {majority_size}×{majority_size}")
         if not steps:
             return self
-        counts, fractions, areas, palette, segmented = _summaries(
+        counts, shares, areas, palette, segmented = _summaries(
             labels, self.k, self.display, self.row_areas
         )
         cleanup = ", ".join(filter(None, [self.cleanup, *steps]))
@@ -146,7 +154,7 @@ class RasterSegmentation:
             self,
             labels=labels,
             counts=counts,
-            fractions=fractions,
+            shares=shares,
             areas_m2=areas,
             palette=np.where(counts[:, None] > 0, palette, self.palette),
             segmented=segmented,
@@ -163,7 +171,7 @@ class RasterSegmentation:
                     "class": i,
                     "color": self.hex_colors[i],
                     "pixels": int(self.counts[i]),
-                    "share": float(self.fractions[i]),
+                    "share": float(self.shares[i]),
                     "area_m2": area,
                     "area_ha": None if area is None else area / 10_000,
                 }
@@ -192,7 +200,7 @@ class RasterSegmentation:
         """The classes as a uint8 GeoTIFF (:func:`core.raster.label_geotiff`)."""
         names = [
             f"class {i} {color} {share:.1%}"
-            for i, (color, share) in enumerate(zip(self.hex_colors, self.fractions, strict=True))
+            for i, (color, share) in enumerate(zip(self.hex_colors, self.shares, strict=True))
         ]
         return label_geotiff(self.labels, self.palette, self.geo, class_names=names)
 
@@ -243,7 +251,7 @@ def _summaries(
     flat = labels[valid]
     counts = np.bincount(flat, minlength=k).astype(np.int64)
     total = counts.sum()
-    fractions = counts / total if total else np.zeros(k)
+    shares = counts / total if total else np.zeros(k)
     pixels = display[valid]
     sums = np.column_stack([np.bincount(flat, weights=pixels[:, c], minlength=k) for c in range(3)])
     palette = np.zeros((k, 3), dtype=np.uint8)
@@ -252,7 +260,7 @@ def _summaries(
     segmented = np.zeros(display.shape, dtype=np.uint8)
     segmented[valid] = palette[flat]
     areas = None if row_areas is None else class_areas(labels, row_areas, k)
-    return counts, fractions, areas, palette, segmented
+    return counts, shares, areas, palette, segmented
 
 
 def segment_raster(
@@ -352,8 +360,8 @@ def segment_raster(
     labels[valid] = rank[fit.labels]
     display = stretch_rgb(raster, rgb)
     row_areas = raster.row_areas()
-    counts, fractions, areas, palette, segmented = _summaries(labels, int(k), display, row_areas)
-    for array in (labels, valid, palette, display, segmented, counts, fractions):
+    counts, shares, areas, palette, segmented = _summaries(labels, int(k), display, row_areas)
+    for array in (labels, valid, palette, display, segmented, counts, shares):
         array.setflags(write=False)
     params = {
         "k": int(k),
@@ -375,9 +383,9 @@ def segment_raster(
         centers=fit.centers[order],
         feature_names=names,
         counts=counts,
-        fractions=fractions,
+        shares=shares,
         areas_m2=areas,
-        inertia=float(fit.inertia),
+        wcss=float(fit.wcss),
         n_iter=fit.n_iter,
         converged=fit.converged,
         k=int(k),

@@ -41,7 +41,7 @@ def test_classes_of_the_sample_scene():
     assert (seg.labels[~raster.valid] == -1).all() and (seg.labels[raster.valid] >= 0).all()
     assert seg.counts.sum() == raster.n_valid
     assert list(seg.counts) == sorted(seg.counts, reverse=True)  # largest first
-    np.testing.assert_allclose(seg.fractions.sum(), 1.0)
+    np.testing.assert_allclose(seg.shares.sum(), 1.0)
     np.testing.assert_allclose(seg.areas_m2, seg.counts * 100.0)
     assert seg.segmented[~raster.valid].max() == 0
     for i in range(5):  # the palette is the mean display colour of each class
@@ -64,7 +64,7 @@ def test_masked_pixels_never_change_the_centres():
     alone = kmeans_features(features, 4, seed=3)
     by_row = np.lexsort(seg.centers.T), np.lexsort(alone.centers.T)
     np.testing.assert_allclose(seg.centers[by_row[0]], alone.centers[by_row[1]])
-    assert seg.inertia == pytest.approx(alone.inertia)
+    assert seg.wcss == pytest.approx(alone.wcss)
     # Whatever the no-data pixels hold, the result is the same.
     noisy = np.array(raster.data)
     noisy[:, ~raster.valid] = np.random.default_rng(0).integers(
