@@ -100,6 +100,13 @@ def kmeans_features(
     centre; centres are the means of their clusters (unless `fit_pixels`); the result
     depends only on the inputs and `seed`; with the same starting centres, the labels and
     centres are plain Lloyd's.
+
+    Examples
+    --------
+    >>> x = np.array([[0, 0], [0, 1], [10, 10], [10, 11]], dtype=np.float32)
+    >>> result = kmeans_features(x, 2)
+    >>> sorted(result.centers.tolist()), result.wcss
+    ([[0.0, 0.5], [10.0, 10.5]], 1.0)
     """
     x = np.asarray(features)
     if x.dtype not in (np.float32, np.float64):
@@ -187,6 +194,12 @@ def label_features(features: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.
     ------
     ValueError
         If the shapes do not match.
+
+    Examples
+    --------
+    >>> labels, wcss = label_features(np.array([[0.0], [4.0]]), np.array([[1.0], [5.0]]))
+    >>> labels.tolist(), wcss
+    ([0, 1], 2.0)
     """
     x = np.asarray(features)
     if x.dtype not in (np.float32, np.float64):

@@ -63,6 +63,13 @@ def resolve_mask(image: Any, mask: MaskSpec) -> tuple[Any, np.ndarray | None]:
         If `mask` is not one of the accepted values or does not match the image.
     ImageError
         If no pixel counts (a fully transparent image, or an all-False mask).
+
+    Examples
+    --------
+    >>> rgba = np.zeros((1, 3, 4), dtype=np.uint8); rgba[0, 1:, 3] = 255
+    >>> pixels, valid = resolve_mask(rgba, "auto")
+    >>> pixels.shape, valid.tolist()
+    ((1, 3, 3), [[False, True, True]])
     """
     alpha: np.ndarray | None = None
     if hasattr(image, "rgb") and hasattr(image, "alpha"):
@@ -128,6 +135,12 @@ def mask_from_color(rgb: np.ndarray, color: str, *, tolerance: int = 0) -> np.nd
     ------
     ValueError
         If `color` is not a hex colour.
+
+    Examples
+    --------
+    >>> rgb = np.full((1, 2, 3), 255, dtype=np.uint8); rgb[0, 1] = (0, 0, 0)
+    >>> mask_from_color(rgb, "#ffffff").tolist()
+    [[False, True]]
     """
     text = color.strip().lstrip("#")
     if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
@@ -153,6 +166,11 @@ def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     -------
     (h, w, 3) or (h, w, 4) ndarray of uint8
         `rgb` itself when `alpha` is None.
+
+    Examples
+    --------
+    >>> with_alpha(np.zeros((2, 2, 3), np.uint8), np.zeros((4, 4), np.uint8)).shape
+    (2, 2, 4)
     """
     if alpha is None:
         return rgb

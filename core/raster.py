@@ -552,6 +552,14 @@ def ellipsoid_zone_area(latitude: np.ndarray, a: float, f: float) -> np.ndarray:
         latitudes φ1, φ2 and longitudes λ1, λ2 (radians) is ``|λ2 − λ1| · |S(φ2) − S(φ1)|``.
         The closed form of the authalic-latitude integral:
         ``S(φ) = b²/2 · (sin φ / (1 − e² sin² φ) + atanh(e sin φ) / e)``.
+
+    Examples
+    --------
+    >>> import math
+    >>> total = 4 * math.pi * float(ellipsoid_zone_area(np.array(math.pi / 2), 6378137.0,
+    ...                                                 1 / 298.257223563))
+    >>> round(total / 1e6)  # the WGS 84 ellipsoid's surface, km²
+    510065622
     """
     s = np.sin(np.asarray(latitude, dtype=np.float64))
     b = a * (1.0 - f)
@@ -578,6 +586,11 @@ def class_areas(labels: np.ndarray, row_areas: np.ndarray, k: int) -> np.ndarray
     -------
     (k,) ndarray of float64
         Area per class, in the unit of `row_areas`.
+
+    Examples
+    --------
+    >>> class_areas(np.array([[0, 1], [1, -1]]), np.array([100.0, 50.0]), 2).tolist()
+    [100.0, 150.0]
     """
     labels = np.asarray(labels)
     if labels.ndim != 2 or row_areas.shape != (labels.shape[0],):
@@ -968,6 +981,12 @@ def sieve_labels(labels: np.ndarray, min_pixels: int, *, connectivity: int = 4) 
     Returns
     -------
     (H, W) ndarray of int32
+
+    Examples
+    --------
+    >>> labels = np.zeros((3, 3), dtype=np.int32); labels[1, 1] = 1
+    >>> sieve_labels(labels, 2).tolist()
+    [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
     """
     if isinstance(min_pixels, bool) or not isinstance(min_pixels, (int, np.integer)):
         raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}.")
@@ -996,6 +1015,12 @@ def majority_filter(labels: np.ndarray, size: int = 3) -> np.ndarray:
     Returns
     -------
     (H, W) ndarray of int32
+
+    Examples
+    --------
+    >>> labels = np.zeros((3, 3), dtype=np.int32); labels[1, 1] = 1; labels[0, 0] = -1
+    >>> majority_filter(labels).tolist()
+    [[-1, 0, 0], [0, 0, 0], [0, 0, 0]]
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
         raise ValueError(f"size must be a positive odd integer, got {size!r}.")
