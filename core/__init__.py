@@ -6,6 +6,15 @@
 >>> result.palette, result.fractions, result.mask(0)    # doctest: +SKIP
 """
 
+from core.collection import (
+    CollectionResult,
+    ImageResult,
+    Palette,
+    apply_palette,
+    fit_collection,
+    local_client,
+    segment_collection,
+)
 from core.colorspaces import AXIS_TITLES, COLOR_SPACES
 from core.elbow import Elbow, elbow
 from core.errors import ImageError
@@ -18,17 +27,24 @@ __version__ = "0.1.0"
 __all__ = [
     "AXIS_TITLES",
     "COLOR_SPACES",
+    "CollectionResult",
     "DEFAULT_MAX_PIXELS",
     "ENGINES",
     "Elbow",
     "ImageError",
+    "ImageResult",
     "KMeansResult",
     "LoadedImage",
+    "Palette",
     "Segmentation",
+    "apply_palette",
     "elbow",
+    "fit_collection",
     "kmeans",
     "load_image",
+    "local_client",
     "open_image",
     "resize_to_max_pixels",
     "segment",
+    "segment_collection",
 ]
