@@ -27,9 +27,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AXIS_TITLES",
     "COLOR_SPACES",
-    "CollectionResult",
     "DEFAULT_MAX_PIXELS",
     "ENGINES",
+    "CollectionResult",
     "Elbow",
     "ImageError",
     "ImageResult",

@@ -41,6 +41,8 @@ examples:
   kseg segment photo.jpg -k 6 --working-pixels 1000000
                                                    segment a 1 MP copy (as the dashboard)
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
+  kseg batch tiles/ -k 6 -o out/                   one palette over many images, areas.csv
+  kseg apply out/palette.json new/*.jpg -o new/    label images with a kept palette
 """
 
 _SEGMENT_EPILOG = """\
@@ -267,6 +269,10 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--frames", type=Path, default=None, help="also write the frames to this ZIP")
     swp.set_defaults(run=_run_sweep)
 
+    # Collections: `kseg batch` and `kseg apply` live in core.batch.
+    from core.batch import add_parsers
+
+    add_parsers(commands)
     return parser
 
 

@@ -31,6 +31,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -205,12 +206,12 @@ class Palette:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(
-                f"This is not a kseg palette file (not valid JSON: {e.msg if hasattr(e, 'msg') else e}). "
+                f"This is not a kseg palette file (not valid JSON: {e}). "
                 "Use the palette.json written by kseg batch or the dashboard."
             ) from e
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError(
-                "This JSON is not a kseg palette (no '\"format\": \"kseg-palette\"'). "
+                'This JSON is not a kseg palette (no \'"format": "kseg-palette"\'). '
                 "Use the palette.json written by kseg batch or the dashboard."
             )
         if data.get("version") != _VERSION:
@@ -470,7 +471,9 @@ def _payload(item: Any) -> tuple[Any, Any]:
     if isinstance(source.data, str):
         return item, None
     stripped = replace(source, data=None)
-    return (replace(item, source=stripped) if isinstance(item, _LabelJob) else stripped), source.data
+    return (
+        replace(item, source=stripped) if isinstance(item, _LabelJob) else stripped
+    ), source.data
 
 
 class _OnDask:
@@ -536,7 +539,10 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
     """
     from distributed import Client, LocalCluster
 
-    if multiprocessing.parent_process() is not None and multiprocessing.current_process().name != "MainProcess":
+    if (
+        multiprocessing.parent_process() is not None
+        and multiprocessing.current_process().name != "MainProcess"
+    ):
         raise RuntimeError(
             "core.local_client() was called while a worker process imported your script. "
             "Put the code that starts the cluster under 'if __name__ == \"__main__\":'."
@@ -548,7 +554,7 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs="error",
+            silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -573,8 +579,10 @@ def _check_fit_params(
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if init not in INITS:
         raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}.")
-    if isinstance(tol, bool) or not isinstance(tol, int | float) or not (
-        math.isfinite(tol) and tol >= 0
+    if (
+        isinstance(tol, bool)
+        or not isinstance(tol, int | float)
+        or not (math.isfinite(tol) and tol >= 0)
     ):
         raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
@@ -743,7 +751,9 @@ def fit_collection(
     failed = [info for info in infos.values() if info.error is not None]
     if failed and (errors == "raise" or palette is None):
         first = min(failed, key=lambda info: info.index)
-        more = f" ({len(failed) - 1} more images could not be read either.)" if len(failed) > 1 else ""
+        more = ""
+        if len(failed) > 1:
+            more = f" ({len(failed) - 1} more images could not be read either.)"
         raise ImageError(f"{first.error}{more}")
     assert palette is not None
     _check_palette_size(palette)
@@ -1060,24 +1070,20 @@ def _label(job: _LabelJob, payload: Any = None) -> ImageResult:
     try:
         rgb = _read(source)
     except Exception as e:
-        return ImageResult(
-            source.index, source.name, 0, 0, error=_failure_message(source, e)
-        )
-    table = ColorTable.from_image(rgb)
-    palette = job.palette
-    if palette is None:
+        return ImageResult(source.index, source.name, 0, 0, error=_failure_message(source, e))
+    if job.palette is None:
+        # Per image: exactly what segment() gives for this image on its own.
+        from core.segmentation import segment
+
         assert job.fit is not None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # fewer colours than k: empty clusters
-            palette = _palette_from_histogram(
-                _Histogram(
-                    table.ids.astype(np.uint32),
-                    table.counts,
-                    (_ImageInfo(source.index, rgb.shape[1], rgb.shape[0]),),
-                ),
-                job.fit,
-            )
-    seg = _apply(table, palette, started)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # fewer colours than k: empty
+                seg = segment(rgb, **vars(job.fit))
+        except ValueError as e:  # k above this image's pixel count
+            return ImageResult(source.index, source.name, 0, 0, error=f"'{source.name}': {e}")
+    else:
+        seg = _apply(ColorTable.from_image(rgb), job.palette, started)
     outputs = {}
     if job.out is not None:
         outputs = _write_outputs(Path(job.out), job.stem, seg, job.masks)
@@ -1129,9 +1135,7 @@ def _write_outputs(out: Path, stem: str, seg: Segmentation, masks: bool) -> dict
     outputs = {}
     segmented = out / "segmented" / f"{stem}.png"
     # cv2 writes PNG about twice as fast as Pillow; level 1 favours speed over a few % size.
-    ok, encoded = cv2.imencode(
-        ".png", seg.segmented[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1]
-    )
+    ok, encoded = cv2.imencode(".png", seg.segmented[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
     assert ok
     _write_atomic(segmented, encoded.tobytes())
     outputs["segmented"] = str(segmented)
@@ -1251,7 +1255,9 @@ def segment_collection(
         raise ValueError(f"pixel_size must be a positive number of metres, got {pixel_size!r}.")
     kept = k if isinstance(k, Palette) else None
     if kept is None and per_image is False and not isinstance(k, int | np.integer):
-        raise TypeError(f"k must be a number of clusters or a core.Palette, got {type(k).__name__}.")
+        raise TypeError(
+            f"k must be a number of clusters or a core.Palette, got {type(k).__name__}."
+        )
     params = (
         None
         if kept is not None
