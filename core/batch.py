@@ -38,6 +38,8 @@ __all__ = ["IMAGE_SUFFIXES", "add_parsers", "find_inputs"]
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".jfif", ".ppm"}
 )
+# How long to wait for a --scheduler to answer.
+CONNECT_TIMEOUT = "10s"
 # An INPUT with one of these suffixes is a list of paths, one per line.
 _LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 
@@ -298,7 +300,7 @@ def _cluster(args: argparse.Namespace, n_images: int) -> Iterator[Client | None]
         from distributed import Client
 
         try:
-            client = Client(args.scheduler, timeout="10s")
+            client = Client(args.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise _Usage(
                 f"Could not connect to the Dask scheduler at {args.scheduler} ({e}). "
@@ -366,11 +368,11 @@ def _read_palette(path: Path) -> Palette:
     from core.collection import Palette
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes()
     except FileNotFoundError:
         raise _Usage(f"The palette file '{path}' was not found. Check the path.") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise _Usage(f"The palette file '{path}' could not be read ({e}).") from None
+    except OSError as e:
+        raise _Usage(f"The palette file '{path}' could not be read ({e.strerror}).") from None
     try:
         return Palette.from_json(text)
     except ValueError as e:
