@@ -327,7 +327,12 @@ def _read(source: _Source) -> np.ndarray:
                 f"'{source.name}' could not be read ({type(e).__name__}: {e}). "
                 "Check the URL and that the workers can reach it."
             ) from e
-        return load_image(raw, max_pixels=limit)
+        data = raw
+    if isinstance(data, bytes):
+        # A named buffer, so that the error messages name the file.
+        buffer = io.BytesIO(data)
+        buffer.name = source.name
+        return load_image(buffer, max_pixels=limit)
     return load_image(data, max_pixels=limit)
 
 
@@ -1372,3 +1377,97 @@ def remember_fit(out: str | os.PathLike, palette: Palette, sources: Iterable[Any
         folder / "rows" / "fit.json",
         json.dumps({"key": _sources_key(params, items)}).encode(),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers for front ends (the dashboard's Collection page)
+
+#: File suffixes taken from a ZIP of images.
+ZIP_IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+
+
+def images_from_zip(data: bytes, *, name: str = "archive.zip") -> dict[str, bytes]:
+    """The image files inside a ZIP, by their path in it (folders and hidden files skipped).
+
+    Raises
+    ------
+    ImageError
+        If `data` is not a readable ZIP or holds no image file.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [
+                info
+                for info in archive.infolist()
+                if not info.is_dir()
+                and info.filename.lower().endswith(ZIP_IMAGE_SUFFIXES)
+                and not any(part.startswith((".", "__MACOSX")) for part in info.filename.split("/"))
+            ]
+            files = {info.filename: archive.read(info) for info in members}
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ImageError(
+            f"'{name}' is not a ZIP file we can read ({e}). Upload the images themselves, "
+            "or a ZIP made with your system's 'compress' command."
+        ) from e
+    if not files:
+        raise ImageError(
+            f"'{name}' holds no image files ({', '.join(ZIP_IMAGE_SUFFIXES)}). "
+            "Put the images in the ZIP, or upload them directly."
+        )
+    return files
+
+
+def outputs_zip(out: str | os.PathLike) -> bytes:
+    """The files of a run's output folder (written by :func:`segment_collection`) as a ZIP.
+
+    The ``rows/`` bookkeeping for `resume` is left out.
+    """
+    import zipfile
+
+    folder = Path(out)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if path.is_file() and relative.parts[0] != "rows" and not path.name.startswith("."):
+                archive.write(path, relative.as_posix())
+    return buffer.getvalue()
+
+
+def shares_figure(result: CollectionResult) -> Any:
+    """Stacked horizontal bars: each image's share of every cluster (Plotly figure).
+
+    One trace per cluster, coloured with the palette, one bar per readable image, in input
+    order from the top.
+    """
+    import plotly.graph_objects as go
+
+    rows = result.ok
+    names = [Path(row.file).name for row in rows]
+    n_clusters = max((len(row.counts) for row in rows), default=0)
+    figure = go.Figure()
+    for cluster in range(n_clusters):
+        shares = [100 * row.fractions[cluster] for row in rows]
+        colors = [row.hex_colors[cluster] for row in rows]
+        figure.add_trace(
+            go.Bar(
+                x=shares,
+                y=names,
+                orientation="h",
+                name=f"cluster {cluster}",
+                marker={"color": colors, "line": {"color": "#444", "width": 0.5}},
+                hovertemplate="%{y}: %{x:.1f} %<extra>cluster " + str(cluster) + "</extra>",
+            )
+        )
+    figure.update_layout(
+        barmode="stack",
+        xaxis={"title": "share of the image's pixels (%)", "range": [0, 100]},
+        yaxis={"autorange": "reversed", "type": "category"},
+        height=120 + 28 * len(rows),
+        margin={"l": 10, "r": 10, "t": 30, "b": 40},
+        showlegend=False,
+        title="Cluster shares per image",
+    )
+    return figure

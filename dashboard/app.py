@@ -118,6 +118,22 @@ def main() -> None:
                 )
 
 
+def run() -> None:
+    """The app: the single-image page (the default, unchanged) and the Collection page."""
+    from dashboard import collection
+
+    pages = [
+        st.Page(main, title="Single image", icon=":material/image:", default=True),
+        st.Page(
+            collection.main,
+            title="Collection",
+            icon=":material/photo_library:",
+            url_path="collection",
+        ),
+    ]
+    st.navigation(pages, position="top").run()
+
+
 def _elbow_with_progress(
     key: str, work: np.ndarray, params: controls.Params, k_max: int
 ) -> core.Elbow:
