@@ -524,5 +524,6 @@ def _write_summary(
             "total": round(elapsed, 3),
         },
         "megapixels_per_s": round(pixels / 1e6 / run_seconds, 2) if run_seconds else None,
+        "traffic": {} if result is None else result.traffic,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

@@ -311,7 +311,7 @@ def test_same_results_on_a_threaded_dask_client(trio):
         warnings.simplefilter("ignore", DeprecationWarning)
         with (
             distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
             ) as cluster,
             distributed.Client(cluster) as client,
         ):
