@@ -338,3 +338,36 @@ def test_local_client_refuses_to_start_in_a_spawned_child(monkeypatch):
         collection.local_client(1),
     ):
         pass
+
+
+def test_collection_histogram_is_the_concatenations(trio):
+    colors, counts = collection.collection_histogram(trio)
+    stacked = np.concatenate(trio, axis=0).reshape(-1, 3)
+    expected, expected_counts = np.unique(stacked, axis=0, return_counts=True)
+    order = np.lexsort(colors.T[::-1])
+    np.testing.assert_array_equal(colors[order], expected)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+
+
+def test_images_from_zip_and_outputs_zip(tmp_path, trio):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("tiles/a.PNG", b"png bytes")
+        archive.writestr("tiles/.hidden.png", b"x")
+        archive.writestr("__MACOSX/tiles/._a.png", b"x")
+        archive.writestr("notes.txt", b"x")
+    assert collection.images_from_zip(buffer.getvalue()) == {"tiles/a.PNG": b"png bytes"}
+    with pytest.raises(core.ImageError, match="not a ZIP file"):
+        collection.images_from_zip(b"PK garbage", name="x.zip")
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("notes.txt", b"x")
+    with pytest.raises(core.ImageError, match="holds no image files"):
+        collection.images_from_zip(empty.getvalue(), name="x.zip")
+    out = tmp_path / "out"
+    segment_collection({"a.png": trio[0]}, 3, out=out)
+    with zipfile.ZipFile(io.BytesIO(collection.outputs_zip(out))) as archive:
+        assert sorted(archive.namelist()) == ["labels/a.png", "segmented/a.png"]
