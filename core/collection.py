@@ -411,14 +411,30 @@ def _colors_of(ids: np.ndarray) -> np.ndarray:
 
 def _palette_from_histogram(total: _Histogram, params: _FitParams) -> Palette:
     """Fit step: exact weighted k-means on the summed histogram (prior validation assumed)."""
+    return _fit_histogram(total, params, with_lookup=False)[0]
+
+
+def _fit_with_lookup(total: _Histogram, params: _FitParams) -> tuple[Palette, np.ndarray | None]:
+    """Fit step, plus the colour id -> cluster table of every colour of the collection."""
+    return _fit_histogram(total, params, with_lookup=True)
+
+
+def _item(pair: tuple[Any, ...], i: int) -> Any:
+    return pair[i]
+
+
+def _fit_histogram(
+    total: _Histogram, params: _FitParams, *, with_lookup: bool
+) -> tuple[Palette, np.ndarray | None]:
     ids = total.ids.astype(np.int64)
     colors = _colors_of(ids)
     counts = total.counts.astype(np.int64)
     # fit_colors needs the ids and counts only; the "image" is the colours themselves.
     table = ColorTable(image=colors.reshape(-1, 1, 3), ids=ids, colors=colors, counts=counts)
     k = params.k
+    features = rgb_to_features(colors, params.color_space)
     fit = fit_colors(
-        rgb_to_features(colors, params.color_space),
+        features,
         table,
         k,
         seed=params.seed,
@@ -438,7 +454,7 @@ def _palette_from_histogram(total: _Histogram, params: _FitParams) -> Palette:
     palette = np.zeros((k, 3), dtype=np.uint8)
     palette[filled] = np.rint(sums[order][filled] / cluster_counts[filled, None]).astype(np.uint8)
     n_pixels = int(counts.sum())
-    return Palette(
+    palette = Palette(
         centers=np.asarray(fit.centers, dtype=np.float64)[order],
         palette=palette,
         counts=cluster_counts,
@@ -451,6 +467,16 @@ def _palette_from_histogram(total: _Histogram, params: _FitParams) -> Palette:
         n_pixels=n_pixels,
         **vars(params),
     )
+    lookup = None
+    if with_lookup and k < _UNKNOWN:
+        # Every colour of the collection, labelled once with the rule apply_palette uses,
+        # so the label step converts no colour again.
+        nearest, _ = assign(
+            features, np.einsum("ij,ij->i", features, features), np.asarray(palette.centers)
+        )
+        lookup = np.full(_N_IDS, _UNKNOWN, dtype=np.uint8)
+        lookup[ids] = nearest
+    return palette, lookup
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,9 +499,11 @@ class _InProcess:
     def submit(self, fn: Callable[..., Any], *args: Any) -> _Ready:
         return _Ready(fn(*(a.value if isinstance(a, _Ready) else a for a in args)))
 
-    def map_completed(self, fn: Callable[..., Any], items: Sequence[Any]) -> Iterator[Any]:
+    def map_completed(
+        self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
+    ) -> Iterator[Any]:
         for item in items:  # lazily, so that only one image is in memory at a time
-            yield self.submit(fn, item)
+            yield self.submit(fn, item, None, *shared)
 
     def gather(self, future: Any) -> Any:
         return future.value
@@ -514,7 +542,9 @@ class _OnDask:
         self._count(fn, args)
         return self.client.submit(fn, *args, pure=False)
 
-    def map_completed(self, fn: Callable[..., Any], items: Sequence[Any]) -> Iterator[Any]:
+    def map_completed(
+        self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
+    ) -> Iterator[Any]:
         from distributed import as_completed
 
         if not items:
@@ -526,7 +556,7 @@ class _OnDask:
                 # In-memory images go straight to a worker, not through the task graph.
                 payload = self.client.scatter(payload, hash=False)
             self._count(fn, (task,))
-            futures.append(self.client.submit(fn, task, payload, pure=False))
+            futures.append(self.client.submit(fn, task, payload, *shared, pure=False))
         try:
             yield from as_completed(futures)
         finally:
@@ -687,8 +717,11 @@ def _fit(
     sources: Sequence[_Source],
     params: _FitParams,
     progress: Progress | None,
-) -> tuple[Palette | None, dict[int, _ImageInfo]]:
-    """Histograms (map), a streaming tree of merges (reduce), one fit; infos per image."""
+    *,
+    with_lookup: bool = False,
+) -> tuple[Palette | None, dict[int, _ImageInfo], Any]:
+    """Histograms (map), a streaming tree of merges (reduce), one fit; infos per image,
+    and (a future of) the colour -> cluster table when asked."""
     levels: list[list[Any]] = []
     done = 0
     for future in executor.map_completed(_histogram, sources):
@@ -703,15 +736,20 @@ def _fit(
             for i in range(0, len(remaining), _FAN_IN)
         ]
     if not remaining:
-        return None, {}
+        return None, {}, None
     total_future = remaining[0]
     # The summed histogram stays where it was reduced; only infos and the palette travel.
     infos_future = executor.submit(_infos_of, total_future)
     infos = {info.index: info for info in executor.gather(infos_future)}
     if all(info.error is not None for info in infos.values()):
-        return None, infos
-    palette = executor.gather(executor.submit(_palette_from_histogram, total_future, params))
-    return palette, infos
+        return None, infos, None
+    if not with_lookup:
+        palette = executor.gather(executor.submit(_palette_from_histogram, total_future, params))
+        return palette, infos, None
+    pair = executor.submit(_fit_with_lookup, total_future, params)
+    palette = executor.gather(executor.submit(_item, pair, 0))
+    # The table stays on the cluster; each worker fetches it once for its label tasks.
+    return palette, infos, executor.submit(_item, pair, 1)
 
 
 def _infos_of(total: _Histogram) -> tuple[_ImageInfo, ...]:
@@ -819,7 +857,7 @@ def fit_collection(
     if not items:
         raise ValueError("sources is empty; pass at least one image.")
     executor = _executor(client)
-    palette, infos = _fit(executor, items, params, progress)
+    palette, infos, _ = _fit(executor, items, params, progress)
     failed = [info for info in infos.values() if info.error is not None]
     if failed and (errors == "raise" or palette is None):
         first = min(failed, key=lambda info: info.index)
@@ -1135,9 +1173,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _label(job: _LabelJob, payload: Any = None) -> ImageResult:
+def _label(job: _LabelJob, payload: Any = None, lookup: np.ndarray | None = None) -> ImageResult:
     """Map step 2: read, label, write outputs; an unreadable image becomes an error row."""
     started = time.perf_counter()
+    if lookup is not None and job.palette is not None:
+        _seed_lookup(job.palette, lookup)
     if payload is not None:
         job = replace(job, source=replace(job.source, data=payload))
     source = job.source
@@ -1203,6 +1243,15 @@ def _lookup(palette: Palette) -> np.ndarray:
             while len(_lookups) > 2:  # 16 MiB each
                 _lookups.popitem(last=False)
         return table
+
+
+def _seed_lookup(palette: Palette, lookup: np.ndarray) -> None:
+    """Start this process's table for `palette` from the one the fit built."""
+    with _lookups_lock:
+        if palette.key not in _lookups:
+            _lookups[palette.key] = np.array(lookup, dtype=np.uint8)  # a writable copy
+            while len(_lookups) > 2:
+                _lookups.popitem(last=False)
 
 
 def _label_pixels(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1408,6 +1457,7 @@ def segment_collection(
     before = executor.worker_stats() if isinstance(executor, _OnDask) else {}
     timings: dict[str, float] = {}
     infos: dict[int, _ImageInfo] = {}
+    lookup: Any = None
     palette = kept
     out_dir = None if out is None else Path(out)
     if out_dir is not None:
@@ -1418,7 +1468,7 @@ def segment_collection(
         t0 = time.perf_counter()
         palette = _kept_palette(out_dir, params, items) if resume else None
         if palette is None:
-            palette, infos = _fit(executor, items, params, progress)
+            palette, infos, lookup = _fit(executor, items, params, progress, with_lookup=True)
             if palette is not None:
                 _check_palette_size(palette)
         timings["fit"] = time.perf_counter() - t0
@@ -1449,7 +1499,7 @@ def segment_collection(
     if per_image or palette is not None:
         t0 = time.perf_counter()
         total = len(jobs)
-        for done, future in enumerate(executor.map_completed(_label, jobs), start=1):
+        for done, future in enumerate(executor.map_completed(_label, jobs, lookup), start=1):
             row = executor.gather(future)
             rows[row.index] = row
             if on_row is not None:
