@@ -161,10 +161,13 @@ def bench_fit(paths: list[str], shape: tuple[int, int], k: int, skip_dask_ml: bo
 
 
 def bench_batch(folder: Path, k: int, out_root: Path) -> dict:
+    import resource
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     results = {}
     for workers in ("2", "0"):
         out = out_root / f"out_{workers}"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "core", "batch", str(folder), "-k", str(k), "-o", str(out),
@@ -174,8 +177,14 @@ def bench_batch(folder: Path, k: int, out_root: Path) -> dict:
         wall = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"kseg batch failed:\n{done.stderr}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         summary = json.loads((out / "summary.json").read_text())
         summary["wall_seconds"] = wall
+        # CPU seconds of the command and its worker processes: what the run costs whatever
+        # else shares the machine.
+        summary["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+            after.ru_stime - before.ru_stime
+        )
         results[workers] = summary
     return results
 
@@ -191,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small collection (a minute)")
     parser.add_argument("--skip-dask-ml", action="store_true", help="leave the slow peer out")
+    parser.add_argument("--skip-fit", action="store_true", help="run the batch part only")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -206,31 +216,34 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="kseg-bench-batch-"))
     try:
         started = time.perf_counter()
-        paths = make_collection(work / "fit", n_fit, megapixels, seed=0)
+        paths = make_collection(work / "fit", 0 if args.skip_fit else n_fit, megapixels, seed=0)
         batch_dir = work / "batch"
         make_collection(batch_dir, n_batch, megapixels, seed=1)
         from PIL import Image
 
-        with Image.open(paths[0]) as first:
+        with Image.open(make_collection(work / "probe", 1, megapixels)[0]) as first:
             shape = (first.height, first.width)
-        print(f"made {n_fit} + {n_batch} images of {shape[1]} × {shape[0]} in "
+        print(f"made {len(paths)} + {n_batch} images of {shape[1]} × {shape[0]} in "
               f"{time.perf_counter() - started:.0f} s\n")  # fmt: skip
 
-        fit = bench_fit(paths, shape, k, args.skip_dask_ml)
-        methods = fit["methods"]
-        ref = methods.get("dask-ml", methods["kseg"])
-        print(
-            f"Fit, k = {k}: {fit['images']} images, {fit['megapixels']} MP, "
-            f"{fit['distinct_colours']:,} distinct colours; LocalCluster of 2 workers"
-        )
-        print(f"{'method':<10} {'seconds':>9} {'speed-up vs dask-ml':>20} {'WCSS':>14} "
-              f"{'WCSS / dask-ml':>15} {'WCSS / sklearn-w':>17}")  # fmt: skip
-        for name, row in methods.items():
+        methods: dict[str, dict] = {}
+        fit: dict = {}
+        if not args.skip_fit:
+            fit = bench_fit(paths, shape, k, args.skip_dask_ml)
+            methods = fit["methods"]
+            ref = methods.get("dask-ml", methods["kseg"])
             print(
-                f"{name:<10} {row['seconds']:>9.2f} {ref['seconds'] / row['seconds']:>19.1f}× "
-                f"{row['wcss']:>14.2f} {row['wcss'] / ref['wcss']:>15.4f} "
-                f"{row['wcss'] / methods['sklearn-w']['wcss']:>17.4f}"
+                f"Fit, k = {k}: {fit['images']} images, {fit['megapixels']} MP, "
+                f"{fit['distinct_colours']:,} distinct colours; LocalCluster of 2 workers"
             )
+            print(f"{'method':<10} {'seconds':>9} {'speed-up vs dask-ml':>20} {'WCSS':>14} "
+                  f"{'WCSS / dask-ml':>15} {'WCSS / sklearn-w':>17}")  # fmt: skip
+            for name, row in methods.items():
+                print(
+                    f"{name:<10} {row['seconds']:>9.2f} {ref['seconds'] / row['seconds']:>19.1f}× "
+                    f"{row['wcss']:>14.2f} {row['wcss'] / ref['wcss']:>15.4f} "
+                    f"{row['wcss'] / methods['sklearn-w']['wcss']:>17.4f}"
+                )
 
         batch = bench_batch(batch_dir, k, work)
         two, one = batch["2"], batch["0"]
@@ -246,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                 f" labels {summary['timings_s']['labels']:.1f} s); wall with start-up "
                 f"{summary['wall_seconds']:.1f} s = {wall_rate:.1f} MP/s"
             )
+        for label, summary in (("2 workers", two), ("in process", one)):
+            print(
+                f"  {label:<11} CPU time {summary['cpu_seconds']:.1f} s (all processes) = "
+                f"{summary['megapixels'] / summary['cpu_seconds']:.1f} MP per CPU-second"
+            )
         print(f"  speed-up 2 workers / in process: "
               f"{two['megapixels_per_s'] / one['megapixels_per_s']:.2f}×")  # fmt: skip
         print("  peak RSS per worker: "
@@ -253,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  bytes moved: tasks via the scheduler {traffic['task_bytes'] / 1e6:.2f} MB, "
             f"results to the client {traffic['result_bytes'] / 1e6:.2f} MB, "
-            f"histograms between workers {traffic['between_workers_bytes'] / 1e6:.1f} MB "
+            f"between workers (histograms, colour table) "
+            f"{traffic['between_workers_bytes'] / 1e6:.1f} MB "
             f"(the pixels: {two['megapixels'] * 3:.0f} MB, never moved)"
         )
         print(f"\nload average {load_average()} at the end")
@@ -266,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 missed.append("kseg ≥ 50× faster than dask-ml")
             if methods["kseg"]["wcss"] > methods["dask-ml"]["wcss"]:
                 missed.append("kseg WCSS ≤ dask-ml's")
-        if methods["kseg"]["wcss"] > 1.005 * methods["sklearn-w"]["wcss"]:
+        if methods and methods["kseg"]["wcss"] > 1.005 * methods["sklearn-w"]["wcss"]:
             missed.append("WCSS within 0.5 % of weighted sklearn")
         if two["megapixels_per_s"] < 15:
             missed.append("batch ≥ 15 MP/s on 2 workers")

@@ -451,12 +451,12 @@ def _fit_histogram(
     order = np.argsort(-cluster_counts, kind="stable")
     cluster_counts = cluster_counts[order]
     filled = cluster_counts > 0
-    palette = np.zeros((k, 3), dtype=np.uint8)
-    palette[filled] = np.rint(sums[order][filled] / cluster_counts[filled, None]).astype(np.uint8)
+    means = np.zeros((k, 3), dtype=np.uint8)
+    means[filled] = np.rint(sums[order][filled] / cluster_counts[filled, None]).astype(np.uint8)
     n_pixels = int(counts.sum())
     palette = Palette(
         centers=np.asarray(fit.centers, dtype=np.float64)[order],
-        palette=palette,
+        palette=means,
         counts=cluster_counts,
         fractions=cluster_counts / n_pixels,
         inertia=float(fit.inertia),
@@ -665,12 +665,12 @@ def _check_fit_params(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
         raise ValueError(f"seed must be an integer or None, got {seed!r}.")
     return _FitParams(
-        k=int(k),  # type: ignore[arg-type]
+        k=int(k),  # type: ignore[call-overload]
         color_space=check_color_space(color_space),
         seed=None if seed is None else int(seed),  # type: ignore[arg-type]
         init=str(init),
-        n_init=int(n_init),  # type: ignore[arg-type]
-        max_iter=int(max_iter),  # type: ignore[arg-type]
+        n_init=int(n_init),  # type: ignore[call-overload]
+        max_iter=int(max_iter),  # type: ignore[call-overload]
         tol=float(tol),  # type: ignore[arg-type]
     )
 
@@ -891,9 +891,12 @@ def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
     """Label an image with a kept palette: each pixel goes to its exact nearest centre.
 
     No refit: the centres, colours and cluster numbers are the palette's, so cluster ``i``
-    means the same thing in every image. ``segment(image, k, ...)`` equals
-    ``apply_palette(image, fit_collection([image], k, ...))`` (up to floating-point
-    rounding of the WCSS).
+    means the same thing in every image. With the same options, ``segment(image, k, ...)``
+    equals ``apply_palette(image, fit_collection([image], k, ...))`` (mind the defaults:
+    ``fit_collection`` uses ``color_space="lab"``, ``segment`` ``"rgb"``): label for label
+    at ``tol=0``; at a positive `tol` the centres and palette agree, and ``segment``'s labels
+    come from its last assignment, before the centres' final move, so a few boundary colours
+    may differ (this function's WCSS is then the lower).
 
     Parameters
     ----------
@@ -1443,6 +1446,11 @@ def segment_collection(
     ):
         raise ValueError(f"pixel_size must be a positive number of metres, got {pixel_size!r}.")
     kept = k if isinstance(k, Palette) else None
+    if kept is not None and per_image:
+        raise ValueError(
+            "per_image=True fits each image on its own palette; pass a number of clusters "
+            "as k, not a kept Palette."
+        )
     if kept is None and per_image is False and not isinstance(k, int | np.integer):
         raise TypeError(
             f"k must be a number of clusters or a core.Palette, got {type(k).__name__}."

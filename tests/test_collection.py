@@ -291,6 +291,8 @@ def test_segment_collection_writes_outputs_and_resumes(tmp_path, trio):
 
 
 def test_segment_collection_validates(trio):
+    with pytest.raises(ValueError, match="per_image=True"):
+        segment_collection(trio, fit_collection(trio, 2), per_image=True)
     with pytest.raises(ValueError, match="pixel_size"):
         segment_collection(trio, 3, pixel_size=0)
     with pytest.raises(TypeError, match="Palette"):
