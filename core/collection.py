@@ -614,6 +614,7 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
         If called while a spawned worker process re-imports the calling script, i.e. the
         script does not guard it with ``if __name__ == "__main__":``.
     """
+    import dask
     from distributed import Client, LocalCluster
 
     if (
@@ -626,6 +627,9 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
         )
     workers = n_workers or os.cpu_count() or 1
     with (
+        # One thread per worker process for numba too (Dask already pins BLAS and OpenMP):
+        # W workers on W cores, not W x cores threads fighting over them.
+        dask.config.set({"distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1"}),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
