@@ -364,35 +364,36 @@ def dask_cluster(tmp_path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]
         log.close()
 
 
-def test_batch_on_a_real_cluster_matches_the_local_runs(folder, tmp_path, dask_cluster):
+def test_batch_on_a_real_cluster_matches_the_in_process_run(folder, tmp_path, dask_cluster, capsys):
     address, _ = dask_cluster
-    remote = run_kseg(
-        "batch",
-        str(folder),
-        "-k",
-        "4",
-        "-o",
-        str(tmp_path / "remote"),
-        "--scheduler",
-        address,
-        "-q",
+    remote = tmp_path / "remote"
+    assert (
+        main(["batch", str(folder), "-k", "4", "-o", str(remote), "--scheduler", address, "-q"])
+        == 0
     )
-    assert remote.returncode == 0, remote.stderr
-    assert "kseg: warning: 1 of 7" in remote.stderr
-    local = run_kseg(
-        "batch", str(folder), "-k", "4", "-o", str(tmp_path / "local"), "--workers", "2", "-q"
-    )
-    assert local.returncode == 0, local.stderr
-    argv = ["batch", str(folder), "-k", "4", "-o", str(tmp_path / "here"), "--workers", "0"]
-    assert main([*argv, "-q"]) == 0
-    expected = (tmp_path / "here" / "areas.csv").read_text()
-    assert (tmp_path / "remote" / "areas.csv").read_text() == expected
-    assert (tmp_path / "local" / "areas.csv").read_text() == expected
-    for name in ("palette.json", "errors.csv"):
-        assert (tmp_path / "remote" / name).read_text() == (tmp_path / "here" / name).read_text()
-    summary = json.loads((tmp_path / "remote" / "summary.json").read_text())
+    assert "kseg: warning: 1 of 7" in capsys.readouterr().err
+    here = tmp_path / "here"
+    assert main(["batch", str(folder), "-k", "4", "-o", str(here), "--workers", "0", "-q"]) == 0
+    for name in ("areas.csv", "palette.json", "errors.csv"):
+        assert (remote / name).read_text() == (here / name).read_text()
+    for name in ("segmented/img0.png", "labels/img5.png"):
+        assert (remote / name).read_bytes() == (here / name).read_bytes()
+    summary = json.loads((remote / "summary.json").read_text())
     assert (summary["scheduler"], summary["workers"]) == (address, 2)
-    assert json.loads((tmp_path / "local" / "summary.json").read_text())["workers"] == 2
+    traffic = summary["traffic"]
+    assert traffic["task_bytes"] > 0 and traffic["result_bytes"] > 0
+    assert len(traffic["peak_rss_per_worker"]) == 2
+
+
+def test_batch_on_the_default_local_cluster(folder, tmp_path):
+    """The command as a user runs it: a LocalCluster of worker processes, started and closed."""
+    out = tmp_path / "local"
+    local = run_kseg("batch", str(folder), "-k", "4", "-o", str(out), "--workers", "2", "-q")
+    assert local.returncode == 0, local.stderr
+    assert json.loads((out / "summary.json").read_text())["workers"] == 2
+    here = tmp_path / "here"
+    assert main(["batch", str(folder), "-k", "4", "-o", str(here), "--workers", "0", "-q"]) == 0
+    assert (out / "areas.csv").read_text() == (here / "areas.csv").read_text()
 
 
 def test_killing_a_worker_mid_run_loses_and_duplicates_nothing(tmp_path, dask_cluster):
