@@ -515,7 +515,13 @@ def _write_summary(
         "per_image": bool(args.per_image),
         "palette": None
         if palette is None
-        else {**palette.params, "hex": palette.hex_colors, "inertia": palette.inertia},
+        else {
+            **palette.params,
+            "hex": palette.hex_colors,
+            "inertia": palette.inertia,
+            "n_colors": palette.n_colors,
+            "n_iter": palette.n_iter,
+        },
         "pixel_size_m": args.pixel_size,
         "scheduler": args.scheduler,
         "workers": n_workers,
