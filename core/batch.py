@@ -431,6 +431,18 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
                 )
             run_seconds = time.perf_counter() - started_run
             n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
+    except ImportError as e:  # raised on a worker that lacks kseg (or one of its modules)
+        raise _Usage(
+            f"A Dask worker could not import {e.name or 'a module'} ({e}). Install kseg on "
+            "every worker (pip install kseg, same version) and start the workers again."
+        ) from None
+    except Exception as e:
+        if type(e).__name__ != "KilledWorker":
+            raise
+        raise _Usage(
+            "Dask gave up on a task after it killed several workers in a row (usually a worker "
+            f"running out of memory): {e}. Give the workers more memory or fewer threads."
+        ) from None
     finally:
         progress.close()
         if result is None and done:  # interrupted: keep what is finished

@@ -435,3 +435,17 @@ def test_killing_a_worker_mid_run_loses_and_duplicates_nothing(tmp_path, dask_cl
     ]
     assert len(list((tmp_path / "out" / "segmented").glob("*.png"))) == 24
     assert sum(p.poll() is not None for p in workers) == 1
+
+
+def test_a_worker_without_kseg_is_explained(folder, tmp_path, capsys, monkeypatch):
+    import core.collection
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'core'", name="core")
+
+    monkeypatch.setattr(core.collection, "segment_collection", missing)
+    code = main(["batch", str(folder), "-k", "3", "-o", str(tmp_path / "o"), "--workers", "0"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert err.startswith("kseg: error: A Dask worker could not import core")
+    assert "Install kseg on every worker" in err
