@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.colorspaces import COLOR_SPACES
-from core.kmeans import INITS
-from core.segmentation import DEFAULT_N_INIT
+from core.validation import DEFAULT_N_INIT, INITS
 
 if TYPE_CHECKING:
     from distributed import Client

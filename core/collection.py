@@ -47,11 +47,20 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable, pixel_ids, recolor
+from core.engines import fit_colors
 from core.errors import ImageError
-from core.kmeans import INITS, assign
-from core.segmentation import DEFAULT_N_INIT, Segmentation, as_rgb_image, fit_colors
+from core.kmeans import assign
+from core.segmentation import Segmentation
+from core.validation import (
+    DEFAULT_N_INIT,
+    FitParams,
+    check_color_space,
+    check_k,
+    check_seed,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -139,6 +148,16 @@ class Palette:
 
     def __hash__(self) -> int:
         return hash(self.to_json())
+
+    @property
+    def wcss(self) -> float:
+        """:attr:`inertia` by the name :class:`core.Segmentation` uses."""
+        return self.inertia
+
+    @property
+    def shares(self) -> np.ndarray:
+        """:attr:`fractions` by the name :class:`core.Segmentation` uses."""
+        return self.fractions
 
     @property
     def hex_colors(self) -> list[str]:
@@ -242,7 +261,7 @@ class Palette:
                 n_pixels=int(data["n_pixels"]),
                 k=k,
                 color_space=space,
-                seed=None if data["seed"] is None else int(data["seed"]),
+                seed=check_seed(data["seed"]),
                 init=str(data["init"]),
                 n_init=int(data["n_init"]),
                 max_iter=int(data["max_iter"]),
@@ -399,6 +418,17 @@ class _FitParams:
     max_iter: int
     tol: float
 
+    @property
+    def fit(self) -> FitParams:
+        """The settings in core's one form (:class:`core.validation.FitParams`)."""
+        return FitParams(
+            seed=0 if self.seed is None else self.seed,
+            init=self.init,  # type: ignore[arg-type]
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+
 
 def _colors_of(ids: np.ndarray) -> np.ndarray:
     """(m, 3) uint8 RGB of 24-bit colour ids."""
@@ -433,16 +463,7 @@ def _fit_histogram(
     table = ColorTable(image=colors.reshape(-1, 1, 3), ids=ids, colors=colors, counts=counts)
     k = params.k
     features = rgb_to_features(colors, params.color_space)
-    fit = fit_colors(
-        features,
-        table,
-        k,
-        seed=params.seed,
-        init=params.init,
-        n_init=params.n_init,
-        max_iter=params.max_iter,
-        tol=params.tol,
-    )
+    fit = fit_colors(features, table, k, params.fit)
     # Number clusters by collection-wide size, as segment() does for one image.
     cluster_counts = np.bincount(fit.labels, weights=counts, minlength=k).astype(np.int64)
     sums = np.column_stack(
@@ -655,27 +676,17 @@ def _check_fit_params(
     max_iter: object,
     tol: object,
 ) -> _FitParams:
-    for value, name in ((k, "k"), (n_init, "n_init"), (max_iter, "max_iter")):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {', '.join(map(repr, INITS))}, got {init!r}.")
-    if (
-        isinstance(tol, bool)
-        or not isinstance(tol, int | float)
-        or not (math.isfinite(tol) and tol >= 0)
-    ):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise ValueError(f"seed must be an integer or None, got {seed!r}.")
+    """Validate with core's checks (:mod:`core.validation`); a None seed is drawn here, so
+    the palette records the seed that reproduces it."""
+    fit = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
     return _FitParams(
-        k=int(k),  # type: ignore[call-overload]
+        k=check_k(k),
         color_space=check_color_space(color_space),
-        seed=None if seed is None else int(seed),  # type: ignore[arg-type]
-        init=str(init),
-        n_init=int(n_init),  # type: ignore[call-overload]
-        max_iter=int(max_iter),  # type: ignore[call-overload]
-        tol=float(tol),  # type: ignore[arg-type]
+        seed=fit.seed,
+        init=fit.init,
+        n_init=fit.n_init,
+        max_iter=fit.max_iter,
+        tol=fit.tol,
     )
 
 
@@ -896,8 +907,7 @@ def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
 
     No refit: the centres, colours and cluster numbers are the palette's, so cluster ``i``
     means the same thing in every image. With the same options, ``segment(image, k, ...)``
-    equals ``apply_palette(image, fit_collection([image], k, ...))`` (mind the defaults:
-    ``fit_collection`` uses ``color_space="lab"``, ``segment`` ``"rgb"``): label for label
+    equals ``apply_palette(image, fit_collection([image], k, ...))``: label for label
     at ``tol=0``; at a positive `tol` the centres and palette agree, and ``segment``'s labels
     come from its last assignment, before the centres' final move, so a few boundary colours
     may differ (this function's WCSS is then the lower).
@@ -940,8 +950,8 @@ def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
     k = palette.k
     labels, segmented = table.paint(color_labels, palette.palette)
     counts = np.bincount(color_labels, weights=weights, minlength=k).astype(np.int64)
-    fractions = counts / counts.sum()
-    for array in (labels, segmented, counts, fractions):
+    shares = counts / counts.sum()
+    for array in (labels, segmented, counts, shares):
         array.setflags(write=False)
     return Segmentation(
         labels=labels,
@@ -949,21 +959,22 @@ def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
         segmented=segmented,
         centers=palette.centers,
         counts=counts,
-        fractions=fractions,
-        inertia=float(weights @ distances),
+        shares=shares,
+        wcss=float(weights @ distances),
         n_iter=palette.n_iter,
         converged=palette.converged,
         n_colors=table.n_colors,
         k=k,
         color_space=palette.color_space,
-        seed=palette.seed,
-        init=palette.init,
-        n_init=palette.n_init,
-        max_iter=palette.max_iter,
-        tol=palette.tol,
+        fit=FitParams(
+            seed=0 if palette.seed is None else palette.seed,
+            init=palette.init,  # type: ignore[arg-type]
+            n_init=palette.n_init,
+            max_iter=palette.max_iter,
+            tol=palette.tol,
+        ),
         engine="kseg",
-        fit_pixels=None,
-        fit_shape=None,
+        fit_shape=table.shape,
         elapsed=time.perf_counter() - started,
     )
 

@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from browser_helpers import (
+from helpers import small_photo
+from PIL import Image
+
+from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
@@ -17,9 +20,6 @@ from browser_helpers import (
     streamlit_server,
     wait_until_idle,
 )
-from PIL import Image
-
-from tests.conftest import small_photo
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 TIMEOUT_MS = 180_000

@@ -8,12 +8,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import small_photo
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import core
 from dashboard import collection as page
-from tests.conftest import small_photo
 
 SCRIPT = "from dashboard.collection import main\nmain()\n"
 
