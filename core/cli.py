@@ -95,6 +95,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _output_path(text: str) -> Path:
+    # Path("") is ".": an empty -o would quietly write into the current folder.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return Path(text)
+
+
 def _k_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -201,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_output_path,
         default=None,
         metavar="OUTPUT",
         help="output folder, created if missing (default: ./<image name>_k<k>)",
@@ -246,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_output_path,
         default=None,
         help="GIF to write (default: <image stem>_sweep.gif)",
     )
@@ -264,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="how long each frame shows, in milliseconds (default: %(default)s)",
     )
-    swp.add_argument("--frames", type=Path, default=None, help="also write the frames to this ZIP")
+    swp.add_argument(
+        "--frames", type=_output_path, default=None, help="also write the frames to this ZIP"
+    )
     swp.set_defaults(run=_run_sweep)
 
     return parser

@@ -304,6 +304,10 @@ def segment(
 
         fit_image = resize_to_max_pixels(rgb, fit_pixels)
         fit_table = ColorTable.from_image(fit_image)
+    if fit_table.n_colors < min(k, table.n_colors):
+        # A working copy too small to hold k colours (e.g. fit_pixels=1) would leave
+        # clusters empty that the full image can fill: fit on the full image instead.
+        fit_image, fit_table = rgb, table
     subsampled = fit_table is not table
     k = int(k)
     fit_params = {"init": init, "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol)}
@@ -552,12 +556,17 @@ def _finish(
         segmented = recolor(labels, palette)
     n_empty = int((~filled).sum())
     if n_empty:
-        warnings.warn(
-            f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
-            f"{n_empty} cluster(s) are empty. Lower k to at most {table.n_colors}.",
-            UserWarning,
-            stacklevel=3,
-        )
+        if table.n_colors < k:
+            message = (
+                f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
+                f"{n_empty} cluster(s) are empty. Lower k to at most {table.n_colors}."
+            )
+        else:
+            message = (
+                f"{n_empty} of the k={k} clusters ended up with no pixels. Lower k, or "
+                "fit on more pixels (a larger fit_pixels / working size)."
+            )
+        warnings.warn(message, UserWarning, stacklevel=3)
     fractions = counts / counts.sum()
     for array in (labels, palette, segmented, centers, counts, fractions):
         array.setflags(write=False)

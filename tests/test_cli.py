@@ -269,3 +269,16 @@ def test_sweep_writes_a_gif_with_a_frame_per_k(tmp_path, photo, capsys):
     assert [line.split()[0] for line in printed.splitlines()[1:4]] == ["2", "4", "8"]
     assert main(["sweep", str(source), "--ks", "2,x"]) == 2
     assert "expected k values" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["segment", "IMG", "-o", ""], ["sweep", "IMG", "-o", " "], ["sweep", "IMG", "--frames", ""]],
+)
+def test_empty_output_name_is_refused_not_the_current_folder(
+    argv, image_file, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(image_file) if a == "IMG" else a for a in argv]
+    assert main(argv) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, "got an empty one")

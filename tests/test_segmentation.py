@@ -215,3 +215,13 @@ def test_compiled_and_numpy_paths_agree(photo, monkeypatch):
     plain = segment(np.tile(photo, (3, 2, 1)), 5)
     assert same_partition(compiled.labels, plain.labels)
     assert compiled.inertia == pytest.approx(plain.inertia, rel=1e-6)
+
+
+def test_tiny_fit_pixels_does_not_leave_clusters_empty_or_warn_wrongly(photo):
+    # fit_pixels=1 used to fit on one pixel, leave five clusters empty and blame the image
+    # ("only 9,000 distinct colours, fewer than k=6").
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = segment(photo, 6, fit_pixels=1)
+    assert (result.counts > 0).all()
+    assert result.fit_shape == photo.shape[:2]
