@@ -131,8 +131,14 @@ def compare_engines(
     started = time.perf_counter()
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 300, 1e-4)
+    # (n, 1, 3) three-channel points: a single (1, 3) row would be read as 3 points.
     _, cv_labels, _ = cv2.kmeans(
-        features.astype(np.float32), k, None, criteria, n_init, cv2.KMEANS_PP_CENTERS
+        features.astype(np.float32).reshape(-1, 1, 3),
+        k,
+        None,
+        criteria,
+        n_init,
+        cv2.KMEANS_PP_CENTERS,
     )
     runs.append(("OpenCV (all pixels)", time.perf_counter() - started, None, cv_labels.ravel()))
 

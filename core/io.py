@@ -228,7 +228,11 @@ def _read_source(source: ImageSource) -> tuple[bytes, str | None]:
         return bytes(source), None
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
-        name = Path(name).name if isinstance(name, str) and name else None
+        if not (isinstance(name, str) and name):
+            name = None
+        elif Path(name).exists():  # an open file: its name is a path
+            name = Path(name).name
+        # else an upload's own name, kept whole even with a "/" in it
         getvalue = getattr(source, "getvalue", None)
         data = getvalue() if callable(getvalue) else source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -495,7 +495,9 @@ def _fit_opencv(
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, max_iter, epsilon)
     flags = cv2.KMEANS_PP_CENTERS if init == "k-means++" else cv2.KMEANS_RANDOM_CENTERS
     cv2.setRNGSeed(0 if seed is None else int(seed))
-    compactness, labels, centers = cv2.kmeans(features, k, None, criteria, n_init, flags)
+    # As (n, 1, 3) three-channel points: a single (1, 3) row would be read as 3 points.
+    points = features.reshape(-1, 1, 3)
+    compactness, labels, centers = cv2.kmeans(points, k, None, criteria, n_init, flags)
     return (
         labels.ravel().astype(np.int32).reshape(rgb.shape[:2]),
         centers.astype(np.float64),

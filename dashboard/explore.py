@@ -7,23 +7,30 @@ Cached calls into `core` first (keyed on the image digest and the parameters, li
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 import core
 from core import figures
 from core.cleanup import merge_small_regions
+from core.colortable import ColorTable
 from core.compare import ENGINE_RUNS, compare_engines
 from core.compression import compress
 from core.features import segment_features
 from core.steps import kmeans_steps
 from core.sweep import DEFAULT_KS, sweep, sweep_gif, sweep_zip
 from core.texture import LM_FILTER_NAMES, lm_filter_bank
+from dashboard import links
 from dashboard.controls import Params
+from dashboard.pipeline import k_range
 
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
 STEPS_PIXELS = 60_000
 FEATURES_PIXELS = 120_000
+#: Pixels of each picture the panels draw.
+PICTURE_PIXELS = 250_000
 PANELS = {
     "sweep": ":material/animation: Sweep over k",
     "steps": ":material/footprint: Step by step",
@@ -31,6 +38,7 @@ PANELS = {
     "engines": ":material/speed: Engines side by side",
     "compression": ":material/compress: Compression",
 }
+links.choice("explore", list(PANELS), "sweep")
 
 
 # --- cached computations -------------------------------------------------------------
@@ -44,8 +52,10 @@ def _sweep(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _steps(key: str, _image: np.ndarray, params: Params, init: str):
     small = core.resize_to_max_pixels(_image, STEPS_PIXELS)
+    # Steps need k distinct colours to start from (a one-colour image has one).
+    k = min(params.k, ColorTable.from_image(small).n_colors)
     return small, kmeans_steps(
-        small, params.k, color_space=params.color_space, init=init, seed=params.seed
+        small, k, color_space=params.color_space, init=init, seed=params.seed
     )
 
 
@@ -92,47 +102,68 @@ def _filter_bank_figure():
 # --- views ---------------------------------------------------------------------------
 
 
+def _picture(image: np.ndarray) -> bytes:
+    """A PNG for ``st.image`` sized by core for any aspect ratio (a 100,000 × 2 strip
+    handed to ``st.image`` as an array would be scaled to zero rows)."""
+    return figures.preview_bytes(image, max_pixels=PICTURE_PIXELS)
+
+
 def render_explore(key: str, work: np.ndarray, params: Params) -> None:
     """The panel picker and the chosen panel (only that one runs)."""
+    links.prime("explore")
     choice = st.segmented_control(
         "Explore",
         list(PANELS),
         format_func=PANELS.get,
-        default="sweep",
         required=True,
         key="explore",
         label_visibility="collapsed",
     )
+    links.keep("explore", choice)
     {
         "sweep": render_sweep,
         "steps": render_steps,
         "features": render_features,
         "engines": render_engines,
         "compression": render_compression,
-    }[choice](key, work, params)
+    }[choice](key, work, _fit_k(work, params))
 
 
-def _ks_ui(key: str) -> tuple[int, ...]:
+def _fit_k(work: np.ndarray, params: Params) -> Params:
+    """`params` with k lowered to what the working image can hold, saying so."""
+    k, note = k_range(params.k, work.shape[0] * work.shape[1])
+    if note:
+        st.caption(f":material/info: {note}")
+    return replace(params, k=k)
+
+
+def _ks_ui(key: str, work: np.ndarray) -> tuple[int, ...]:
+    """Values of k to sweep, only those the working image can hold."""
+    top, note = k_range(32, work.shape[0] * work.shape[1])
+    options = list(range(2, top + 1)) or [1]
+    default = [k for k in DEFAULT_KS if k in options] or options[:1]
     ks = st.multiselect(
         "Values of k",
-        list(range(2, 33)),
-        default=list(DEFAULT_KS),
+        options,
+        default=default,
         key=key,
         help="The sweep shares the image's colour table between every k.",
     )
-    return tuple(sorted(ks)) or DEFAULT_KS
+    if note:
+        st.caption(f":material/info: {note}")
+    return tuple(sorted(ks)) or tuple(default)
 
 
 def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
     st.markdown("The same image for several k at once: watch detail appear as k grows.")
-    ks = _ks_ui("sweep_ks")
+    ks = _ks_ui("sweep_ks", work)
     with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
         results = _sweep(key, work, params, ks)
     per_row = 4
     for start in range(0, len(results), per_row):
         columns = st.columns(per_row)
         for column, result in zip(columns, results[start : start + per_row], strict=False):
-            column.image(result.segmented, caption=f"k = {result.k}", width="stretch")
+            column.image(_picture(result.segmented), caption=f"k = {result.k}", width="stretch")
     st.plotly_chart(
         figures.wcss_curves_figure(
             {"WCSS": ([r.k for r in results], [r.inertia for r in results])},
@@ -174,14 +205,18 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         small, plus = _steps(key, work, params, "k-means++")
         _, random = _steps(key, work, params, "random")
     longest = max(plus.n_iter, random.n_iter)
-    i = st.slider(
-        "Iteration",
-        0,
-        longest - 1,
-        0,
-        key="step_i",
-        help="0 shows the initial centres (step 1); the last shows convergence.",
-    )
+    if longest > 1:
+        i = st.slider(
+            "Iteration",
+            0,
+            longest - 1,
+            0,
+            key="step_i",
+            help="0 shows the initial centres (step 1); the last shows convergence.",
+        )
+    else:  # one colour, or k = 1: the first centres are already the answer
+        i = 0
+        st.caption("k-means had nothing to move here: the first centres are the answer.")
     columns = st.columns(2)
     for column, (name, steps) in zip(
         columns, [("k-means++", plus), ("random", random)], strict=True
@@ -189,7 +224,7 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         at = min(i, steps.n_iter - 1)
         with column:
             st.image(
-                steps.segmented(at),
+                _picture(steps.segmented(at)),
                 width="stretch",
                 caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
                 f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
@@ -252,9 +287,9 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
     with st.spinner("Computing features and clustering every pixel…"):
         small, result, moved = _features(key, work, params, spatial, texture, int(min_region))
     a, b = st.columns(2)
-    a.image(small, caption="Original (working copy)", width="stretch")
+    a.image(_picture(small), caption="Original (working copy)", width="stretch")
     b.image(
-        result.segmented,
+        _picture(result.segmented),
         width="stretch",
         caption=f"k = {result.k}, colour"
         + (" + position" if spatial else "")
@@ -320,7 +355,7 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
         "pixel. Sizes are real indexed PNGs; PSNR says how close the result looks "
         "(30 dB and up is hard to tell apart)."
     )
-    ks = _ks_ui("compression_ks")
+    ks = _ks_ui("compression_ks", work)
     with st.spinner("Segmenting and encoding for every k…"):
         rows = _compression(key, work, params, ks)
     st.plotly_chart(

@@ -118,7 +118,27 @@ def segmentation(
     :func:`_stored_segmentation`, bounded in bytes (unpickling a 12 MP result there costs
     about 0.1 s, still far less than computing it).
     """
-    return _stored_segmentation(key, _loaded, params)
+    if params.k <= _loaded.n_pixels:
+        return _stored_segmentation(key, _loaded, params)
+    # A k the image cannot hold (k = 6 on a 1 × 1 image): show the image at the largest k
+    # it allows and say so, as for an image with fewer colours than k.
+    fitted = replace(params, k=_loaded.n_pixels)
+    result, notes = _stored_segmentation(key, _loaded, fitted)
+    note = (
+        f"This image has only {_loaded.n_pixels:,} pixel(s), so k = {fitted.k} was used "
+        f"instead of k = {params.k}."
+    )
+    return result, (note, *notes)
+
+
+def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
+    """The largest k a range up to `k_max` can use on an image of `n_pixels`, and a note
+    saying so when it is smaller than asked (the elbow, the sweep, the panels)."""
+    if k_max <= n_pixels:
+        return k_max, None
+    return n_pixels, (
+        f"This image has only {n_pixels:,} pixel(s): k goes up to {n_pixels} here, not {k_max}."
+    )
 
 
 @st.cache_data(max_entries=64, max_size="640MB", show_spinner=False)

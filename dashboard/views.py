@@ -15,10 +15,19 @@ import streamlit as st
 
 import core
 from core import export, figures
+from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
-from dashboard.pipeline import DISPLAY_PIXELS, ImageFile
+from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 
 _CARDS_PER_ROW = 3
+COLOR_BY = {"pixel": "their own colour", "cluster": "their cluster"}
+POINTS_SHOWN = [5_000, 10_000, 20_000, 50_000]
+PIXEL_SIZE_MAX = 100_000.0
+ELBOW_K_MAX_RANGE = (3, 20)
+links.choice("color_by", list(COLOR_BY), "pixel")
+links.choice("max_points", POINTS_SHOWN, 20_000)
+links.number("pixel_size", 0.0, PIXEL_SIZE_MAX, 0.0)
+links.integer("k_max", *ELBOW_K_MAX_RANGE, 12)
 _PLOTLY_CONFIG = {"displaylogo": False}
 # Cut-outs are transparent outside their cluster: show that as a checkerboard, so a white
 # sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
@@ -276,10 +285,11 @@ def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]])
     chart, table = st.columns([2, 3], gap="large")
     chart.plotly_chart(figures.shares_figure(seg), key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
+        links.prime("pixel_size")
         metres = st.number_input(
             "Size of one pixel on the ground, in metres (optional)",
             min_value=0.0,
-            value=0.0,
+            max_value=PIXEL_SIZE_MAX,
             step=0.5,
             format="%.3f",
             key="pixel_size",
@@ -287,6 +297,7 @@ def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]])
             "(e.g. 10 for Sentinel-2, 0.3 for aerial photos) adds each cluster's area in m² "
             "and hectares. Leave 0 for ordinary photos.",
         )
+        links.keep("pixel_size", metres)
         rows = export.palette_rows(seg)
         for row in rows:
             row["colour"] = _swatch_data_uri(row["hex"])
@@ -354,24 +365,26 @@ def render_color_space(
 ) -> None:
     """The 3D scatter, with its own two small controls."""
     left, right, _ = st.columns([1, 1, 1])
+    links.prime("color_by")
     color_by = left.segmented_control(
         "Colour points by",
-        ["pixel", "cluster"],
-        format_func={"pixel": "their own colour", "cluster": "their cluster"}.__getitem__,
-        default="pixel",
+        list(COLOR_BY),
+        format_func=COLOR_BY.__getitem__,
         required=True,
         key="color_by",
         help="Each pixel in its own colour, or in its cluster's palette colour.",
     )
+    links.keep("color_by", color_by)
+    links.prime("max_points")
     max_points = right.select_slider(
         "Pixels shown",
-        [5_000, 10_000, 20_000, 50_000],
-        value=20_000,
+        POINTS_SHOWN,
         format_func="{:,}".format,
         key="max_points",
         help="A reproducible random sample of the image's pixels (drawn with the seed "
         "from Advanced), so the chart stays fluid.",
     )
+    links.keep("max_points", max_points)
     st.plotly_chart(make_figure(color_by, max_points), key="scatter3d", config=_PLOTLY_CONFIG)
     axes = ", ".join(core.AXIS_TITLES[seg.color_space])
     st.caption(
@@ -387,15 +400,18 @@ def render_elbow(
     run_elbow: Callable[[int], core.Elbow],
 ) -> None:
     """The elbow plot, the suggestion in words, and one click to use it."""
+    links.prime("k_max")
     k_max = st.slider(
         "Try every k from 1 to",
-        3,
-        20,
-        12,
+        *ELBOW_K_MAX_RANGE,
         key="k_max",
         help="The elbow method runs k-means once for each k up to this (with the colour "
         "space, seed and restarts from the sidebar) and looks for the bend in the curve.",
     )
+    links.keep("k_max", k_max)
+    k_max, note = k_range(k_max, work.shape[0] * work.shape[1])
+    if note:
+        st.caption(f":material/info: {note}")
     elbow = run_elbow(k_max)
     st.plotly_chart(
         figures.elbow_figure(elbow, chosen_k=seg.k), key="elbow_chart", config=_PLOTLY_CONFIG
