@@ -41,12 +41,14 @@ examples:
   kseg segment photo.jpg -k 6 --working-pixels 1000000
                                                    segment a 1 MP copy (as the dashboard)
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
+  kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif     one animated frame per k
 """
 
 _SEGMENT_EPILOG = """\
 files written to OUTPUT:
   segmented.png        every pixel painted with its cluster's mean colour
-  mask_00.png, …       one black-and-white mask per cluster, largest cluster first
+  mask_00_rrggbb.png …  one black-and-white mask per cluster, largest cluster first
+                       (rrggbb: its palette colour; the dashboard's ZIP uses the same names)
   palette.csv          cluster, hex, r, g, b, pixels, share
   recipe.json          parameters, result summary and the command that reproduces it
 
@@ -343,6 +345,7 @@ def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
 
 
 def _run_segment(args: argparse.Namespace) -> None:
+    from core import export
     from core.segmentation import segment
 
     started = time.perf_counter()
@@ -376,12 +379,13 @@ def _run_segment(args: argparse.Namespace) -> None:
         "" if result.converged else f" (not converged; raise --max-iter above {args.max_iter})"
     )
     print(
-        f"WCSS {result.inertia:.6g}, {result.n_iter} iterations{converged}, "
+        f"WCSS {export.compact_number(result.inertia)}, {result.n_iter} iterations{converged}, "
         f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
     )
     print(
         f"wrote {result.k + 3} files to {out}: segmented.png, "
-        f"mask_00.png .. mask_{result.k - 1:02d}.png, palette.csv, recipe.json"
+        f"{export.mask_file_name(result, 0)} .. {export.mask_file_name(result, result.k - 1)}, "
+        "palette.csv, recipe.json"
     )
 
 
@@ -392,7 +396,7 @@ def _write_outputs(
 
     files: dict[str, bytes] = {"segmented.png": export.png_bytes(result.segmented)}
     for i in range(result.k):
-        files[f"mask_{i:02d}.png"] = export.mask_png(result, i)
+        files[export.mask_file_name(result, i)] = export.mask_png(result, i)
     files["palette.csv"] = export.palette_csv(result).encode("utf-8")
     recipe = export.recipe_json(result, image_name=image_name, working_pixels=args.working_pixels)
     files["recipe.json"] = recipe.encode("utf-8")
@@ -424,6 +428,7 @@ def _palette_table(result: Segmentation) -> str:
 
 def _run_elbow(args: argparse.Namespace) -> None:
     from core.elbow import elbow
+    from core.export import compact_number
 
     if args.k_min > args.k_max:
         raise _Failure(
@@ -442,7 +447,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
         max_iter=args.max_iter,
         tol=args.tol,
     )
-    values = [f"{wcss:.6g}" for wcss in result.wcss]
+    values = [compact_number(wcss) for wcss in result.wcss]
     k_width = max(len("k"), *(len(str(k)) for k in result.ks))
     wcss_width = max(len("WCSS"), *map(len, values))
     top = max(result.wcss) or 1.0
@@ -456,6 +461,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> None:
+    from core.export import compact_number
     from core.sweep import sweep, sweep_gif, sweep_zip
 
     started = time.perf_counter()
@@ -476,7 +482,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
         args.frames.write_bytes(sweep_zip(results))
     print(f"{'k':>3}  {'WCSS':>12}")
     for result in results:
-        print(f"{result.k:>3}  {result.inertia:>12.6g}")
+        print(f"{result.k:>3}  {compact_number(result.inertia):>12}")
     extra = f" and {args.frames}" if args.frames is not None else ""
     print(f"wrote {out}{extra}: {len(results)} frames in {time.perf_counter() - started:.2f} s")
 

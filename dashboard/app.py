@@ -75,7 +75,8 @@ def main() -> None:
         page_title="kseg · k-means image segmentation",
         page_icon="🎨",
         layout="wide",
-        initial_sidebar_state="expanded",
+        # "auto": open on a desktop, closed on a phone, where it would cover the page.
+        initial_sidebar_state="auto",
         menu_items={"About": "kseg: exact, fast k-means image segmentation."},
     )
     pipeline.warm_up_engine()

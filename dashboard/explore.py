@@ -18,6 +18,7 @@ from core.cleanup import merge_small_regions
 from core.colortable import ColorTable
 from core.compare import ENGINE_RUNS, compare_engines
 from core.compression import compress
+from core.export import compact_number
 from core.features import segment_features
 from core.steps import kmeans_steps
 from core.sweep import DEFAULT_KS, sweep, sweep_gif, sweep_zip
@@ -44,7 +45,8 @@ links.choice("explore", list(PANELS), "sweep")
 # --- cached computations -------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+# A sweep holds up to 31 working-size results (~7 MB each at 1 MP): keep few.
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _sweep(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
     return sweep(_image, ks, **params.segment_kwargs())
 
@@ -191,7 +193,11 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
         key="dl_frames",
         width="stretch",
     )
-    st.caption("Same from a shell: `kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif`.")
+    command = (
+        f"kseg sweep photo.jpg --ks {','.join(map(str, ks))} --color-space {params.color_space}"
+        f" --seed {params.seed} --n-init {params.n_init} -o sweep.gif"
+    )
+    st.caption(f"Same from a shell: `{command}`.")
 
 
 def render_steps(key: str, work: np.ndarray, params: Params) -> None:
@@ -336,17 +342,22 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
         [
             {
                 "engine": r.engine,
-                "what it does": ENGINE_RUNS[r.engine],
                 "time (s)": round(r.seconds, 3),
                 "× kseg's time": round(r.seconds / fastest, 1),
-                "iterations": r.n_iter,
-                "WCSS": round(r.wcss, 4),
+                "iterations": "—" if r.n_iter is None else str(r.n_iter),
+                "WCSS": compact_number(r.wcss),
                 "agreement (ARI)": round(r.agreement, 4),
+                "what it does": ENGINE_RUNS[r.engine],
             }
             for r in runs
         ],
         hide_index=True,
+        column_config={
+            "engine": st.column_config.TextColumn(width="medium"),
+            "what it does": st.column_config.TextColumn(width="large"),
+        },
     )
+    st.caption("OpenCV does not report its iterations (—).")
 
 
 def render_compression(key: str, work: np.ndarray, params: Params) -> None:

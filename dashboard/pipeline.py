@@ -44,6 +44,14 @@ from dashboard.controls import Params
 DISPLAY_PIXELS = 1_000_000
 #: Pixels of each cluster card's mask and cut-out.
 THUMBNAIL_PIXELS = 90_000
+#: Largest upload the app decodes: a 24 MP camera photo fits. It keeps one visitor's file
+#: (decoded, segmented, cached) within a 1 GB container such as Streamlit Community Cloud;
+#: the library and the CLI admit 100 MP.
+UPLOAD_MAX_PIXELS = 25_000_000
+#: Byte budget of the stored segmentations (two 8 MP results, or hundreds of small ones);
+#: are never stored there (Streamlit would store an entry over budget anyway).
+STORED_SEGMENTATIONS_BYTES = 120_000_000
+STORED_MAX_PIXELS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -92,16 +100,16 @@ def uploaded_file(upload: Any) -> ImageFile:
     return ImageFile(key=key, data=data, name=upload.name or "upload")
 
 
-@st.cache_resource(max_entries=3, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
     """Decode the file; raises :class:`core.ImageError` for anything we cannot use.
 
-    Three images at most stay decoded (a 12 MP photo is 36 MB of pixels): switching between
-    two photos and a sample is instant, and memory stays flat.
+    Two images at most stay decoded (a 12 MP photo is 36 MB of pixels): switching between
+    two is instant, and memory stays flat. Files over :data:`UPLOAD_MAX_PIXELS` are refused.
     """
     source = io.BytesIO(_data)
     source.name = _name  # type: ignore[attr-defined]  # names the file in error messages
-    return core.open_image(source)
+    return core.open_image(source, max_pixels=UPLOAD_MAX_PIXELS)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -118,12 +126,13 @@ def segmentation(
     :func:`_stored_segmentation`, bounded in bytes (unpickling a 12 MP result there costs
     about 0.1 s, still far less than computing it).
     """
+    compute = _stored_segmentation if _loaded.n_pixels <= STORED_MAX_PIXELS else _segment
     if params.k <= _loaded.n_pixels:
-        return _stored_segmentation(key, _loaded, params)
+        return compute(key, _loaded, params)
     # A k the image cannot hold (k = 6 on a 1 × 1 image): show the image at the largest k
     # it allows and say so, as for an image with fewer colours than k.
     fitted = replace(params, k=_loaded.n_pixels)
-    result, notes = _stored_segmentation(key, _loaded, fitted)
+    result, notes = compute(key, _loaded, fitted)
     note = (
         f"This image has only {_loaded.n_pixels:,} pixel(s), so k = {fitted.k} was used "
         f"instead of k = {params.k}."
@@ -141,12 +150,18 @@ def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
     )
 
 
-@st.cache_data(max_entries=64, max_size="640MB", show_spinner=False)
+@st.cache_data(max_entries=64, max_size=STORED_SEGMENTATIONS_BYTES, show_spinner=False)
 def _stored_segmentation(
     key: str, _loaded: core.LoadedImage, params: Params
 ) -> tuple[core.Segmentation, tuple[str, ...]]:
-    # A 12 MP result pickles to ~85 MB: max_size keeps about seven of those, or hundreds of
+    # An 8 MP result pickles to ~60 MB: max_size keeps two of those, or hundreds of
     # sample-sized ones, and memory stays flat.
+    return _segment(key, _loaded, params)
+
+
+def _segment(
+    key: str, _loaded: core.LoadedImage, params: Params
+) -> tuple[core.Segmentation, tuple[str, ...]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = core.segment(

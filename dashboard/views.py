@@ -50,12 +50,8 @@ def _size(shape: tuple[int, ...]) -> str:
 
 
 def _compact(value: float) -> str:
-    """A number short enough for a metric tile: 3,511 / 36.6 k / 36.6 M."""
-    if value >= 1e6:
-        return f"{value / 1e6:,.1f} M"
-    if value >= 1e4:
-        return f"{value / 1e3:,.1f} k"
-    return f"{value:,.0f}" if value >= 10 else f"{value:.3g}"
+    """A number short enough for a metric tile (the CLI prints the same)."""
+    return export.compact_number(value)
 
 
 def _swatch(hex_color: str, size: str = "1.1rem") -> str:
@@ -169,11 +165,12 @@ def render_overview(
         + "). The restarts run first on a coarse colour histogram.",
     )
     metrics[4].metric(
-        "Time",
+        "Computed in",
         f"{seg.elapsed:.2f} s" if seg.elapsed >= 1 else f"{seg.elapsed * 1000:.0f} ms",
         border=True,
-        help="Time k-means took for this result. Revisiting settings you have seen comes "
-        "from the cache and takes no time.",
+        help="How long k-means took when this result was first computed (on a server's "
+        "first run that includes warming up the engine). The result is cached: anyone "
+        "opening these settings again gets it at once.",
     )
 
 

@@ -59,7 +59,7 @@ def test_default_page_shows_the_sample_original_and_segmented(app):
         "Distinct colours",
         "WCSS",
         "Iterations",
-        "Time",
+        "Computed in",
     ]
     assert app.metric[0].value == "640 × 427"
     assert len(app.get("download_button")) == 7

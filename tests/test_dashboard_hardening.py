@@ -124,3 +124,41 @@ def test_file_name_with_markdown_is_shown_as_literal_text():
     assert "a/b" in error.value and "evil.example" in error.value
     assert "\\[click\\]\\(https" in error.value and "\\$x^2\\$" in error.value
     assert "\\:red\\[alarm\\]" in error.value and "\\*\\*bold" in error.value
+
+
+def test_use_suggested_k_and_every_linked_widget_log_no_session_state_warning(monkeypatch):
+    """A widget given a ``value=`` and also a value through Session State makes Streamlit
+    log a warning with a stack trace ("Use k = N" did, on every click)."""
+    from streamlit.elements.lib import policies
+
+    logged: list[tuple] = []
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda *args, **kw: logged.append(args))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["k_max"] = "8"
+    at.query_params["view"] = "Choosing k"
+    at.run()
+    assert not at.exception and not at.error
+    assert at.slider(key="k_max").value == 8
+    [button] = [b for b in at.button if b.key == "use_knee"]
+    suggested = int(button.label.split("=")[1])
+    button.click().run()
+    assert at.slider(key="k").value == suggested
+    for label in TABS:
+        at.session_state["view"] = label
+        at.run()
+        assert not at.exception
+    assert not logged, logged
+
+
+def test_tab_settings_live_in_the_address():
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(view="Colour space", color_by="cluster", max_points="5000")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["color_by"] == "cluster" and at.session_state["max_points"] == 5000
+    at.session_state["view"] = "Clusters"
+    at.session_state["pixel_size"] = 10.0
+    at.run()
+    assert at.query_params["pixel_size"] == "10" and at.query_params["view"] == "Clusters"
+    assert at.query_params["color_by"] == "cluster"  # a closed tab keeps its settings
