@@ -20,6 +20,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 from PIL import Image
 
@@ -53,6 +54,13 @@ KNEE = "#F59F00"
 _FONT = {"family": "Source Sans, Inter, system-ui, sans-serif", "size": 13}
 _MARGIN = {"l": 10, "r": 10, "t": 48, "b": 10}
 _OUTLINE = "#1F2430"
+
+
+#: One distinct hue per cluster for "colour points by their cluster" (Plotly's Dark24 then
+#: Light24: 48 hues before they repeat).
+CLUSTER_HUES: tuple[str, ...] = tuple(
+    plotly.colors.qualitative.Dark24 + plotly.colors.qualitative.Light24
+)
 
 
 def _rgb_strings(colors: np.ndarray) -> np.ndarray:
@@ -165,6 +173,8 @@ def scatter3d_figure(
     points = rgb_to_features(colors, seg.color_space)
     x_title, y_title, z_title = AXIS_TITLES[seg.color_space]
     palette = _rgb_strings(seg.palette)
+    # Clusters of similar colour (two greens) get distinct hues; hover names the palette.
+    hues = np.array([CLUSTER_HUES[i % len(CLUSTER_HUES)] for i in range(seg.k)])
     pixels = go.Scatter3d(
         x=points[:, 0],
         y=points[:, 1],
@@ -173,10 +183,10 @@ def scatter3d_figure(
         name=f"pixels ({len(chosen):,} sampled)",
         # Translucent points let the centroids show through the cloud.
         marker={"size": 2.5, "opacity": 0.35},
-        customdata=labels,
+        customdata=np.column_stack([labels, np.asarray(seg.hex_colors)[labels]]),
         hovertemplate=(
             f"{x_title} %{{x:.3g}}, {y_title} %{{y:.3g}}, {z_title} %{{z:.3g}}"
-            "<br>cluster %{customdata}<extra></extra>"
+            "<br>cluster %{customdata[0]}, palette colour %{customdata[1]}<extra></extra>"
         ),
     )
     centroids = go.Scatter3d(
@@ -189,11 +199,15 @@ def scatter3d_figure(
         textposition="top center",
         textfont={"size": 14, "color": _OUTLINE},
         marker={
-            "size": 16,
+            "size": 8,
             "symbol": "diamond",
             "color": palette.tolist(),
             "opacity": 1.0,
-            "line": {"color": _OUTLINE, "width": 8},
+            # In "cluster" colouring the outline is the cluster's hue, tying it to its points.
+            "line": {
+                "color": _OUTLINE if color_by == "pixel" else hues.tolist(),
+                "width": 4,
+            },
         },
         hovertext=[
             f"centroid {i}: {seg.hex_colors[i]}, {seg.fractions[i]:.1%} of pixels"
@@ -202,7 +216,7 @@ def scatter3d_figure(
         hovertemplate="%{hovertext}<extra></extra>",
     )
     figure = go.Figure([pixels, centroids])
-    shown = _rgb_strings(colors) if color_by == "pixel" else palette[labels]
+    shown = _rgb_strings(colors) if color_by == "pixel" else hues[labels]
     _set_colors_unchecked(figure.data[0].marker, shown)
     figure.update_layout(
         scene={
@@ -274,7 +288,11 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     figure.update_layout(
         title="Within-cluster sum of squares (WCSS) by k",
         xaxis={"title": "k (number of clusters)", "dtick": 1},
-        yaxis={"title": f"WCSS ({COLOR_SPACE_NAMES.get(elbow.color_space, '')} units)"},
+        # WCSS is never negative: a flat curve (one colour) must not get an axis below 0.
+        yaxis={
+            "title": f"WCSS ({COLOR_SPACE_NAMES.get(elbow.color_space, '')} units)",
+            "rangemode": "nonnegative",
+        },
         margin=_MARGIN,
         font=_FONT,
         height=420,
@@ -559,8 +577,9 @@ def steps_figure(
             "aspectmode": "cube",
         },
         title=f"Iteration {i}: centroids and the paths they took",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=520,
+        # Room below the scene: a 3D scene drawn to the edge is cut by the page.
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=560,
         uirevision="steps",
     )
     return figure
@@ -634,7 +653,8 @@ def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[fl
     )
     figure.update_xaxes(title_text="k", type="category")
     figure.update_yaxes(title_text="bits per pixel", secondary_y=False)
-    figure.update_yaxes(title_text="PSNR (dB)", secondary_y=True)
+    # Its own round ticks (16, 18, 20 dB), not ticks synced to the bars' grid (16.34 …).
+    figure.update_yaxes(title_text="PSNR (dB)", secondary_y=True, tickmode="auto", showgrid=False)
     figure.update_layout(
         title="Palette compression: size against quality",
         height=380,

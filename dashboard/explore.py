@@ -233,7 +233,7 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
                 _picture(steps.segmented(at)),
                 width="stretch",
                 caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
-                f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
+                f"WCSS {compact_number(steps.wcss[at])}, {steps.n_changed[at]:,} pixels moved",
             )
     st.plotly_chart(
         figures.wcss_curves_figure(

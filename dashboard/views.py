@@ -67,7 +67,10 @@ _PAGE_CSS = """
 .kseg-palette { display: flex; height: 2.4rem; border-radius: .5rem; overflow: hidden;
   border: 1px solid #0002; margin: .25rem 0 1rem 0; }
 .kseg-palette div { display: flex; align-items: center; justify-content: center;
-  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0; }
+  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0;
+  overflow: hidden; white-space: nowrap; }
+/* On a phone the colour names would overlap: the colours speak, the tooltip names them. */
+@media (max-width: 640px) { .kseg-palette div { font-size: 0; } }
 </style>
 """
 
@@ -303,8 +306,8 @@ def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]])
                 row["area_m2"] = row["pixels"] * metres**2
                 row["area_ha"] = row["area_m2"] / 10_000
         columns = ["cluster", "colour", "hex", "r", "g", "b", "pixels", "share"]
-        if metres > 0:
-            columns += ["area_m2", "area_ha"]
+        if metres > 0:  # room for the areas: R, G, B are in the hex (and in the CSV)
+            columns = [c for c in columns if c not in ("r", "g", "b")] + ["area_m2", "area_ha"]
         st.dataframe(
             rows,
             hide_index=True,
@@ -317,10 +320,10 @@ def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]])
                 "b": st.column_config.NumberColumn("B", width=48),
                 "pixels": st.column_config.NumberColumn("pixels", format="localized"),
                 "share": st.column_config.ProgressColumn(
-                    "share", format="%.2f %%", min_value=0.0, max_value=100.0
+                    "share", format="%.1f %%", min_value=0.0, max_value=100.0, width="small"
                 ),
-                "area_m2": st.column_config.NumberColumn("area (m²)", format="localized"),
-                "area_ha": st.column_config.NumberColumn("area (ha)", format="%.4f"),
+                "area_m2": st.column_config.NumberColumn("area (m²)", format="compact"),
+                "area_ha": st.column_config.NumberColumn("area (ha)", format="compact"),
             },
             key="palette_table",
         )
@@ -434,8 +437,8 @@ def render_elbow(
         else f"the {_size(work.shape)} working copy (the size the centres are fitted at)"
     )
     st.caption(
-        "WCSS (the sum of squared distances from each pixel to its centre) always falls as k "
-        f"grows; past the elbow, extra clusters buy little. Computed on {where} in "
+        "WCSS (the sum of squared distances from each pixel to its centre) never rises as k "
+        f"grows; past an elbow, extra clusters buy little. Computed on {where} in "
         f"{elbow.elapsed:.2f} s."
     )
 

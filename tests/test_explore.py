@@ -75,3 +75,8 @@ def test_steps_figure_draws_a_path_per_centroid(photo):
 def test_filter_bank_figure_has_48_heatmaps():
     figure = filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)
     assert len(figure.data) == 48 and all(isinstance(t, go.Heatmap) for t in figure.data)
+
+
+def test_compression_psnr_axis_has_its_own_round_ticks():
+    figure = compression_figure([2, 4, 8], [1.0, 2.0, 3.0], [16.34, 19.01, 21.68])
+    assert figure.layout.yaxis2.tickmode == "auto"

@@ -27,7 +27,7 @@ def test_scatter3d_has_a_pixel_trace_and_a_centroid_trace(seg, photo):
     assert len(pixels.x) == len(pixels.y) == len(pixels.z) == 2_000
     assert len(pixels.marker.color) == 2_000
     assert len(pixels.customdata) == 2_000
-    assert set(np.asarray(pixels.customdata).tolist()) <= set(range(seg.k))
+    assert set(np.asarray(pixels.customdata)[:, 0].astype(int).tolist()) <= set(range(seg.k))
     assert len(centroids.x) == seg.k
     assert centroids.marker.symbol == "diamond"
     assert centroids.marker.line.width > 0
@@ -52,11 +52,14 @@ def test_scatter3d_shows_every_pixel_of_a_small_image(seg, photo):
 
 def test_scatter3d_colours_points_by_pixel_or_by_cluster(seg, photo):
     by_cluster = figures.scatter3d_figure(seg, photo, max_points=300, color_by="cluster")
-    palette = {f"rgb({r},{g},{b})" for r, g, b in seg.palette.tolist()}
-    assert set(by_cluster.data[0].marker.color) <= palette
-    labels = np.asarray(by_cluster.data[0].customdata)
-    expected = [f"rgb({r},{g},{b})" for r, g, b in seg.palette[labels].tolist()]
+    # One distinct hue per cluster (similar greens told apart); hover gives the palette.
+    customdata = np.asarray(by_cluster.data[0].customdata)
+    labels = customdata[:, 0].astype(int)
+    expected = [figures.CLUSTER_HUES[i] for i in labels]
     assert list(by_cluster.data[0].marker.color) == expected
+    assert len(set(figures.CLUSTER_HUES[: seg.k])) == seg.k
+    assert list(customdata[:, 1]) == [seg.hex_colors[i] for i in labels]
+    assert by_cluster.data[1].marker.size < 10 and by_cluster.data[1].marker.opacity == 1.0
     by_pixel = figures.scatter3d_figure(seg, photo, max_points=300, color_by="pixel")
     assert len(set(by_pixel.data[0].marker.color)) > seg.k
     # The figure serialises (what st.plotly_chart sends) with one colour per point.
@@ -159,3 +162,16 @@ def test_cluster_thumbnails_multiply_the_image_alpha(blocks):
     np.testing.assert_array_equal(mask == 255, result.mask(0))
     with pytest.raises(ValueError, match="alpha must be"):
         figures.cluster_thumbnails(result, blocks, alpha=alpha[:-1])
+
+
+def test_elbow_of_a_one_colour_image_has_no_negative_axis():
+    import warnings
+
+    from core.elbow import elbow
+    from core.figures import elbow_figure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curve = elbow(np.full((4, 5, 3), 120, np.uint8), range(1, 5))
+    assert curve.knee is None and "does not fall" in curve.message
+    assert elbow_figure(curve, chosen_k=2).layout.yaxis.rangemode == "nonnegative"
