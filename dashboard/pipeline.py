@@ -48,8 +48,9 @@ THUMBNAIL_PIXELS = 90_000
 #: (decoded, segmented, cached) within a 1 GB container such as Streamlit Community Cloud;
 #: the library and the CLI admit 100 MP.
 UPLOAD_MAX_PIXELS = 25_000_000
-#: Byte budget of the stored segmentations (two 8 MP results, or hundreds of small ones);
-#: are never stored there (Streamlit would store an entry over budget anyway).
+#: Byte budget of the stored segmentations (two 8 MP results, or hundreds of small ones).
+#: Results over STORED_MAX_PIXELS are never stored there: Streamlit would store an entry
+#: over its budget anyway.
 STORED_SEGMENTATIONS_BYTES = 120_000_000
 STORED_MAX_PIXELS = 8_000_000
 
