@@ -284,3 +284,23 @@ def test_empty_output_name_is_refused_not_the_current_folder(
     argv = [str(image_file) if a == "IMG" else a for a in argv]
     assert main(argv) == EXIT_ERROR
     assert_one_error_line(capsys.readouterr().err, "got an empty one")
+
+
+def test_corrupt_tiff_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    # Pillow raises TypeError on this file ("'IFDRational' object cannot be interpreted as
+    # an integer"); the CLI used to print a traceback and exit 1.
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (0, 255, 0)).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    offset = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, offset)[0]):
+        entry = offset + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<H", data, entry + 2, 5)  # typed RATIONAL
+    path = tmp_path / "scan.tif"
+    path.write_bytes(bytes(data))
+    assert main(["segment", str(path), "-k", "2", "-o", str(tmp_path / "out")]) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, r"'scan\.tif' is damaged")
