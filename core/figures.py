@@ -63,6 +63,11 @@ CLUSTER_HUES: tuple[str, ...] = tuple(
 )
 
 
+#: Legends go below the plot: above it, on a phone, they ran into the title.
+_LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.25, "yanchor": "top"}
+_LEGEND_BELOW_SCENE = {**_LEGEND_BELOW, "y": 0.0}
+
+
 def _rgb_strings(colors: np.ndarray) -> np.ndarray:
     """``"rgb(r,g,b)"`` strings for (n, 3) uint8 colours, as a NumPy array."""
     return np.array([f"rgb({r},{g},{b})" for r, g, b in colors.tolist()], dtype=object)
@@ -226,7 +231,7 @@ def scatter3d_figure(
             "aspectmode": "cube",
         },
         title=f"Pixels in {COLOR_SPACE_NAMES[seg.color_space]} space, k = {seg.k}",
-        legend={"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW_SCENE,
         margin=_MARGIN,
         font=_FONT,
         height=640,
@@ -296,7 +301,7 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
         margin=_MARGIN,
         font=_FONT,
         height=420,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW,
     )
     return figure
 
@@ -513,7 +518,7 @@ def wcss_curves_figure(
         margin=_MARGIN,
         font=_FONT,
         height=340,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW,
     )
     return figure
 

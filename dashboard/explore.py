@@ -26,6 +26,7 @@ from core.texture import LM_FILTER_NAMES, lm_filter_bank
 from dashboard import links
 from dashboard.controls import Params
 from dashboard.pipeline import k_range
+from dashboard.views import PLOTLY_CONFIG
 
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
 STEPS_PIXELS = 60_000
@@ -173,6 +174,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
             x_title="k",
         ),
         key="sweep_wcss",
+        config=PLOTLY_CONFIG,
     )
     left, right = st.columns(2)
     left.download_button(
@@ -246,13 +248,16 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
             marker_x=i,
         ),
         key="steps_wcss",
+        config=PLOTLY_CONFIG,
     )
     shown = st.radio(
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
     steps = plus if shown == "k-means++" else random
     st.plotly_chart(
-        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)), key="steps_scatter"
+        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)),
+        key="steps_scatter",
+        config=PLOTLY_CONFIG,
     )
 
 
@@ -313,7 +318,7 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
     for note in notes:
         st.caption(note)
     with st.expander("The Leung–Malik filter bank"):
-        st.plotly_chart(_filter_bank_figure(), key="lm_bank")
+        st.plotly_chart(_filter_bank_figure(), key="lm_bank", config=PLOTLY_CONFIG)
 
 
 def render_engines(key: str, work: np.ndarray, params: Params) -> None:
@@ -374,6 +379,7 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
             [r.k for r in rows], [r.bits_per_pixel for r in rows], [r.psnr for r in rows]
         ),
         key="compression_chart",
+        config=PLOTLY_CONFIG,
     )
     st.dataframe(
         [

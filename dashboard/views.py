@@ -28,7 +28,10 @@ links.choice("color_by", list(COLOR_BY), "pixel")
 links.choice("max_points", POINTS_SHOWN, 20_000)
 links.number("pixel_size", 0.0, PIXEL_SIZE_MAX, 0.0)
 links.integer("k_max", *ELBOW_K_MAX_RANGE, 12)
-_PLOTLY_CONFIG = {"displaylogo": False}
+# No Plotly toolbar: on a phone it covered the charts' titles. Charts still zoom and rotate
+# by touch or mouse, and Streamlit's own toolbar offers full screen.
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False}
+_PLOTLY_CONFIG = PLOTLY_CONFIG
 # Cut-outs are transparent outside their cluster: show that as a checkerboard, so a white
 # sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
 _CHECKERBOARD_CSS = """

@@ -175,3 +175,15 @@ def test_elbow_of_a_one_colour_image_has_no_negative_axis():
         curve = elbow(np.full((4, 5, 3), 120, np.uint8), range(1, 5))
     assert curve.knee is None and "does not fall" in curve.message
     assert elbow_figure(curve, chosen_k=2).layout.yaxis.rangemode == "nonnegative"
+
+
+def test_legends_sit_below_the_plot_not_on_the_title(seg, photo):
+    from core.elbow import elbow
+
+    curve = elbow(photo, range(1, 5), n_init=1)
+    for figure in (
+        figures.elbow_figure(curve, chosen_k=2),
+        figures.scatter3d_figure(seg, photo, max_points=200),
+        figures.wcss_curves_figure({"a": ([1, 2], [2.0, 1.0])}, title="t", x_title="k"),
+    ):
+        assert figure.layout.legend.y <= 0 and figure.layout.legend.yanchor == "top"
