@@ -41,10 +41,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from bench_segment import make_photo  # noqa: E402
-from browser_helpers import (  # noqa: E402
+
+from devtools.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     no_exception,

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import numpy as np
 
 try:  # pragma: no cover - exercised by the environment, not by a branch in the tests
     if os.environ.get("KSEG_NUMBA", "1") == "0":
         raise ImportError("disabled by KSEG_NUMBA=0")
-    import numba as nb
+    import numba
+
+    nb: Any = numba
 except ImportError:  # pragma: no cover
     nb = None
 
@@ -56,12 +59,15 @@ def warm_up_in_background() -> threading.Thread | None:
     if not AVAILABLE:
         return None
     _warming.set()
-    thread = threading.Thread(target=_warm_up, name="kseg-warm-up", daemon=True)
+    thread = threading.Thread(target=compile_kernels, name="kseg-warm-up", daemon=True)
     thread.start()
     return thread
 
 
-def _warm_up() -> None:
+def compile_kernels() -> None:
+    """Compile (or load from the disk cache) every kernel now, in this thread."""
+    if not AVAILABLE:
+        return
     try:
         rng = np.random.default_rng(0)
         x = rng.random((64, 3))
@@ -88,6 +94,7 @@ __all__ = [
     "bounds_init",
     "bounds_step",
     "color_histogram",
+    "compile_kernels",
     "enabled",
     "lloyd_pass",
     "nonzero_bins",

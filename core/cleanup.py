@@ -7,15 +7,66 @@ few pixels. Merging each region smaller than `min_pixels` into the nearest large
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from core.segmentation import Segmentation
+from core.validation import check_positive_int
 
-__all__ = ["merge_small_regions"]
+if TYPE_CHECKING:
+    from core.segmentation import Segmentation
+
+__all__ = ["merge_small_labels", "merge_small_regions"]
+
+
+def merge_small_labels(labels: np.ndarray, k: int, min_pixels: int) -> np.ndarray:
+    """Give every 4-connected region smaller than `min_pixels` the label around it.
+
+    Each pixel of a small region takes the label of the nearest pixel that belongs to a
+    region of at least `min_pixels` (Euclidean distance), so a speck takes the cluster of
+    what surrounds it.
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of int
+        Cluster of every pixel, in ``[0, k)``.
+    k : int
+        Number of clusters.
+    min_pixels : int
+        Regions with fewer pixels are merged; 1 changes nothing.
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        The new labels; `labels` itself when nothing changes.
+
+    Raises
+    ------
+    ValueError
+        If `min_pixels` is not a positive integer.
+
+    Examples
+    --------
+    >>> labels = np.zeros((5, 5), dtype=np.int32); labels[2, 2] = 1
+    >>> int(merge_small_labels(labels, 2, 2).max())
+    0
+    """
+    min_pixels = check_positive_int(min_pixels, "min_pixels")
+    small = np.zeros(labels.shape, dtype=bool)
+    for j in range(k):
+        _, components, stats, _ = cv2.connectedComponentsWithStats(
+            (labels == j).astype(np.uint8), connectivity=4
+        )
+        tiny = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_pixels) + 1
+        if tiny.size:
+            small |= np.isin(components, tiny)
+    if not small.any() or small.all():
+        return labels
+    # For every small-region pixel, the index of the nearest pixel that is kept.
+    _, (rows, cols) = ndimage.distance_transform_edt(small, return_indices=True)
+    return labels[rows, cols].astype(np.int32)
 
 
 def merge_small_regions(
@@ -23,9 +74,7 @@ def merge_small_regions(
 ) -> tuple[Segmentation, int]:
     """Reassign every 4-connected region smaller than `min_pixels` to its neighbours.
 
-    Each pixel of a small region takes the cluster of the nearest pixel that belongs to a
-    region of at least `min_pixels` (Euclidean distance), so a speck takes the cluster of
-    what surrounds it.
+    See :func:`merge_small_labels`; :func:`core.segment` does the same with `min_region`.
 
     Parameters
     ----------
@@ -38,8 +87,9 @@ def merge_small_regions(
     Returns
     -------
     cleaned : Segmentation
-        Same clusters and centres; labels, counts, shares, palette and segmented image
-        recomputed. Its ``inertia`` is the WCSS of the original clustering (unchanged).
+        Same clusters and centres (renumbered by size); labels, counts, shares, palette
+        and segmented image recomputed; ``min_region`` records `min_pixels`. Its ``wcss``
+        is the WCSS of the original clustering (unchanged).
     moved : int
         Pixels that changed cluster.
 
@@ -47,50 +97,36 @@ def merge_small_regions(
     ------
     ValueError
         If `min_pixels` is not a positive integer or `image` does not match `seg`.
+
+    Examples
+    --------
+    >>> import core
+    >>> image = np.zeros((6, 6, 3), dtype=np.uint8); image[:, 3:] = 255; image[0, 0] = 255
+    >>> cleaned, moved = merge_small_regions(core.segment(image, 2), image, 2)
+    >>> moved
+    1
     """
-    if isinstance(min_pixels, bool) or not isinstance(min_pixels, (int, np.integer)):
-        raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}.")
-    if min_pixels < 1:
-        raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}.")
+    min_pixels = check_positive_int(min_pixels, "min_pixels")
     if image.shape[:2] != seg.shape:
         raise ValueError(
             f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}."
         )
-    labels = seg.labels
-    small = np.zeros(seg.shape, dtype=bool)
-    for j in range(seg.k):
-        _, components, stats, _ = cv2.connectedComponentsWithStats(
-            (labels == j).astype(np.uint8), connectivity=4
-        )
-        tiny = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < min_pixels) + 1
-        if tiny.size:
-            small |= np.isin(components, tiny)
-    if not small.any() or small.all():
+    cleaned = merge_small_labels(seg.labels, seg.k, min_pixels)
+    if cleaned is seg.labels:
         return seg, 0
-    # For every small-region pixel, the index of the nearest pixel that is kept.
-    _, (rows, cols) = ndimage.distance_transform_edt(small, return_indices=True)
-    cleaned = labels[rows, cols].astype(np.int32)
-    moved = int(np.count_nonzero(cleaned != labels))
-    k = seg.k
-    counts = np.bincount(cleaned.ravel(), minlength=k).astype(np.int64)
-    pixels = image.reshape(-1, 3).astype(np.float64)
-    palette = seg.palette.copy()
-    for channel in range(3):
-        sums = np.bincount(cleaned.ravel(), weights=pixels[:, channel], minlength=k)
-        filled = counts > 0
-        palette[filled, channel] = np.rint(sums[filled] / counts[filled]).astype(np.uint8)
-    segmented = palette[cleaned]
-    fractions = counts / counts.sum()
-    for array in (cleaned, palette, segmented, counts, fractions):
-        array.setflags(write=False)
-    return (
-        replace(
-            seg,
-            labels=cleaned,
-            palette=palette,
-            segmented=segmented,
-            counts=counts,
-            fractions=fractions,
-        ),
-        moved,
+    moved = int(np.count_nonzero(cleaned != seg.labels))
+    result = seg.from_labels(
+        image,
+        cleaned,
+        k=seg.k,
+        centers=seg.centers,
+        wcss=seg.wcss,
+        color_space=seg.color_space,
+        fit=seg.fit,
+        n_iter=seg.n_iter,
+        converged=seg.converged,
+        fit_shape=seg.fit_shape,
+        warn_empty=False,
+        **{**seg.options, "min_region": min_pixels},
     )
+    return result, moved

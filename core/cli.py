@@ -1,11 +1,13 @@
-"""The ``kseg`` command: segment an image, or find k with the elbow method, from a shell.
+"""The ``kseg`` command: ``kseg segment``, ``kseg elbow`` and ``kseg sweep`` from a shell.
 
-Every mistake a user can make (a bad file, a bad option, an unwritable folder) ends with
-one line on stderr, ``kseg: error: …``, and exit code 2 — never a usage dump or a
-traceback. Warnings (fewer distinct colours than k) are one ``kseg: warning: …`` line each.
+Defaults are the library's (CIELAB, seed 0, 10 restarts), so ``kseg segment photo.jpg -k 6``
+gives what ``core.segment(image, 6)`` and the dashboard give. Every mistake a user can make
+(a bad file, a bad option, a limit exceeded, an unwritable folder) ends with one line on
+stderr, ``kseg: error: …``, and exit code 2 — never a usage dump or a traceback. Warnings
+(fewer distinct colours than k) are one ``kseg: warning: …`` line each.
 
-Subcommands live in :func:`build_parser`; a new one (``kseg sweep``, say) is a parser added
-there plus a ``_run_*`` function that takes the parsed arguments.
+Subcommands live in :func:`build_parser`: each is a parser added there plus a ``_run_*``
+function that takes the parsed arguments.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core.colorspaces import COLOR_SPACES
-from core.kmeans import INITS
-from core.segmentation import DEFAULT_N_INIT, ENGINES
+from core.engines import ENGINES
+from core.features import DEFAULT_TEXTURE_COMPONENTS
+from core.segmentation import DEFAULT_COLOR_SPACE
+from core.validation import DEFAULT_N_INIT, INITS, LIMITS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,10 +42,11 @@ examples:
   kseg segment photo.jpg -k 6                      write photo_k6/ with the results
   kseg segment tile.tif -k 4 --color-space lab -o out/
   kseg segment huge.jpg -k 8 --fit-pixels 1000000  fit on 1 MP, label every pixel
-  kseg segment photo.jpg -k 6 --working-pixels 1000000
-                                                   segment a 1 MP copy (as the dashboard)
+                                                   (the dashboard's "Fit centres on")
+  kseg segment photo.jpg -k 6 --downscale-to 1000000
+                                                   segment a 1 MP copy; outputs at 1 MP
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
-  kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif     one animated frame per k
+  kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif     one captioned frame per k
 """
 
 _SEGMENT_EPILOG = """\
@@ -104,6 +109,17 @@ def _output_path(text: str) -> Path:
     return Path(text)
 
 
+def _seed(text: str) -> int | None:
+    if text.strip().lower() == "random":
+        return None
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to 2**32 - 1 or 'random', got {text!r}"
+        ) from None
+
+
 def _k_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
@@ -120,10 +136,15 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--color-space",
         choices=list(COLOR_SPACES),
-        default="rgb",
+        default=DEFAULT_COLOR_SPACE,
         help="space in which colour distances are measured (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="random seed, 0 to 2**32 - 1, or 'random' (default: %(default)s)",
+    )
     parser.add_argument(
         "--init", choices=INITS, default="k-means++", help="seeding (default: %(default)s)"
     )
@@ -132,14 +153,15 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=DEFAULT_N_INIT,
         metavar="N",
-        help="restarts; the lowest WCSS wins (default: %(default)s)",
+        help=f"restarts, at most {LIMITS['n_init']}; the lowest WCSS wins (default: %(default)s)",
     )
     parser.add_argument(
         "--max-iter",
         type=_positive_int,
         default=300,
         metavar="N",
-        help="Lloyd iterations per restart, at most (default: %(default)s)",
+        help=f"cap on Lloyd iterations per restart, at most {LIMITS['max_iter']} "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--tol",
@@ -148,12 +170,14 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         help="stop when centres move less than this, relative (default: %(default)s)",
     )
     parser.add_argument(
-        "--working-pixels",
+        "--downscale-to",
+        "--working-pixels",  # its old name, kept working
+        dest="downscale_to",
         type=_positive_int,
         default=None,
         metavar="N",
-        help="first downscale the image to at most N pixels (area average), as the "
-        "dashboard's working size does; outputs are at that size",
+        help="first shrink the image to at most N pixels (area average) and work on that "
+        "copy: outputs are at the smaller size (compare --fit-pixels)",
     )
     parser.add_argument(
         "--max-pixels",
@@ -171,8 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
         Parsing sets ``run``, the function that carries the command out.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["segment", "photo.jpg", "-k", "6"]).color_space
+    'lab'
     """
-    from core import __version__
+    from core.version import __version__
 
     parser = _Parser(
         prog="kseg",
@@ -192,7 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_image_options(seg)
-    seg.add_argument("-k", type=_positive_int, required=True, help="number of clusters")
+    seg.add_argument(
+        "-k",
+        type=_positive_int,
+        required=True,
+        help=f"number of clusters, at most {LIMITS['k']} unless --allow-large-k",
+    )
+    seg.add_argument(
+        "--allow-large-k", action="store_true", help=f"allow k above {LIMITS['k']} (slow)"
+    )
     seg.add_argument(
         "--engine",
         choices=list(ENGINES),
@@ -205,7 +242,37 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="fit the centres on a copy downscaled to at most N pixels, then label every "
-        "pixel of the image with its nearest centre",
+        "pixel of the full image with its nearest centre: outputs at full size",
+    )
+    seg.add_argument(
+        "--position-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of each pixel's (x, y) position, relative to colour (default: 0, off)",
+    )
+    seg.add_argument(
+        "--texture-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of each pixel's texture (Leung-Malik filters), relative to colour "
+        "(default: 0, off)",
+    )
+    seg.add_argument(
+        "--texture-components",
+        type=_positive_int,
+        default=DEFAULT_TEXTURE_COMPONENTS,
+        metavar="N",
+        help="principal components of the texture kept (default: %(default)s)",
+    )
+    seg.add_argument(
+        "--min-region",
+        type=_positive_int,
+        default=None,
+        metavar="PX",
+        help="clean-up: merge connected regions smaller than PX pixels into the cluster "
+        "around them",
     )
     seg.add_argument(
         "-o",
@@ -294,6 +361,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 2 (:data:`EXIT_ERROR`) for any error a user can fix, 130 when
         interrupted. ``--help`` and ``--version`` return 0.
+
+    Raises
+    ------
+    Nothing: every error a user can cause becomes one ``kseg: error: ...`` line on stderr
+    and exit code 2 (a bug still raises, with its traceback).
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    kseg ...
+    0
     """
     parser = build_parser()
     try:
@@ -335,13 +413,26 @@ def _describe_os_error(error: OSError, advice: str) -> str:
 
 def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
     """The image as the user named it, and the (possibly downscaled) pixels to work on."""
-    from core.io import DEFAULT_MAX_PIXELS, open_image, resize_to_max_pixels
+    from core.arrays import resize_to_max_pixels
+    from core.io import DEFAULT_MAX_PIXELS, open_image
 
     loaded = open_image(args.image, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
     rgb = loaded.rgb
-    if args.working_pixels is not None:
-        rgb = resize_to_max_pixels(rgb, args.working_pixels)
+    if args.downscale_to is not None:
+        rgb = resize_to_max_pixels(rgb, args.downscale_to)
     return loaded, rgb
+
+
+def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`_add_image_options` that every k-means call takes."""
+    return {
+        "color_space": args.color_space,
+        "seed": args.seed,
+        "init": args.init,
+        "n_init": args.n_init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+    }
 
 
 def _run_segment(args: argparse.Namespace) -> None:
@@ -353,14 +444,14 @@ def _run_segment(args: argparse.Namespace) -> None:
     result = segment(
         rgb,
         args.k,
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
         engine=args.engine,
         fit_pixels=args.fit_pixels,
+        position_weight=args.position_weight,
+        texture_weight=args.texture_weight,
+        texture_components=args.texture_components,
+        min_region=args.min_region,
+        allow_large_k=args.allow_large_k,
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_k{args.k}")
     _write_outputs(result, out, image_name=Path(args.image).name, args=args)
@@ -379,7 +470,7 @@ def _run_segment(args: argparse.Namespace) -> None:
         "" if result.converged else f" (not converged; raise --max-iter above {args.max_iter})"
     )
     print(
-        f"WCSS {export.compact_number(result.inertia)}, {result.n_iter} iterations{converged}, "
+        f"WCSS {export.compact_number(result.wcss)}, {result.n_iter} iterations{converged}, "
         f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
     )
     print(
@@ -398,7 +489,7 @@ def _write_outputs(
     for i in range(result.k):
         files[export.mask_file_name(result, i)] = export.mask_png(result, i)
     files["palette.csv"] = export.palette_csv(result).encode("utf-8")
-    recipe = export.recipe_json(result, image_name=image_name, working_pixels=args.working_pixels)
+    recipe = export.recipe_json(result, image_name=image_name, downscale_to=args.downscale_to)
     files["recipe.json"] = recipe.encode("utf-8")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -440,12 +531,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
     result = elbow(
         rgb,
         range(args.k_min, args.k_max + 1),
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
     )
     values = [compact_number(wcss) for wcss in result.wcss]
     k_width = max(len("k"), *(len(str(k)) for k in result.ks))
@@ -469,12 +555,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
     results = sweep(
         rgb,
         args.ks,
-        color_space=args.color_space,
-        seed=args.seed,
-        init=args.init,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
+        **_fit_options(args),
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_sweep.gif")
     out.write_bytes(sweep_gif(results, max_side=args.size, frame_ms=args.frame_ms))
@@ -482,7 +563,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
         args.frames.write_bytes(sweep_zip(results))
     print(f"{'k':>3}  {'WCSS':>12}")
     for result in results:
-        print(f"{result.k:>3}  {compact_number(result.inertia):>12}")
+        print(f"{result.k:>3}  {compact_number(result.wcss):>12}")
     extra = f" and {args.frames}" if args.frames is not None else ""
     print(f"wrote {out}{extra}: {len(results)} frames in {time.perf_counter() - started:.2f} s")
 

@@ -20,28 +20,82 @@ which Euclidean distance is the distance k-means uses:
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["AXIS_TITLES", "COLOR_SPACES", "check_color_space", "rgb_to_features"]
+from core.validation import COLOR_SPACE_VALUES, ColorSpace, check_color_space
 
-#: Colour spaces accepted by :func:`rgb_to_features`, with a one-line description for UIs.
-COLOR_SPACES: Final[dict[str, str]] = {
-    "rgb": "RGB — the raw red, green and blue channels",
-    "hsv": "HSV — hue (circular), saturation, value",
-    "lab": "CIELAB — perceptual, L* lightness with a*/b* colour axes",
-    "oklab": "OKLab — modern perceptual space with even hues",
+__all__ = [
+    "AXIS_TITLES",
+    "COLOR_SPACES",
+    "COLOR_SPACE_NAMES",
+    "SPACES",
+    "ColorSpace",
+    "SpaceInfo",
+    "check_color_space",
+    "color_space_name",
+    "rgb_to_features",
+]
+
+
+class SpaceInfo(NamedTuple):
+    """How people see one colour space: its display name, a description, its axes."""
+
+    name: str
+    description: str
+    axes: tuple[str, str, str]
+
+
+#: The one table of colour spaces, keyed by the names :func:`rgb_to_features` accepts.
+SPACES: Final[dict[str, SpaceInfo]] = {
+    "rgb": SpaceInfo("RGB", "the raw red, green and blue channels", ("R", "G", "B")),
+    "hsv": SpaceInfo("HSV", "hue (circular), saturation, value", ("S·cos(H)", "S·sin(H)", "V")),
+    "lab": SpaceInfo(
+        "CIELAB", "perceptual, L* lightness with a*/b* colour axes", ("a*", "b*", "L*")
+    ),
+    "oklab": SpaceInfo("OKLab", "modern perceptual space with even hues", ("a", "b", "L")),
 }
+assert tuple(SPACES) == COLOR_SPACE_VALUES
 
+#: Colour space -> "Name — description", for UIs.
+COLOR_SPACES: Final[dict[str, str]] = {
+    key: f"{info.name} — {info.description}" for key, info in SPACES.items()
+}
+#: Colour space -> display name ("CIELAB"), for labels, captions and URLs.
+COLOR_SPACE_NAMES: Final[dict[str, str]] = {key: info.name for key, info in SPACES.items()}
 #: Names of the three feature axes per colour space, for plots and tables.
 AXIS_TITLES: Final[dict[str, tuple[str, str, str]]] = {
-    "rgb": ("R", "G", "B"),
-    "hsv": ("S·cos(H)", "S·sin(H)", "V"),
-    "lab": ("a*", "b*", "L*"),
-    "oklab": ("a", "b", "L"),
+    key: info.axes for key, info in SPACES.items()
 }
+
+
+def color_space_name(color_space: str) -> str:
+    """The display name of a colour space (``"lab"`` -> ``"CIELAB"``).
+
+    Parameters
+    ----------
+    color_space : str
+        A name :func:`check_color_space` accepts.
+
+    Returns
+    -------
+    str
+        ``"RGB"``, ``"HSV"``, ``"CIELAB"`` or ``"OKLab"``.
+
+    Raises
+    ------
+    ValueError
+        If `color_space` is unknown.
+
+    Examples
+    --------
+    >>> color_space_name("lab")
+    'CIELAB'
+    """
+    return SPACES[check_color_space(color_space)].name
+
 
 # Order of the returned columns per space: lightness last for Lab/OKLab so that a 3D plot
 # of (x, y, z) = (a, b, L) stands upright, like the HSV cone (x, y, z) = (S cos H, S sin H, V).
@@ -67,21 +121,6 @@ _LMS_TO_OKLAB: Final = np.array(
         [0.0259040371, 0.7827717662, -0.8086757660],
     ]
 )
-
-
-def check_color_space(color_space: object) -> str:
-    """Return the canonical (lower-case) name of `color_space`, or raise.
-
-    Raises
-    ------
-    ValueError
-        If `color_space` is not one of :data:`COLOR_SPACES`.
-    """
-    name = str(color_space).strip().lower() if isinstance(color_space, str) else None
-    if name not in COLOR_SPACES:
-        choices = ", ".join(repr(c) for c in COLOR_SPACES)
-        raise ValueError(f"Unknown colour space {color_space!r}; use one of {choices}.")
-    return name
 
 
 def _srgb_to_linear(rgb01: np.ndarray) -> np.ndarray:
@@ -120,7 +159,7 @@ def _rgb_to_oklab(rgb01: np.ndarray) -> np.ndarray:
     return lab[:, [1, 2, 0]]
 
 
-def rgb_to_features(colors: npt.ArrayLike, color_space: str = "rgb") -> np.ndarray:
+def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb") -> np.ndarray:
     """Convert RGB colours to coordinates in `color_space`.
 
     Parameters
@@ -139,6 +178,12 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: str = "rgb") -> np.ndarr
     ------
     ValueError
         If `color_space` is unknown or `colors` is not of shape (n, 3).
+
+    Examples
+    --------
+    >>> white = np.array([[255, 255, 255]], dtype=np.uint8)
+    >>> (rgb_to_features(white, "lab").round(2) + 0.0).tolist()  # a*, b*, L*
+    [[0.0, 0.0, 100.0]]
     """
     space = check_color_space(color_space)
     colors = np.asarray(colors)

@@ -17,7 +17,7 @@ import numpy as np
 
 from core import _accel
 
-__all__ = ["ColorTable", "recolor"]
+__all__ = ["ColorTable", "cluster_means", "recolor"]
 
 _N_IDS: Final = 1 << 24
 # Below this many pixels a sort (np.unique) beats scanning a 2**24-bin histogram.
@@ -66,7 +66,24 @@ class ColorTable:
 
     @classmethod
     def from_image(cls, image: np.ndarray) -> ColorTable:
-        """Count the distinct colours of a C-contiguous (H, W, 3) uint8 image."""
+        """Count the distinct colours of a C-contiguous (H, W, 3) uint8 image.
+
+        Parameters
+        ----------
+        image : (H, W, 3) ndarray of uint8
+            C-contiguous (prior validation assumed: :func:`core.arrays.as_rgb_image`).
+
+        Returns
+        -------
+        ColorTable
+
+        Examples
+        --------
+        >>> image = np.zeros((2, 2, 3), dtype=np.uint8); image[0, 0] = 255
+        >>> table = ColorTable.from_image(image)
+        >>> table.colors.tolist(), table.counts.tolist()
+        ([[0, 0, 0], [255, 255, 255]], [3, 1])
+        """
         n = image.shape[0] * image.shape[1]
         if n <= _SMALL_IMAGE:
             distinct, counts = np.unique(_pixel_ids(image), return_counts=True)
@@ -114,6 +131,14 @@ class ColorTable:
         labels : (H, W) ndarray of int32
         painted : (H, W, 3) ndarray of uint8
             ``palette[labels]``.
+
+        Examples
+        --------
+        >>> image = np.zeros((1, 2, 3), dtype=np.uint8); image[0, 1] = 255
+        >>> table = ColorTable.from_image(image)
+        >>> labels, painted = table.paint(np.array([1, 0]), np.array([[9, 9, 9], [1, 1, 1]]))
+        >>> labels.tolist(), painted[0, :, 0].tolist()
+        ([[1, 0]], [1, 9])
         """
         color_labels = np.asarray(color_labels, dtype=np.int32)
         palette = np.ascontiguousarray(palette, dtype=np.uint8)
@@ -139,12 +164,23 @@ class ColorTable:
     def coarse(self, bits: int = 5) -> tuple[np.ndarray, int]:
         """Group the colours into a coarse RGB histogram of ``2**(3*bits)`` cells.
 
+        Parameters
+        ----------
+        bits : int
+            High bits kept per channel, 1 to 8.
+
         Returns
         -------
         cell : (m,) ndarray of int64
             Cell index of every distinct colour.
         n_cells : int
             Number of possible cells.
+
+        Examples
+        --------
+        >>> table = ColorTable.from_image(np.full((1, 1, 3), 255, dtype=np.uint8))
+        >>> table.coarse(5)[0].tolist(), table.coarse(5)[1]
+        ([32767], 32768)
         """
         shift, top = 8 - bits, (1 << bits) - 1
         ids = self.ids
@@ -155,7 +191,23 @@ class ColorTable:
 
 
 def recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """``palette[labels]``, through OpenCV's lookup tables when k <= 256 (about 8x faster)."""
+    """``palette[labels]``, through OpenCV's lookup tables when k <= 256 (about 8x faster).
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of int
+        Cluster of every pixel, in ``[0, k)``.
+    palette : (k, 3) ndarray of uint8
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+
+    Examples
+    --------
+    >>> recolor(np.array([[0, 1]]), np.array([[0, 0, 0], [9, 9, 9]], dtype=np.uint8)).tolist()
+    [[[0, 0, 0], [9, 9, 9]]]
+    """
     k = palette.shape[0]
     if k > 256:
         return np.take(palette, labels, axis=0)
@@ -163,3 +215,44 @@ def recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     lut = np.zeros((256, 1, 3), dtype=np.uint8)
     lut[:k, 0] = palette
     return cv2.LUT(cv2.merge([small, small, small]), lut)
+
+
+def cluster_means(
+    colors: np.ndarray, labels: np.ndarray, k: int, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel count and mean RGB colour of each of `k` clusters: the palette from labels.
+
+    Parameters
+    ----------
+    colors : (n, 3) ndarray of uint8
+        RGB colours: every pixel, or the distinct colours of a :class:`ColorTable`.
+    labels : (n,) ndarray of int
+        Cluster of each colour, in ``[0, k)``.
+    k : int
+        Number of clusters.
+    weights : (n,) ndarray of int, optional
+        Pixels per colour (a table's ``counts``); default one each.
+
+    Returns
+    -------
+    counts : (k,) ndarray of int64
+        Pixels per cluster.
+    palette : (k, 3) ndarray of uint8
+        Rounded mean colour of each cluster; black for an empty cluster.
+
+    Examples
+    --------
+    >>> colors = np.array([[0, 0, 0], [255, 255, 255], [255, 255, 253]], dtype=np.uint8)
+    >>> counts, palette = cluster_means(colors, np.array([0, 1, 1]), 2)
+    >>> counts.tolist(), palette.tolist()
+    ([1, 2], [[0, 0, 0], [255, 255, 254]])
+    """
+    counts = np.bincount(labels, weights=weights, minlength=k).astype(np.int64)
+    w = 1 if weights is None else weights
+    sums = np.column_stack(
+        [np.bincount(labels, weights=colors[:, j] * w, minlength=k) for j in range(3)]
+    )
+    palette = np.zeros((k, 3), dtype=np.uint8)
+    filled = counts > 0
+    palette[filled] = np.rint(sums[filled] / counts[filled, None]).astype(np.uint8)
+    return counts, palette

@@ -1,22 +1,33 @@
 """Engines side by side: kseg, scikit-learn and OpenCV on the same image and parameters.
 
 The honest, reproducible form of kseg's speed claim: every engine clusters the same pixels
-in the same colour space; the table shows time, iterations, WCSS on all pixels, and how
-much each labelling agrees with kseg's (adjusted Rand index on a pixel sample).
+in the same colour space with the same settings, through the same calls as
+``core.segment(engine=...)`` (:mod:`core.engines`); the table shows time, iterations, WCSS
+on all pixels, and how much each labelling agrees with kseg's (adjusted Rand index on a
+pixel sample).
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
-from core.segmentation import DEFAULT_N_INIT, as_rgb_image, segment
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
+from core.engines import sklearn_kmeans
+from core.segmentation import DEFAULT_COLOR_SPACE, segment
+from core.validation import (
+    DEFAULT_N_INIT,
+    ColorSpace,
+    Engine,
+    FitParams,
+    check_color_space,
+    check_k,
+    check_k_fits,
+)
 
 __all__ = ["ENGINE_RUNS", "EngineRun", "compare_engines"]
 
@@ -25,7 +36,7 @@ ENGINE_RUNS: dict[str, str] = {
     "kseg": "kseg's engine: distinct colours, weighted; coarse restarts, exact refinement",
     "scikit-learn (all pixels)": "sklearn.cluster.KMeans on every pixel, as the tutorials use it",
     "scikit-learn (distinct colours)": "sklearn KMeans on the distinct colours, weighted",
-    "OpenCV (all pixels)": "cv2.kmeans on every pixel with k-means++ seeding",
+    "OpenCV (all pixels)": "cv2.kmeans on every pixel, as segment(engine='opencv') runs it",
 }
 
 
@@ -56,20 +67,22 @@ class EngineRun:
 
 
 def _wcss(features: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """WCSS of `labels` with every centre at its members' mean (never negative: the
+    differences are taken point by point, not as a difference of two large sums)."""
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.column_stack(
         [np.bincount(labels, weights=features[:, j], minlength=k) for j in range(features.shape[1])]
     )
-    squares = np.bincount(labels, weights=np.einsum("ij,ij->i", features, features), minlength=k)
-    filled = counts > 0
-    return float(squares[filled].sum() - ((sums[filled] ** 2).sum(1) / counts[filled]).sum())
+    means = sums / np.maximum(counts, 1.0)[:, None]
+    residual = features - means[labels]
+    return float(np.einsum("ij,ij->", residual, residual))
 
 
 def compare_engines(
     image: npt.ArrayLike,
     k: int,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int = 0,
     n_init: int = DEFAULT_N_INIT,
     sample: int = 20_000,
@@ -90,59 +103,51 @@ def compare_engines(
     -------
     list of EngineRun
         In the order of :data:`ENGINE_RUNS`; kseg first.
+
+    Raises
+    ------
+    ValueError
+        If the image or a parameter is invalid, as for :func:`core.segment`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> [round(run.wcss, 6) for run in compare_engines(image, 2, n_init=1)]
+    [0.0, 0.0, 0.0, 0.0]
     """
-    import cv2
-    from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
+    k = check_k(k)
+    fit = FitParams.checked(seed=seed, n_init=n_init)
+    check_k_fits(k, rgb.shape[0] * rgb.shape[1])
     features = rgb_to_features(rgb.reshape(-1, 3), space)
     runs: list[tuple[str, float, int | None, np.ndarray]] = []
 
-    started = time.perf_counter()
-    ours = segment(rgb, k, color_space=space, seed=seed, n_init=n_init)
-    runs.append(("kseg", time.perf_counter() - started, ours.n_iter, ours.labels.ravel()))
+    def through_segment(name: str, engine: Engine) -> None:
+        started = time.perf_counter()
+        result = segment(rgb, k, color_space=space, seed=fit.seed, n_init=fit.n_init, engine=engine)
+        seconds = time.perf_counter() - started
+        n_iter = None if engine == "opencv" else result.n_iter  # OpenCV does not report it
+        runs.append((name, seconds, n_iter, result.labels.ravel()))
 
+    through_segment("kseg", "kseg")
     started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "fewer distinct points than clusters" on flat images
-        model = KMeans(k, n_init=n_init, random_state=seed).fit(features)
+    every_pixel = sklearn_kmeans(features, k, fit)
     runs.append(
         (
             "scikit-learn (all pixels)",
             time.perf_counter() - started,
-            int(model.n_iter_),
-            model.labels_.astype(np.int64),
+            every_pixel.n_iter,
+            every_pixel.labels,
         )
     )
+    through_segment("scikit-learn (distinct colours)", "sklearn")
+    through_segment("OpenCV (all pixels)", "opencv")
 
-    started = time.perf_counter()
-    weighted = segment(rgb, k, color_space=space, seed=seed, n_init=n_init, engine="sklearn")
-    runs.append(
-        (
-            "scikit-learn (distinct colours)",
-            time.perf_counter() - started,
-            weighted.n_iter,
-            weighted.labels.ravel(),
-        )
-    )
-
-    started = time.perf_counter()
-    cv2.setRNGSeed(seed)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 300, 1e-4)
-    # (n, 1, 3) three-channel points: a single (1, 3) row would be read as 3 points.
-    _, cv_labels, _ = cv2.kmeans(
-        features.astype(np.float32).reshape(-1, 1, 3),
-        k,
-        None,
-        criteria,
-        n_init,
-        cv2.KMEANS_PP_CENTERS,
-    )
-    runs.append(("OpenCV (all pixels)", time.perf_counter() - started, None, cv_labels.ravel()))
-
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(fit.seed)
     picked = rng.choice(features.shape[0], size=min(sample, features.shape[0]), replace=False)
     reference = runs[0][3][picked]
     return [

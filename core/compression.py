@@ -54,7 +54,25 @@ class Compression:
 
 
 def indexed_png(seg: Segmentation) -> bytes:
-    """The segmented image as an indexed (palette) PNG, at the smallest bit depth for k."""
+    """The segmented image as an indexed (palette) PNG, at the smallest bit depth for k.
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Returns
+    -------
+    bytes
+        A palette PNG of ``seg.segmented`` with 1, 2, 4 or 8 bits per pixel.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> indexed_png(seg)[:4]
+    b'\x89PNG'
+    """
     if seg.k > 256:
         raise ValueError(f"an indexed PNG holds at most 256 colours, got k={seg.k}.")
     height, width = seg.shape
@@ -79,6 +97,23 @@ def compress(
     seg : Segmentation
     original_bytes : int, optional
         Size of the 24-bit PNG if already known (it does not depend on k).
+
+    Returns
+    -------
+    Compression
+
+    Raises
+    ------
+    ValueError
+        If `image` does not match `seg`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> compress(image, seg).index_bits
+    1
     """
     if image.shape[:2] != seg.shape:
         raise ValueError(

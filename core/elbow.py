@@ -6,14 +6,25 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable
-from core.segmentation import DEFAULT_N_INIT, _check_params, as_rgb_image, fit_colors
+from core.engines import fit_colors
+from core.kmeans import assign
+from core.segmentation import DEFAULT_COLOR_SPACE
+from core.validation import (
+    DEFAULT_N_INIT,
+    ColorSpace,
+    FitParams,
+    Init,
+    check_color_space,
+    check_k_fits,
+    check_ks,
+)
 
 __all__ = ["Elbow", "elbow", "find_knee"]
 
@@ -36,6 +47,8 @@ class Elbow:
     color_space : str
     elapsed : float
         Seconds spent.
+    seed : int or None
+        The seed used (the one drawn when :func:`elbow` got None).
     """
 
     ks: tuple[int, ...]
@@ -44,6 +57,7 @@ class Elbow:
     message: str
     color_space: str = "rgb"
     elapsed: float = 0.0
+    seed: int | None = None
 
     @property
     def explained(self) -> tuple[float, ...]:
@@ -57,12 +71,24 @@ class Elbow:
 def find_knee(ks: npt.ArrayLike, wcss: npt.ArrayLike) -> tuple[int | None, str]:
     """Locate the elbow of a decreasing, convex WCSS curve with Kneedle.
 
+    Parameters
+    ----------
+    ks : (n,) array_like of int
+        Values of k, ascending.
+    wcss : (n,) array_like of float
+        WCSS at each k.
+
     Returns
     -------
     knee : int or None
         The k at the elbow, or None when there is none.
     message : str
         A sentence saying what was found and how to read it.
+
+    Examples
+    --------
+    >>> find_knee([1, 2, 3, 4, 5, 6], [100.0, 30.0, 12.0, 10.0, 9.0, 8.5])[0]
+    2
     """
     from kneed import KneeLocator
 
@@ -91,13 +117,14 @@ def elbow(
     image: npt.ArrayLike,
     ks: Iterable[int] = range(1, 13),
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
+    init: Init = "k-means++",
     n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,
     progress: Callable[[int, int, int], None] | None = None,
+    allow_large_k: bool = False,
 ) -> Elbow:
     """Run k-means for every k in `ks` and suggest the k at the elbow of the WCSS curve.
 
@@ -114,6 +141,8 @@ def elbow(
         As for :func:`core.segment`.
     progress : callable, optional
         Called as ``progress(done, total, k)`` after each k, for progress bars.
+    allow_large_k : bool
+        Lift the limit of 64 on the largest k (:data:`core.validation.LIMITS`).
 
     Returns
     -------
@@ -122,8 +151,8 @@ def elbow(
     Raises
     ------
     ValueError
-        If `ks` is empty or holds a value that is not a positive integer or exceeds the
-        number of pixels, or another parameter is invalid.
+        If `ks` is empty or holds a value that is not a positive integer, exceeds the
+        number of pixels or the limit of 64, or another parameter is invalid.
 
     Notes
     -----
@@ -131,38 +160,35 @@ def elbow(
     than the run at k. Each k therefore also starts once from the previous k's centres plus
     the worst-served colour: Lloyd never raises WCSS, so that run is at most the previous
     WCSS, and the better of the two runs is kept. The curve never rises.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> curve = elbow(image, range(1, 4))
+    >>> curve.ks, curve.wcss[1:]
+    ((1, 2, 3), (0.0, 0.0))
     """
     started = time.perf_counter()
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
-    values = sorted({int(k) for k in _check_ks(ks)})
-    for k in values:
-        _check_params(k, init, n_init, max_iter, tol, "kseg")
-    n_pixels = rgb.shape[0] * rgb.shape[1]
-    if values[-1] > n_pixels:
-        raise ValueError(f"k={values[-1]} is more than the number of pixels ({n_pixels}).")
+    values = check_ks(ks, allow_large_k=allow_large_k)
+    params = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
+    check_k_fits(values[-1], rgb.shape[0] * rgb.shape[1])
     table = ColorTable.from_image(rgb)
     features = rgb_to_features(table.colors, space)
     weights = table.counts.astype(np.float64)
-    params = {"init": init, "n_init": n_init, "max_iter": max_iter, "tol": tol}
     wcss: list[float] = []
     previous: np.ndarray | None = None
     for done, k in enumerate(values, start=1):
-        fit = fit_colors(features, table, k, seed=seed, **params)
-        if previous is not None and k <= table.n_colors and fit.inertia > wcss[-1]:
+        fit = fit_colors(features, table, k, params)
+        if previous is not None and k <= table.n_colors and fit.wcss > wcss[-1]:
             warm = fit_colors(
-                features,
-                table,
-                k,
-                seed=seed,
-                init_centers=_grow(previous, features, weights, k),
-                **params,
+                features, table, k, params, init_centers=_grow(previous, features, weights, k)
             )
-            if warm.inertia < fit.inertia:
+            if warm.wcss < fit.wcss:
                 fit = warm
         # Guard the invariant against rounding in the last digits, too.
-        inertia = min(fit.inertia, wcss[-1]) if wcss else fit.inertia
-        wcss.append(float(inertia))
+        wcss.append(float(min(fit.wcss, wcss[-1]) if wcss else fit.wcss))
         previous = fit.centers
         if progress is not None:
             progress(done, len(values), k)
@@ -174,26 +200,12 @@ def elbow(
         message=message,
         color_space=space,
         elapsed=time.perf_counter() - started,
+        seed=params.seed,
     )
-
-
-def _check_ks(ks: Iterable[int]) -> list[int]:
-    try:
-        values = list(ks)
-    except TypeError:
-        raise ValueError(f"ks must be an iterable of positive integers, got {ks!r}.") from None
-    if not values:
-        raise ValueError("ks is empty; give at least one k, e.g. range(1, 13).")
-    for k in values:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k must be a positive integer, got {k!r}.")
-    return values
 
 
 def _grow(centers: np.ndarray, features: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
     """Extend `centers` to `k` rows with the points that are worst served by them."""
-    from core.kmeans import assign
-
     x_sq = np.einsum("ij,ij->i", features, features)
     _, distances = assign(features, x_sq, centers)
     extra = k - centers.shape[0]

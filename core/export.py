@@ -57,6 +57,12 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
     ------
     ValueError
         If the array is not uint8 of one of those shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> png_bytes(np.zeros((2, 2, 3), dtype=np.uint8))[:4]
+    b'\x89PNG'
     """
     array = np.asarray(image)
     if array.dtype != np.uint8 or not (
@@ -124,6 +130,13 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     ------
     IndexError
         If `i` is not a cluster index.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> seg = core.segment(np.eye(3, dtype=np.uint8)[:, :, None].repeat(3, axis=2) * 255, 2)
+    >>> mask_png(seg, 0)[:4]
+    b'\x89PNG'
     """
     return png_bytes(seg.mask(i).astype(np.uint8) * 255)
 
@@ -131,11 +144,25 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
 def masks_zip(seg: Segmentation) -> bytes:
     """Every cluster's mask (:func:`mask_png`) in one ZIP.
 
+    Parameters
+    ----------
+    seg : Segmentation
+        Its masks are written at full resolution.
+
     Returns
     -------
     bytes
         A ZIP holding exactly ``seg.k`` files, ``mask_00_<rrggbb>.png`` …, largest
         cluster first, named by index and palette colour.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> import io, zipfile
+    >>> zipfile.ZipFile(io.BytesIO(masks_zip(seg))).namelist()
+    ['mask_00_000000.png', 'mask_01_ffffff.png']
     """
     return _zip({mask_file_name(seg, i): mask_png(seg, i) for i in range(seg.k)})
 
@@ -167,6 +194,14 @@ def cutout(
         If `image` or `alpha` does not match `seg` in shape, or is not uint8.
     IndexError
         If `i` is not a cluster index.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> cutout(image, seg, 0)[..., 3].tolist()[0]
+    [255, 255, 255, 0, 0, 0]
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -212,6 +247,14 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     ------
     ValueError
         As :func:`cutout`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> cutouts_zip(image, seg)[:2]
+    b'PK'
     """
     return _zip(
         {
@@ -229,11 +272,23 @@ PALETTE_FIELDS = ("cluster", "hex", "r", "g", "b", "pixels", "share")
 def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
     """The palette as plain Python values, one dict per cluster, largest first.
 
+    Parameters
+    ----------
+    seg : Segmentation
+
     Returns
     -------
     list of dict
         Keys ``cluster`` (int), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255),
         ``pixels`` (int) and ``share`` (float in [0, 1]; the shares sum to 1).
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> palette_rows(seg)[0]
+    {'cluster': 0, 'hex': '#000000', 'r': 0, 'g': 0, 'b': 0, 'pixels': 12, 'share': 0.5}
     """
     return [
         {
@@ -243,7 +298,7 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
             "g": int(seg.palette[i, 1]),
             "b": int(seg.palette[i, 2]),
             "pixels": int(seg.counts[i]),
-            "share": float(seg.fractions[i]),
+            "share": float(seg.shares[i]),
         }
         for i in range(seg.k)
     ]
@@ -253,6 +308,25 @@ def palette_csv(seg: Segmentation) -> str:
     """The palette as CSV, header ``cluster,hex,r,g,b,pixels,share``.
 
     Shares are written with 6 decimals (a fraction, not a percentage).
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Returns
+    -------
+    str
+        One header line and one line per cluster, largest first.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> print(palette_csv(seg))  # doctest: +NORMALIZE_WHITESPACE
+    cluster,hex,r,g,b,pixels,share
+    0,#000000,0,0,0,12,0.500000
+    1,#ffffff,255,255,255,12,0.500000
     """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PALETTE_FIELDS, lineterminator="\n")
@@ -263,7 +337,26 @@ def palette_csv(seg: Segmentation) -> str:
 
 
 def palette_json(seg: Segmentation) -> str:
-    """The palette as a JSON list of :func:`palette_rows` (shares at full precision)."""
+    """The palette as a JSON list of :func:`palette_rows` (shares at full precision).
+
+    Parameters
+    ----------
+    seg : Segmentation
+
+    Returns
+    -------
+    str
+        A JSON array of objects with the keys of :func:`palette_rows`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> import json
+    >>> json.loads(palette_json(seg))[1]["hex"]
+    '#ffffff'
+    """
     return json.dumps(palette_rows(seg), indent=2)
 
 
@@ -281,6 +374,14 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
     str
         ``GIMP Palette``, ``Name:``, ``Columns:`` and ``#`` header lines, then one
         ``R G B<TAB>cluster i (share%)`` line per cluster, largest first.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> palette_gpl(seg).splitlines()[0]
+    'GIMP Palette'
     """
     name = " ".join(name.split()) or "kseg"
     lines = ["GIMP Palette", f"Name: {name}", "Columns: 4", "#"]
@@ -293,34 +394,60 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
 
 
 def recipe(
-    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+    seg: Segmentation,
+    *,
+    image_name: str | None = None,
+    downscale_to: int | None = None,
+    working_pixels: int | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce `seg`: parameters, image, summary and a CLI command.
+
+    Every option that shaped the result is recorded and becomes a flag of the command:
+    the fit (seed included: a random seed is recorded as the one drawn), the engine,
+    `fit_pixels`, the position and texture weights, and the clean-up (`min_region`).
 
     Parameters
     ----------
     seg : Segmentation
     image_name : str, optional
         The file name the image was loaded from; ``IMAGE`` stands in for it in the command.
+    downscale_to : int, optional
+        If the image was first shrunk with ``core.resize_to_max_pixels(image,
+        downscale_to)``, that bound; the command then does the same with
+        ``--downscale-to``.
     working_pixels : int, optional
-        If the image was first downscaled with
-        ``core.resize_to_max_pixels(image, working_pixels)`` (the dashboard's working
-        size), that bound; the command then does the same with ``--working-pixels``.
+        Deprecated old name of `downscale_to`.
 
     Returns
     -------
     dict
         JSON-ready: ``kseg_version``, ``image`` (name, height, width of the segmented
-        pixels, working_pixels), ``parameters`` (``seg.params``), ``result`` (inertia,
-        n_iter, converged, distinct_colors, palette hexes, shares) and ``command``.
+        pixels, downscale_to), ``parameters`` (``seg.params``), ``result`` (wcss, n_iter,
+        converged, distinct_colors, palette hexes, shares) and ``command``.
+
+    Raises
+    ------
+    ValueError
+        If both `downscale_to` and `working_pixels` are given.
 
     Notes
     -----
     Guarantee: ``command``, run in the folder holding the image, segments it with the same
     parameters and seed and so writes the same labels (see ``tests/test_export.py``).
-    """
-    from core import __version__
 
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((2, 2, 3), dtype=np.uint8); image[0] = 255
+    >>> recipe(core.segment(image, 2), image_name="a.png")["command"].split()[:7]
+    ['kseg', 'segment', 'a.png', '-k', '2', '--color-space', 'lab']
+    """
+    from core.version import __version__
+
+    if working_pixels is not None:
+        if downscale_to is not None:
+            raise ValueError("give downscale_to or its old name working_pixels, not both.")
+        downscale_to = working_pixels
     params = {key: _plain(value) for key, value in seg.params.items()}
     command = ["kseg", "segment", image_name or "IMAGE", "-k", str(params["k"])]
     flags = {
@@ -333,7 +460,13 @@ def recipe(
         "--tol": repr(float(params["tol"])),
         "--engine": params["engine"],
         "--fit-pixels": params["fit_pixels"],
-        "--working-pixels": working_pixels,
+        "--position-weight": params["position_weight"] or None,
+        "--texture-weight": params["texture_weight"] or None,
+        "--texture-components": (
+            params["texture_components"] if params["texture_weight"] else None
+        ),
+        "--min-region": params["min_region"],
+        "--downscale-to": downscale_to,
     }
     for flag, value in flags.items():
         if value is not None:
@@ -344,26 +477,55 @@ def recipe(
             "name": image_name,
             "height": seg.shape[0],
             "width": seg.shape[1],
-            "working_pixels": working_pixels,
+            "downscale_to": downscale_to,
         },
         "parameters": params,
         "result": {
-            "inertia": float(seg.inertia),
+            "wcss": float(seg.wcss),
             "n_iter": int(seg.n_iter),
             "converged": bool(seg.converged),
             "distinct_colors": int(seg.n_colors),
             "palette": seg.hex_colors,
-            "shares": [round(float(f), 6) for f in seg.fractions],
+            "shares": [round(float(f), 6) for f in seg.shares],
         },
         "command": shlex.join(command),
     }
 
 
 def recipe_json(
-    seg: Segmentation, *, image_name: str | None = None, working_pixels: int | None = None
+    seg: Segmentation,
+    *,
+    image_name: str | None = None,
+    downscale_to: int | None = None,
+    working_pixels: int | None = None,
 ) -> str:
-    """:func:`recipe` as indented JSON."""
-    return json.dumps(recipe(seg, image_name=image_name, working_pixels=working_pixels), indent=2)
+    """:func:`recipe` as indented JSON.
+
+    Parameters
+    ----------
+    seg, image_name, downscale_to, working_pixels
+        As for :func:`recipe`.
+
+    Returns
+    -------
+    str
+        Indented JSON, ready to write to ``recipe.json``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`recipe`.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> '"command"' in recipe_json(core.segment(np.zeros((1, 1, 3), dtype=np.uint8), 1))
+    True
+    """
+    described = recipe(
+        seg, image_name=image_name, downscale_to=downscale_to, working_pixels=working_pixels
+    )
+    return json.dumps(described, indent=2)
 
 
 def _plain(value: Any) -> Any:

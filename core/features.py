@@ -1,51 +1,53 @@
-"""Features beyond colour: pixel position and texture, and k-means on them.
+"""Features beyond colour: turn pixels into feature rows (colour, position, texture).
 
 Colour alone groups pixels that look alike wherever they are. Two more kinds of feature
 change what "alike" means:
 
 * **Position** — each pixel's (x, y), scaled to [0, 1] along the longer side, weighted by
-  `spatial_weight`: clusters become spatially coherent regions (superpixel-like at high
+  `position_weight`: clusters become spatially coherent regions (superpixel-like at high
   weights).
 * **Texture** — the absolute responses of the Leung–Malik filter bank
   (:mod:`core.texture`), standardised and reduced with PCA: clusters separate grass from
   gravel of the same colour.
 
 Weights are relative to the spread of the colour features, so 1.0 means "as important as
-colour" in every colour space. With these features two pixels of the same colour can land
-in different clusters, so kseg's distinct-colour shortcut no longer applies: k-means runs
-on the full (pixels × features) matrix with the same engine (Hamerly-accelerated Lloyd).
-Use a working-size image: the cost grows with the number of pixels.
+colour" in every colour space. This module only builds the feature matrix;
+:func:`core.segment` with ``position_weight=`` / ``texture_weight=`` clusters it. With these
+features two pixels of the same colour can land in different clusters, so kseg's
+distinct-colour shortcut no longer applies: k-means runs on the full (pixels × features)
+matrix. Use a working-size image: the cost grows with the number of pixels.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Literal
+import warnings
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
-from core.colortable import ColorTable
-from core.kmeans import kmeans
-from core.segmentation import DEFAULT_N_INIT, Segmentation, _check_params, _finish, as_rgb_image
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
+from core.validation import ColorSpace, check_color_space, check_weight
 
-__all__ = ["pixel_features", "segment_features"]
+__all__ = ["DEFAULT_TEXTURE_COMPONENTS", "pixel_features"]
 
+# ``core.features.segment_features`` (deprecated, see :func:`core.segmentation.segment_features`)
+# is set on this module by core.segmentation when it is imported (``import core`` does), so
+# the old import path keeps working without an arrow from this module up to segmentation.
 
-def _check_weight(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1e6:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
-    return float(value)
+#: Principal components kept from the 48 texture responses.
+DEFAULT_TEXTURE_COMPONENTS: Final = 8
 
 
 def pixel_features(
     image: npt.ArrayLike,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
-    spatial_weight: float = 0.0,
+    color_space: ColorSpace = "lab",
+    position_weight: float = 0.0,
     texture_weight: float = 0.0,
-    texture_components: int = 8,
+    texture_components: int = DEFAULT_TEXTURE_COMPONENTS,
+    spatial_weight: float | None = None,
 ) -> np.ndarray:
     """One feature row per pixel: colour, then position and texture if weighted.
 
@@ -53,22 +55,42 @@ def pixel_features(
     ----------
     image : (H, W, 3) array_like of uint8
     color_space : {"rgb", "hsv", "lab", "oklab"}
-    spatial_weight : float
+    position_weight : float
         Weight of (x, y); 0 leaves position out.
     texture_weight : float
         Weight of the texture features; 0 leaves texture out.
     texture_components : int
         Principal components kept from the 48 filter responses.
+    spatial_weight : float, optional
+        Deprecated old name of `position_weight` (warns).
 
     Returns
     -------
     (H * W, d) ndarray of float64
         ``d = 3 (+ 2) (+ texture_components)``, rows in row-major pixel order.
+
+    Raises
+    ------
+    ValueError
+        If the image, the colour space or a weight is invalid.
+
+    Examples
+    --------
+    >>> image = np.zeros((2, 3, 3), dtype=np.uint8)
+    >>> pixel_features(image, position_weight=1.0).shape
+    (6, 5)
     """
+    if spatial_weight is not None:
+        warnings.warn(
+            "spatial_weight is deprecated: call it position_weight.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        position_weight = spatial_weight
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
-    spatial = _check_weight(spatial_weight, "spatial_weight")
-    texture = _check_weight(texture_weight, "texture_weight")
+    spatial = check_weight(position_weight, "position_weight")
+    texture = check_weight(texture_weight, "texture_weight")
     height, width = rgb.shape[:2]
     color = rgb_to_features(rgb.reshape(-1, 3), space)
     # The colour features' spread sets the scale the other features are weighed against.
@@ -88,81 +110,3 @@ def pixel_features(
         texture_scale = float(np.sqrt(responses.var(axis=0).sum())) or 1.0
         columns.append(responses * (texture * scale / texture_scale))
     return np.ascontiguousarray(np.hstack(columns)) if len(columns) > 1 else color
-
-
-def segment_features(
-    image: npt.ArrayLike,
-    k: int,
-    *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
-    spatial_weight: float = 0.0,
-    texture_weight: float = 0.0,
-    texture_components: int = 8,
-    seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
-    n_init: int = DEFAULT_N_INIT,
-    max_iter: int = 300,
-    tol: float = 1e-4,
-) -> Segmentation:
-    """k-means on colour plus position and/or texture features (see the module docstring).
-
-    With both weights 0 this is ordinary colour k-means on every pixel (use
-    :func:`core.segment` then: it is much faster and gives the same clusters).
-
-    Returns
-    -------
-    Segmentation
-        ``centers`` has one column per feature (colour first); the palette is still the
-        mean RGB colour of each cluster's pixels. ``engine`` is ``"kseg-features"``.
-
-    Raises
-    ------
-    ValueError
-        For invalid images or parameters, as :func:`core.segment`.
-    """
-    started = time.perf_counter()
-    rgb = as_rgb_image(image)
-    _check_params(k, init, n_init, max_iter, tol, "kseg")
-    n_pixels = rgb.shape[0] * rgb.shape[1]
-    if k > n_pixels:
-        raise ValueError(f"k={k} is more than the number of pixels ({n_pixels}); lower k.")
-    features = pixel_features(
-        rgb,
-        color_space=color_space,
-        spatial_weight=spatial_weight,
-        texture_weight=texture_weight,
-        texture_components=texture_components,
-    )
-    fit = kmeans(
-        features,
-        int(k),
-        init=init,
-        n_init=int(n_init),
-        max_iter=int(max_iter),
-        tol=float(tol),
-        seed=seed,
-    )
-    return _finish(
-        ColorTable.from_image(rgb),
-        rgb,
-        int(k),
-        color_labels=None,
-        pixel_labels=fit.labels.reshape(rgb.shape[:2]),
-        centers=fit.centers,
-        inertia=fit.inertia,
-        n_iter=fit.n_iter,
-        converged=fit.converged,
-        params={
-            "k": int(k),
-            "color_space": check_color_space(color_space),
-            "seed": seed,
-            "engine": "kseg-features",
-            "fit_pixels": None,
-            "init": init,
-            "n_init": int(n_init),
-            "max_iter": int(max_iter),
-            "tol": float(tol),
-        },
-        fit_shape=(int(rgb.shape[0]), int(rgb.shape[1])),
-        started=started,
-    )

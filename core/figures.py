@@ -1,43 +1,37 @@
-"""Pictures of a segmentation for people: Plotly figures, and small previews to display.
+"""Plotly figures of a segmentation and of k-means at work; nothing else.
 
 Nothing here imports Streamlit: the figures are tested by structure and reused in notebooks,
 and the dashboard only draws what these functions return (it does no arithmetic on pixels).
+Encoded previews and thumbnails live in :mod:`core.previews`.
 
-Figures
-    :func:`scatter3d_figure` (pixels in the colour space, centroids marked),
-    :func:`elbow_figure` (WCSS by k, suggested k marked), :func:`shares_figure` (one bar per
-    cluster in its palette colour).
-Previews
-    :func:`preview_bytes` (an image downscaled for the screen and encoded once) and
-    :func:`cluster_thumbnails` (each cluster's mask and cut-out, thumbnail-sized).
+:func:`scatter3d_figure` (pixels in the colour space, centroids marked), :func:`elbow_figure`
+(WCSS by k, suggested k marked), :func:`shares_figure` (one bar per cluster in its palette
+colour), and the "Understand k-means" figures: :func:`wcss_curves_figure`,
+:func:`steps_figure`, :func:`filter_bank_figure`, :func:`compression_figure`.
 """
 
 from __future__ import annotations
 
-import io
-import math
-from typing import Literal
+from typing import Any, Literal
 
-import cv2
 import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
-from PIL import Image
 
-from core.colorspaces import AXIS_TITLES, rgb_to_features
+from core.arrays import check_segmented_image
+from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, rgb_to_features
 from core.elbow import Elbow
 from core.segmentation import Segmentation
 from core.steps import Steps
+from core.validation import check_positive_int
 
 __all__ = [
     "ACCENT",
     "COLOR_SPACE_NAMES",
     "KNEE",
-    "cluster_thumbnails",
     "compression_figure",
     "elbow_figure",
     "filter_bank_figure",
-    "preview_bytes",
     "sample_pixels",
     "scatter3d_figure",
     "shares_figure",
@@ -45,8 +39,6 @@ __all__ = [
     "wcss_curves_figure",
 ]
 
-#: Short display names of the colour spaces, shared by figures and the dashboard.
-COLOR_SPACE_NAMES = {"rgb": "RGB", "hsv": "HSV", "lab": "CIELAB", "oklab": "OKLab"}
 #: The accent colour (the dashboard theme's primary colour) and the "suggested k" colour.
 ACCENT = "#4C6EF5"
 KNEE = "#F59F00"
@@ -87,6 +79,17 @@ def _set_colors_unchecked(marker: go.scatter3d.Marker, colors: np.ndarray) -> No
         marker._validate = True
 
 
+def _scene(color_space: str) -> dict[str, str]:
+    """A 3D scene with the colour space's axis titles and equal axis scales."""
+    x_title, y_title, z_title = AXIS_TITLES[color_space]
+    return {
+        "xaxis_title": x_title,
+        "yaxis_title": y_title,
+        "zaxis_title": z_title,
+        "aspectmode": "cube",
+    }
+
+
 def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.ndarray:
     """Indices of a reproducible random sample of pixels.
 
@@ -108,30 +111,17 @@ def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.nd
     ------
     ValueError
         If `max_points` is not a positive integer.
+
+    Examples
+    --------
+    >>> sample_pixels(10, 4, seed=0).shape
+    (4,)
     """
-    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)):
-        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
-    if max_points < 1:
-        raise ValueError(f"max_points must be a positive integer, got {max_points!r}.")
+    max_points = check_positive_int(max_points, "max_points")
     if max_points >= n_pixels:
         return np.arange(n_pixels, dtype=np.int64)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_pixels, size=max_points, replace=False)).astype(np.int64)
-
-
-def _check_image(seg: Segmentation, image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"image must be the (H, W, 3) uint8 RGB image that was segmented, "
-            f"got {image.dtype} {image.shape}."
-        )
-    if image.shape[:2] != seg.shape:
-        raise ValueError(
-            f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}; "
-            "pass the image that was segmented."
-        )
-    return image
 
 
 def scatter3d_figure(
@@ -168,8 +158,16 @@ def scatter3d_figure(
     ValueError
         If `image` is not the (H, W, 3) uint8 image of `seg`, `color_by` is unknown or
         `max_points` is not a positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> [len(trace.x) for trace in scatter3d_figure(seg, image).data]
+    [24, 2]
     """
-    image = _check_image(seg, image)
+    image = check_segmented_image(image, seg.shape)
     if color_by not in ("pixel", "cluster"):
         raise ValueError(f"color_by must be 'pixel' or 'cluster', got {color_by!r}.")
     chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
@@ -215,7 +213,7 @@ def scatter3d_figure(
             },
         },
         hovertext=[
-            f"centroid {i}: {seg.hex_colors[i]}, {seg.fractions[i]:.1%} of pixels"
+            f"centroid {i}: {seg.hex_colors[i]}, {seg.shares[i]:.1%} of pixels"
             for i in range(seg.k)
         ],
         hovertemplate="%{hovertext}<extra></extra>",
@@ -224,12 +222,7 @@ def scatter3d_figure(
     shown = _rgb_strings(colors) if color_by == "pixel" else hues[labels]
     _set_colors_unchecked(figure.data[0].marker, shown)
     figure.update_layout(
-        scene={
-            "xaxis_title": x_title,
-            "yaxis_title": y_title,
-            "zaxis_title": z_title,
-            "aspectmode": "cube",
-        },
+        scene=_scene(seg.color_space),
         title=f"Pixels in {COLOR_SPACE_NAMES[seg.color_space]} space, k = {seg.k}",
         legend=_LEGEND_BELOW_SCENE,
         margin=_MARGIN,
@@ -255,6 +248,13 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     plotly.graph_objects.Figure
         A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
         ``elbow.knee`` is not None.
+
+    Examples
+    --------
+    >>> from core.elbow import Elbow
+    >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
+    >>> len(elbow_figure(curve, chosen_k=3).data)
+    2
     """
     figure = go.Figure(
         go.Scatter(
@@ -309,20 +309,32 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
 def shares_figure(seg: Segmentation) -> go.Figure:
     """Share of pixels per cluster: one horizontal bar per cluster, in its palette colour.
 
+    Parameters
+    ----------
+    seg : Segmentation
+
     Returns
     -------
     plotly.graph_objects.Figure
         One ``Bar`` trace; bar i is cluster i (largest first, top to bottom) and its colour
         is ``seg.hex_colors[i]``.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> seg = core.segment(image, 2)
+    >>> shares_figure(seg).data[0].x.tolist()
+    [50.0, 50.0]
     """
     names = [f"{i} · {hex_color}" for i, hex_color in enumerate(seg.hex_colors)]
     figure = go.Figure(
         go.Bar(
-            x=seg.fractions * 100,
+            x=seg.shares * 100,
             y=names,
             orientation="h",
             marker={"color": seg.hex_colors, "line": {"color": _OUTLINE, "width": 1}},
-            text=[f"{f:.1%}" for f in seg.fractions],
+            text=[f"{f:.1%}" for f in seg.shares],
             textposition="outside",
             cliponaxis=False,
             hovertemplate="cluster %{y}: %{x:.2f}% of pixels<extra></extra>",
@@ -330,7 +342,7 @@ def shares_figure(seg: Segmentation) -> go.Figure:
     )
     figure.update_layout(
         title="Share of pixels per cluster",
-        xaxis={"title": "% of pixels", "range": [0, max(5.0, float(seg.fractions.max()) * 118)]},
+        xaxis={"title": "% of pixels", "range": [0, max(5.0, float(seg.shares.max()) * 118)]},
         yaxis={"autorange": "reversed", "type": "category"},
         margin=_MARGIN,
         font=_FONT,
@@ -338,145 +350,6 @@ def shares_figure(seg: Segmentation) -> go.Figure:
         showlegend=False,
     )
     return figure
-
-
-#: Longest side of a preview or thumbnail: wider than any screen, and inside JPEG's limit
-#: of 65,500 pixels a side (a 100,000 × 2 strip would not encode).
-PREVIEW_MAX_SIDE = 4096
-#: Most elongated preview: a 100,000 × 2 strip is shown 64 times longer than high, so
-#: that a page scaling it to its column still draws at least a few rows (a true-aspect
-#: preview would round to zero rows there).
-PREVIEW_MAX_ASPECT = 64
-
-
-def screen_size(
-    height: int, width: int, *, max_pixels: int, max_side: int = PREVIEW_MAX_SIDE
-) -> tuple[int, int]:
-    """(height, width) of the preview of a `height` × `width` image.
-
-    At most `max_pixels` pixels and `max_side` a side, aspect ratio kept (never upscaled)
-    up to :data:`PREVIEW_MAX_ASPECT`; more elongated images get their short side stretched
-    to a 64th of the long one, so that every preview is at least one pixel on each side
-    wherever it is shown.
-    """
-    scale = min(1.0, (max_pixels / (height * width)) ** 0.5, max_side / max(height, width))
-    new_h, new_w = max(1, int(height * scale)), max(1, int(width * scale))
-    long_side, short_side = max(new_h, new_w), min(new_h, new_w)
-    if long_side > PREVIEW_MAX_ASPECT * short_side:
-        long_side = min(long_side, math.isqrt(PREVIEW_MAX_ASPECT * max_pixels))
-        short_side = max(short_side, -(-long_side // PREVIEW_MAX_ASPECT))
-        new_h, new_w = (long_side, short_side) if height > width else (short_side, long_side)
-    return new_h, new_w
-
-
-def _screen_copy(image: np.ndarray, max_pixels: int) -> np.ndarray:
-    """`image` resized to :func:`screen_size` (area interpolation); itself if it fits."""
-    height, width = image.shape[:2]
-    size = screen_size(height, width, max_pixels=max_pixels)
-    if size == (height, width):
-        return image
-    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def preview_bytes(
-    image: np.ndarray,
-    *,
-    max_pixels: int = 1_000_000,
-    format: Literal["png", "jpeg"] = "png",
-    quality: int = 90,
-) -> bytes:
-    """An image downscaled for the screen and encoded once, ready to send to a browser.
-
-    Parameters
-    ----------
-    image : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8
-        Grey, RGB or RGBA.
-    max_pixels : int
-        Downscale (area interpolation, aspect kept) to at most this many pixels, and to
-        at most :data:`PREVIEW_MAX_SIDE` a side (see :func:`screen_size`).
-    format : {"png", "jpeg"}
-        PNG for flat colours and transparency, JPEG (RGB only) for photographs.
-    quality : int
-        JPEG quality.
-
-    Returns
-    -------
-    bytes
-        The encoded file.
-
-    Raises
-    ------
-    ValueError
-        If `image` is not uint8 grey/RGB/RGBA, or JPEG is asked for an RGBA image.
-    """
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (
-        image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))
-    ):
-        raise ValueError(f"preview needs a grey, RGB or RGBA uint8 image, got {image.shape}.")
-    if format == "jpeg" and image.ndim == 3 and image.shape[2] == 4:
-        raise ValueError("JPEG has no transparency; use format='png' for RGBA images.")
-    small = np.ascontiguousarray(_screen_copy(image, max_pixels))
-    buffer = io.BytesIO()
-    if format == "jpeg":
-        Image.fromarray(small).save(buffer, format="JPEG", quality=quality)
-    else:
-        Image.fromarray(small).save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
-
-
-def cluster_thumbnails(
-    seg: Segmentation,
-    image: np.ndarray,
-    *,
-    alpha: np.ndarray | None = None,
-    max_pixels: int = 90_000,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each cluster's mask and cut-out, at thumbnail size, for cards on a page.
-
-    The image is downscaled with area interpolation and the labels with nearest-neighbour
-    sampling, so a 12 MP photo costs a 90 k-pixel thumbnail per cluster, not 12 MP. The
-    full-resolution files are :func:`core.export.mask_png` and :func:`core.export.cutout`.
-
-    Parameters
-    ----------
-    seg : Segmentation
-    image : (H, W, 3) ndarray of uint8
-        The image that was segmented.
-    alpha : (H, W) ndarray of uint8, optional
-        The image's own transparency, multiplied into the cut-outs.
-    max_pixels : int
-        Size bound of the thumbnails.
-
-    Returns
-    -------
-    list of (mask, cutout)
-        One pair per cluster, largest first: mask ``(h, w)`` uint8 (255 inside, 0 outside)
-        and cut-out ``(h, w, 4)`` uint8 RGBA (transparent outside the cluster).
-
-    Raises
-    ------
-    ValueError
-        If `image` or `alpha` does not match `seg`.
-    """
-    image = _check_image(seg, image)
-    small = _screen_copy(image, max_pixels)
-    height, width = small.shape[:2]
-    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
-    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
-    labels = seg.labels[np.ix_(rows, cols)]
-    opacity = None
-    if alpha is not None:
-        alpha = np.asarray(alpha)
-        if alpha.dtype != np.uint8 or alpha.shape != seg.shape:
-            raise ValueError(f"alpha must be a {seg.shape} uint8 array, got {alpha.shape}.")
-        opacity = _screen_copy(alpha, max_pixels).astype(np.uint16)
-    thumbnails = []
-    for i in range(seg.k):
-        mask = np.where(labels == i, np.uint8(255), np.uint8(0))
-        inside = mask if opacity is None else ((mask * opacity) // 255).astype(np.uint8)
-        thumbnails.append((mask, np.dstack([small, inside])))
-    return thumbnails
 
 
 # --- Figures for the "understand k-means" panels (sweep, steps, engines, compression, texture)
@@ -497,6 +370,17 @@ def wcss_curves_figure(
     title, x_title : str
     marker_x : int, optional
         Draws a dotted vertical line there (the current iteration, say).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Scatter`` line per curve, in the order of `curves`.
+
+    Examples
+    --------
+    >>> figure = wcss_curves_figure({"a": ([1, 2], [3.0, 1.0])}, title="t", x_title="k")
+    >>> [trace.name for trace in figure.data]
+    ['a']
     """
     figure = go.Figure()
     for name, (xs, ys) in curves.items():
@@ -535,6 +419,28 @@ def steps_figure(
         The image the steps were recorded on.
     i : int
         Iteration to show (0 = the initial centres).
+
+    max_points : int
+        Pixels sampled for the cloud.
+    seed : int
+        Seed of the sample.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Scatter3d`` cloud of pixels, then one ``Scatter3d`` path per centroid.
+
+    Raises
+    ------
+    IndexError
+        If `i` is not an iteration of `steps`.
+
+    Examples
+    --------
+    >>> from core.steps import kmeans_steps
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> len(steps_figure(kmeans_steps(image, 2), image, 0).data)
+    3
     """
     pixels = image.reshape(-1, 3)
     chosen = sample_pixels(pixels.shape[0], max_points, seed)
@@ -573,14 +479,8 @@ def steps_figure(
                 hovertemplate=f"centroid {j}<extra></extra>",
             )
         )
-    x_title, y_title, z_title = AXIS_TITLES[steps.color_space]
     figure.update_layout(
-        scene={
-            "xaxis_title": x_title,
-            "yaxis_title": y_title,
-            "zaxis_title": z_title,
-            "aspectmode": "cube",
-        },
+        scene=_scene(steps.color_space),
         title=f"Iteration {i}: centroids and the paths they took",
         # Room below the scene: a 3D scene drawn to the edge is cut by the page.
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
@@ -591,7 +491,26 @@ def steps_figure(
 
 
 def filter_bank_figure(bank: np.ndarray, names: tuple[str, ...]) -> go.Figure:
-    """The filters of a bank as a grid of small heatmaps (8 per row)."""
+    """The filters of a bank as a grid of small heatmaps (8 per row).
+
+    Parameters
+    ----------
+    bank : (n, s, s) ndarray of float
+        The filters (:func:`core.texture.lm_filter_bank`).
+    names : tuple of str
+        One name per filter, shown on hover.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``Heatmap`` per filter.
+
+    Examples
+    --------
+    >>> from core.texture import LM_FILTER_NAMES, lm_filter_bank
+    >>> len(filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES).data)
+    48
+    """
     from plotly.subplots import make_subplots
 
     n = bank.shape[0]
@@ -631,7 +550,26 @@ def filter_bank_figure(bank: np.ndarray, names: tuple[str, ...]) -> go.Figure:
 
 
 def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[float]) -> go.Figure:
-    """Bits per pixel (bars) and PSNR (line) against k."""
+    """Bits per pixel (bars) and PSNR (line) against k.
+
+    Parameters
+    ----------
+    ks : list of int
+    bits_per_pixel : list of float
+        Size of the indexed PNG per pixel, for each k.
+    psnr : list of float
+        Peak signal-to-noise ratio in dB, for each k.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Bar`` trace (bits per pixel, left axis) and a ``Scatter`` line (PSNR, right axis).
+
+    Examples
+    --------
+    >>> [type(t).__name__ for t in compression_figure([2, 4], [1.0, 2.0], [20.0, 25.0]).data]
+    ['Bar', 'Scatter']
+    """
     from plotly.subplots import make_subplots
 
     figure = make_subplots(specs=[[{"secondary_y": True}]])
@@ -667,3 +605,12 @@ def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[fl
         legend={"orientation": "h", "y": -0.2},
     )
     return figure
+
+
+def __getattr__(name: str) -> Any:
+    # Previews moved to core.previews; the old names keep working from here.
+    if name in ("preview_bytes", "cluster_thumbnails"):
+        from core import previews
+
+        return getattr(previews, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-import cv2
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from core.arrays import resize_to_max_pixels  # noqa: F401  (its old home; still importable)
 from core.errors import ImageError
+from core.validation import check_positive_int
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "LoadedImage",
     "load_image",
     "open_image",
-    "resize_to_max_pixels",
 ]
 
 #: Default pixel limit: room for a 100-megapixel camera, far below a decompression bomb.
@@ -111,6 +111,14 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         cannot read, or too large.
     TypeError
         If `source` is none of the accepted types.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("L", (3, 2), 128).save(buffer, format="PNG")
+    >>> load_image(buffer.getvalue()).shape
+    (2, 3, 3)
     """
     return open_image(source, max_pixels=max_pixels).rgb
 
@@ -140,11 +148,17 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         See :func:`load_image`.
     TypeError
         If `source` is none of the accepted types.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new("RGBA", (3, 2), (0, 0, 0, 0)).save(buffer, "PNG")
+    >>> loaded = open_image(buffer.getvalue())
+    >>> loaded.format, loaded.mode, int(loaded.rgb.min()), loaded.alpha.shape
+    ('PNG', 'RGBA', 255, (2, 3))
     """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
+    max_pixels = check_positive_int(max_pixels, "max_pixels")
     data, name = _read_source(source)
     label = f"'{name}'" if name else "The file"
     if not data:
@@ -227,17 +241,16 @@ def _read_source(source: ImageSource) -> tuple[bytes, str | None]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), None
     if hasattr(source, "read"):
-        name = getattr(source, "name", None)
-        if not (isinstance(name, str) and name):
-            name = None
-        elif Path(name).exists():  # an open file: its name is a path
-            name = Path(name).name
-        # else an upload's own name, kept whole even with a "/" in it
+        raw_name = getattr(source, "name", None)
+        file_name: str | None = None
+        if isinstance(raw_name, str) and raw_name:
+            # An open file's name is a path; an upload's own name is kept whole ("a/b.png").
+            file_name = Path(raw_name).name if Path(raw_name).exists() else raw_name
         getvalue = getattr(source, "getvalue", None)
         data = getvalue() if callable(getvalue) else source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("the file object must be opened in binary mode ('rb').")
-        return bytes(data), name
+        return bytes(data), file_name
     raise TypeError(
         f"source must be a path, bytes or a binary file object, got {type(source).__name__}."
     )
@@ -498,44 +511,3 @@ def _rescale(values: np.ndarray, low: float, high: float) -> np.ndarray:
     span = (high - low) or 1.0
     scaled = (values.astype(np.float64) - low) * (255.0 / span)
     return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
-
-
-def resize_to_max_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
-    """Downscale an image so that it has at most `max_pixels` pixels.
-
-    Area interpolation (each output pixel averages the input pixels it covers), aspect
-    ratio kept, never upscaled.
-
-    Parameters
-    ----------
-    image : (H, W, 3) or (H, W) ndarray of uint8
-    max_pixels : int
-        Upper bound on ``H * W`` of the result.
-
-    Returns
-    -------
-    ndarray of uint8
-        The input itself (same object) when it is already small enough, else a smaller copy.
-
-    Raises
-    ------
-    ValueError
-        If `max_pixels` is not a positive integer or `image` is empty.
-    """
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)):
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
-    if max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
-    height, width = image.shape[:2]
-    if height == 0 or width == 0:
-        raise ValueError(f"image is empty (shape {image.shape}).")
-    if height * width <= max_pixels:
-        return image
-    scale = (max_pixels / (height * width)) ** 0.5
-    new_w, new_h = max(1, int(width * scale)), max(1, int(height * scale))
-    while new_w * new_h > max_pixels:  # guard against rounding up past the bound
-        if new_w >= new_h:
-            new_w -= 1
-        else:
-            new_h -= 1
-    return cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=cv2.INTER_AREA)

@@ -21,13 +21,24 @@ The public function validates its input; the private helpers assume prior valida
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from core import _accel
+from core.validation import (  # INITS: the methods accepted (an explicit array also works)
+    INITS,
+    Init,
+    check_init,
+    check_k,
+    check_max_iter,
+    check_n_init,
+    check_seed,
+    check_tol,
+)
 
 __all__ = [
     "INITS",
@@ -37,10 +48,9 @@ __all__ = [
     "assign_and_update",
     "kmeans",
     "relative_tolerance",
+    "warm_up",
 ]
 
-#: Initialisation methods accepted by :func:`kmeans` (an explicit (k, d) array also works).
-INITS: Final[tuple[str, ...]] = ("k-means++", "random")
 
 # Lloyd with Hamerly's bounds pays off from about this many points (compiled path only).
 _BOUNDS_ABOVE: Final = 50_000
@@ -56,15 +66,20 @@ class IterationRecord:
     ----------
     centers : (k, d) ndarray of float64
         Centres used for this iteration's assignment step.
-    inertia : float
+    wcss : float
         WCSS of the assignment to `centers`.
     n_changed : int
         Number of points whose label changed in this assignment (all of them on the first).
     """
 
     centers: np.ndarray
-    inertia: float
+    wcss: float
     n_changed: int
+
+    @property
+    def inertia(self) -> float:
+        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
+        return self.wcss
 
 
 @dataclass(frozen=True)
@@ -77,7 +92,7 @@ class KMeansResult:
         Final centres: the weighted mean of each cluster's points.
     labels : (n,) ndarray of int32
         Index of the nearest centre for every point.
-    inertia : float
+    wcss : float
         Weighted within-cluster sum of squares (WCSS) of `labels` against `centers`.
     n_iter : int
         Lloyd iterations run by the best restart.
@@ -89,16 +104,75 @@ class KMeansResult:
 
     centers: np.ndarray
     labels: np.ndarray
-    inertia: float
+    wcss: float
     n_iter: int
     converged: bool
     history: tuple[IterationRecord, ...] | None = None
+
+    @property
+    def inertia(self) -> float:
+        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
+        return self.wcss
+
+
+def warm_up(*, background: bool = True) -> threading.Thread | None:
+    """Compile kseg's numba kernels (or load them from numba's disk cache).
+
+    The first call of a fresh install would otherwise wait for the compiler (~15 s).
+    In the background, kseg answers with its NumPy path until the kernels are ready, then
+    takes the compiled path: right for long-running servers such as the dashboard.
+
+    Parameters
+    ----------
+    background : bool
+        Compile in a daemon thread and return at once (default), or compile now.
+
+    Returns
+    -------
+    threading.Thread or None
+        The compiling thread; None when compiling now, or when numba is unavailable
+        (``KSEG_NUMBA=0`` or not installed), in which case nothing happens.
+
+    Raises
+    ------
+    Nothing: a failure to compile leaves kseg on its NumPy path.
+
+    Examples
+    --------
+    >>> warm_up(background=False)
+    """
+    if background:
+        return _accel.warm_up_in_background()
+    _accel.compile_kernels()
+    return None
 
 
 def relative_tolerance(points: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
     """Turn a relative tolerance into an absolute one: `tol` × mean per-feature variance.
 
     The same convention as scikit-learn, so ``tol=1e-4`` means the same thing in both.
+
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+    weights : (n,) ndarray of float64, or None
+        None: every point weighs 1.
+    tol : float
+        Relative tolerance, ``>= 0``.
+
+    Returns
+    -------
+    float
+        The absolute tolerance on the summed squared centre movement.
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> relative_tolerance(np.array([[0.0], [2.0]]), None, 0.5)
+    0.5
     """
     if tol == 0:
         return 0.0
@@ -114,12 +188,13 @@ def kmeans(
     k: int,
     *,
     sample_weight: npt.ArrayLike | None = None,
-    init: Literal["k-means++", "random"] | npt.ArrayLike = "k-means++",
+    init: Init | npt.ArrayLike = "k-means++",
     n_init: int = 1,
     max_iter: int = 300,
     tol: float = 1e-4,
     seed: int | None = 0,
     record_history: bool = False,
+    allow_large_k: bool = False,
 ) -> KMeansResult:
     """Cluster weighted points with Lloyd's algorithm.
 
@@ -149,6 +224,8 @@ def kmeans(
         Seed for initialisation; the same seed gives the same result.
     record_history : bool
         Keep the centres and WCSS of every iteration of the winning restart.
+    allow_large_k : bool
+        Lift the limit of 256 clusters (:data:`core.validation.LIMITS`).
 
     Returns
     -------
@@ -166,6 +243,13 @@ def kmeans(
     non-empty cluster is the weighted mean of its points after the final update; WCSS never
     rises from one iteration to the next; the result depends only on the inputs and `seed`.
     Clusters can end up empty only when there are fewer distinct points than `k`.
+
+    Examples
+    --------
+    >>> points = np.array([[0.0], [0.2], [10.0], [10.4]])
+    >>> result = kmeans(points, 2, sample_weight=[1, 1, 1, 3])
+    >>> sorted(result.centers.ravel().round(2).tolist()), round(result.wcss, 4)
+    ([0.1, 10.3], 0.14)
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -173,10 +257,9 @@ def kmeans(
     if not np.isfinite(x).all():
         raise ValueError("points contain NaN or infinity; remove or fill them first.")
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(
-            f"k must be an integer between 1 and the number of points ({n}), got {k!r}."
-        )
+    k = check_k(k, allow_large_k=allow_large_k)
+    if k > n:
+        raise ValueError(f"k={k} is more than the number of points ({n}); lower k.")
     if sample_weight is None:
         w = np.ones(n)
     else:
@@ -185,15 +268,12 @@ def kmeans(
             raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
         if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
-    if isinstance(n_init, bool) or not isinstance(n_init, (int, np.integer)) or n_init < 1:
-        raise ValueError(f"n_init must be a positive integer, got {n_init!r}.")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}.")
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a non-negative number, got {tol!r}.")
+    n_init = check_n_init(n_init)
+    max_iter = check_max_iter(max_iter)
+    tol = check_tol(tol)
+    seed = check_seed(seed)
     if isinstance(init, str):
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS} or a (k, d) array, got {init!r}.")
+        check_init(init)
         explicit = None
     else:
         explicit = np.asarray(init, dtype=np.float64)
@@ -217,7 +297,7 @@ def kmeans(
         else:
             centers = _kmeans_plusplus(x, x_sq, w, k, rng)
         result = _lloyd(x, w, centers, max_iter, tol_abs, record_history)
-        if best is None or result.inertia < best.inertia:
+        if best is None or result.wcss < best.wcss:
             best = result
     assert best is not None
     return best
@@ -242,6 +322,17 @@ def assign(x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray) -> tuple[np.nda
     labels : (n,) ndarray of int32
     distances : (n,) ndarray of float64
         Squared Euclidean distance to the nearest centre (clipped at 0 against rounding).
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [9.0]])
+    >>> labels, distances = assign(x, (x * x).ravel(), np.array([[0.0], [10.0]]))
+    >>> labels.tolist(), distances.tolist()
+    ([0, 0, 1], [0.0, 1.0, 1.0])
     """
     n, k = x.shape[0], centers.shape[0]
     labels = np.empty(n, dtype=np.int32)
@@ -270,6 +361,13 @@ def assign_and_update(
 
     Prior validation assumed. Centres of clusters that receive no point stay where they are.
 
+    Parameters
+    ----------
+    points : (n, d) ndarray of float64
+    weights : (n,) ndarray of float64
+    centers : (k, d) ndarray of float64
+        The centres to label with.
+
     Returns
     -------
     labels : (n,) ndarray of int32
@@ -277,6 +375,17 @@ def assign_and_update(
         Weighted mean of each cluster's points.
     inertia : float
         WCSS of `labels` against the returned centres.
+
+    Raises
+    ------
+    Nothing of its own: prior validation assumed.
+
+    Examples
+    --------
+    >>> points = np.array([[0.0], [2.0], [9.0], [11.0]])
+    >>> labels, centers, wcss = assign_and_update(points, np.ones(4), np.array([[0.0], [10.0]]))
+    >>> labels.tolist(), centers.ravel().tolist(), wcss
+    ([0, 0, 1, 1], [1.0, 10.0], 4.0)
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)
@@ -382,8 +491,9 @@ def _lloyd(
     converged = False
     n_iter = 0
     if history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE:
-        centers, n_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
-        if n_iter is not None:
+        centers, bounded_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
+        if bounded_iter is not None:
+            n_iter = bounded_iter
             sums, mass, _, inertia = state.sweep(centers)
             centers, inertia = _means(centers, sums, mass, inertia)
             return KMeansResult(centers, state.labels, inertia, n_iter, converged)
@@ -412,7 +522,7 @@ def _lloyd(
     return KMeansResult(
         centers=centers,
         labels=state.labels,
-        inertia=inertia,
+        wcss=inertia,
         n_iter=n_iter,
         converged=converged,
         history=tuple(history) if history is not None else None,

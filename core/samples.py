@@ -20,10 +20,24 @@ SAMPLES: Final[dict[str, str]] = {
 def load_sample(name: str) -> np.ndarray:
     """The sample photo `name` (a key of :data:`SAMPLES`) as (H, W, 3) uint8 RGB.
 
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLES` (``"China (temple)"``, ``"Flower"``).
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+
     Raises
     ------
     ValueError
         If `name` is not a known sample.
+
+    Examples
+    --------
+    >>> load_sample("Flower").shape
+    (427, 640, 3)
     """
     from sklearn.datasets import load_sample_image
 
@@ -33,7 +47,28 @@ def load_sample(name: str) -> np.ndarray:
 
 
 def sample_bytes(name: str) -> bytes:
-    """The sample photo `name` encoded as PNG (lossless), to go through the upload path."""
+    """The sample photo `name` encoded as PNG (lossless), to go through the upload path.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLES`.
+
+    Returns
+    -------
+    bytes
+        PNG bytes.
+
+    Raises
+    ------
+    ValueError
+        If `name` is not a key of :data:`SAMPLES`.
+
+    Examples
+    --------
+    >>> sample_bytes("Flower")[:4]
+    b'\x89PNG'
+    """
     buffer = io.BytesIO()
     Image.fromarray(load_sample(name)).save(buffer, format="PNG")
     return buffer.getvalue()

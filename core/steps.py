@@ -9,16 +9,27 @@ repaints the image as it stood at any iteration.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from core.colorspaces import check_color_space, rgb_to_features
-from core.colortable import ColorTable
-from core.kmeans import assign, kmeans
-from core.segmentation import _check_params, as_rgb_image
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
+from core.colortable import ColorTable, cluster_means
+from core.engines import fit_colors
+from core.kmeans import IterationRecord, assign
+from core.segmentation import DEFAULT_COLOR_SPACE
+from core.validation import (
+    ColorSpace,
+    FitParams,
+    Init,
+    check_color_space,
+    check_index,
+    check_k,
+    check_k_fits,
+)
 
 __all__ = ["Steps", "kmeans_steps"]
 
@@ -56,46 +67,101 @@ class Steps:
         return len(self.centers)
 
     def labels_of_colors(self, i: int) -> np.ndarray:
-        """(m,) cluster of every distinct colour at iteration `i`."""
+        """(m,) cluster of every distinct colour at iteration `i`.
+
+        Parameters
+        ----------
+        i : int
+            Iteration, in ``[0, n_iter)``: 0 labels with the initial centres.
+
+        Returns
+        -------
+        (m,) ndarray of int32
+            One label per distinct colour of the image.
+
+        Raises
+        ------
+        IndexError
+            If `i` is not an iteration index.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> sorted(steps.labels_of_colors(0).tolist())
+        [0, 1]
+        """
         self._check(i)
         x = self._features
         labels, _ = assign(x, np.einsum("ij,ij->i", x, x), self.centers[i])
         return labels
 
     def palette(self, i: int) -> np.ndarray:
-        """(k, 3) uint8 mean RGB colour of each cluster at iteration `i` (black if empty)."""
+        """(k, 3) uint8 mean RGB colour of each cluster at iteration `i` (black if empty).
+
+        Parameters
+        ----------
+        i : int
+            Iteration whose labels define the clusters, in ``[0, n_iter)``.
+
+        Returns
+        -------
+        (k, 3) ndarray of uint8
+
+        Raises
+        ------
+        IndexError
+            If `i` is out of range.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> sorted(steps.palette(steps.n_iter - 1).tolist())
+        [[0, 0, 0], [255, 255, 255]]
+        """
         labels = self.labels_of_colors(i)
-        counts = np.bincount(labels, weights=self._table.counts, minlength=self.k)
-        sums = np.column_stack(
-            [
-                np.bincount(
-                    labels, weights=self._table.counts * self._table.colors[:, j], minlength=self.k
-                )
-                for j in range(3)
-            ]
-        )
-        palette = np.zeros((self.k, 3), dtype=np.uint8)
-        filled = counts > 0
-        palette[filled] = np.rint(sums[filled] / counts[filled, None]).astype(np.uint8)
+        _, palette = cluster_means(self._table.colors, labels, self.k, self._table.counts)
         return palette
 
     def segmented(self, i: int) -> np.ndarray:
-        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`."""
+        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`.
+
+        Parameters
+        ----------
+        i : int
+            Iteration to paint, in ``[0, n_iter)``.
+
+        Returns
+        -------
+        (H, W, 3) ndarray of uint8
+
+        Raises
+        ------
+        IndexError
+            If there is no iteration `i`.
+
+        Examples
+        --------
+        >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+        >>> steps = kmeans_steps(image, 2)
+        >>> bool((steps.segmented(0) == image).all())
+        True
+        """
         labels = self.labels_of_colors(i)
         _, painted = self._table.paint(labels, self.palette(i))
         return painted
 
     def _check(self, i: int) -> None:
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_iter:
-            raise IndexError(f"iteration must be in [0, {self.n_iter}), got {i!r}.")
+        check_index(i, self.n_iter, "iteration")
 
 
 def kmeans_steps(
     image: npt.ArrayLike,
     k: int,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
-    init: Literal["k-means++", "random"] = "k-means++",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
+    init: Init = "k-means++",
     seed: int | None = 0,
     max_iter: int = 100,
 ) -> Steps:
@@ -119,42 +185,51 @@ def kmeans_steps(
     ------
     ValueError
         For invalid parameters, as :func:`core.segment`.
+
+    Warns
+    -----
+    UserWarning
+        When the image has fewer distinct colours than `k` (as :func:`core.segment`).
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 4, 3), dtype=np.uint8); image[:, 2:] = 255
+    >>> kmeans_steps(image, 2).wcss[-1]
+    0.0
     """
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
-    _check_params(k, init, 1, max_iter, 0.0, "kseg")
+    k = check_k(k)
+    fit = FitParams.checked(seed=seed, init=init, n_init=1, max_iter=max_iter, tol=0.0)
+    check_k_fits(k, rgb.shape[0] * rgb.shape[1])
     table = ColorTable.from_image(rgb)
-    if k > table.n_colors:
-        raise ValueError(
-            f"k={k} is more than the {table.n_colors} distinct colours of this image; lower k."
-        )
     features = rgb_to_features(table.colors, space)
-    run = kmeans(
-        features,
-        int(k),
-        sample_weight=table.counts.astype(np.float64),
-        init=init,
-        n_init=1,
-        max_iter=int(max_iter),
-        tol=0.0,
-        seed=seed,
-        record_history=True,
-    )
-    history = run.history or ()
+    run = fit_colors(features, table, k, fit, record_history=True)
+    # Fewer distinct colours than k: every colour is its own cluster from the start.
+    history = run.history or (IterationRecord(run.centers, run.wcss, table.n_colors),)
+    if table.n_colors < k:
+        warnings.warn(
+            f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
+            f"{k - table.n_colors} cluster(s) are empty. Lower k to at most {table.n_colors}.",
+            UserWarning,
+            stacklevel=2,
+        )
     return Steps(
         centers=tuple(record.centers for record in history),
-        wcss=tuple(record.inertia for record in history),
+        wcss=tuple(record.wcss for record in history),
         n_changed=tuple(_pixels_changed(history, table, features)),
-        k=int(k),
+        k=k,
         color_space=space,
-        init=init,
-        seed=seed,
+        init=fit.init,
+        seed=fit.seed,
         _table=table,
         _features=features,
     )
 
 
-def _pixels_changed(history, table: ColorTable, features: np.ndarray) -> list[int]:
+def _pixels_changed(
+    history: tuple[IterationRecord, ...], table: ColorTable, features: np.ndarray
+) -> list[int]:
     """Pixels whose cluster changed at each iteration (the history counts colours)."""
     x_sq = np.einsum("ij,ij->i", features, features)
     previous = None

@@ -11,22 +11,25 @@ import io
 import time
 import zipfile
 from collections.abc import Callable, Iterable
-from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from core.colorspaces import check_color_space, rgb_to_features
+from core.arrays import as_rgb_image
+from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable
-from core.segmentation import (
+from core.engines import fit_colors
+from core.segmentation import DEFAULT_COLOR_SPACE, Segmentation
+from core.validation import (
     DEFAULT_N_INIT,
-    Segmentation,
-    _check_params,
-    _finish,
-    as_rgb_image,
-    fit_colors,
+    ColorSpace,
+    FitParams,
+    Init,
+    check_color_space,
+    check_k_fits,
+    check_ks,
 )
 
 __all__ = ["DEFAULT_KS", "sweep", "sweep_frames", "sweep_gif", "sweep_zip"]
@@ -39,13 +42,14 @@ def sweep(
     image: npt.ArrayLike,
     ks: Iterable[int] = DEFAULT_KS,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "rgb",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
+    init: Init = "k-means++",
     n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,
     progress: Callable[[int, int, int], None] | None = None,
+    allow_large_k: bool = False,
 ) -> list[Segmentation]:
     """Segment `image` once for every k in `ks`, sharing the work between them.
 
@@ -58,6 +62,8 @@ def sweep(
         As for :func:`core.segment`; each result equals ``segment(image, k, ...)``.
     progress : callable, optional
         ``progress(done, total, k)`` after each k.
+    allow_large_k : bool
+        Lift the limit of 64 on the largest k (:data:`core.validation.LIMITS`).
 
     Returns
     -------
@@ -68,62 +74,45 @@ def sweep(
     ------
     ValueError
         If `ks` is empty, holds a value that is not a positive integer or exceeds the number
-        of pixels, or another parameter is invalid.
+        of pixels or the limit of 64, or another parameter is invalid.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> [(result.k, result.wcss) for result in results][1]
+    (2, 0.0)
     """
     rgb = as_rgb_image(image)
     space = check_color_space(color_space)
-    values = sorted(set(_positive_ints(ks)))
-    for k in values:
-        _check_params(k, init, n_init, max_iter, tol, "kseg")
-    n_pixels = rgb.shape[0] * rgb.shape[1]
-    if values[-1] > n_pixels:
-        raise ValueError(f"k={values[-1]} is more than the number of pixels ({n_pixels}).")
+    values = check_ks(ks, allow_large_k=allow_large_k)
+    fit = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
+    check_k_fits(values[-1], rgb.shape[0] * rgb.shape[1])
     table = ColorTable.from_image(rgb)
     features = rgb_to_features(table.colors, space)
-    fit_params = {"init": init, "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol)}
     results = []
     for done, k in enumerate(values, start=1):
         started = time.perf_counter()
-        fit = fit_colors(features, table, k, seed=seed, **fit_params)
+        run = fit_colors(features, table, k, fit)
         results.append(
-            _finish(
-                table,
+            Segmentation.from_labels(
                 rgb,
-                k,
-                color_labels=fit.labels,
-                pixel_labels=None,
-                centers=fit.centers,
-                inertia=fit.inertia,
-                n_iter=fit.n_iter,
-                converged=fit.converged,
-                params={
-                    "k": k,
-                    "color_space": space,
-                    "seed": seed,
-                    "engine": "kseg",
-                    "fit_pixels": None,
-                    **fit_params,
-                },
-                fit_shape=table.shape,
+                run.labels,
+                k=k,
+                centers=run.centers,
+                wcss=run.wcss,
+                color_space=space,
+                fit=fit,
+                table=table,
+                n_iter=run.n_iter,
+                converged=run.converged,
                 started=started,
+                stacklevel=3,
             )
         )
         if progress is not None:
             progress(done, len(values), k)
     return results
-
-
-def _positive_ints(ks: Iterable[int]) -> list[int]:
-    try:
-        values = list(ks)
-    except TypeError:
-        raise ValueError(f"ks must be an iterable of positive integers, got {ks!r}.") from None
-    if not values:
-        raise ValueError("ks is empty; give at least one k, e.g. [2, 4, 8].")
-    for k in values:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"every k must be a positive integer, got {k!r}.")
-    return [int(k) for k in values]
 
 
 def _caption_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
@@ -138,6 +127,29 @@ def sweep_frames(results: list[Segmentation], *, max_side: int = 480) -> list[np
 
     Frames are downscaled so that their longer side is at most `max_side` pixels, and all
     have the same size.
+
+    Parameters
+    ----------
+    results : list of Segmentation
+        From :func:`sweep`, all of one image.
+    max_side : int
+        Longer side of the frames, in pixels (at least 16).
+
+    Returns
+    -------
+    list of (h, w, 3) ndarray of uint8
+
+    Raises
+    ------
+    ValueError
+        If `results` is empty or `max_side` is below 16.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> [frame.shape for frame in sweep_frames(results, max_side=60)]  # never enlarged
+    [(4, 6, 3), (4, 6, 3)]
     """
     if not results:
         raise ValueError("results is empty: run sweep() first.")
@@ -178,6 +190,23 @@ def sweep_gif(
         How long each frame shows; the last one holds twice as long.
     loop : int
         0 loops forever.
+
+    Returns
+    -------
+    bytes
+        A looping GIF.
+
+    Raises
+    ------
+    ValueError
+        As :func:`sweep_frames`.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> sweep_gif(results, max_side=60)[:6]
+    b'GIF89a'
     """
     frames = [Image.fromarray(f) for f in sweep_frames(results, max_side=max_side)]
     # Each frame holds at most k + 2 colours (palette and caption): an adaptive palette of
@@ -202,7 +231,32 @@ def sweep_gif(
 
 
 def sweep_zip(results: list[Segmentation], *, max_side: int = 1024) -> bytes:
-    """The captioned frames as PNGs in a ZIP (``k02.png``, ``k04.png``, …)."""
+    """The captioned frames as PNGs in a ZIP (``k02.png``, ``k04.png``, …).
+
+    Parameters
+    ----------
+    results : list of Segmentation
+    max_side : int
+        Longer side of the frames, in pixels.
+
+    Returns
+    -------
+    bytes
+        A ZIP of ``k<NN>.png`` files, one per result.
+
+    Raises
+    ------
+    ValueError
+        If `results` is empty or `max_side` is below 16 (:func:`sweep_frames`).
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> results = sweep(image, [1, 2])
+    >>> zipfile.ZipFile(io.BytesIO(sweep_zip(results, max_side=60))).namelist()
+    ['k01.png', 'k02.png']
+    """
     from core.export import png_bytes
 
     buffer = io.BytesIO()

@@ -48,6 +48,8 @@ import numpy.typing as npt
 import scipy.fft
 from sklearn.decomposition import PCA
 
+from core.validation import is_integer
+
 __all__ = ["LM_FILTER_NAMES", "LM_N_FILTERS", "lm_filter_bank", "texture_features"]
 
 _SQRT2: Final = float(np.sqrt(2.0))
@@ -137,8 +139,13 @@ def lm_filter_bank(support: int = 49) -> np.ndarray:
     - Gaussians are non-negative and sum to 1;
     - first-derivative filters are odd (``f == -rot180(f)``), all others are even
       (``f == rot180(f)``); LoG and Gaussians are unchanged by a 90° rotation.
+
+    Examples
+    --------
+    >>> lm_filter_bank(15).shape
+    (48, 15, 15)
     """
-    if isinstance(support, bool) or not isinstance(support, int | np.integer):
+    if not is_integer(support):
         raise ValueError(f"support must be a positive odd integer such as 49, got {support!r}.")
     if support < 1 or support % 2 == 0:
         raise ValueError(
@@ -298,11 +305,7 @@ def _check_filters(filters: npt.ArrayLike) -> np.ndarray:
 
 def _check_n_components(n_components: object, n_filters: int, n_pixels: int) -> None:
     limit = min(n_filters, n_pixels)
-    if (
-        isinstance(n_components, bool)
-        or not isinstance(n_components, int | np.integer)
-        or not 1 <= n_components <= limit
-    ):
+    if not is_integer(n_components) or not 1 <= n_components <= limit:  # type: ignore[operator]
         raise ValueError(
             f"n_components must be an integer from 1 to {limit} (the smaller of the number "
             f"of filters, {n_filters}, and of pixels, {n_pixels}), got {n_components!r}. "

@@ -13,16 +13,17 @@ from typing import Any
 
 import streamlit as st
 
-from core.colorspaces import COLOR_SPACES
-from core.figures import COLOR_SPACE_NAMES
+from core.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
 from core.samples import SAMPLES
-from core.segmentation import DEFAULT_N_INIT
+from core.segmentation import DEFAULT_COLOR_SPACE
+from core.validation import DEFAULT_N_INIT
 from dashboard import links
 
 UPLOAD = "Upload your own…"
-#: Colour space name -> the label shown (and carried in the URL).
+#: Colour space name -> the label shown (and carried in the URL): core's display names.
 COLOR_SPACE_LABELS = COLOR_SPACE_NAMES
-#: Working sizes offered for large photos: label -> max pixels the centres are fitted on.
+#: Fit sizes offered for large photos: label -> max pixels the centres are fitted on
+#: (``core.segment(fit_pixels=...)``; every pixel is still labelled).
 WORKING_SIZES: dict[str, int | None] = {
     "0.25 MP": 250_000,
     "1 MP": 1_000_000,
@@ -31,9 +32,6 @@ WORKING_SIZES: dict[str, int | None] = {
 }
 DEFAULT_WORKING_SIZE = "1 MP"
 DEFAULT_K = 6
-#: CIELAB by default: on photos it keeps the hues people notice (a red roof, green leaves)
-#: that RGB distances merge into browns.
-DEFAULT_COLOR_SPACE = "lab"
 K_RANGE = (1, 32)
 N_INIT_RANGE = (1, 20)
 SEED_MAX = 2**31 - 1
@@ -73,15 +71,10 @@ class Params:
     n_init: int = DEFAULT_N_INIT
     fit_pixels: int | None = WORKING_SIZES[DEFAULT_WORKING_SIZE]
 
-    @property
-    def working_pixels(self) -> int | None:
-        """The sidebar's "Working size": another name for :attr:`fit_pixels`."""
-        return self.fit_pixels
-
     def segment_kwargs(self) -> dict[str, Any]:
         """The k-means settings shared by :func:`core.segment`, :func:`core.elbow` and
-        :func:`core.sweep` (after the image and k). The working size is not among them:
-        it is :attr:`fit_pixels`, passed to ``core.segment`` alone."""
+        :func:`core.sweep` (after the image and k). The fit size is not among them: it is
+        :attr:`fit_pixels`, passed to ``core.segment`` alone."""
         return {
             "color_space": self.color_space,
             "seed": self.seed,
@@ -149,7 +142,7 @@ def clustering_ui() -> tuple[int, str]:
 
 
 def advanced_ui() -> tuple[int, str, int, int | None]:
-    """Seed, initialisation, restarts and working size, tucked in an expander."""
+    """Seed, initialisation, restarts and fit size, tucked in an expander."""
     with st.expander("Advanced", icon=":material/tune:"):
         seed = _drawn(
             "seed",
@@ -181,12 +174,12 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
         size_label = _drawn(
             "working_size",
             st.select_slider,
-            "Working size",
+            "Fit centres on",
             list(WORKING_SIZES),
             help="For big photos: the centres are fitted on a copy downscaled to this many "
             "pixels, then **every pixel of the full image** is labelled with its nearest "
-            "centre, exactly. *Full* fits on every pixel. Smaller images are never "
-            "downscaled.",
+            "centre, exactly (`kseg segment --fit-pixels`). *Full* fits on every pixel. "
+            "Smaller images are never downscaled.",
         )
     return int(seed), str(init), int(n_init), WORKING_SIZES[size_label]
 

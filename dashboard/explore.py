@@ -1,8 +1,8 @@
 """The "Understand k-means" tab: sweep over k, the algorithm step by step, features beyond
 colour, engines side by side, and compression.
 
-Cached calls into `core` first (keyed on the image digest and the parameters, like
-:mod:`dashboard.pipeline`), then the ``render_*`` functions that draw them.
+One small ``render_*`` function per panel; each draws what the cached calls of
+:mod:`dashboard.pipeline` return and computes nothing itself.
 """
 
 from __future__ import annotations
@@ -12,27 +12,17 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-import core
 from core import figures
-from core.cleanup import merge_small_regions
-from core.colortable import ColorTable
-from core.compare import ENGINE_RUNS, compare_engines
-from core.compression import compress
+from core.compare import ENGINE_RUNS
 from core.export import compact_number
-from core.features import segment_features
-from core.steps import kmeans_steps
-from core.sweep import DEFAULT_KS, sweep, sweep_gif, sweep_zip
-from core.texture import LM_FILTER_NAMES, lm_filter_bank
-from dashboard import links
+from core.previews import preview_bytes
+from core.steps import Steps
+from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
+from dashboard import links, pipeline
 from dashboard.controls import Params
 from dashboard.pipeline import k_range
 from dashboard.views import PLOTLY_CONFIG
 
-#: Pixels used by the panels that touch every pixel once per iteration or per feature.
-STEPS_PIXELS = 60_000
-FEATURES_PIXELS = 120_000
-#: Pixels of each picture the panels draw.
-PICTURE_PIXELS = 250_000
 PANELS = {
     "sweep": ":material/animation: Sweep over k",
     "steps": ":material/footprint: Step by step",
@@ -41,74 +31,14 @@ PANELS = {
     "compression": ":material/compress: Compression",
 }
 links.choice("explore", list(PANELS), "sweep")
-
-
-# --- cached computations -------------------------------------------------------------
-
-
-# A sweep holds up to 31 working-size results (~7 MB each at 1 MP): keep few.
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _sweep(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
-    return sweep(_image, ks, **params.segment_kwargs())
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _steps(key: str, _image: np.ndarray, params: Params, init: str):
-    small = core.resize_to_max_pixels(_image, STEPS_PIXELS)
-    # Steps need k distinct colours to start from (a one-colour image has one).
-    k = min(params.k, ColorTable.from_image(small).n_colors)
-    return small, kmeans_steps(
-        small, k, color_space=params.color_space, init=init, seed=params.seed
-    )
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _features(
-    key: str, _image: np.ndarray, params: Params, spatial: float, texture: float, min_region: int
-):
-    small = core.resize_to_max_pixels(_image, FEATURES_PIXELS)
-    if spatial == 0 and texture == 0:
-        result = core.segment(small, params.k, **params.segment_kwargs())
-    else:
-        result = segment_features(
-            small,
-            params.k,
-            spatial_weight=spatial,
-            texture_weight=texture,
-            **params.segment_kwargs(),
-        )
-    moved = 0
-    if min_region > 1:
-        result, moved = merge_small_regions(result, small, min_region)
-    return small, result, moved
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _engines(key: str, _image: np.ndarray, params: Params):
-    return compare_engines(
-        _image, params.k, color_space=params.color_space, seed=params.seed, n_init=params.n_init
-    )
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _compression(key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]):
-    results = _sweep(key, _image, params, ks)
-    original = len(core.export.png_bytes(_image))
-    return [compress(_image, r, original_bytes=original) for r in results]
-
-
-@st.cache_resource(show_spinner=False)
-def _filter_bank_figure():
-    return figures.filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)
-
-
-# --- views ---------------------------------------------------------------------------
+#: Pixels of each picture the panels draw.
+PICTURE_PIXELS = 250_000
 
 
 def _picture(image: np.ndarray) -> bytes:
     """A PNG for ``st.image`` sized by core for any aspect ratio (a 100,000 × 2 strip
     handed to ``st.image`` as an array would be scaled to zero rows)."""
-    return figures.preview_bytes(image, max_pixels=PICTURE_PIXELS)
+    return preview_bytes(image, max_pixels=PICTURE_PIXELS)
 
 
 def render_explore(key: str, work: np.ndarray, params: Params) -> None:
@@ -123,13 +53,7 @@ def render_explore(key: str, work: np.ndarray, params: Params) -> None:
         label_visibility="collapsed",
     )
     links.keep("explore", choice)
-    {
-        "sweep": render_sweep,
-        "steps": render_steps,
-        "features": render_features,
-        "engines": render_engines,
-        "compression": render_compression,
-    }[choice](key, work, _fit_k(work, params))
+    RENDERERS[choice](key, work, _fit_k(work, params))
 
 
 def _fit_k(work: np.ndarray, params: Params) -> Params:
@@ -161,7 +85,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
     st.markdown("The same image for several k at once: watch detail appear as k grows.")
     ks = _ks_ui("sweep_ks", work)
     with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
-        results = _sweep(key, work, params, ks)
+        results = pipeline.sweep_results(key, work, params, ks)
     per_row = 4
     for start in range(0, len(results), per_row):
         columns = st.columns(per_row)
@@ -169,7 +93,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
             column.image(_picture(result.segmented), caption=f"k = {result.k}", width="stretch")
     st.plotly_chart(
         figures.wcss_curves_figure(
-            {"WCSS": ([r.k for r in results], [r.inertia for r in results])},
+            {"WCSS": ([r.k for r in results], [r.wcss for r in results])},
             title="WCSS for each k of the sweep",
             x_title="k",
         ),
@@ -207,11 +131,11 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         "**1.** pick k centres · **2.** give every pixel to the nearest · **3.** move each "
         "centre to the mean of its pixels · **4.** repeat until nothing moves. "
         "Below, one plain run of each initialisation from the same seed, iteration by "
-        f"iteration, on a {STEPS_PIXELS // 1000}k-pixel copy."
+        f"iteration, on a {pipeline.STEPS_PIXELS // 1000}k-pixel copy."
     )
     with st.spinner("Recording every iteration…"):
-        small, plus = _steps(key, work, params, "k-means++")
-        _, random = _steps(key, work, params, "random")
+        small, plus = pipeline.steps_run(key, work, params, "k-means++")
+        _, random = pipeline.steps_run(key, work, params, "random")
     longest = max(plus.n_iter, random.n_iter)
     if longest > 1:
         i = st.slider(
@@ -225,24 +149,11 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
     else:  # one colour, or k = 1: the first centres are already the answer
         i = 0
         st.caption("k-means had nothing to move here: the first centres are the answer.")
-    columns = st.columns(2)
-    for column, (name, steps) in zip(
-        columns, [("k-means++", plus), ("random", random)], strict=True
-    ):
-        at = min(i, steps.n_iter - 1)
-        with column:
-            st.image(
-                _picture(steps.segmented(at)),
-                width="stretch",
-                caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
-                f"WCSS {compact_number(steps.wcss[at])}, {steps.n_changed[at]:,} pixels moved",
-            )
+    runs = {"k-means++": plus, "random": random}
+    _render_iteration_images(runs, i)
     st.plotly_chart(
         figures.wcss_curves_figure(
-            {
-                name: (list(range(s.n_iter)), list(s.wcss))
-                for name, s in [("k-means++", plus), ("random", random)]
-            },
+            {name: (list(range(s.n_iter)), list(s.wcss)) for name, s in runs.items()},
             title="WCSS falls at every iteration",
             x_title="iteration",
             marker_x=i,
@@ -253,7 +164,7 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
     shown = st.radio(
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
-    steps = plus if shown == "k-means++" else random
+    steps = runs[shown]
     st.plotly_chart(
         figures.steps_figure(steps, small, min(i, steps.n_iter - 1)),
         key="steps_scatter",
@@ -261,20 +172,28 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
     )
 
 
-def render_features(key: str, work: np.ndarray, params: Params) -> None:
-    st.markdown(
-        "Colour alone groups pixels that look alike wherever they are. Add each pixel's "
-        "**position** to get compact regions, or its **texture** (the Leung–Malik filter "
-        "bank) to tell grass from gravel of the same colour. Weights are relative to colour."
-    )
+def _render_iteration_images(runs: dict[str, Steps], i: int) -> None:
+    """Each run's image at iteration `i` (or its last, if it converged sooner)."""
+    for column, (name, steps) in zip(st.columns(len(runs)), runs.items(), strict=True):
+        at = min(i, steps.n_iter - 1)
+        column.image(
+            _picture(steps.segmented(at)),
+            width="stretch",
+            caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
+            f"WCSS {compact_number(steps.wcss[at])}, {steps.n_changed[at]:,} pixels moved",
+        )
+
+
+def _feature_options_ui() -> tuple[float, float, int]:
+    """Position weight, texture weight and the clean-up threshold (0 = off)."""
     left, middle, right = st.columns(3)
-    spatial = left.slider(
+    position = left.slider(
         "Position weight",
         0.0,
         3.0,
         0.0,
         0.25,
-        key="spatial_weight",
+        key="position_weight",
         help="0 = colour only. Around 1, position matters as much as colour.",
     )
     texture = middle.slider(
@@ -295,19 +214,31 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
         key="min_region",
         help="Clean-up: connected regions smaller than this join the cluster around them. 0 = off.",
     )
+    return float(position), float(texture), int(min_region)
+
+
+def render_features(key: str, work: np.ndarray, params: Params) -> None:
+    st.markdown(
+        "Colour alone groups pixels that look alike wherever they are. Add each pixel's "
+        "**position** to get compact regions, or its **texture** (the Leung–Malik filter "
+        "bank) to tell grass from gravel of the same colour. Weights are relative to colour."
+    )
+    position, texture, min_region = _feature_options_ui()
     with st.spinner("Computing features and clustering every pixel…"):
-        small, result, moved = _features(key, work, params, spatial, texture, int(min_region))
+        small, result, moved = pipeline.features_result(
+            key, work, params, position, texture, min_region
+        )
     a, b = st.columns(2)
-    a.image(_picture(small), caption="Original (working copy)", width="stretch")
+    a.image(_picture(small), caption="Original (downscaled copy)", width="stretch")
     b.image(
         _picture(result.segmented),
         width="stretch",
         caption=f"k = {result.k}, colour"
-        + (" + position" if spatial else "")
+        + (" + position" if position else "")
         + (" + texture" if texture else ""),
     )
     notes = []
-    if spatial or texture:
+    if position or texture:
         notes.append(
             f"Features give every pixel {result.centers.shape[1]} numbers, so pixels of one "
             f"colour can part ways: k-means ran on all {small.shape[0] * small.shape[1]:,} "
@@ -318,7 +249,7 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
     for note in notes:
         st.caption(note)
     with st.expander("The Leung–Malik filter bank"):
-        st.plotly_chart(_filter_bank_figure(), key="lm_bank", config=PLOTLY_CONFIG)
+        st.plotly_chart(pipeline.filter_bank_figure(), key="lm_bank", config=PLOTLY_CONFIG)
 
 
 def render_engines(key: str, work: np.ndarray, params: Params) -> None:
@@ -341,7 +272,7 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
         f"{params.n_init} restart(s) each…",
         show_time=True,
     ):
-        runs = _engines(key, work, params)
+        runs = pipeline.engine_runs(key, work, params)
     fastest = runs[0].seconds
     st.dataframe(
         [
@@ -373,7 +304,7 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
     )
     ks = _ks_ui("compression_ks", work)
     with st.spinner("Segmenting and encoding for every k…"):
-        rows = _compression(key, work, params, ks)
+        rows = pipeline.compression_rows(key, work, params, ks)
     st.plotly_chart(
         figures.compression_figure(
             [r.k for r in rows], [r.bits_per_pixel for r in rows], [r.psnr for r in rows]
@@ -396,3 +327,13 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
         ],
         hide_index=True,
     )
+
+
+#: The function that draws each panel.
+RENDERERS = {
+    "sweep": render_sweep,
+    "steps": render_steps,
+    "features": render_features,
+    "engines": render_engines,
+    "compression": render_compression,
+}

@@ -18,6 +18,9 @@ unpickled (a second for 20,000 points; longer than building them). Every cache i
 
 Errors are never cached: a file that fails to decode raises again, with its own name, and
 the next upload starts clean.
+
+The "Understand k-means" panels (:mod:`dashboard.explore`) get their cached calls here too,
+at the end: every cache of the app lives in this module.
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import core
-from core import _accel, figures
+from core import figures, previews
+from core.cleanup import merge_small_regions
+from core.compare import EngineRun, compare_engines
+from core.compression import Compression, compress
+from core.export import png_bytes
 from core.samples import SAMPLES, sample_bytes
+from core.steps import Steps, kmeans_steps
+from core.sweep import sweep
+from core.texture import LM_FILTER_NAMES, lm_filter_bank
 from dashboard.controls import Params
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
@@ -53,6 +63,9 @@ UPLOAD_MAX_PIXELS = 25_000_000
 #: over its budget anyway.
 STORED_SEGMENTATIONS_BYTES = 120_000_000
 STORED_MAX_PIXELS = 8_000_000
+#: Pixels used by the panels that touch every pixel once per iteration or per feature.
+STEPS_PIXELS = 60_000
+FEATURES_PIXELS = 120_000
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ def digest(data: bytes) -> str:
 @st.cache_resource(show_spinner=False)
 def warm_up_engine() -> bool:
     """Compile kseg's kernels in the background, once per server (NumPy answers meanwhile)."""
-    return _accel.warm_up_in_background() is not None
+    return core.warm_up() is not None
 
 
 @st.cache_resource(max_entries=len(SAMPLES), show_spinner=False)
@@ -117,7 +130,7 @@ def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
 def segmentation(
     key: str, _loaded: core.LoadedImage, params: Params
 ) -> tuple[core.Segmentation, tuple[str, ...]]:
-    """k-means on every pixel of the image, centres fitted at the working size.
+    """k-means on every pixel of the image, centres fitted on at most ``fit_pixels``.
 
     Returns the segmentation and the warnings ``core.segment`` gave (e.g. fewer distinct
     colours than k), so the page shows them on a cached rerun too.
@@ -173,7 +186,8 @@ def _segment(
 
 @st.cache_resource(max_entries=6, show_spinner=False)
 def working_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> np.ndarray:
-    """The image at the working size (itself when small enough): what the elbow runs on."""
+    """The image shrunk to at most `fit_pixels` (itself when small enough): the copy the
+    elbow and the "Understand k-means" panels run on."""
     if fit_pixels is None:
         return _loaded.rgb
     return core.resize_to_max_pixels(_loaded.rgb, fit_pixels)
@@ -182,13 +196,13 @@ def working_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -
 @st.cache_data(max_entries=8, show_spinner=False)
 def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
     """The original, downscaled for the screen, as JPEG (a photo)."""
-    return figures.preview_bytes(_loaded.rgb, max_pixels=DISPLAY_PIXELS, format="jpeg")
+    return previews.preview_bytes(_loaded.rgb, max_pixels=DISPLAY_PIXELS, format="jpeg")
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
     """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp)."""
-    return figures.preview_bytes(_seg.segmented, max_pixels=DISPLAY_PIXELS, format="png")
+    return previews.preview_bytes(_seg.segmented, max_pixels=DISPLAY_PIXELS, format="png")
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
@@ -196,13 +210,13 @@ def cluster_previews(
     key: str, _seg: core.Segmentation, _loaded: core.LoadedImage, params: Params
 ) -> list[tuple[bytes, bytes]]:
     """PNG (mask, cut-out) thumbnails per cluster, largest cluster first."""
-    thumbnails = figures.cluster_thumbnails(
+    thumbnails = previews.cluster_thumbnails(
         _seg, _loaded.rgb, alpha=_loaded.alpha, max_pixels=THUMBNAIL_PIXELS
     )
     return [
         (
-            figures.preview_bytes(mask, max_pixels=THUMBNAIL_PIXELS),
-            figures.preview_bytes(cut, max_pixels=THUMBNAIL_PIXELS),
+            previews.preview_bytes(mask, max_pixels=THUMBNAIL_PIXELS),
+            previews.preview_bytes(cut, max_pixels=THUMBNAIL_PIXELS),
         )
         for mask, cut in thumbnails
     ]
@@ -268,9 +282,9 @@ def elbow(
     k_max: int,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> core.Elbow:
-    """WCSS for k = 1..k_max on the working-size image, cached on the digest and the
-    parameters except k (the curve does not depend on the chosen k, so moving the k slider
-    keeps it)."""
+    """WCSS for k = 1..k_max on the shrunk copy (:func:`working_image`), cached on the
+    digest and the parameters except k (the curve does not depend on the chosen k, so
+    moving the k slider keeps it)."""
     store = _elbow_store()
     cache_key = _elbow_key(key, params, k_max)
     result = store.get(cache_key)
@@ -287,3 +301,76 @@ def elbow(
 
 def _elbow_key(key: str, params: Params, k_max: int) -> Hashable:
     return (key, replace(params, k=1), k_max)
+
+
+# --- "Understand k-means" (dashboard.explore) -----------------------------------------
+
+
+# A sweep holds up to 31 working-size results (~7 MB each at 1 MP): keep few.
+@st.cache_resource(max_entries=2, show_spinner=False)
+def sweep_results(
+    key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]
+) -> list[core.Segmentation]:
+    """One segmentation per k of `ks`, sharing the colour table."""
+    return sweep(_image, ks, **params.segment_kwargs())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def steps_run(key: str, _image: np.ndarray, params: Params, init: str) -> tuple[np.ndarray, Steps]:
+    """One textbook run, every iteration kept, on a copy of at most :data:`STEPS_PIXELS`."""
+    small = core.resize_to_max_pixels(_image, STEPS_PIXELS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer colours than k: the page says so
+        steps = kmeans_steps(
+            small, params.k, color_space=params.color_space, init=init, seed=params.seed
+        )
+    return small, steps
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def features_result(
+    key: str,
+    _image: np.ndarray,
+    params: Params,
+    position_weight: float,
+    texture_weight: float,
+    min_region: int,
+) -> tuple[np.ndarray, core.Segmentation, int]:
+    """Colour + position + texture k-means, then clean-up, on at most
+    :data:`FEATURES_PIXELS`; returns the copy, the result and the pixels the clean-up moved."""
+    small = core.resize_to_max_pixels(_image, FEATURES_PIXELS)
+    result = core.segment(
+        small,
+        params.k,
+        position_weight=position_weight,
+        texture_weight=texture_weight,
+        **params.segment_kwargs(),
+    )
+    moved = 0
+    if min_region > 1:
+        result, moved = merge_small_regions(result, small, min_region)
+    return small, result, moved
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def engine_runs(key: str, _image: np.ndarray, params: Params) -> list[EngineRun]:
+    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`)."""
+    return compare_engines(
+        _image, params.k, color_space=params.color_space, seed=params.seed, n_init=params.n_init
+    )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def compression_rows(
+    key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]
+) -> list[Compression]:
+    """Indexed-PNG size and PSNR for every k of `ks`."""
+    results = sweep_results(key, _image, params, ks)
+    original = len(png_bytes(_image))
+    return [compress(_image, r, original_bytes=original) for r in results]
+
+
+@st.cache_resource(show_spinner=False)
+def filter_bank_figure() -> go.Figure:
+    """The 48 Leung–Malik filters as heatmaps (the same for every image)."""
+    return figures.filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)

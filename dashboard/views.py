@@ -110,7 +110,7 @@ def render_summary(
         st.caption(
             f":material/verified: All **{loaded.n_pixels:,} pixels** labelled exactly with "
             f"their nearest centre; the centres were fitted on a {_size(seg.fit_shape)} copy "
-            "(*Advanced → Working size*). Shares, masks and downloads are full resolution."
+            "(*Advanced → Fit centres on*). Shares, masks and downloads are full resolution."
         )
     else:
         st.caption(
@@ -156,11 +156,11 @@ def render_overview(
     )
     metrics[2].metric(
         "WCSS",
-        _compact(seg.inertia),
+        _compact(seg.wcss),
         border=True,
         help="Within-cluster sum of squares: the squared distance from every pixel to its "
         f"centre, summed, in {COLOR_SPACE_LABELS[seg.color_space]} units "
-        f"({seg.inertia:,.1f}). k-means makes it as small as it can; lower is tighter.",
+        f"({seg.wcss:,.1f}). k-means makes it as small as it can; lower is tighter.",
     )
     metrics[3].metric(
         "Iterations",
@@ -184,7 +184,7 @@ def render_palette_strip(seg: core.Segmentation) -> None:
     """The palette as one bar, each colour as wide as its share of the pixels."""
     blocks = []
     for hex_color, (r, g, b), share in zip(
-        seg.hex_colors, seg.palette.tolist(), seg.fractions.tolist(), strict=True
+        seg.hex_colors, seg.palette.tolist(), seg.shares.tolist(), strict=True
     ):
         ink = "#1F2430" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"
         label = hex_color if share >= 0.07 else ""
@@ -345,9 +345,9 @@ def render_clusters(seg: core.Segmentation, previews: list[tuple[bytes, bytes]])
                 with column.container(border=True):
                     st.markdown(
                         f"{_swatch(seg.hex_colors[i], '1.4rem')}&nbsp; **Cluster {i}** "
-                        f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {seg.fractions[i]:.1%}",
+                        f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {seg.shares[i]:.1%}",
                         unsafe_allow_html=True,
-                        help=f"{seg.counts[i]:,} pixels, {seg.fractions[i]:.2%} of the image.",
+                        help=f"{seg.counts[i]:,} pixels, {seg.shares[i]:.2%} of the image.",
                     )
                     left, right = st.columns(2, gap="small")
                     left.image(mask, caption="mask", width="stretch")
@@ -437,7 +437,7 @@ def render_elbow(
     where = (
         "every pixel"
         if tuple(work.shape[:2]) == seg.shape
-        else f"the {_size(work.shape)} working copy (the size the centres are fitted at)"
+        else f"the {_size(work.shape)} downscaled copy (the size the centres are fitted at)"
     )
     st.caption(
         "WCSS (the sum of squared distances from each pixel to its centre) never rises as k "

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_sample_image
-
-
-def small_photo(name: str = "flower.jpg", scale: int = 4) -> np.ndarray:
-    """A real photo, downscaled by `scale` (area average) to keep tests fast."""
-    image = load_sample_image(name)
-    h, w = image.shape[0] // scale, image.shape[1] // scale
-    trimmed = image[: h * scale, : w * scale].reshape(h, scale, w, scale, 3)
-    return trimmed.mean(axis=(1, 3)).round().astype(np.uint8)
+from helpers import small_photo
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import core
 from core import _accel
 from core.segmentation import segment
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not insta
 
 
 def test_warm_up_in_background_uses_numpy_until_ready(photo):
-    thread = _accel.warm_up_in_background()
+    thread = core.warm_up()
     assert thread is not None
     assert not _accel.enabled()  # the compiler may be busy: NumPy answers meanwhile
     during = segment(photo, 4)
@@ -21,7 +22,8 @@ def test_warm_up_in_background_uses_numpy_until_ready(photo):
     assert _accel.enabled()
     after = segment(photo, 4)
     np.testing.assert_array_equal(after.palette, during.palette)
-    assert after.inertia == pytest.approx(during.inertia, rel=1e-9)
+    assert after.wcss == pytest.approx(during.wcss, rel=1e-9)
+    assert core.warm_up(background=False) is None and _accel.enabled()
 
 
 def test_distinct_colours_match_numpy():

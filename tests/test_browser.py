@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_helpers import (
+from PIL import Image
+
+from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
@@ -23,7 +25,6 @@ from browser_helpers import (
     streamlit_server,
     wait_until_idle,
 )
-from PIL import Image
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 TIMEOUT_MS = 180_000  # CI machines have two cores; the first run also compiles kernels

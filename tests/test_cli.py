@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 from PIL import Image
 
 from core import __version__, export
@@ -19,8 +20,6 @@ from core.cli import EXIT_ERROR, main
 from core.elbow import elbow
 from core.io import resize_to_max_pixels
 from core.segmentation import segment
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -70,7 +69,7 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
         assert line.split()[3] == f"{expected.counts[i]:,}"
     assert len({line.index("#") for line in table[1:]}) == 1  # the colour column is aligned
     summary = lines[2 + expected.k]
-    assert f"WCSS {export.compact_number(expected.inertia)}," in summary
+    assert f"WCSS {export.compact_number(expected.wcss)}," in summary
     assert f"{expected.n_iter} iterations" in summary
     assert f"{expected.n_colors:,} distinct colours" in summary
 
@@ -88,7 +87,8 @@ def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypat
     assert capsys.readouterr() == ("", "")
 
 
-def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
+@pytest.mark.parametrize("flag", ["--downscale-to", "--working-pixels"])  # new name, old name
+def test_downscale_to_segments_a_downscaled_copy(image_file, photo, tmp_path, flag):
     out = tmp_path / "small"
     assert (
         main(
@@ -97,7 +97,7 @@ def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
                 str(image_file),
                 "-k",
                 "3",
-                "--working-pixels",
+                flag,
                 "4000",
                 "-o",
                 str(out),
@@ -110,7 +110,7 @@ def test_working_pixels_segments_a_downscaled_copy(image_file, photo, tmp_path):
     written = read_png(out / "segmented.png")
     assert written.shape[0] * written.shape[1] <= 4000
     np.testing.assert_array_equal(written, expected.segmented)
-    assert "--working-pixels 4000" in json.loads((out / "recipe.json").read_text())["command"]
+    assert "--downscale-to 4000" in json.loads((out / "recipe.json").read_text())["command"]
 
 
 def test_fit_pixels_labels_every_pixel(image_file, photo, tmp_path):
@@ -153,7 +153,12 @@ def test_fewer_colours_than_k_is_a_one_line_warning(tmp_path, blocks, capsys):
         (None, ["-k", "3"], "was not found"),
         (b"hello, I am text", ["-k", "3"], "not an image"),
         (b"", ["-k", "3"], "is empty"),
-        ("photo", ["-k", "100000"], "more than the number of pixels"),
+        ("photo", ["-k", "100000"], "over the limit of 256"),
+        ("photo", ["-k", "100000", "--allow-large-k"], "more than the number of pixels"),
+        ("photo", ["-k", "3", "--n-init", "1000"], "n_init=1000 is over the limit of 100"),
+        ("photo", ["-k", "3", "--seed", "-1"], "seed must be a whole number"),
+        ("photo", ["-k", "3", "--seed", "1.5"], "seed"),
+        ("photo", ["-k", "3", "--seed", str(2**64)], "seed must be a whole number"),
         ("photo", ["-k", "3", "--max-pixels", "10"], "over the limit"),
         ("photo", ["-k", "3", "--tol", "-1"], "tol must be"),
         ("photo", ["-k", "0"], "argument -k: expected a positive whole number, got 0"),
@@ -179,6 +184,9 @@ def test_segment_errors_are_one_line_and_exit_2(tmp_path, photo, capsys, content
     [
         (["--k-min", "5", "--k-max", "3"], r"--k-min \(5\) is larger than --k-max \(3\)"),
         (["--k-max", "0"], "argument --k-max"),
+        (["--k-max", "100000"], "k=100000 is over the limit of 64"),
+        (["--max-iter", "20000"], "max_iter=20000 is over the limit of 10000"),
+        (["--seed", "abc"], "argument --seed"),
     ],
 )
 def test_elbow_errors_are_one_line(image_file, capsys, args, match):
@@ -304,3 +312,32 @@ def test_corrupt_tiff_is_one_error_line_not_a_traceback(tmp_path, capsys):
     path.write_bytes(bytes(data))
     assert main(["segment", str(path), "-k", "2", "-o", str(tmp_path / "out")]) == EXIT_ERROR
     assert_one_error_line(capsys.readouterr().err, r"'scan\.tif' is damaged")
+
+
+def test_random_seed_is_drawn_recorded_and_reproduces(image_file, tmp_path):
+    out = tmp_path / "random"
+    assert (
+        main(["segment", str(image_file), "-k", "3", "--seed", "random", "-o", str(out), "-q"]) == 0
+    )
+    recipe = json.loads((out / "recipe.json").read_text())
+    seed = recipe["parameters"]["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**32
+    assert f"--seed {seed}" in recipe["command"]
+    again = tmp_path / "again"
+    assert (
+        main(["segment", str(image_file), "-k", "3", "--seed", str(seed), "-o", str(again), "-q"])
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read_png(again / "segmented.png"), read_png(out / "segmented.png")
+    )
+
+
+def test_cli_defaults_are_the_librarys(image_file, photo, tmp_path):
+    # kseg segment photo -k 6 == core.segment(image, 6): CIELAB, seed 0, 10 restarts.
+    out = tmp_path / "defaults"
+    assert main(["segment", str(image_file), "-k", "4", "-o", str(out), "-q"]) == 0
+    expected = segment(photo, 4)
+    assert expected.color_space == "lab"
+    np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
+    assert json.loads((out / "recipe.json").read_text())["parameters"] == expected.params

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import APP, png
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dashboard import pipeline
 from dashboard.app import TABS
 
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 UPLOAD = "Upload your own…"
-
-
-def png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def new_app() -> AppTest:

@@ -142,14 +142,14 @@ def test_palette_csv_parses_back(result):
         [[int(r["r"]), int(r["g"]), int(r["b"])] for r in rows], result.palette
     )
     assert [int(r["pixels"]) for r in rows] == result.counts.tolist()
-    np.testing.assert_allclose([float(r["share"]) for r in rows], result.fractions, atol=1e-6)
+    np.testing.assert_allclose([float(r["share"]) for r in rows], result.shares, atol=1e-6)
 
 
 def test_palette_json_parses_back_at_full_precision(result):
     parsed = json.loads(palette_json(result))
     assert parsed == palette_rows(result)
     np.testing.assert_array_equal([[p["r"], p["g"], p["b"]] for p in parsed], result.palette)
-    np.testing.assert_array_equal([p["share"] for p in parsed], result.fractions)
+    np.testing.assert_array_equal([p["share"] for p in parsed], result.shares)
     assert sum(p["pixels"] for p in parsed) == result.shape[0] * result.shape[1]
 
 
@@ -159,28 +159,30 @@ def test_palette_gpl_parses_back(result):
     colours = [list(map(int, line.split("\t")[0].split())) for line in lines[4:]]
     np.testing.assert_array_equal(colours, result.palette)
     shares = [float(line.split("(")[1].rstrip("%)")) / 100 for line in lines[4:]]
-    np.testing.assert_allclose(shares, result.fractions, atol=0.0005 + 1e-12)
+    np.testing.assert_allclose(shares, result.shares, atol=0.0005 + 1e-12)
 
 
-@pytest.mark.parametrize("working_pixels", [None, 2_000])
-def test_recipe_command_reproduces_the_labels(tmp_path, monkeypatch, blocks, working_pixels):
+@pytest.mark.parametrize("downscale_to", [None, 2_000])
+def test_recipe_command_reproduces_the_labels(tmp_path, monkeypatch, blocks, downscale_to):
     # 80 x 120 px: big enough that a 2,000 px working size really downscales.
     image = add_noise(np.repeat(np.repeat(blocks, 4, axis=0), 4, axis=1), seed=3, sigma=12)
     name = "my blocks.png"  # a space, so the command must quote it
     (tmp_path / name).write_bytes(png_bytes(image))
-    work = image if working_pixels is None else resize_to_max_pixels(image, working_pixels)
+    work = image if downscale_to is None else resize_to_max_pixels(image, downscale_to)
     original = segment(work, 3, color_space="oklab", seed=11, n_init=2, init="random")
 
-    described = recipe(original, image_name=name, working_pixels=working_pixels)
-    assert json.loads(recipe_json(original, image_name=name, working_pixels=working_pixels)) == (
+    described = recipe(original, image_name=name, downscale_to=downscale_to)
+    assert json.loads(recipe_json(original, image_name=name, downscale_to=downscale_to)) == (
         described
     )
+    # The old keyword name keeps working.
+    assert recipe(original, image_name=name, working_pixels=downscale_to) == described
     assert described["parameters"] == original.params
     assert (described["image"]["height"], described["image"]["width"]) == original.shape
     assert described["result"]["palette"] == original.hex_colors
     words = shlex.split(described["command"])
     assert words[:3] == ["kseg", "segment", name]
-    assert ("--working-pixels" in words) == (working_pixels is not None)
+    assert ("--downscale-to" in words) == (downscale_to is not None)
 
     monkeypatch.chdir(tmp_path)  # run the command where the image is, as a user would
     assert main([*words[1:], "-o", "again", "--quiet"]) == 0
@@ -189,6 +191,31 @@ def test_recipe_command_reproduces_the_labels(tmp_path, monkeypatch, blocks, wor
     assert all(mask.shape == original.shape for mask in masks)
     np.testing.assert_array_equal(sum(mask == 255 for mask in masks), 1)  # a partition
     np.testing.assert_array_equal(labels, original.labels)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"position_weight": 1.5},
+        {"texture_weight": 1.0, "texture_components": 4},
+        {"min_region": 6},
+        {"seed": None},  # a random seed: the recipe records the one drawn
+    ],
+)
+def test_recipe_reproduces_features_clean_up_and_random_seeds(
+    tmp_path, monkeypatch, noisy_blocks, options
+):
+    (tmp_path / "blocks.png").write_bytes(png_bytes(noisy_blocks))
+    original = segment(noisy_blocks, 3, n_init=2, **options)
+    words = shlex.split(recipe(original, image_name="blocks.png")["command"])
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        assert words[words.index(flag) + 1] == str(value if value is not None else original.seed)
+    monkeypatch.chdir(tmp_path)
+    assert main([*words[1:], "-o", "again", "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "recipe.json").read_text())
+    assert again["parameters"] == original.params
+    assert again["result"]["shares"] == recipe(original)["result"]["shares"]
 
 
 def test_recipe_is_json_even_with_numpy_parameters(noisy_blocks):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from PIL import Image
 
 import core
 from core import figures
 from core.elbow import Elbow
+from core.steps import kmeans_steps
+from core.texture import LM_FILTER_NAMES, lm_filter_bank
 
 
 @pytest.fixture(scope="module")
@@ -119,62 +118,52 @@ def test_shares_bars_are_the_clusters_in_their_colours(seg):
     assert list(bars.marker.color) == seg.hex_colors
     assert len(bars.y) == seg.k
     np.testing.assert_allclose(sum(bars.x), 100.0)
-    np.testing.assert_allclose(bars.x, seg.fractions * 100)
+    np.testing.assert_allclose(bars.x, seg.shares * 100)
 
 
-def test_preview_bytes_downscales_and_encodes(photo):
-    for fmt, magic in [("png", b"\x89PNG"), ("jpeg", b"\xff\xd8\xff")]:
-        data = figures.preview_bytes(photo, max_pixels=4_000, format=fmt)
-        assert data.startswith(magic)
-        width, height = Image.open(io.BytesIO(data)).size
-        assert width * height <= 4_000
-        assert abs(width / height - photo.shape[1] / photo.shape[0]) < 0.05
-    full = Image.open(io.BytesIO(figures.preview_bytes(photo)))
-    assert full.size == (photo.shape[1], photo.shape[0])  # small images are not resized
-    rgba = np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
-    assert Image.open(io.BytesIO(figures.preview_bytes(rgba))).mode == "RGBA"
-    with pytest.raises(ValueError, match="JPEG has no transparency"):
-        figures.preview_bytes(rgba, format="jpeg")
-    with pytest.raises(ValueError, match="grey, RGB or RGBA uint8"):
-        figures.preview_bytes(photo.astype(np.float32))
+def test_wcss_curves_and_compression_figures():
+    figure = figures.wcss_curves_figure(
+        {"a": ([1, 2, 3], [3.0, 2.0, 1.0]), "b": ([1, 2], [4.0, 1.0])},
+        title="t",
+        x_title="k",
+        marker_x=2,
+    )
+    assert [trace.name for trace in figure.data] == ["a", "b"]
+    assert any(shape.x0 == 2 for shape in figure.layout.shapes)
+    bars_and_line = figures.compression_figure([2, 4], [0.5, 1.0], [20.0, 25.0])
+    assert [type(t) for t in bars_and_line.data] == [go.Bar, go.Scatter]
+    assert list(bars_and_line.data[1].y) == [20.0, 25.0]
 
 
-def test_cluster_thumbnails_partition_the_thumbnail(seg, photo):
-    thumbnails = figures.cluster_thumbnails(seg, photo, max_pixels=2_000)
-    assert len(thumbnails) == seg.k
-    masks = np.stack([mask for mask, _ in thumbnails])
-    assert masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 255}
-    assert masks.shape[1] * masks.shape[2] <= 2_000
-    np.testing.assert_array_equal((masks == 255).sum(axis=0), 1)  # one cluster per pixel
-    for mask, cut in thumbnails:
-        assert cut.shape == (*mask.shape, 4) and cut.dtype == np.uint8
-        np.testing.assert_array_equal(cut[..., 3], mask)  # opaque exactly inside
+def test_steps_figure_draws_a_path_per_centroid(photo):
+    steps = kmeans_steps(photo, 3, seed=1)
+    figure = figures.steps_figure(steps, photo, 2, max_points=300)
+    assert len(figure.data) == 1 + steps.k
+    assert len(figure.data[0].x) == 300
+    for j, trace in enumerate(figure.data[1:]):
+        np.testing.assert_allclose(trace.x, [c[j, 0] for c in steps.centers[:3]])
 
 
-def test_cluster_thumbnails_multiply_the_image_alpha(blocks):
-    result = core.segment(blocks, 4)
-    alpha = np.full(blocks.shape[:2], 100, np.uint8)
-    for mask, cut in figures.cluster_thumbnails(result, blocks, alpha=alpha):
-        assert set(np.unique(cut[..., 3][mask == 255])) == {100}
-        assert not cut[..., 3][mask == 0].any()
-    # Blocks are flat: at full size the mask is exactly the segmentation's.
-    mask, _ = figures.cluster_thumbnails(result, blocks)[0]
-    np.testing.assert_array_equal(mask == 255, result.mask(0))
-    with pytest.raises(ValueError, match="alpha must be"):
-        figures.cluster_thumbnails(result, blocks, alpha=alpha[:-1])
+def test_filter_bank_figure_has_48_heatmaps():
+    figure = figures.filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)
+    assert len(figure.data) == 48 and all(isinstance(t, go.Heatmap) for t in figure.data)
+
+
+def test_compression_psnr_axis_has_its_own_round_ticks():
+    figure = figures.compression_figure([2, 4, 8], [1.0, 2.0, 3.0], [16.34, 19.01, 21.68])
+    assert figure.layout.yaxis2.tickmode == "auto"
 
 
 def test_elbow_of_a_one_colour_image_has_no_negative_axis():
     import warnings
 
     from core.elbow import elbow
-    from core.figures import elbow_figure
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         curve = elbow(np.full((4, 5, 3), 120, np.uint8), range(1, 5))
     assert curve.knee is None and "does not fall" in curve.message
-    assert elbow_figure(curve, chosen_k=2).layout.yaxis.rangemode == "nonnegative"
+    assert figures.elbow_figure(curve, chosen_k=2).layout.yaxis.rangemode == "nonnegative"
 
 
 def test_legends_sit_below_the_plot_not_on_the_title(seg, photo):

@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from core.errors import ImageError
-from core.io import DEFAULT_MAX_PIXELS, load_image, open_image, resize_to_max_pixels
+from core.io import DEFAULT_MAX_PIXELS, load_image, open_image
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:
@@ -256,20 +256,6 @@ def test_errors_are_value_errors_and_bad_sources_type_errors():
         load_image(12345)
     with pytest.raises(TypeError, match="binary mode"):
         load_image(io.StringIO("text"))
-
-
-def test_resize_to_max_pixels():
-    image = np.zeros((300, 400, 3), dtype=np.uint8)
-    small = resize_to_max_pixels(image, 12_000)
-    assert small.shape[0] * small.shape[1] <= 12_000
-    assert small.shape[1] / small.shape[0] == pytest.approx(4 / 3, rel=0.02)
-    assert resize_to_max_pixels(image, 10**6) is image
-    assert resize_to_max_pixels(image[:, :, 0], 100).ndim == 2
-    assert resize_to_max_pixels(np.zeros((1, 1000, 3), np.uint8), 10).shape[:2] == (1, 10)
-    with pytest.raises(ValueError, match="positive integer"):
-        resize_to_max_pixels(image, 0)
-    with pytest.raises(ValueError, match="empty"):
-        resize_to_max_pixels(np.zeros((0, 5, 3), np.uint8), 10)
 
 
 # --- hardening (issue 10) ------------------------------------------------------------

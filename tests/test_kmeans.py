@@ -64,7 +64,7 @@ def test_equals_brute_force_lloyd_from_same_centres(case):
     assume(k == 1 or (sorted_d[:, 1] - sorted_d[:, 0]).min() > 1e-6)
     np.testing.assert_array_equal(result.labels, labels)
     np.testing.assert_allclose(result.centers, centers, rtol=1e-9, atol=1e-9)
-    assert result.inertia == pytest.approx(inertia, rel=1e-9, abs=1e-9)
+    assert result.wcss == pytest.approx(inertia, rel=1e-9, abs=1e-9)
     assert result.converged
 
 
@@ -85,13 +85,13 @@ def test_guarantees(case, init):
     _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
     np.testing.assert_array_equal(result.labels, result.labels[first][inverse.ravel()])
     # WCSS never rises from one iteration to the next, nor at the final update.
-    wcss = [record.inertia for record in result.history]
+    wcss = [record.wcss for record in result.history]
     assert all(b <= a * (1 + 1e-12) + 1e-9 for a, b in itertools.pairwise(wcss))
-    assert result.inertia <= wcss[-1] * (1 + 1e-12) + 1e-9
+    assert result.wcss <= wcss[-1] * (1 + 1e-12) + 1e-9
     # Same seed, same result.
     again = kmeans(x, k, sample_weight=w, init=init, seed=seed)
     np.testing.assert_array_equal(again.labels, result.labels)
-    assert again.inertia == result.inertia
+    assert again.wcss == result.wcss
 
 
 def test_weights_equal_repeated_points():
@@ -104,7 +104,7 @@ def test_weights_equal_repeated_points():
     expanded = kmeans(repeated, 4, init=start, tol=0)
     np.testing.assert_allclose(weighted.centers, expanded.centers, rtol=1e-10)
     np.testing.assert_array_equal(np.repeat(weighted.labels, counts), expanded.labels)
-    assert weighted.inertia == pytest.approx(expanded.inertia, rel=1e-10)
+    assert weighted.wcss == pytest.approx(expanded.wcss, rel=1e-10)
 
 
 def test_hand_computed_toy_inertia():
@@ -114,7 +114,7 @@ def test_hand_computed_toy_inertia():
     w = np.array([1.0, 1.0, 2.0, 2.0])
     result = kmeans(x, 2, sample_weight=w, init=np.array([[0.0, 0.0], [10.0, 0.0]]))
     np.testing.assert_allclose(np.sort(result.centers[:, 0]), [0.5, 10.5])
-    assert result.inertia == pytest.approx(1 * 0.25 + 1 * 0.25 + 2 * 0.25 + 2 * 0.25)
+    assert result.wcss == pytest.approx(1 * 0.25 + 1 * 0.25 + 2 * 0.25 + 2 * 0.25)
 
 
 def test_within_one_percent_of_sklearn_best_of_ten(photo_colors):
@@ -122,7 +122,7 @@ def test_within_one_percent_of_sklearn_best_of_ten(photo_colors):
     for k in (3, 8):
         ours = kmeans(features, k, sample_weight=weights, n_init=4, seed=0)
         reference = KMeans(k, n_init=10, random_state=0).fit(features, sample_weight=weights)
-        assert ours.inertia <= 1.01 * reference.inertia_
+        assert ours.wcss <= 1.01 * reference.inertia_
 
 
 def test_empty_cluster_is_reseeded_far_away():
@@ -130,14 +130,21 @@ def test_empty_cluster_is_reseeded_far_away():
     # The third centre starts where no point will choose it.
     result = kmeans(x, 3, init=np.array([[0.1], [10.0], [1000.0]]), tol=0)
     assert np.bincount(result.labels, minlength=3).min() > 0
-    assert result.inertia < 0.1
+    assert result.wcss < 0.1
 
 
 def test_fewer_distinct_points_than_k_leaves_clusters_empty():
     x = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)
-    result = kmeans(x, 3, seed=1)
-    assert set(np.unique(result.labels)) <= {0, 1, 2}
-    assert result.inertia == pytest.approx(0.0, abs=1e-12)
+    for seed in range(5):
+        result = kmeans(x, 3, seed=seed)
+        # Two distinct points, three clusters: each point keeps one cluster, one stays empty.
+        assert sorted(np.bincount(result.labels, minlength=3).tolist()) == [0, 5, 5]
+        assert len(set(result.labels[:5].tolist())) == 1
+        assert len(set(result.labels[5:].tolist())) == 1
+        assert result.labels[0] != result.labels[5]
+        np.testing.assert_allclose(result.centers[result.labels[0]], [0.0, 0.0])
+        np.testing.assert_allclose(result.centers[result.labels[5]], [1.0, 1.0])
+        assert result.wcss == pytest.approx(0.0, abs=1e-12)
 
 
 def test_assign_and_update_is_one_lloyd_step():
@@ -156,10 +163,11 @@ def test_assign_and_update_is_one_lloyd_step():
 @pytest.mark.parametrize(
     ("args", "kwargs", "match"),
     [
-        (([[1.0]], 0), {}, "k must be an integer between 1"),
-        (([[1.0]], 2), {}, "k must be an integer between 1"),
-        (([[1.0], [2.0]], 1.5), {}, "k must be an integer"),
-        (([[1.0], [2.0]], True), {}, "k must be an integer"),
+        (([[1.0]], 0), {}, "k must be a positive integer"),
+        (([[1.0]], 2), {}, r"more than the number of points \(1\)"),
+        (([[1.0], [2.0]], 1.5), {}, "k must be a positive integer"),
+        (([[1.0], [2.0]], True), {}, "k must be a positive integer"),
+        ((np.zeros((300, 1)), 257), {}, "over the limit of 256"),
         ((np.empty((0, 3)), 1), {}, "non-empty 2-D"),
         (([1.0, 2.0], 1), {}, "non-empty 2-D"),
         (([[np.nan], [1.0]], 1), {}, "NaN or infinity"),
@@ -193,4 +201,4 @@ def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch):
     assert fast.n_iter == plain.n_iter
     np.testing.assert_array_equal(fast.labels, plain.labels)
     np.testing.assert_allclose(fast.centers, plain.centers, rtol=1e-9)
-    assert fast.inertia == pytest.approx(plain.inertia, rel=1e-9)
+    assert fast.wcss == pytest.approx(plain.wcss, rel=1e-9)

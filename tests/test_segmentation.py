@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import small_photo
+from helpers import small_photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -14,6 +14,7 @@ from sklearn.cluster import KMeans
 
 from core import _accel
 from core.colorspaces import COLOR_SPACES, rgb_to_features
+from core.kmeans import kmeans
 from core.segmentation import segment
 
 
@@ -27,11 +28,11 @@ def test_known_answer_on_flat_blocks(blocks):
     result = segment(blocks, 4)
     # Clusters are numbered by size: 300, 150, 100 and 50 pixels.
     assert result.palette.tolist() == [[200, 30, 30], [30, 200, 30], [30, 30, 200], [240, 240, 240]]
-    np.testing.assert_allclose(result.fractions, [0.5, 0.25, 1 / 6, 1 / 12])
+    np.testing.assert_allclose(result.shares, [0.5, 0.25, 1 / 6, 1 / 12])
     assert result.counts.tolist() == [300, 150, 100, 50]
     assert (result.labels[:, :15] == 0).all() and (result.labels[10:, 25:] == 3).all()
     np.testing.assert_array_equal(result.segmented, blocks)
-    assert result.inertia == pytest.approx(0.0, abs=1e-9)
+    assert result.wcss == pytest.approx(0.0, abs=1e-9)
     assert result.n_colors == 4
     assert result.hex_colors[0] == "#c81e1e"
 
@@ -50,16 +51,16 @@ def test_exact_kmeans_on_every_pixel(photo, color_space):
     for j in range(result.k):
         np.testing.assert_allclose(result.centers[j], features[labels == j].mean(axis=0), atol=1e-9)
     wcss = float(((features - result.centers[labels]) ** 2).sum())
-    assert result.inertia == pytest.approx(wcss, rel=1e-9)
+    assert result.wcss == pytest.approx(wcss, rel=1e-9)
     assert result.converged
 
 
 @pytest.mark.parametrize("k", [2, 5, 9])
 def test_wcss_within_one_percent_of_sklearn_best_of_ten(china, k):
-    ours = segment(china, k)
+    ours = segment(china, k, color_space="rgb")
     pixels = china.reshape(-1, 3) / 255.0
     reference = KMeans(k, n_init=10, random_state=0).fit(pixels)
-    assert ours.inertia <= 1.01 * reference.inertia_
+    assert ours.wcss <= 1.01 * reference.inertia_
 
 
 @pytest.mark.parametrize("engine", ["sklearn", "opencv"])
@@ -67,8 +68,8 @@ def test_alternative_engines_agree(photo, engine):
     ours = segment(photo, 4)
     other = segment(photo, 4, engine=engine)
     assert other.engine == engine
-    assert other.inertia == pytest.approx(ours.inertia, rel=0.02)
-    assert np.abs(other.fractions - ours.fractions).max() < 0.05
+    assert other.wcss == pytest.approx(ours.wcss, rel=0.02)
+    assert np.abs(other.shares - ours.shares).max() < 0.05
 
 
 @settings(max_examples=40, deadline=None)
@@ -98,7 +99,7 @@ def test_guarantees(image, k, color_space, seed):
     _, first, inverse = np.unique(flat, axis=0, return_index=True, return_inverse=True)
     np.testing.assert_array_equal(labels.ravel(), labels.ravel()[first][inverse.ravel()])
     # Shares: sum to 1, numbered by size.
-    assert result.fractions.sum() == pytest.approx(1.0)
+    assert result.shares.sum() == pytest.approx(1.0)
     assert (np.diff(result.counts) <= 0).all()
     assert all(result.mask(j).sum() == result.counts[j] for j in range(k))
     # Same seed, same labels.
@@ -113,9 +114,9 @@ def test_large_image_uses_the_same_answer_on_both_paths():
     large = np.tile(tiled, (3, 2, 1))  # 393,216 pixels, same colours, 6x counts
     a, b = segment(tiled, 6), segment(large, 6)
     np.testing.assert_array_equal(b.palette, a.palette)
-    np.testing.assert_allclose(b.fractions, a.fractions)
+    np.testing.assert_allclose(b.shares, a.shares)
     np.testing.assert_array_equal(b.labels, np.tile(a.labels, (3, 2)))
-    assert b.inertia == pytest.approx(6 * a.inertia, rel=1e-9)
+    assert b.wcss == pytest.approx(6 * a.wcss, rel=1e-9)
 
 
 def test_hsv_hue_is_circular():
@@ -132,7 +133,7 @@ def test_fit_pixels_labels_full_image_with_centres_fitted_small(china):
     assert result.fit_shape[0] * result.fit_shape[1] <= 2000
     assert result.fit_pixels == 2000
     full = segment(big, 4)
-    assert result.inertia <= 1.05 * full.inertia
+    assert result.wcss <= 1.05 * full.wcss
     for j in range(4):
         np.testing.assert_allclose(
             result.palette[j], big[result.labels == j].mean(axis=0), atol=0.5
@@ -144,7 +145,7 @@ def test_fewer_distinct_colours_than_k_warns_and_leaves_empty_clusters(blocks):
     with pytest.warns(UserWarning, match="only 4 distinct colour"):
         result = segment(blocks, 6)
     assert result.counts.tolist()[-2:] == [0, 0]
-    assert result.fractions.sum() == pytest.approx(1.0)
+    assert result.shares.sum() == pytest.approx(1.0)
     assert not np.isnan(result.centers).any()
     assert not result.mask(5).any()
 
@@ -163,6 +164,10 @@ def test_result_is_read_only_and_reports_its_parameters(blocks):
         "tol": 1e-4,
         "engine": "kseg",
         "fit_pixels": None,
+        "position_weight": 0.0,
+        "texture_weight": 0.0,
+        "texture_components": 8,
+        "min_region": None,
     }
     np.testing.assert_array_equal(segment(blocks, **result.params).labels, result.labels)
     with pytest.raises(IndexError, match=r"in \[0, 2\)"):
@@ -214,7 +219,7 @@ def test_compiled_and_numpy_paths_agree(photo, monkeypatch):
     monkeypatch.setattr(_accel, "AVAILABLE", False)
     plain = segment(np.tile(photo, (3, 2, 1)), 5)
     assert same_partition(compiled.labels, plain.labels)
-    assert compiled.inertia == pytest.approx(plain.inertia, rel=1e-6)
+    assert compiled.wcss == pytest.approx(plain.wcss, rel=1e-6)
 
 
 def test_tiny_fit_pixels_does_not_leave_clusters_empty_or_warn_wrongly(photo):
@@ -225,3 +230,18 @@ def test_tiny_fit_pixels_does_not_leave_clusters_empty_or_warn_wrongly(photo):
         result = segment(photo, 6, fit_pixels=1)
     assert (result.counts > 0).all()
     assert result.fit_shape == photo.shape[:2]
+
+
+def test_old_names_the_readme_promised_keep_working(blocks):
+    result = segment(blocks, 3)
+    assert result.fractions is result.shares and result.inertia == result.wcss
+    run = kmeans(blocks.reshape(-1, 3) / 255.0, 2, record_history=True)
+    assert run.inertia == run.wcss
+    assert run.history is not None and run.history[0].inertia == run.history[0].wcss
+    import core.figures
+    import core.io
+    from core import previews
+
+    assert core.io.resize_to_max_pixels is core.resize_to_max_pixels
+    assert core.figures.preview_bytes is previews.preview_bytes
+    assert core.figures.cluster_thumbnails is previews.cluster_thumbnails

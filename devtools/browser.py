@@ -1,7 +1,7 @@
 """Drive ``streamlit run streamlit_app.py`` in headless Chromium (Debian's, via Playwright).
 
 Shared by the real-browser test (``tests/test_browser.py``) and the dashboard timing
-benchmark (``benchmarks/bench_dashboard.py``). Not a test module: pytest does not collect it.
+benchmark (``benchmarks/bench_dashboard.py``), so it lives outside both.
 """
 
 from __future__ import annotations

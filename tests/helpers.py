@@ -1,0 +1,33 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py and use these).
+
+Import them as ``from helpers import APP, png`` (pytest puts tests/ on the path); never
+import ``conftest``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The Streamlit entry point, for ``AppTest.from_file``.
+APP = str(ROOT / "streamlit_app.py")
+
+
+def png(image: np.ndarray) -> bytes:
+    """`image` encoded as PNG bytes, as an upload would carry it."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def small_photo(name: str = "flower.jpg", scale: int = 4) -> np.ndarray:
+    """A real photo, downscaled by `scale` (area average) to keep tests fast."""
+    image = load_sample_image(name)
+    h, w = image.shape[0] // scale, image.shape[1] // scale
+    trimmed = image[: h * scale, : w * scale].reshape(h, scale, w, scale, 3)
+    return trimmed.mean(axis=(1, 3)).round().astype(np.uint8)
