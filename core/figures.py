@@ -79,14 +79,16 @@ def _set_colors_unchecked(marker: go.scatter3d.Marker, colors: np.ndarray) -> No
         marker._validate = True
 
 
-def _scene(color_space: str) -> dict[str, str]:
-    """A 3D scene with the colour space's axis titles and equal axis scales."""
+def _scene(color_space: str) -> dict[str, Any]:
+    """A 3D scene with the colour space's axis titles and equal axis scales, seen from a
+    little farther than Plotly's default so the cube's corners and tick labels fit."""
     x_title, y_title, z_title = AXIS_TITLES[color_space]
     return {
         "xaxis_title": x_title,
         "yaxis_title": y_title,
         "zaxis_title": z_title,
         "aspectmode": "cube",
+        "camera": {"eye": {"x": 1.55, "y": 1.55, "z": 1.2}},
     }
 
 

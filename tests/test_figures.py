@@ -176,3 +176,9 @@ def test_legends_sit_below_the_plot_not_on_the_title(seg, photo):
         figures.wcss_curves_figure({"a": ([1, 2], [2.0, 1.0])}, title="t", x_title="k"),
     ):
         assert figure.layout.legend.y <= 0 and figure.layout.legend.yanchor == "top"
+
+
+def test_3d_scenes_are_seen_from_far_enough_to_fit(seg, photo):
+    figure = figures.scatter3d_figure(seg, photo, max_points=100)
+    eye = figure.layout.scene.camera.eye
+    assert min(eye.x, eye.y, eye.z) > 1.1 and (eye.x**2 + eye.y**2 + eye.z**2) ** 0.5 > 2.3
