@@ -38,6 +38,7 @@ from core.validation import (
     check_k_fits,
     check_positive_int,
     check_weight,
+    warn_fewer_colors,
 )
 
 __all__ = [
@@ -235,14 +236,8 @@ class Segmentation:
         else:
             pixel_labels = rank[np.asarray(labels)]
             segmented = recolor(pixel_labels, palette)
-        n_empty = int((counts == 0).sum())
-        if warn_empty and n_empty and table.n_colors < k:
-            warnings.warn(
-                f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
-                f"{n_empty} cluster(s) are empty. Lower k to at most {table.n_colors}.",
-                UserWarning,
-                stacklevel=stacklevel,
-            )
+        if warn_empty:
+            warn_fewer_colors(table.n_colors, k, stacklevel=stacklevel)
         shares = counts / counts.sum()
         for array in (pixel_labels, palette, segmented, centers, counts, shares):
             array.setflags(write=False)

@@ -9,7 +9,6 @@ repaints the image as it stood at any iteration.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +28,7 @@ from core.validation import (
     check_index,
     check_k,
     check_k_fits,
+    warn_fewer_colors,
 )
 
 __all__ = ["Steps", "kmeans_steps"]
@@ -207,13 +207,7 @@ def kmeans_steps(
     run = fit_colors(features, table, k, fit, record_history=True)
     # Fewer distinct colours than k: every colour is its own cluster from the start.
     history = run.history or (IterationRecord(run.centers, run.wcss, table.n_colors),)
-    if table.n_colors < k:
-        warnings.warn(
-            f"The image has only {table.n_colors} distinct colour(s), fewer than k={k}: "
-            f"{k - table.n_colors} cluster(s) are empty. Lower k to at most {table.n_colors}.",
-            UserWarning,
-            stacklevel=2,
-        )
+    warn_fewer_colors(table.n_colors, k, stacklevel=2)
     return Steps(
         centers=tuple(record.centers for record in history),
         wcss=tuple(record.wcss for record in history),

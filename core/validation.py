@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
@@ -45,6 +46,7 @@ __all__ = [
     "check_weight",
     "is_integer",
     "resolve_seed",
+    "warn_fewer_colors",
 ]
 
 #: Colour spaces (display names and axes: :mod:`core.colorspaces`).
@@ -268,6 +270,43 @@ def check_k_fits(k: int, n_pixels: int) -> None:
     """
     if k > n_pixels:
         raise ValueError(f"k={k} is more than the number of pixels ({n_pixels}); lower k.")
+
+
+def warn_fewer_colors(n_colors: int, k: int, *, stacklevel: int = 2) -> None:
+    """Warn that an image with `n_colors` distinct colours leaves clusters of `k` empty.
+
+    Degenerate but usable input warns rather than fails (scikit-learn's "Number of
+    distinct clusters found smaller than n_clusters"): every colour gets its own cluster.
+
+    Parameters
+    ----------
+    n_colors : int
+        Distinct colours of the image.
+    k : int
+        Clusters asked for.
+    stacklevel : int
+        As for :func:`warnings.warn`, counted from the caller of this function.
+
+    Returns
+    -------
+    None
+
+    Warns
+    -----
+    UserWarning
+        When ``n_colors < k``; nothing happens otherwise.
+
+    Examples
+    --------
+    >>> warn_fewer_colors(4, 4)  # enough colours: silent
+    """
+    if n_colors < k:
+        warnings.warn(
+            f"The image has only {n_colors} distinct colour(s), fewer than k={k}: "
+            f"{k - n_colors} cluster(s) are empty. Lower k to at most {n_colors}.",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def check_n_init(n_init: object) -> int:
