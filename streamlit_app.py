@@ -1,3 +1,3 @@
-from dashboard.app import main
+from dashboard.app import run
 
-main()
+run()

@@ -7,6 +7,15 @@
 """
 
 from core.arrays import as_rgb_image, resize_to_max_pixels
+from core.collection import (
+    CollectionResult,
+    ImageResult,
+    Palette,
+    apply_palette,
+    fit_collection,
+    local_client,
+    segment_collection,
+)
 from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, COLOR_SPACES
 from core.elbow import Elbow, elbow
 from core.engines import ENGINES
@@ -42,24 +51,31 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ENGINES",
     "LIMITS",
+    "CollectionResult",
     "Elbow",
     "FitParams",
     "ImageError",
+    "ImageResult",
     "KMeansResult",
     "LoadedImage",
+    "Palette",
     "Raster",
     "RasterSegmentation",
     "Segmentation",
     "__version__",
+    "apply_palette",
     "as_rgb_image",
     "elbow",
+    "fit_collection",
     "kmeans",
     "kmeans_features",
     "load_image",
+    "local_client",
     "open_image",
     "open_raster",
     "resize_to_max_pixels",
     "segment",
+    "segment_collection",
     "segment_raster",
     "warm_up",
 ]

@@ -15,7 +15,8 @@ Each kernel fuses what NumPy does in several passes with temporaries into one pa
 
 Distances here are computed as plain sums of squared differences, so they are exact
 to rounding (no ``‖x‖² − 2x·c + ‖c‖²`` cancellation). The kernels are compiled on first
-use and cached on disk (``cache=True``), so only the first process pays the compile time.
+use and cached on disk (``cache=True``), so only the first process pays the compile time
+(on a read-only install with no writable cache folder they are compiled in memory instead).
 :data:`AVAILABLE` is False when numba is not installed or ``KSEG_NUMBA=0``; the NumPy
 path in :mod:`core.kmeans` and :mod:`core.colortable` then runs instead, with the same
 results.
@@ -113,9 +114,30 @@ __all__ = [
     "warm_up_in_background",
 ]
 
+
+def _jit(**options: bool):
+    """``numba.njit`` with the disk cache when there is somewhere to write it.
+
+    numba refuses to even define a cached function when neither the package's
+    ``__pycache__`` nor the user's cache folder is writable ("cannot cache function …: no
+    locator available"), as on a read-only install or a container without a home. kseg
+    then compiles in memory each process instead: slower to start, same results.
+    """
+
+    def decorate(function):
+        try:
+            return nb.njit(cache=True, **options)(function)
+        except RuntimeError as error:
+            if "cannot cache" not in str(error):
+                raise
+            return nb.njit(**options)(function)
+
+    return decorate
+
+
 if nb is not None:
 
-    @nb.njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def color_histogram(pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
         """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin histogram."""
         histogram = np.zeros(1 << 24, dtype=np.int32)
@@ -128,7 +150,7 @@ if nb is not None:
             histogram[color] += 1
         return histogram
 
-    @nb.njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def _sweep3(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
         k = centers.shape[0]
         c0 = centers[:, 0].copy()
@@ -162,7 +184,7 @@ if nb is not None:
             sums[best_j, 2] += weight * x2
         return changed, inertia
 
-    @nb.njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def _sweep(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
         """Assign points [start, stop) and accumulate into sums/mass; return (changed, WCSS)."""
         k = centers.shape[0]
@@ -193,7 +215,7 @@ if nb is not None:
                 sums[best_j, t] += weight * x[i, t]
         return changed, inertia
 
-    @nb.njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compiled
         k, d = centers.shape[0], x.shape[1]
         sums = np.zeros((k, d))
@@ -201,7 +223,7 @@ if nb is not None:
         changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
         return sums, mass, changed, inertia
 
-    @nb.njit(cache=True, nogil=True)
+    @_jit(nogil=True)
     def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
         n = 0
@@ -235,7 +257,7 @@ if nb is not None:
         sums, mass, changed, inertia = _lloyd_pass(x, w, centers, labels, distances)
         return sums, mass, int(changed), float(inertia)
 
-    @nb.njit(cache=True, parallel=True)
+    @_jit(parallel=True)
     def bounds_init(x, w, centers, labels, upper, lower):  # pragma: no cover - compiled
         """Full assignment that also records Hamerly's bounds; returns (sums, mass)."""
         n, d = x.shape
@@ -267,7 +289,7 @@ if nb is not None:
                     part_sums[c, best_j, t] += w[i] * x[i, t]
         return part_sums.sum(axis=0), part_mass.sum(axis=0)
 
-    @nb.njit(cache=True, parallel=True)
+    @_jit(parallel=True)
     def bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass):  # pragma: no cover
         """One Hamerly iteration: reassign only points whose bounds allow a change.
 
@@ -345,7 +367,7 @@ if nb is not None:
         mass += part_mass.sum(axis=0)
         return part_changed.sum()
 
-    @nb.njit(cache=True, parallel=True)
+    @_jit(parallel=True)
     def paint(
         pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

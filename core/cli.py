@@ -48,6 +48,8 @@ examples:
                                                    segment a 1 MP copy; outputs at 1 MP
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
   kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif     one captioned frame per k
+  kseg batch tiles/ -k 6 -o out/                   one palette over many images, areas.csv
+  kseg apply out/palette.json new/*.jpg -o new/    label images with a kept palette
   kseg segment scene.tif -k 5 -o out/              a GeoTIFF: label and RGB GeoTIFFs,
                                                    class areas (m², ha), GeoJSON polygons
 """
@@ -55,7 +57,8 @@ examples:
 _SEGMENT_EPILOG = """\
 files written to OUTPUT:
   segmented.png        every pixel painted with its cluster's mean colour
-  mask_00.png, …       one black-and-white mask per cluster, largest cluster first
+  mask_00_rrggbb.png …  one black-and-white mask per cluster, largest cluster first
+                       (rrggbb: its palette colour; the dashboard's ZIP uses the same names)
   palette.csv          cluster, hex, r, g, b, pixels, share
   recipe.json          parameters, result summary and the command that reproduces it
   (for a georeferenced TIFF instead: <name>_labels.tif, <name>_segmented.tif,
@@ -107,6 +110,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
     return value
+
+
+def _output_path(text: str) -> Path:
+    # Path("") is ".": an empty -o would quietly write into the current folder.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or folder name, got an empty one")
+    return Path(text)
 
 
 def _seed(text: str) -> int | None:
@@ -277,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_output_path,
         default=None,
         metavar="OUTPUT",
         help="output folder, created if missing (default: ./<image name>_k<k>)",
@@ -325,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "-o",
         "--output",
-        type=Path,
+        type=_output_path,
         default=None,
         help="GIF to write (default: <image stem>_sweep.gif)",
     )
@@ -343,9 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="how long each frame shows, in milliseconds (default: %(default)s)",
     )
-    swp.add_argument("--frames", type=Path, default=None, help="also write the frames to this ZIP")
+    swp.add_argument(
+        "--frames", type=_output_path, default=None, help="also write the frames to this ZIP"
+    )
     swp.set_defaults(run=_run_sweep)
 
+    # Collections: `kseg batch` and `kseg apply` live in core.batch.
+    from core.batch import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -437,6 +453,7 @@ def _fit_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_segment(args: argparse.Namespace) -> None:
+    from core import export
     from core.raster import is_georeferenced
     from core.segmentation import segment
 
@@ -475,12 +492,13 @@ def _run_segment(args: argparse.Namespace) -> None:
         "" if result.converged else f" (not converged; raise --max-iter above {args.max_iter})"
     )
     print(
-        f"WCSS {result.wcss:.6g}, {result.n_iter} iterations{converged}, "
+        f"WCSS {export.compact_number(result.wcss)}, {result.n_iter} iterations{converged}, "
         f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
     )
     print(
         f"wrote {result.k + 3} files to {out}: segmented.png, "
-        f"mask_00.png .. mask_{result.k - 1:02d}.png, palette.csv, recipe.json"
+        f"{export.mask_file_name(result, 0)} .. {export.mask_file_name(result, result.k - 1)}, "
+        "palette.csv, recipe.json"
     )
 
 
@@ -491,7 +509,7 @@ def _write_outputs(
 
     files: dict[str, bytes] = {"segmented.png": export.segmented_png(result)}
     for i in range(result.k):
-        files[f"mask_{i:02d}.png"] = export.mask_png(result, i)
+        files[export.mask_file_name(result, i)] = export.mask_png(result, i)
     files["palette.csv"] = export.palette_csv(result).encode("utf-8")
     recipe = export.recipe_json(result, image_name=image_name, downscale_to=args.downscale_to)
     files["recipe.json"] = recipe.encode("utf-8")
@@ -523,6 +541,7 @@ def _palette_table(result: Segmentation) -> str:
 
 def _run_elbow(args: argparse.Namespace) -> None:
     from core.elbow import elbow
+    from core.export import compact_number
 
     if args.k_min > args.k_max:
         raise _Failure(
@@ -537,7 +556,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
         **_fit_options(args),
         mask=photo_mask(args, loaded, rgb),
     )
-    values = [f"{wcss:.6g}" for wcss in result.wcss]
+    values = [compact_number(wcss) for wcss in result.wcss]
     k_width = max(len("k"), *(len(str(k)) for k in result.ks))
     wcss_width = max(len("WCSS"), *map(len, values))
     top = max(result.wcss) or 1.0
@@ -551,6 +570,7 @@ def _run_elbow(args: argparse.Namespace) -> None:
 
 
 def _run_sweep(args: argparse.Namespace) -> None:
+    from core.export import compact_number
     from core.sweep import sweep, sweep_gif, sweep_zip
 
     started = time.perf_counter()
@@ -566,7 +586,7 @@ def _run_sweep(args: argparse.Namespace) -> None:
         args.frames.write_bytes(sweep_zip(results))
     print(f"{'k':>3}  {'WCSS':>12}")
     for result in results:
-        print(f"{result.k:>3}  {result.wcss:>12.6g}")
+        print(f"{result.k:>3}  {compact_number(result.wcss):>12}")
     extra = f" and {args.frames}" if args.frames is not None else ""
     print(f"wrote {out}{extra}: {len(results)} frames in {time.perf_counter() - started:.2f} s")
 

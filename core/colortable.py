@@ -17,7 +17,7 @@ import numpy as np
 
 from core import _accel
 
-__all__ = ["ColorTable", "cluster_means", "recolor"]
+__all__ = ["ColorTable", "cluster_means", "pixel_ids", "recolor"]
 
 _N_IDS: Final = 1 << 24
 # Below this many pixels a sort (np.unique) beats scanning a 2**24-bin histogram.
@@ -34,6 +34,17 @@ def _pixel_ids(image: np.ndarray) -> np.ndarray:
         ids = ids.byteswap()
     np.bitwise_and(ids, 0xFFFFFF, out=ids)
     return ids
+
+
+def pixel_ids(image: np.ndarray) -> np.ndarray:
+    """24-bit colour id ``r | g << 8 | b << 16`` of every pixel, flat (n,) uint32.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+        C-contiguous RGB (prior validation assumed).
+    """
+    return _pixel_ids(image)
 
 
 def _ids_to_colors(ids: np.ndarray) -> np.ndarray:

@@ -289,8 +289,9 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, params.max_iter, epsilon)
     flags = cv2.KMEANS_PP_CENTERS if params.init == "k-means++" else cv2.KMEANS_RANDOM_CENTERS
     cv2.setRNGSeed(params.seed)
+    # As (n, 1, d) d-channel points: a single (1, d) row would be read as d points.
     compactness, labels, centers = cv2.kmeans(  # type: ignore[call-overload]  # None is allowed
-        points, k, None, criteria, params.n_init, flags
+        points.reshape(-1, 1, points.shape[1]), k, None, criteria, params.n_init, flags
     )
     return KMeansResult(
         centers=centers.astype(np.float64),

@@ -21,8 +21,10 @@ from core.segmentation import Segmentation
 
 __all__ = [
     "PALETTE_FIELDS",
+    "compact_number",
     "cutout",
     "cutouts_zip",
+    "mask_file_name",
     "mask_png",
     "masks_zip",
     "palette_csv",
@@ -83,6 +85,25 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
     return buffer.getvalue()
 
 
+def compact_number(value: float) -> str:
+    """A number for people, the same in the dashboard and the CLI: ``3,511``, ``36.6 k``,
+    ``24.4 M``, ``0.123``. Files for machines (CSV, JSON) keep the full value.
+
+    Examples
+    --------
+    >>> compact_number(24441400.2), compact_number(36600), compact_number(3511.4)
+    ('24.4 M', '36.6 k', '3,511')
+    """
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:,.1f} M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:,.1f} k"
+    if magnitude >= 10:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def segmented_image(seg: Segmentation) -> np.ndarray:
     """The segmented image to save: RGB, or RGBA with the pixels that do not count clear.
 
@@ -104,6 +125,12 @@ def segmented_png(seg: Segmentation) -> bytes:
 
 def _file_stem(seg: Segmentation, i: int) -> str:
     return f"{i:02d}_{seg.hex_colors[i].lstrip('#')}"
+
+
+def mask_file_name(seg: Segmentation, i: int) -> str:
+    """The file name of cluster `i`'s mask, the same in the CLI's folder and in the
+    dashboard's ZIP: ``mask_00_dae4f1.png`` (rank, largest first, and palette colour)."""
+    return f"mask_{_file_stem(seg, i)}.png"
 
 
 def mask_png(seg: Segmentation, i: int) -> bytes:
@@ -158,7 +185,7 @@ def masks_zip(seg: Segmentation) -> bytes:
     >>> zipfile.ZipFile(io.BytesIO(masks_zip(seg))).namelist()
     ['mask_00_000000.png', 'mask_01_ffffff.png']
     """
-    return _zip({f"mask_{_file_stem(seg, i)}.png": mask_png(seg, i) for i in range(seg.k)})
+    return _zip({mask_file_name(seg, i): mask_png(seg, i) for i in range(seg.k)})
 
 
 def cutout(

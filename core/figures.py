@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from core.arrays import check_segmented_image
@@ -47,6 +48,18 @@ _MARGIN = {"l": 10, "r": 10, "t": 48, "b": 10}
 _OUTLINE = "#1F2430"
 
 
+#: One distinct hue per cluster for "colour points by their cluster" (Plotly's Dark24 then
+#: Light24: 48 hues before they repeat).
+CLUSTER_HUES: tuple[str, ...] = tuple(
+    plotly.colors.qualitative.Dark24 + plotly.colors.qualitative.Light24
+)
+
+
+#: Legends go below the plot: above it, on a phone, they ran into the title.
+_LEGEND_BELOW = {"orientation": "h", "x": 0, "xanchor": "left", "y": -0.25, "yanchor": "top"}
+_LEGEND_BELOW_SCENE = {**_LEGEND_BELOW, "y": 0.0}
+
+
 def _rgb_strings(colors: np.ndarray) -> np.ndarray:
     """``"rgb(r,g,b)"`` strings for (n, 3) uint8 colours, as a NumPy array."""
     return np.array([f"rgb({r},{g},{b})" for r, g, b in colors.tolist()], dtype=object)
@@ -66,14 +79,16 @@ def _set_colors_unchecked(marker: go.scatter3d.Marker, colors: np.ndarray) -> No
         marker._validate = True
 
 
-def _scene(color_space: str) -> dict[str, str]:
-    """A 3D scene with the colour space's axis titles and equal axis scales."""
+def _scene(color_space: str) -> dict[str, Any]:
+    """A 3D scene with the colour space's axis titles and equal axis scales, seen from a
+    little farther than Plotly's default so the cube's corners and tick labels fit."""
     x_title, y_title, z_title = AXIS_TITLES[color_space]
     return {
         "xaxis_title": x_title,
         "yaxis_title": y_title,
         "zaxis_title": z_title,
         "aspectmode": "cube",
+        "camera": {"eye": {"x": 1.55, "y": 1.55, "z": 1.2}},
     }
 
 
@@ -167,6 +182,8 @@ def scatter3d_figure(
     points = rgb_to_features(colors, seg.color_space)
     x_title, y_title, z_title = AXIS_TITLES[seg.color_space]
     palette = _rgb_strings(seg.palette)
+    # Clusters of similar colour (two greens) get distinct hues; hover names the palette.
+    hues = np.array([CLUSTER_HUES[i % len(CLUSTER_HUES)] for i in range(seg.k)])
     pixels = go.Scatter3d(
         x=points[:, 0],
         y=points[:, 1],
@@ -175,10 +192,10 @@ def scatter3d_figure(
         name=f"pixels ({len(chosen):,} sampled)",
         # Translucent points let the centroids show through the cloud.
         marker={"size": 2.5, "opacity": 0.35},
-        customdata=labels,
+        customdata=np.column_stack([labels, np.asarray(seg.hex_colors)[labels]]),
         hovertemplate=(
             f"{x_title} %{{x:.3g}}, {y_title} %{{y:.3g}}, {z_title} %{{z:.3g}}"
-            "<br>cluster %{customdata}<extra></extra>"
+            "<br>cluster %{customdata[0]}, palette colour %{customdata[1]}<extra></extra>"
         ),
     )
     centroids = go.Scatter3d(
@@ -191,11 +208,15 @@ def scatter3d_figure(
         textposition="top center",
         textfont={"size": 14, "color": _OUTLINE},
         marker={
-            "size": 16,
+            "size": 8,
             "symbol": "diamond",
             "color": palette.tolist(),
             "opacity": 1.0,
-            "line": {"color": _OUTLINE, "width": 8},
+            # In "cluster" colouring the outline is the cluster's hue, tying it to its points.
+            "line": {
+                "color": _OUTLINE if color_by == "pixel" else hues.tolist(),
+                "width": 4,
+            },
         },
         hovertext=[
             f"centroid {i}: {seg.hex_colors[i]}, {seg.shares[i]:.1%} of pixels"
@@ -204,12 +225,12 @@ def scatter3d_figure(
         hovertemplate="%{hovertext}<extra></extra>",
     )
     figure = go.Figure([pixels, centroids])
-    shown = _rgb_strings(colors) if color_by == "pixel" else palette[labels]
+    shown = _rgb_strings(colors) if color_by == "pixel" else hues[labels]
     _set_colors_unchecked(figure.data[0].marker, shown)
     figure.update_layout(
         scene=_scene(seg.color_space),
         title=f"Pixels in {COLOR_SPACE_NAMES[seg.color_space]} space, k = {seg.k}",
-        legend={"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW_SCENE,
         margin=_MARGIN,
         font=_FONT,
         height=640,
@@ -278,11 +299,15 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     figure.update_layout(
         title="Within-cluster sum of squares (WCSS) by k",
         xaxis={"title": "k (number of clusters)", "dtick": 1},
-        yaxis={"title": f"WCSS ({COLOR_SPACE_NAMES.get(elbow.color_space, '')} units)"},
+        # WCSS is never negative: a flat curve (one colour) must not get an axis below 0.
+        yaxis={
+            "title": f"WCSS ({COLOR_SPACE_NAMES.get(elbow.color_space, '')} units)",
+            "rangemode": "nonnegative",
+        },
         margin=_MARGIN,
         font=_FONT,
         height=420,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW,
     )
     return figure
 
@@ -383,7 +408,7 @@ def wcss_curves_figure(
         margin=_MARGIN,
         font=_FONT,
         height=340,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend=_LEGEND_BELOW,
     )
     return figure
 
@@ -463,8 +488,9 @@ def steps_figure(
     figure.update_layout(
         scene=_scene(steps.color_space),
         title=f"Iteration {i}: centroids and the paths they took",
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        height=520,
+        # Room below the scene: a 3D scene drawn to the edge is cut by the page.
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        height=560,
         uirevision="steps",
     )
     return figure
@@ -576,7 +602,8 @@ def compression_figure(ks: list[int], bits_per_pixel: list[float], psnr: list[fl
     )
     figure.update_xaxes(title_text="k", type="category")
     figure.update_yaxes(title_text="bits per pixel", secondary_y=False)
-    figure.update_yaxes(title_text="PSNR (dB)", secondary_y=True)
+    # Its own round ticks (16, 18, 20 dB), not ticks synced to the bars' grid (16.34 …).
+    figure.update_yaxes(title_text="PSNR (dB)", secondary_y=True, tickmode="auto", showgrid=False)
     figure.update_layout(
         title="Palette compression: size against quality",
         height=380,

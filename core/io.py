@@ -13,12 +13,14 @@ import io
 import os
 import struct
 import warnings
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.arrays import resize_to_max_pixels  # noqa: F401  (its old home; still importable)
 from core.errors import ImageError
@@ -175,18 +177,27 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     if _is_georeferenced(data):
         return _open_georeferenced(data, name, max_pixels)
     _refuse_known_non_images(data, label)
+    kind = _format_from_magic(data)
+    if kind == "PNG":
+        _check_png_body(data, label, max_pixels)
+    # Truncated files must be refused, never padded with black: another library in the
+    # same process may have switched Pillow's global switch on.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             # Our own max_pixels governs; Pillow's bomb warning would only repeat it.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # "Corrupt EXIF data", "Tag data larger than file": metadata we do not need.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             with Image.open(io.BytesIO(data)) as image:
                 _check_size(image.size, max_pixels, label)
                 image_format = image.format or "unknown"
                 mode = image.mode
-                n_frames = int(getattr(image, "n_frames", 1) or 1)
+                n_frames = _n_frames(image)
                 image.seek(0)
                 image.load()
-                rgb, alpha = _to_rgb(ImageOps.exif_transpose(image))
+                orientation = _orientation(image)
+                rgb, alpha = _to_rgb(image, label)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -195,19 +206,29 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             "Use a smaller image."
         ) from e
     except UnidentifiedImageError as e:
+        if kind is not None:  # the right first bytes, then something Pillow cannot parse
+            raise ImageError(
+                f"{label} starts like a {kind} file but is damaged: it could not be decoded. "
+                "Download or export it again."
+            ) from e
         raise ImageError(
             f"{label} is not an image we can read: its contents match no image format. "
             "If it is an image, convert it to PNG, JPEG or WebP and try again."
         ) from e
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
+    except MemoryError as e:
+        raise ImageError(f"{label} is too large to decode in memory. Use a smaller image.") from e
+    except Exception as e:  # whatever a decoder raises on a user's file
+        # Pillow's plugins raise OSError, SyntaxError, ValueError, EOFError, IndexError and
+        # struct.error, but also TypeError ("Missing dimensions", "'IFDRational' object
+        # cannot be interpreted as an integer") on a mutated TIFF: a damaged file is
+        # something the user can fix, never a crash.
         reason = "is truncated" if "truncated" in str(e).lower() else "is damaged or incomplete"
         raise ImageError(
             f"{label} {reason}: it could not be decoded. Download or export it again."
         ) from e
-    except MemoryError as e:
-        raise ImageError(f"{label} is too large to decode in memory. Use a smaller image.") from e
+    rgb, alpha = _apply_orientation(rgb, alpha, orientation)
     return LoadedImage(
-        rgb=np.ascontiguousarray(rgb),
+        rgb=rgb,
         alpha=alpha,
         format=image_format,
         mode=mode,
@@ -273,7 +294,10 @@ def _read_source(source: ImageSource) -> tuple[bytes, str | None]:
         return bytes(source), None
     if hasattr(source, "read"):
         raw_name = getattr(source, "name", None)
-        file_name = Path(raw_name).name if isinstance(raw_name, str) and raw_name else None
+        file_name: str | None = None
+        if isinstance(raw_name, str) and raw_name:
+            # An open file's name is a path; an upload's own name is kept whole ("a/b.png").
+            file_name = Path(raw_name).name if Path(raw_name).exists() else raw_name
         getvalue = getattr(source, "getvalue", None)
         data = getvalue() if callable(getvalue) else source.read()
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -316,41 +340,226 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:,.1f} million" if n >= 1_000_000 else f"{n:,}"
 
 
-def _to_rgb(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Convert a loaded Pillow image to RGB uint8 (alpha composited over white)."""
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        gray = _scale_to_uint8(np.asarray(image), mode)
-        return np.repeat(gray[:, :, None], 3, axis=2), None
-    has_alpha = (
-        mode in ("RGBA", "LA", "PA", "RGBa", "La")
-        or (mode == "P" and "transparency" in image.info)
-        or (mode in ("L", "RGB") and "transparency" in image.info)
+#: Rows are converted in strips of about this many pixels, so that converting a 100 MP
+#: image costs a few megabytes on top of the decoded image and the final uint8 array.
+_STRIP_PIXELS: Final = 1 << 20
+_HIGH_DEPTH_MODES: Final = ("I", "F")
+_ALPHA_MODES: Final = ("RGBA", "LA", "PA", "RGBa", "La")
+# First bytes of the formats people upload, to tell "damaged PNG" from "not an image".
+_MAGIC: Final = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+_PNG_CHANNELS: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7: Final = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2))
+_ADAM7_LAST: Final = (0, 1, 1, 2)
+
+
+def _format_from_magic(data: bytes) -> str | None:
+    """The format a file's first bytes announce (None when they announce none we know)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def _png_raw_size(width: int, height: int, bits: int, color_type: int, interlace: int) -> int:
+    """Bytes of filtered scanlines a PNG's header promises (what its IDAT must inflate to)."""
+    bits_per_pixel = bits * _PNG_CHANNELS[color_type]
+
+    def scanlines(columns: int, rows: int) -> int:
+        if columns <= 0 or rows <= 0:
+            return 0
+        return rows * (1 + (columns * bits_per_pixel + 7) // 8)
+
+    if not interlace:
+        return scanlines(width, height)
+    return sum(
+        scanlines(-(-(width - x0) // dx), -(-(height - y0) // dy))
+        for x0, y0, dx, dy in (*_ADAM7, _ADAM7_LAST)
     )
-    if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"))
-        alpha = np.ascontiguousarray(rgba[:, :, 3])
-        if alpha.min() == 255:
-            return np.ascontiguousarray(rgba[:, :, :3]), None
-        a = alpha[:, :, None].astype(np.uint16)
-        over_white = (rgba[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
-        return over_white.astype(np.uint8), alpha
-    if mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image), None
 
 
-def _scale_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
-    """Scale 16-bit, 32-bit or float grayscale to 0–255 by range, rounding."""
-    values = values.astype(np.float64)
-    if mode == "F":
-        low, high = float(np.nanmin(values)), float(np.nanmax(values))
-        if 0.0 <= low and high <= 1.0:
-            low, high = 0.0, 1.0
-        span = high - low or 1.0
-        return np.rint(np.clip((np.nan_to_num(values, nan=low) - low) / span, 0, 1) * 255).astype(
-            np.uint8
+def _check_png_body(data: bytes, label: str, max_pixels: int) -> None:
+    """Refuse a PNG whose pixel data is shorter than its header promises.
+
+    Pillow's PNG decoder stops quietly where the compressed stream ends and leaves the
+    rows it never received black: a 1 KB file whose header claims 100,000 × 500 would
+    become 50 MP of black. Inflating the stream once, in bounded pieces and without
+    keeping the output, tells truncated or lying files from complete ones. Headers Pillow
+    itself refuses (bad sizes, depths, missing IHDR) are left to Pillow.
+    """
+    view = memoryview(data)
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return
+    width, height, bits, color_type, interlace = struct.unpack(">IIBBxxB", data[16:29])
+    if not (0 < width and 0 < height and width * height <= max_pixels):
+        return  # Pillow refuses it, and our size check names the limit
+    if color_type not in _PNG_CHANNELS or bits not in (1, 2, 4, 8, 16) or interlace > 1:
+        return
+    expected = _png_raw_size(width, height, bits, color_type, interlace)
+    inflater = zlib.decompressobj()
+    produced = 0
+    position = 8
+    try:
+        while position + 8 <= len(data) and produced < expected:
+            length, kind = struct.unpack(">I4s", data[position : position + 8])
+            body = view[position + 8 : position + 8 + length]
+            position += 12 + length
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                continue
+            pending = bytes(body)
+            while pending and produced < expected:
+                produced += len(inflater.decompress(pending, 1 << 22))
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+    except zlib.error as e:
+        raise ImageError(
+            f"{label} is a damaged PNG file: its pixel data could not be decompressed. "
+            "Download or export it again."
+        ) from e
+    if produced < expected:
+        share = produced / expected
+        raise ImageError(
+            f"{label} is truncated: its header promises {width:,} × {height:,} pixels but the "
+            f"file holds data for only {share:.0%} of them. Download or export it again."
         )
-    # 16-bit files open as "I;16*" or, for PNG, as "I" holding 0..65535.
-    top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) <= 65535 else 2**32 - 1
-    return np.rint(np.clip(values, 0, top) * (255.0 / top)).astype(np.uint8)
+
+
+def _n_frames(image: Image.Image) -> int:
+    """Frames or pages in the file; 1 when a later page is too damaged to count."""
+    try:
+        return max(1, int(getattr(image, "n_frames", 1) or 1))
+    except Exception:  # only the first page is used; count it alone
+        return 1
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1–8), 1 when absent or unreadable."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # a damaged EXIF block must not cost the picture
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _apply_orientation(
+    rgb: np.ndarray, alpha: np.ndarray | None, orientation: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Turn the pixels as EXIF orientation says, like a browser (and ``ImageOps.exif_transpose``).
+
+    Done on the uint8 array rather than on Pillow's image, so only the small final array
+    is copied.
+    """
+
+    def turn(a: np.ndarray) -> np.ndarray:
+        if orientation == 2:
+            a = a[:, ::-1]
+        elif orientation == 3:
+            a = a[::-1, ::-1]
+        elif orientation == 4:
+            a = a[::-1]
+        elif orientation == 5:
+            a = a.swapaxes(0, 1)
+        elif orientation == 6:
+            a = a[::-1].swapaxes(0, 1)
+        elif orientation == 7:
+            a = a[::-1, ::-1].swapaxes(0, 1)
+        elif orientation == 8:
+            a = a[:, ::-1].swapaxes(0, 1)
+        return np.ascontiguousarray(a)
+
+    if orientation == 1:
+        return rgb, alpha
+    return turn(rgb), None if alpha is None else turn(alpha)
+
+
+def _strips(image: Image.Image) -> Iterator[tuple[int, int, Image.Image]]:
+    """(first row, end row, that band of `image`) in bands of about ``_STRIP_PIXELS``."""
+    width, height = image.size
+    rows = max(1, _STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        bottom = min(height, top + rows)
+        yield top, bottom, image.crop((0, top, width, bottom))
+
+
+def _to_rgb(image: Image.Image, label: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Convert a loaded Pillow image to RGB uint8 (alpha composited over white).
+
+    Band by band: the peak memory is the decoded image plus the final array, whatever the
+    file's depth (a 100 MP float TIFF would otherwise need 3 GB of float64 temporaries).
+    """
+    mode = image.mode
+    width, height = image.size
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    if mode.startswith("I;16") or mode in _HIGH_DEPTH_MODES:
+        scale = _gray_scaler(image, label)
+        for top, bottom, band in _strips(image):
+            rgb[top:bottom] = scale(np.asarray(band))[:, :, None]
+        return rgb, None
+    has_alpha = mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info)
+    if not has_alpha:
+        for top, bottom, band in _strips(image):
+            rgb[top:bottom] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
+        return rgb, None
+    alpha = np.empty((height, width), dtype=np.uint8)
+    for top, bottom, band in _strips(image):
+        rgba = np.asarray(band.convert("RGBA"))
+        alpha[top:bottom] = rgba[:, :, 3]
+        a = rgba[:, :, 3:].astype(np.uint16)
+        rgb[top:bottom] = (rgba[:, :, :3] * a + 255 * (255 - a) + 127) // 255
+    if alpha.min() == 255:
+        return rgb, None
+    return rgb, alpha
+
+
+def _gray_scaler(image: Image.Image, label: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function scaling bands of a 16-bit, 32-bit or float image to 0–255 by range.
+
+    16-bit images scale 0–65535 → 0–255 (not clipped); 32-bit integers by 0–65535 when they
+    fit in it (16-bit PNGs open so), else by 0–2³²−1; floats by their finite range (0–1 when
+    they lie inside it), NaN showing as the minimum and ±inf as the ends.
+
+    Raises
+    ------
+    ImageError
+        If a float image has no finite value at all.
+    """
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return lambda band: _rescale(band, 0.0, 65535.0)
+    low, high = np.inf, -np.inf
+    for _, _, band in _strips(image):
+        values = np.asarray(band)
+        if mode == "F":
+            values = values[np.isfinite(values)]
+        if values.size:
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+    if mode == "I":
+        top = 65535.0 if high <= 65535 else 2.0**32 - 1
+        return lambda band: _rescale(band, 0.0, top)
+    if low > high:
+        raise ImageError(
+            f"{label} holds no finite pixel values (every value is NaN or infinite), so "
+            "there is nothing to show. Export it again with valid data."
+        )
+    if 0.0 <= low and high <= 1.0:
+        low, high = 0.0, 1.0
+    return lambda band: _rescale(np.where(np.isnan(band), low, band), low, high)
+
+
+def _rescale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map `low`..`high` to 0..255 (rounding, clipping outside), as uint8."""
+    span = (high - low) or 1.0
+    scaled = (values.astype(np.float64) - low) * (255.0 / span)
+    return np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)

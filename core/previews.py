@@ -7,15 +7,81 @@ small file instead of a 12 MP array; the dashboard only shows what these functio
 from __future__ import annotations
 
 import io
+import math
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from core.arrays import check_segmented_image, resize_to_max_pixels
+from core.arrays import check_segmented_image
 from core.segmentation import Segmentation
 
-__all__ = ["cluster_thumbnails", "preview_bytes"]
+__all__ = [
+    "PREVIEW_MAX_ASPECT",
+    "PREVIEW_MAX_SIDE",
+    "cluster_thumbnails",
+    "preview_bytes",
+    "screen_size",
+]
+
+#: Longest side of a preview or thumbnail: wider than any screen, and inside JPEG's limit
+#: of 65,500 pixels a side (a 100,000 × 2 strip would not encode).
+PREVIEW_MAX_SIDE = 4096
+#: Most elongated preview: a 100,000 × 2 strip is shown 64 times longer than high, so
+#: that a page scaling it to its column still draws at least a few rows (a true-aspect
+#: preview would round to zero rows there).
+PREVIEW_MAX_ASPECT = 64
+
+
+def screen_size(
+    height: int, width: int, *, max_pixels: int, max_side: int = PREVIEW_MAX_SIDE
+) -> tuple[int, int]:
+    """(height, width) of the preview of a `height` × `width` image.
+
+    At most `max_pixels` pixels and `max_side` a side, aspect ratio kept (never upscaled)
+    up to :data:`PREVIEW_MAX_ASPECT`; more elongated images get their short side stretched
+    to a 64th of the long one, so that every preview is at least one pixel on each side
+    wherever it is shown.
+
+    Parameters
+    ----------
+    height, width : int
+        The image's size, at least 1 each.
+    max_pixels : int
+        Upper bound on the preview's pixels (stretching an extreme strip stays within it).
+    max_side : int
+        Upper bound on either side.
+
+    Returns
+    -------
+    (int, int)
+        The preview's height and width, each at least 1.
+
+    Examples
+    --------
+    >>> screen_size(2, 100_000, max_pixels=1_000_000)
+    (64, 4096)
+    >>> screen_size(800, 1200, max_pixels=1_000_000)
+    (800, 1200)
+    """
+    scale = min(1.0, (max_pixels / (height * width)) ** 0.5, max_side / max(height, width))
+    new_h, new_w = max(1, int(height * scale)), max(1, int(width * scale))
+    long_side, short_side = max(new_h, new_w), min(new_h, new_w)
+    if long_side > PREVIEW_MAX_ASPECT * short_side:
+        long_side = min(long_side, math.isqrt(PREVIEW_MAX_ASPECT * max_pixels))
+        short_side = max(short_side, -(-long_side // PREVIEW_MAX_ASPECT))
+        new_h, new_w = (long_side, short_side) if height > width else (short_side, long_side)
+    return new_h, new_w
+
+
+def _screen_copy(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """`image` resized to :func:`screen_size` (area interpolation); itself if it fits."""
+    height, width = image.shape[:2]
+    size = screen_size(height, width, max_pixels=max_pixels)
+    if size == (height, width):
+        return image
+    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
 def preview_bytes(
@@ -32,7 +98,8 @@ def preview_bytes(
     image : (H, W), (H, W, 3) or (H, W, 4) ndarray of uint8
         Grey, RGB or RGBA.
     max_pixels : int
-        Downscale (area interpolation, aspect kept) to at most this many pixels.
+        Downscale (area interpolation, aspect kept) to at most this many pixels, and to
+        at most :data:`PREVIEW_MAX_SIDE` a side (see :func:`screen_size`).
     format : {"png", "jpeg"}
         PNG for flat colours and transparency, JPEG (RGB only) for photographs.
     quality : int
@@ -61,7 +128,7 @@ def preview_bytes(
         raise ValueError(f"preview needs a grey, RGB or RGBA uint8 image, got {image.shape}.")
     if format == "jpeg" and image.ndim == 3 and image.shape[2] == 4:
         raise ValueError("JPEG has no transparency; use format='png' for RGBA images.")
-    small = np.ascontiguousarray(resize_to_max_pixels(image, max_pixels))
+    small = np.ascontiguousarray(_screen_copy(image, max_pixels))
     buffer = io.BytesIO()
     if format == "jpeg":
         Image.fromarray(small).save(buffer, format="JPEG", quality=quality)
@@ -113,7 +180,7 @@ def cluster_thumbnails(
     [(4, 6), (4, 6)]
     """
     image = check_segmented_image(image, seg.shape)
-    small = resize_to_max_pixels(image, max_pixels)
+    small = _screen_copy(image, max_pixels)
     height, width = small.shape[:2]
     rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
     cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
@@ -123,7 +190,7 @@ def cluster_thumbnails(
         alpha = np.asarray(alpha)
         if alpha.dtype != np.uint8 or alpha.shape != seg.shape:
             raise ValueError(f"alpha must be a {seg.shape} uint8 array, got {alpha.shape}.")
-        opacity = resize_to_max_pixels(alpha, max_pixels).astype(np.uint16)
+        opacity = _screen_copy(alpha, max_pixels).astype(np.uint16)
     thumbnails = []
     for i in range(seg.k):
         mask = np.where(labels == i, np.uint8(255), np.uint8(0))

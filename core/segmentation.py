@@ -543,6 +543,10 @@ def _segment_colors(
         else:
             fit_image = resize_to_max_pixels(rgb, fit_pixels)
         fit_table = ColorTable.from_image(fit_image)
+    if fit_table.n_colors < min(k, table.n_colors):
+        # A working copy too small to hold k colours (e.g. fit_pixels=1) would leave
+        # clusters empty that the full image can fill: fit on the full image instead.
+        fit_image, fit_table = rgb, table
     subsampled = fit_table is not table
     if engine == "opencv":
         run = opencv_kmeans(rgb_to_features(fit_image.reshape(-1, 3), space), k, fit)

@@ -14,6 +14,7 @@ setting already seen takes milliseconds, and "Use k = N" must rerun the whole pa
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +23,22 @@ import numpy as np
 import streamlit as st
 
 import core
-from dashboard import controls, explore, pipeline, views
+from dashboard import controls, explore, links, pipeline, views
 
 logger = logging.getLogger(__name__)
 
 #: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
 TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
+links.choice("view", TABS, TABS[0])
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~<>$:])")
+
+
+def literal(text: str) -> str:
+    """`text` escaped so that Streamlit's Markdown shows it as it is: a file name like
+    ``[x](https://…) $x^2$ :red[a].png`` stays text, not a link, maths or a colour."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
 @contextmanager
@@ -36,15 +47,15 @@ def user_errors(file_name: str) -> Iterator[None]:
     try:
         yield
     except core.ImageError as error:  # the file itself: unreadable, corrupt, empty, huge…
-        st.error(str(error), icon=":material/broken_image:")
+        st.error(literal(str(error)), icon=":material/broken_image:")
         st.stop()
     except ValueError as error:  # settings this image cannot satisfy, e.g. k > pixels
-        st.error(f"These settings don't fit this image: {error}", icon=":material/tune:")
+        st.error(literal(f"These settings don't fit this image: {error}"), icon=":material/tune:")
         st.stop()
     except Exception:  # a bug: say so plainly, keep the details in the server log
         logger.exception("kseg failed on %r", file_name)
         st.error(
-            f"Something went wrong inside kseg while processing '{file_name}'. "
+            f"Something went wrong inside kseg while processing '{literal(file_name)}'. "
             "Try other settings or another file; the details are in the server log.",
             icon=":material/bug_report:",
         )
@@ -65,7 +76,8 @@ def main() -> None:
         page_title="kseg · k-means image segmentation",
         page_icon="🎨",
         layout="wide",
-        initial_sidebar_state="expanded",
+        # "auto": open on a desktop, closed on a phone, where it would cover the page.
+        initial_sidebar_state="auto",
         menu_items={"About": "kseg: exact, fast k-means image segmentation."},
     )
     pipeline.warm_up_engine()
@@ -77,13 +89,15 @@ def main() -> None:
         st.stop()
 
     with user_errors(file.name):
-        with st.spinner(f"Reading {file.name}…", show_time=True):
+        with st.spinner(f"Reading {literal(file.name)}…", show_time=True):
             loaded = pipeline.load(file.key, file.data, file.name)
         with st.spinner(views.clustering_message(loaded, params), show_time=True):
             seg, notes = pipeline.segmentation(file.key, loaded, params)
     views.render_summary(loaded, seg, notes)
 
-    tabs = st.tabs(TABS, key="view", bind="query-params")
+    links.prime("view")
+    tabs = st.tabs(TABS, key="view", on_change="rerun")
+    links.keep("view", next(label for label, tab in zip(TABS, tabs, strict=True) if tab.open))
     # Only the open tab's body runs: the others would cost time nobody is looking at.
     with user_errors(file.name):
         if tabs[0].open:
@@ -123,6 +137,22 @@ def main() -> None:
                 explore.render_explore(
                     file.key, pipeline.working_image(file.key, loaded, params.fit_pixels), params
                 )
+
+
+def run() -> None:
+    """The app: the single-image page (the default, unchanged) and the Collection page."""
+    from dashboard import collection
+
+    pages = [
+        st.Page(main, title="Single image", icon=":material/image:", default=True),
+        st.Page(
+            collection.main,
+            title="Collection",
+            icon=":material/photo_library:",
+            url_path="collection",
+        ),
+    ]
+    st.navigation(pages, position="top").run()
 
 
 def _raster_classes(

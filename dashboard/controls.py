@@ -1,8 +1,8 @@
 """Sidebar widgets. Each ``*_ui()`` draws its widgets (explicit keys, help on every one)
 and returns plain values; :func:`sidebar_ui` gathers them into a frozen :class:`Params`.
 
-Every widget that defines the result is bound to the URL query string
-(``bind="query-params"``): the URL holds what differs from the defaults, so a shared link
+Every setting lives in the address (:mod:`dashboard.links` parses it, so a hostile link
+cannot reach a widget): the URL holds what differs from the defaults, so a shared link
 reopens the same view. An uploaded file cannot travel in a link; the sidebar says so.
 """
 
@@ -17,6 +17,7 @@ from core.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
 from core.samples import SAMPLES
 from core.segmentation import DEFAULT_COLOR_SPACE
 from core.validation import DEFAULT_N_INIT
+from dashboard import links
 
 UPLOAD = "Upload your own…"
 #: The bundled GeoTIFF, next to the sample photos.
@@ -35,6 +36,30 @@ DEFAULT_WORKING_SIZE = "1 MP"
 DEFAULT_K = 6
 K_RANGE = (1, 32)
 N_INIT_RANGE = (1, 20)
+SEED_MAX = 2**31 - 1
+INITS = ("k-means++", "random")
+
+links.choice("image", [*SAMPLES, SCENE_SAMPLE, UPLOAD], next(iter(SAMPLES)))
+links.integer("k", *K_RANGE, DEFAULT_K)
+# The address keeps the library's name (?color_space=lab, as the CLI); labels work too.
+links.choice(
+    "color_space",
+    list(COLOR_SPACES),
+    DEFAULT_COLOR_SPACE,
+    aliases={label: name for name, label in COLOR_SPACE_LABELS.items()},
+)
+links.integer("seed", 0, SEED_MAX, 0)
+links.choice("init", INITS, INITS[0])
+links.integer("n_init", *N_INIT_RANGE, DEFAULT_N_INIT)
+links.choice("working_size", list(WORKING_SIZES), DEFAULT_WORKING_SIZE)
+
+
+def _drawn(key: str, draw: Any, *args: Any, **kwargs: Any) -> Any:
+    """Draw a widget with the value the address or the session gives it, and keep it."""
+    links.prime(key)
+    value = draw(*args, key=key, **kwargs)
+    links.keep(key, value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -70,11 +95,11 @@ class Source:
 
 def source_ui() -> Source:
     """Image source: a bundled sample photo or the user's own file."""
-    choice = st.selectbox(
+    choice = _drawn(
+        "image",
+        st.selectbox,
         "Image",
         [*SAMPLES, SCENE_SAMPLE, UPLOAD],
-        key="image",
-        bind="query-params",
         help="Start with a sample photo (from scikit-learn) or the synthetic satellite scene "
         "(a georeferenced 4-band GeoTIFF made by kseg), or upload your own.",
     )
@@ -98,22 +123,20 @@ def source_ui() -> Source:
 
 def clustering_ui() -> tuple[int, str]:
     """The two choices that matter most: k and the colour space."""
-    k = st.slider(
+    k = _drawn(
+        "k",
+        st.slider,
         "Number of clusters (k)",
         *K_RANGE,
-        value=DEFAULT_K,
-        key="k",
-        bind="query-params",
         help="How many colours k-means keeps. Not sure? The **Choosing k** tab runs the "
         "elbow method and suggests one.",
     )
-    color_space = st.selectbox(
+    color_space = _drawn(
+        "color_space",
+        st.selectbox,
         "Colour space",
         list(COLOR_SPACES),
-        index=list(COLOR_SPACES).index(DEFAULT_COLOR_SPACE),
         format_func=COLOR_SPACE_LABELS.__getitem__,
-        key="color_space",
-        bind="query-params",
         help="Where distances between colours are measured. CIELAB and OKLab follow human "
         "perception; HSV separates hue from brightness (hue is treated as an angle); RGB is "
         "the raw channels.",
@@ -126,41 +149,38 @@ def clustering_ui() -> tuple[int, str]:
 def advanced_ui() -> tuple[int, str, int, int | None]:
     """Seed, initialisation, restarts and fit size, tucked in an expander."""
     with st.expander("Advanced", icon=":material/tune:"):
-        seed = st.number_input(
+        seed = _drawn(
+            "seed",
+            st.number_input,
             "Random seed",
             min_value=0,
-            max_value=2**31 - 1,
-            value=0,
+            max_value=SEED_MAX,
             step=1,
-            key="seed",
-            bind="query-params",
             help="k-means starts from random centres: the same seed gives the same result, "
             "here and with the `kseg` command.",
         )
-        init = st.radio(
+        init = _drawn(
+            "init",
+            st.radio,
             "Initialisation",
-            ["k-means++", "random"],
-            key="init",
-            bind="query-params",
+            list(INITS),
             horizontal=True,
             help="k-means++ spreads the first centres apart (better; the default). Random "
             "picks k colours at random, as in the textbook.",
         )
-        n_init = st.slider(
+        n_init = _drawn(
+            "n_init",
+            st.slider,
             "Restarts (n_init)",
             *N_INIT_RANGE,
-            value=DEFAULT_N_INIT,
-            key="n_init",
-            bind="query-params",
             help="Run k-means this many times from different starts and keep the best "
             "(lowest WCSS). kseg's restarts run on a colour histogram, so they are cheap.",
         )
-        size_label = st.select_slider(
+        size_label = _drawn(
+            "working_size",
+            st.select_slider,
             "Fit centres on",
             list(WORKING_SIZES),
-            value=DEFAULT_WORKING_SIZE,
-            key="working_size",
-            bind="query-params",
             help="For big photos: the centres are fitted on a copy downscaled to this many "
             "pixels, then **every pixel of the full image** is labelled with its nearest "
             "centre, exactly (`kseg segment --fit-pixels`). *Full* fits on every pixel. "
@@ -220,6 +240,7 @@ def raster_features_ui(
 
 def sidebar_ui() -> tuple[Source, Params]:
     """Draw the whole sidebar and return the image source and the parameters."""
+    links.read_link()
     with st.sidebar:
         st.markdown("## :material/palette: kseg")
         source = source_ui()

@@ -7,15 +7,21 @@ One small ``render_*`` function per panel; each draws what the cached calls of
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
 from core import figures
 from core.compare import ENGINE_RUNS
+from core.export import compact_number
+from core.previews import preview_bytes
 from core.steps import Steps
 from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
-from dashboard import pipeline
+from dashboard import links, pipeline
 from dashboard.controls import Params
+from dashboard.pipeline import k_range
+from dashboard.views import PLOTLY_CONFIG
 
 PANELS = {
     "sweep": ":material/animation: Sweep over k",
@@ -24,43 +30,67 @@ PANELS = {
     "engines": ":material/speed: Engines side by side",
     "compression": ":material/compress: Compression",
 }
+links.choice("explore", list(PANELS), "sweep")
+#: Pixels of each picture the panels draw.
+PICTURE_PIXELS = 250_000
+
+
+def _picture(image: np.ndarray) -> bytes:
+    """A PNG for ``st.image`` sized by core for any aspect ratio (a 100,000 × 2 strip
+    handed to ``st.image`` as an array would be scaled to zero rows)."""
+    return preview_bytes(image, max_pixels=PICTURE_PIXELS)
 
 
 def render_explore(key: str, work: np.ndarray, params: Params) -> None:
     """The panel picker and the chosen panel (only that one runs)."""
+    links.prime("explore")
     choice = st.segmented_control(
         "Explore",
         list(PANELS),
         format_func=PANELS.get,
-        default="sweep",
         required=True,
         key="explore",
         label_visibility="collapsed",
     )
-    RENDERERS[choice](key, work, params)
+    links.keep("explore", choice)
+    RENDERERS[choice](key, work, _fit_k(work, params))
 
 
-def _ks_ui(key: str) -> tuple[int, ...]:
+def _fit_k(work: np.ndarray, params: Params) -> Params:
+    """`params` with k lowered to what the working image can hold, saying so."""
+    k, note = k_range(params.k, work.shape[0] * work.shape[1])
+    if note:
+        st.caption(f":material/info: {note}")
+    return replace(params, k=k)
+
+
+def _ks_ui(key: str, work: np.ndarray) -> tuple[int, ...]:
+    """Values of k to sweep, only those the working image can hold."""
+    top, note = k_range(32, work.shape[0] * work.shape[1])
+    options = list(range(2, top + 1)) or [1]
+    default = [k for k in DEFAULT_KS if k in options] or options[:1]
     ks = st.multiselect(
         "Values of k",
-        list(range(2, 33)),
-        default=list(DEFAULT_KS),
+        options,
+        default=default,
         key=key,
         help="The sweep shares the image's colour table between every k.",
     )
-    return tuple(sorted(ks)) or DEFAULT_KS
+    if note:
+        st.caption(f":material/info: {note}")
+    return tuple(sorted(ks)) or tuple(default)
 
 
 def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
     st.markdown("The same image for several k at once: watch detail appear as k grows.")
-    ks = _ks_ui("sweep_ks")
+    ks = _ks_ui("sweep_ks", work)
     with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
         results = pipeline.sweep_results(key, work, params, ks)
     per_row = 4
     for start in range(0, len(results), per_row):
         columns = st.columns(per_row)
         for column, result in zip(columns, results[start : start + per_row], strict=False):
-            column.image(result.segmented, caption=f"k = {result.k}", width="stretch")
+            column.image(_picture(result.segmented), caption=f"k = {result.k}", width="stretch")
     st.plotly_chart(
         figures.wcss_curves_figure(
             {"WCSS": ([r.k for r in results], [r.wcss for r in results])},
@@ -68,6 +98,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
             x_title="k",
         ),
         key="sweep_wcss",
+        config=PLOTLY_CONFIG,
     )
     left, right = st.columns(2)
     left.download_button(
@@ -88,7 +119,11 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
         key="dl_frames",
         width="stretch",
     )
-    st.caption("Same from a shell: `kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif`.")
+    command = (
+        f"kseg sweep photo.jpg --ks {','.join(map(str, ks))} --color-space {params.color_space}"
+        f" --seed {params.seed} --n-init {params.n_init} -o sweep.gif"
+    )
+    st.caption(f"Same from a shell: `{command}`.")
 
 
 def render_steps(key: str, work: np.ndarray, params: Params) -> None:
@@ -102,14 +137,18 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         small, plus = pipeline.steps_run(key, work, params, "k-means++")
         _, random = pipeline.steps_run(key, work, params, "random")
     longest = max(plus.n_iter, random.n_iter)
-    i = st.slider(
-        "Iteration",
-        0,
-        longest - 1,
-        0,
-        key="step_i",
-        help="0 shows the initial centres (step 1); the last shows convergence.",
-    )
+    if longest > 1:
+        i = st.slider(
+            "Iteration",
+            0,
+            longest - 1,
+            0,
+            key="step_i",
+            help="0 shows the initial centres (step 1); the last shows convergence.",
+        )
+    else:  # one colour, or k = 1: the first centres are already the answer
+        i = 0
+        st.caption("k-means had nothing to move here: the first centres are the answer.")
     runs = {"k-means++": plus, "random": random}
     _render_iteration_images(runs, i)
     st.plotly_chart(
@@ -120,13 +159,16 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
             marker_x=i,
         ),
         key="steps_wcss",
+        config=PLOTLY_CONFIG,
     )
     shown = st.radio(
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
     steps = runs[shown]
     st.plotly_chart(
-        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)), key="steps_scatter"
+        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)),
+        key="steps_scatter",
+        config=PLOTLY_CONFIG,
     )
 
 
@@ -135,10 +177,10 @@ def _render_iteration_images(runs: dict[str, Steps], i: int) -> None:
     for column, (name, steps) in zip(st.columns(len(runs)), runs.items(), strict=True):
         at = min(i, steps.n_iter - 1)
         column.image(
-            steps.segmented(at),
+            _picture(steps.segmented(at)),
             width="stretch",
             caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
-            f"WCSS {steps.wcss[at]:.4g}, {steps.n_changed[at]:,} pixels moved",
+            f"WCSS {compact_number(steps.wcss[at])}, {steps.n_changed[at]:,} pixels moved",
         )
 
 
@@ -187,9 +229,9 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
             key, work, params, position, texture, min_region
         )
     a, b = st.columns(2)
-    a.image(small, caption="Original (downscaled copy)", width="stretch")
+    a.image(_picture(small), caption="Original (downscaled copy)", width="stretch")
     b.image(
-        result.segmented,
+        _picture(result.segmented),
         width="stretch",
         caption=f"k = {result.k}, colour"
         + (" + position" if position else "")
@@ -207,7 +249,7 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
     for note in notes:
         st.caption(note)
     with st.expander("The Leung–Malik filter bank"):
-        st.plotly_chart(pipeline.filter_bank_figure(), key="lm_bank")
+        st.plotly_chart(pipeline.filter_bank_figure(), key="lm_bank", config=PLOTLY_CONFIG)
 
 
 def render_engines(key: str, work: np.ndarray, params: Params) -> None:
@@ -236,17 +278,22 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
         [
             {
                 "engine": r.engine,
-                "what it does": ENGINE_RUNS[r.engine],
                 "time (s)": round(r.seconds, 3),
                 "× kseg's time": round(r.seconds / fastest, 1),
-                "iterations": r.n_iter,
-                "WCSS": round(r.wcss, 4),
+                "iterations": "—" if r.n_iter is None else str(r.n_iter),
+                "WCSS": compact_number(r.wcss),
                 "agreement (ARI)": round(r.agreement, 4),
+                "what it does": ENGINE_RUNS[r.engine],
             }
             for r in runs
         ],
         hide_index=True,
+        column_config={
+            "engine": st.column_config.TextColumn(width="medium"),
+            "what it does": st.column_config.TextColumn(width="large"),
+        },
     )
+    st.caption("OpenCV does not report its iterations (—).")
 
 
 def render_compression(key: str, work: np.ndarray, params: Params) -> None:
@@ -255,7 +302,7 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
         "pixel. Sizes are real indexed PNGs; PSNR says how close the result looks "
         "(30 dB and up is hard to tell apart)."
     )
-    ks = _ks_ui("compression_ks")
+    ks = _ks_ui("compression_ks", work)
     with st.spinner("Segmenting and encoding for every k…"):
         rows = pipeline.compression_rows(key, work, params, ks)
     st.plotly_chart(
@@ -263,6 +310,7 @@ def render_compression(key: str, work: np.ndarray, params: Params) -> None:
             [r.k for r in rows], [r.bits_per_pixel for r in rows], [r.psnr for r in rows]
         ),
         key="compression_chart",
+        config=PLOTLY_CONFIG,
     )
     st.dataframe(
         [

@@ -55,6 +55,15 @@ from dashboard.controls import SCENE_SAMPLE, Params, RasterParams
 DISPLAY_PIXELS = 1_000_000
 #: Pixels of each cluster card's mask and cut-out.
 THUMBNAIL_PIXELS = 90_000
+#: Largest upload the app decodes: a 24 MP camera photo fits. It keeps one visitor's file
+#: (decoded, segmented, cached) within a 1 GB container such as Streamlit Community Cloud;
+#: the library and the CLI admit 100 MP.
+UPLOAD_MAX_PIXELS = 25_000_000
+#: Byte budget of the stored segmentations (two 8 MP results, or hundreds of small ones).
+#: Results over STORED_MAX_PIXELS are never stored there: Streamlit would store an entry
+#: over its budget anyway.
+STORED_SEGMENTATIONS_BYTES = 120_000_000
+STORED_MAX_PIXELS = 8_000_000
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
 STEPS_PIXELS = 60_000
 FEATURES_PIXELS = 120_000
@@ -110,16 +119,16 @@ def uploaded_file(upload: Any) -> ImageFile:
     return ImageFile(key=key, data=data, name=upload.name or "upload")
 
 
-@st.cache_resource(max_entries=3, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
     """Decode the file; raises :class:`core.ImageError` for anything we cannot use.
 
-    Three images at most stay decoded (a 12 MP photo is 36 MB of pixels): switching between
-    two photos and a sample is instant, and memory stays flat.
+    Two images at most stay decoded (a 12 MP photo is 36 MB of pixels): switching between
+    two is instant, and memory stays flat. Files over :data:`UPLOAD_MAX_PIXELS` are refused.
     """
     source = io.BytesIO(_data)
     source.name = _name  # type: ignore[attr-defined]  # names the file in error messages
-    return core.open_image(source)
+    return core.open_image(source, max_pixels=UPLOAD_MAX_PIXELS)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -136,15 +145,42 @@ def segmentation(
     :func:`_stored_segmentation`, bounded in bytes (unpickling a 12 MP result there costs
     about 0.1 s, still far less than computing it).
     """
-    return _stored_segmentation(key, _loaded, params)
+    compute = _stored_segmentation if _loaded.n_pixels <= STORED_MAX_PIXELS else _segment
+    if params.k <= _loaded.n_pixels:
+        return compute(key, _loaded, params)
+    # A k the image cannot hold (k = 6 on a 1 × 1 image): show the image at the largest k
+    # it allows and say so, as for an image with fewer colours than k.
+    fitted = replace(params, k=_loaded.n_pixels)
+    result, notes = compute(key, _loaded, fitted)
+    note = (
+        f"This image has only {_loaded.n_pixels:,} pixel(s), so k = {fitted.k} was used "
+        f"instead of k = {params.k}."
+    )
+    return result, (note, *notes)
 
 
-@st.cache_data(max_entries=64, max_size="640MB", show_spinner=False)
+def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
+    """The largest k a range up to `k_max` can use on an image of `n_pixels`, and a note
+    saying so when it is smaller than asked (the elbow, the sweep, the panels)."""
+    if k_max <= n_pixels:
+        return k_max, None
+    return n_pixels, (
+        f"This image has only {n_pixels:,} pixel(s): k goes up to {n_pixels} here, not {k_max}."
+    )
+
+
+@st.cache_data(max_entries=64, max_size=STORED_SEGMENTATIONS_BYTES, show_spinner=False)
 def _stored_segmentation(
     key: str, _loaded: core.LoadedImage, params: Params
 ) -> tuple[core.Segmentation, tuple[str, ...]]:
-    # A 12 MP result pickles to ~85 MB: max_size keeps about seven of those, or hundreds of
+    # An 8 MP result pickles to ~60 MB: max_size keeps two of those, or hundreds of
     # sample-sized ones, and memory stays flat.
+    return _segment(key, _loaded, params)
+
+
+def _segment(
+    key: str, _loaded: core.LoadedImage, params: Params
+) -> tuple[core.Segmentation, tuple[str, ...]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # The LoadedImage, not its pixels: transparent pixels and a raster's no-data are
@@ -325,7 +361,8 @@ def _elbow_key(key: str, params: Params, k_max: int) -> Hashable:
 # --- "Understand k-means" (dashboard.explore) -----------------------------------------
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+# A sweep holds up to 31 working-size results (~7 MB each at 1 MP): keep few.
+@st.cache_resource(max_entries=2, show_spinner=False)
 def sweep_results(
     key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]
 ) -> list[core.Segmentation]:

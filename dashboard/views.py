@@ -16,11 +16,23 @@ import streamlit as st
 import core
 from core import export, figures
 from core.raster import class_polygons, label_geotiff, polygons_json
+from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
-from dashboard.pipeline import DISPLAY_PIXELS, ImageFile
+from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 
 _CARDS_PER_ROW = 3
-_PLOTLY_CONFIG = {"displaylogo": False}
+COLOR_BY = {"pixel": "their own colour", "cluster": "their cluster"}
+POINTS_SHOWN = [5_000, 10_000, 20_000, 50_000]
+PIXEL_SIZE_MAX = 100_000.0
+ELBOW_K_MAX_RANGE = (3, 20)
+links.choice("color_by", list(COLOR_BY), "pixel")
+links.choice("max_points", POINTS_SHOWN, 20_000)
+links.number("pixel_size", 0.0, PIXEL_SIZE_MAX, 0.0)
+links.integer("k_max", *ELBOW_K_MAX_RANGE, 12)
+# No Plotly toolbar: on a phone it covered the charts' titles. Charts still zoom and rotate
+# by touch or mouse, and Streamlit's own toolbar offers full screen.
+PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False}
+_PLOTLY_CONFIG = PLOTLY_CONFIG
 # Cut-outs are transparent outside their cluster: show that as a checkerboard, so a white
 # sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
 _CHECKERBOARD_CSS = """
@@ -43,12 +55,8 @@ def _size(shape: tuple[int, ...]) -> str:
 
 
 def _compact(value: float) -> str:
-    """A number short enough for a metric tile: 3,511 / 36.6 k / 36.6 M."""
-    if value >= 1e6:
-        return f"{value / 1e6:,.1f} M"
-    if value >= 1e4:
-        return f"{value / 1e3:,.1f} k"
-    return f"{value:,.0f}" if value >= 10 else f"{value:.3g}"
+    """A number short enough for a metric tile (the CLI prints the same)."""
+    return export.compact_number(value)
 
 
 def _swatch(hex_color: str, size: str = "1.1rem") -> str:
@@ -64,7 +72,10 @@ _PAGE_CSS = """
 .kseg-palette { display: flex; height: 2.4rem; border-radius: .5rem; overflow: hidden;
   border: 1px solid #0002; margin: .25rem 0 1rem 0; }
 .kseg-palette div { display: flex; align-items: center; justify-content: center;
-  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0; }
+  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0;
+  overflow: hidden; white-space: nowrap; }
+/* On a phone the colour names would overlap: the colours speak, the tooltip names them. */
+@media (max-width: 640px) { .kseg-palette div { font-size: 0; } }
 </style>
 """
 
@@ -200,11 +211,12 @@ def render_overview(
         + "). The restarts run first on a coarse colour histogram.",
     )
     metrics[4].metric(
-        "Time",
+        "Computed in",
         f"{seg.elapsed:.2f} s" if seg.elapsed >= 1 else f"{seg.elapsed * 1000:.0f} ms",
         border=True,
-        help="Time k-means took for this result. Revisiting settings you have seen comes "
-        "from the cache and takes no time.",
+        help="How long k-means took when this result was first computed (on a server's "
+        "first run that includes warming up the engine). The result is cached: anyone "
+        "opening these settings again gets it at once.",
     )
 
 
@@ -412,10 +424,11 @@ def render_clusters(
     with table:
         metres = 0.0
         if areas_m2 is None:
+            links.prime("pixel_size")
             metres = st.number_input(
                 "Size of one pixel on the ground, in metres (optional)",
                 min_value=0.0,
-                value=0.0,
+                max_value=PIXEL_SIZE_MAX,
                 step=0.5,
                 format="%.3f",
                 key="pixel_size",
@@ -424,6 +437,7 @@ def render_clusters(
                 "m² and hectares. Leave 0 for ordinary photos. GeoTIFFs need none: their "
                 "areas come from the georeference.",
             )
+            links.keep("pixel_size", metres)
         else:
             st.caption(
                 ":material/public: Areas from the GeoTIFF's georeference (each row's true "
@@ -441,7 +455,8 @@ def render_clusters(
                 row["area_ha"] = row["area_m2"] / 10_000
         columns = ["cluster", "colour", "hex", "r", "g", "b", "pixels", "share"]
         if metres > 0 or areas_m2 is not None:
-            columns += ["area_m2", "area_ha"]
+            # Room for the areas: R, G, B are in the hex (and in the CSV).
+            columns = [c for c in columns if c not in ("r", "g", "b")] + ["area_m2", "area_ha"]
         st.dataframe(
             rows,
             hide_index=True,
@@ -454,10 +469,10 @@ def render_clusters(
                 "b": st.column_config.NumberColumn("B", width=48),
                 "pixels": st.column_config.NumberColumn("pixels", format="localized"),
                 "share": st.column_config.ProgressColumn(
-                    "share", format="%.2f %%", min_value=0.0, max_value=100.0
+                    "share", format="%.1f %%", min_value=0.0, max_value=100.0, width="small"
                 ),
-                "area_m2": st.column_config.NumberColumn("area (m²)", format="localized"),
-                "area_ha": st.column_config.NumberColumn("area (ha)", format="%.4f"),
+                "area_m2": st.column_config.NumberColumn("area (m²)", format="compact"),
+                "area_ha": st.column_config.NumberColumn("area (ha)", format="compact"),
             },
             key="palette_table",
         )
@@ -499,24 +514,26 @@ def render_color_space(
 ) -> None:
     """The 3D scatter, with its own two small controls."""
     left, right, _ = st.columns([1, 1, 1])
+    links.prime("color_by")
     color_by = left.segmented_control(
         "Colour points by",
-        ["pixel", "cluster"],
-        format_func={"pixel": "their own colour", "cluster": "their cluster"}.__getitem__,
-        default="pixel",
+        list(COLOR_BY),
+        format_func=COLOR_BY.__getitem__,
         required=True,
         key="color_by",
         help="Each pixel in its own colour, or in its cluster's palette colour.",
     )
+    links.keep("color_by", color_by)
+    links.prime("max_points")
     max_points = right.select_slider(
         "Pixels shown",
-        [5_000, 10_000, 20_000, 50_000],
-        value=20_000,
+        POINTS_SHOWN,
         format_func="{:,}".format,
         key="max_points",
         help="A reproducible random sample of the image's pixels (drawn with the seed "
         "from Advanced), so the chart stays fluid.",
     )
+    links.keep("max_points", max_points)
     st.plotly_chart(make_figure(color_by, max_points), key="scatter3d", config=_PLOTLY_CONFIG)
     axes = ", ".join(core.AXIS_TITLES[seg.color_space])
     st.caption(
@@ -532,15 +549,18 @@ def render_elbow(
     run_elbow: Callable[[int], core.Elbow],
 ) -> None:
     """The elbow plot, the suggestion in words, and one click to use it."""
+    links.prime("k_max")
     k_max = st.slider(
         "Try every k from 1 to",
-        3,
-        20,
-        12,
+        *ELBOW_K_MAX_RANGE,
         key="k_max",
         help="The elbow method runs k-means once for each k up to this (with the colour "
         "space, seed and restarts from the sidebar) and looks for the bend in the curve.",
     )
+    links.keep("k_max", k_max)
+    k_max, note = k_range(k_max, work.shape[0] * work.shape[1])
+    if note:
+        st.caption(f":material/info: {note}")
     elbow = run_elbow(k_max)
     st.plotly_chart(
         figures.elbow_figure(elbow, chosen_k=seg.k), key="elbow_chart", config=_PLOTLY_CONFIG
@@ -566,8 +586,8 @@ def render_elbow(
         else f"the {_size(work.shape)} downscaled copy (the size the centres are fitted at)"
     )
     st.caption(
-        "WCSS (the sum of squared distances from each pixel to its centre) always falls as k "
-        f"grows; past the elbow, extra clusters buy little. Computed on {where} in "
+        "WCSS (the sum of squared distances from each pixel to its centre) never rises as k "
+        f"grows; past an elbow, extra clusters buy little. Computed on {where} in "
         f"{elbow.elapsed:.2f} s."
     )
 

@@ -36,3 +36,49 @@ def test_distinct_colours_match_numpy():
     expected_ids, expected_counts = np.unique(keys, return_counts=True)
     np.testing.assert_array_equal(ids, expected_ids)
     np.testing.assert_array_equal(counts, expected_counts)
+
+
+def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
+    """No writable ``__pycache__`` and no writable user cache: numba cannot cache, kseg
+    must still import (the CLI's ``--help``) and compute, with nothing on stderr."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    install = tmp_path / "site"
+    shutil.copytree(root / "core", install / "core", ignore=shutil.ignore_patterns("__pycache__"))
+    (install / "core" / "__pycache__").write_text("")  # a file: no cache folder can be made
+    blocked = tmp_path / "blocked"
+    blocked.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CACHE", "KSEG"))}
+    env.update(
+        PYTHONPATH=str(install),
+        HOME=str(blocked),
+        XDG_CACHE_HOME=str(blocked / "cache"),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    code = (
+        "import numpy as np, core.cli\n"
+        "from core import _accel\n"
+        "pixels = np.array([[1, 2, 3], [1, 2, 3], [9, 9, 9]], dtype=np.uint8)\n"
+        "print(_accel.nonzero_bins(_accel.color_histogram(pixels))[1].tolist())\n"
+    )
+    outputs = []
+    for args in (["-c", code], ["-m", "core", "--help"]):
+        done = subprocess.run(
+            [sys.executable, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-1500:]
+        assert "cannot cache" not in done.stderr and "Traceback" not in done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0].strip() == "[2, 1]"
+    assert "usage: kseg" in outputs[1]

@@ -99,3 +99,41 @@ def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):
             full_page_screenshot(page, ARTIFACTS / "upload_colour_space.png")
         finally:
             browser.close()
+
+
+def test_concurrent_sessions_each_see_only_their_own_image(server, tmp_path, photo):
+    """Three visitors upload different photos at the same moment: each page shows its own
+    image (its own size) and nobody else's."""
+    from playwright.sync_api import sync_playwright
+
+    shapes = [(photo.shape[0] - 10 * i, photo.shape[1] - 7 * i) for i in range(3)]
+    files = []
+    for i, (height, width) in enumerate(shapes):
+        path = tmp_path / f"visitor_{i}.png"
+        Image.fromarray(np.ascontiguousarray(np.roll(photo, 9 * i, axis=1)[:height, :width])).save(
+            path
+        )
+        files.append(path)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            pages = []
+            for _ in files:  # one browser context each: separate sessions, like visitors
+                page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.goto(f"{server}/?image=Upload%20your%20own%E2%80%A6", timeout=TIMEOUT_MS)
+                page.locator("[data-testid='stFileUploaderDropzone'] button").wait_for()
+                pages.append(page)
+            for page, path in zip(pages, files, strict=True):  # all at once, then wait
+                with page.expect_file_chooser() as chooser:
+                    page.locator("[data-testid='stFileUploaderDropzone'] button").click()
+                chooser.value.set_files(path)
+            sizes = [f"{width} × {height}" for height, width in shapes]
+            for i, page in enumerate(pages):
+                page.get_by_text(sizes[i], exact=True).wait_for()
+                wait_until_idle(page, TIMEOUT_MS)
+                assert no_exception(page)
+                text = page.locator("[data-testid='stMain']").inner_text()
+                assert sum(size in text for size in sizes) == 1  # its own, no one else's
+        finally:
+            browser.close()

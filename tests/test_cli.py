@@ -15,7 +15,7 @@ import pytest
 from helpers import ROOT
 from PIL import Image
 
-from core import __version__
+from core import __version__, export
 from core.cli import EXIT_ERROR, main
 from core.elbow import elbow
 from core.io import resize_to_max_pixels
@@ -49,7 +49,8 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
 
     np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
     masks = sorted(out.glob("mask_*.png"))
-    assert [m.name for m in masks] == [f"mask_{i:02d}.png" for i in range(4)]
+    # The same names as the dashboard's ZIP of masks.
+    assert [m.name for m in masks] == [export.mask_file_name(expected, i) for i in range(4)]
     for i, mask in enumerate(masks):
         np.testing.assert_array_equal(read_png(mask) == 255, expected.mask(i))
     with (out / "palette.csv").open(newline="") as handle:
@@ -68,7 +69,7 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
         assert line.split()[3] == f"{expected.counts[i]:,}"
     assert len({line.index("#") for line in table[1:]}) == 1  # the colour column is aligned
     summary = lines[2 + expected.k]
-    assert f"WCSS {expected.wcss:.6g}" in summary
+    assert f"WCSS {export.compact_number(expected.wcss)}," in summary
     assert f"{expected.n_iter} iterations" in summary
     assert f"{expected.n_colors:,} distinct colours" in summary
 
@@ -76,9 +77,9 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
 def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["segment", str(image_file), "-k", "2", "--quiet"]) == 0
-    assert sorted(p.name for p in (tmp_path / "flower_k2").iterdir()) == [
-        "mask_00.png",
-        "mask_01.png",
+    names = sorted(p.name for p in (tmp_path / "flower_k2").iterdir())
+    assert [name[:8] for name in names[:2]] == ["mask_00_", "mask_01_"]
+    assert names[2:] == [
         "palette.csv",
         "recipe.json",
         "segmented.png",
@@ -130,7 +131,8 @@ def test_elbow_lists_every_k_and_a_suggestion(image_file, photo, capsys):
     assert lines[0].split() == ["k", "WCSS"]
     rows = [line.split() for line in lines[1:6]]
     assert [int(row[0]) for row in rows] == [2, 3, 4, 5, 6]
-    np.testing.assert_allclose([float(row[1]) for row in rows], expected.wcss, rtol=1e-5)
+    for line, wcss in zip(lines[1:6], expected.wcss, strict=True):  # as the dashboard shows it
+        assert f"  {export.compact_number(wcss)}" in line
     assert lines[6] == expected.message
     marked = [int(row[0]) for row in rows if "suggested" in row]
     assert marked == ([] if expected.knee is None else [expected.knee])
@@ -277,6 +279,39 @@ def test_sweep_writes_a_gif_with_a_frame_per_k(tmp_path, photo, capsys):
     assert [line.split()[0] for line in printed.splitlines()[1:4]] == ["2", "4", "8"]
     assert main(["sweep", str(source), "--ks", "2,x"]) == 2
     assert "expected k values" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["segment", "IMG", "-o", ""], ["sweep", "IMG", "-o", " "], ["sweep", "IMG", "--frames", ""]],
+)
+def test_empty_output_name_is_refused_not_the_current_folder(
+    argv, image_file, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(image_file) if a == "IMG" else a for a in argv]
+    assert main(argv) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, "got an empty one")
+
+
+def test_corrupt_tiff_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    # Pillow raises TypeError on this file ("'IFDRational' object cannot be interpreted as
+    # an integer"); the CLI used to print a traceback and exit 1.
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (0, 255, 0)).save(buffer, format="TIFF")
+    data = bytearray(buffer.getvalue())
+    offset = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, offset)[0]):
+        entry = offset + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<H", data, entry + 2, 5)  # typed RATIONAL
+    path = tmp_path / "scan.tif"
+    path.write_bytes(bytes(data))
+    assert main(["segment", str(path), "-k", "2", "-o", str(tmp_path / "out")]) == EXIT_ERROR
+    assert_one_error_line(capsys.readouterr().err, r"'scan\.tif' is damaged")
 
 
 def test_random_seed_is_drawn_recorded_and_reproduces(image_file, tmp_path):

@@ -56,3 +56,10 @@ def test_same_seed_same_numbers(blocks):
     assert [(r.wcss, r.agreement, r.n_iter) for r in first] == [
         (r.wcss, r.agreement, r.n_iter) for r in again
     ]
+
+
+def test_one_pixel_image_runs_in_every_engine():
+    dot = np.array([[[200, 40, 90]]], dtype=np.uint8)
+    runs = compare_engines(dot, 1)
+    assert [r.wcss for r in runs] == pytest.approx([0.0] * len(runs), abs=1e-9)
+    assert segment(dot, 1, engine="opencv").palette.tolist() == [[200, 40, 90]]

@@ -52,7 +52,7 @@ def test_default_page_shows_the_sample_original_and_segmented(app):
         "Distinct colours",
         "WCSS",
         "Iterations",
-        "Time",
+        "Computed in",
     ]
     assert app.metric[0].value == "640 × 427"
     assert len(app.get("download_button")) == 7
@@ -140,10 +140,11 @@ def test_uploads_good_then_bad_then_good(app, photo):
     assert clean(app) and len(app.image) == 2
 
 
-def test_tiny_upload_with_k_above_its_pixels_is_an_error_not_a_crash(app):
-    upload(app, "tiny.png", png(np.zeros((2, 2, 3), np.uint8)))
-    assert not app.exception
-    assert "more than the number of pixels" in app.error[0].value
+def test_tiny_upload_with_k_above_its_pixels_uses_the_largest_k_it_allows(app):
+    tiny = np.arange(12, dtype=np.uint8).reshape(2, 2, 3) * 20
+    upload(app, "tiny.png", png(tiny))
+    assert clean(app) and len(app.image) == 2
+    assert any("k = 4 was used instead of k = 6" in w.value for w in app.warning)
 
 
 def test_few_colours_warn_instead_of_failing(app, blocks):

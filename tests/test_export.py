@@ -186,7 +186,7 @@ def test_recipe_command_reproduces_the_labels(tmp_path, monkeypatch, blocks, dow
 
     monkeypatch.chdir(tmp_path)  # run the command where the image is, as a user would
     assert main([*words[1:], "-o", "again", "--quiet"]) == 0
-    masks = [decode((tmp_path / "again" / f"mask_{i:02d}.png").read_bytes()) for i in range(3)]
+    masks = [decode(path.read_bytes()) for path in sorted((tmp_path / "again").glob("mask_*.png"))]
     labels = np.argmax(np.stack(masks), axis=0)
     assert all(mask.shape == original.shape for mask in masks)
     np.testing.assert_array_equal(sum(mask == 255 for mask in masks), 1)  # a partition
@@ -223,3 +223,15 @@ def test_recipe_is_json_even_with_numpy_parameters(noisy_blocks):
     parsed = json.loads(recipe_json(seg))
     assert parsed["parameters"]["k"] == 2 and parsed["parameters"]["seed"] == 4
     assert shlex.split(parsed["command"])[:5] == ["kseg", "segment", "IMAGE", "-k", "2"]
+
+
+def test_compact_number_is_one_convention():
+    from core.export import compact_number
+
+    assert [compact_number(v) for v in (24_441_400.2, 36_600, 3511.4, 0.1234, 0)] == [
+        "24.4 M",
+        "36.6 k",
+        "3,511",
+        "0.123",
+        "0",
+    ]

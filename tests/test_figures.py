@@ -26,7 +26,7 @@ def test_scatter3d_has_a_pixel_trace_and_a_centroid_trace(seg, photo):
     assert len(pixels.x) == len(pixels.y) == len(pixels.z) == 2_000
     assert len(pixels.marker.color) == 2_000
     assert len(pixels.customdata) == 2_000
-    assert set(np.asarray(pixels.customdata).tolist()) <= set(range(seg.k))
+    assert set(np.asarray(pixels.customdata)[:, 0].astype(int).tolist()) <= set(range(seg.k))
     assert len(centroids.x) == seg.k
     assert centroids.marker.symbol == "diamond"
     assert centroids.marker.line.width > 0
@@ -51,11 +51,14 @@ def test_scatter3d_shows_every_pixel_of_a_small_image(seg, photo):
 
 def test_scatter3d_colours_points_by_pixel_or_by_cluster(seg, photo):
     by_cluster = figures.scatter3d_figure(seg, photo, max_points=300, color_by="cluster")
-    palette = {f"rgb({r},{g},{b})" for r, g, b in seg.palette.tolist()}
-    assert set(by_cluster.data[0].marker.color) <= palette
-    labels = np.asarray(by_cluster.data[0].customdata)
-    expected = [f"rgb({r},{g},{b})" for r, g, b in seg.palette[labels].tolist()]
+    # One distinct hue per cluster (similar greens told apart); hover gives the palette.
+    customdata = np.asarray(by_cluster.data[0].customdata)
+    labels = customdata[:, 0].astype(int)
+    expected = [figures.CLUSTER_HUES[i] for i in labels]
     assert list(by_cluster.data[0].marker.color) == expected
+    assert len(set(figures.CLUSTER_HUES[: seg.k])) == seg.k
+    assert list(customdata[:, 1]) == [seg.hex_colors[i] for i in labels]
+    assert by_cluster.data[1].marker.size < 10 and by_cluster.data[1].marker.opacity == 1.0
     by_pixel = figures.scatter3d_figure(seg, photo, max_points=300, color_by="pixel")
     assert len(set(by_pixel.data[0].marker.color)) > seg.k
     # The figure serialises (what st.plotly_chart sends) with one colour per point.
@@ -144,3 +147,38 @@ def test_steps_figure_draws_a_path_per_centroid(photo):
 def test_filter_bank_figure_has_48_heatmaps():
     figure = figures.filter_bank_figure(lm_filter_bank(), LM_FILTER_NAMES)
     assert len(figure.data) == 48 and all(isinstance(t, go.Heatmap) for t in figure.data)
+
+
+def test_compression_psnr_axis_has_its_own_round_ticks():
+    figure = figures.compression_figure([2, 4, 8], [1.0, 2.0, 3.0], [16.34, 19.01, 21.68])
+    assert figure.layout.yaxis2.tickmode == "auto"
+
+
+def test_elbow_of_a_one_colour_image_has_no_negative_axis():
+    import warnings
+
+    from core.elbow import elbow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curve = elbow(np.full((4, 5, 3), 120, np.uint8), range(1, 5))
+    assert curve.knee is None and "does not fall" in curve.message
+    assert figures.elbow_figure(curve, chosen_k=2).layout.yaxis.rangemode == "nonnegative"
+
+
+def test_legends_sit_below_the_plot_not_on_the_title(seg, photo):
+    from core.elbow import elbow
+
+    curve = elbow(photo, range(1, 5), n_init=1)
+    for figure in (
+        figures.elbow_figure(curve, chosen_k=2),
+        figures.scatter3d_figure(seg, photo, max_points=200),
+        figures.wcss_curves_figure({"a": ([1, 2], [2.0, 1.0])}, title="t", x_title="k"),
+    ):
+        assert figure.layout.legend.y <= 0 and figure.layout.legend.yanchor == "top"
+
+
+def test_3d_scenes_are_seen_from_far_enough_to_fit(seg, photo):
+    figure = figures.scatter3d_figure(seg, photo, max_points=100)
+    eye = figure.layout.scene.camera.eye
+    assert min(eye.x, eye.y, eye.z) > 1.1 and (eye.x**2 + eye.y**2 + eye.z**2) ** 0.5 > 2.3

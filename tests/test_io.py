@@ -256,3 +256,148 @@ def test_errors_are_value_errors_and_bad_sources_type_errors():
         load_image(12345)
     with pytest.raises(TypeError, match="binary mode"):
         load_image(io.StringIO("text"))
+
+
+# --- hardening (issue 10) ------------------------------------------------------------
+
+
+def _tiff_ifds(data: bytearray) -> list[int]:
+    offset, found = struct.unpack_from("<I", data, 4)[0], []
+    while offset:
+        found.append(offset)
+        count = struct.unpack_from("<H", data, offset)[0]
+        offset = struct.unpack_from("<I", data, offset + 2 + 12 * count)[0]
+    return found
+
+
+def _tiff_retag(data: bytearray, page: int, tag: int, *, new_tag=None, new_type=None) -> None:
+    """Change one tag's id or type in place (little-endian TIFF)."""
+    offset = _tiff_ifds(data)[page]
+    for i in range(struct.unpack_from("<H", data, offset)[0]):
+        position = offset + 2 + 12 * i
+        if struct.unpack_from("<H", data, position)[0] == tag:
+            if new_tag is not None:
+                struct.pack_into("<H", data, position, new_tag)
+            if new_type is not None:
+                struct.pack_into("<H", data, position + 2, new_type)
+            return
+    raise AssertionError(f"tag {tag} not found")
+
+
+def _two_page_tiff() -> bytearray:
+    pages = [Image.new("RGB", (4, 3), color) for color in [(0, 255, 0), (255, 0, 0)]]
+    return bytearray(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
+
+
+def test_tiff_whose_later_page_lacks_a_width_still_gives_its_first_page():
+    # Pillow raises TypeError("Missing dimensions") when counting the pages.
+    data = _two_page_tiff()
+    _tiff_retag(data, 1, 256, new_tag=0x7FFF)  # page 2 loses ImageWidth
+    loaded = open_image(bytes(data))
+    assert loaded.rgb[0, 0].tolist() == [0, 255, 0]
+
+
+def test_tiff_with_rational_strip_offsets_is_an_image_error():
+    # Pillow raises TypeError("'IFDRational' object cannot be interpreted as an integer").
+    data = _two_page_tiff()
+    _tiff_retag(data, 0, 273, new_type=5)  # StripOffsets typed RATIONAL
+    with pytest.raises(ImageError, match="is damaged or incomplete"):
+        load_image(bytes(data))
+
+
+def test_png_with_damaged_header_says_damaged_not_unknown_format(rgb):
+    data = bytearray(encode(Image.fromarray(rgb), "PNG"))
+    data[29] ^= 0xFF  # the IHDR checksum
+    with pytest.raises(ImageError, match="starts like a PNG file but is damaged"):
+        load_image(bytes(data))
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_with_rows(width: int, height: int, rows: int, *, interlace: int = 0) -> bytes:
+    """An RGB PNG whose header says `height` rows but whose data holds `rows` of them."""
+    raw = b"".join(b"\x00" + bytes([200, 100, 50]) * width for _ in range(rows))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def test_png_whose_header_lies_about_its_size_is_refused_quickly():
+    lying = png_with_rows(100_000, 500, 3)
+    assert len(lying) < 2000
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match=r"truncated: its header promises 100,000 × 500"):
+        load_image(lying)
+    assert time.perf_counter() - started < 1.0
+    assert load_image(png_with_rows(7, 5, 5)).shape == (5, 7, 3)  # complete: accepted
+
+
+@pytest.mark.parametrize("rows_kept", [0.25, 0.5, 0.99])
+def test_truncated_png_data_is_refused_even_interlaced(rgb, rows_kept):
+    for interlace in (0, 1):
+        data = encode(Image.fromarray(np.tile(rgb, (8, 8, 1))), "PNG", interlace=interlace)
+        idat = data.index(b"IDAT") - 4
+        (length,) = struct.unpack(">I", data[idat : idat + 4])
+        body = data[idat + 8 : idat + 8 + length]
+        inflated = zlib.decompress(body)
+        cut = zlib.compress(inflated[: int(len(inflated) * rows_kept)])
+        damaged = data[:idat] + _chunk(b"IDAT", cut) + _chunk(b"IEND", b"")
+        with pytest.raises(ImageError, match="truncated"):
+            load_image(damaged)
+
+
+def test_truncated_files_are_refused_even_if_pillow_was_told_to_accept_them(rgb, monkeypatch):
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    big = cv2.resize(rgb, (300, 200), interpolation=cv2.INTER_NEAREST)
+    data = encode(Image.fromarray(big), "JPEG")
+    with pytest.raises(ImageError, match=r"(truncated|damaged)"):
+        load_image(data[: len(data) // 2])
+
+
+def test_float_images_with_nan_and_inf_scale_by_their_finite_range():
+    values = np.array([[0.0, 2.0, 4.0, np.inf, -np.inf, np.nan]], dtype=np.float32)
+    loaded = load_image(encode(Image.fromarray(values, mode="F"), "TIFF"))
+    assert loaded[0, :, 0].tolist() == [0, 128, 255, 255, 0, 0]
+    nothing = np.full((2, 3), np.nan, dtype=np.float32)
+    with pytest.raises(ImageError, match="no finite pixel values"):
+        load_image(encode(Image.fromarray(nothing, mode="F"), "TIFF"))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillow(orientation):
+    from PIL import ImageOps
+
+    image = np.random.default_rng(orientation).integers(0, 256, (6, 9, 4), dtype=np.uint8)
+    image[..., 3] = np.maximum(image[..., 3], 1)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(image, mode="RGBA"), "PNG", exif=exif)
+    loaded = open_image(data)
+    expected = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(loaded.alpha, np.asarray(expected)[..., 3])
+    reference = open_image(encode(expected, "PNG")).rgb
+    np.testing.assert_array_equal(loaded.rgb, reference)
+
+
+def test_wide_strips_convert_like_the_whole_image(monkeypatch):
+    """Band-by-band conversion gives the same pixels as converting in one go."""
+    import core.io
+
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (37, 23, 4), dtype=np.uint8)
+    gray16 = rng.integers(0, 65536, (37, 23), dtype=np.uint16)
+    files = [encode(Image.fromarray(rgba, mode="RGBA"), "PNG"), cv2.imencode(".png", gray16)[1]]
+    whole = [open_image(bytes(f)) for f in files]
+    monkeypatch.setattr(core.io, "_STRIP_PIXELS", 50)  # two rows per band
+    for data, reference in zip(files, whole, strict=True):
+        banded = open_image(bytes(data))
+        np.testing.assert_array_equal(banded.rgb, reference.rgb)
+    np.testing.assert_array_equal(whole[1].rgb[..., 0], np.rint(gray16 / 257).astype(np.uint8))

@@ -14,8 +14,8 @@ LAYERS = [
     {"colorspaces", "colortable", "texture", "features"},
     {"kmeans", "engines", "kmeans_nd"},
     {"cleanup", "segmentation", "raster_segmentation"},
-    {"elbow", "sweep", "steps", "compare", "compression", "export"},
-    {"figures", "previews", "cli", "cli_raster", "__main__", "__init__"},
+    {"elbow", "sweep", "steps", "compare", "compression", "export", "collection"},
+    {"figures", "previews", "cli", "cli_raster", "batch", "__main__", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -150,7 +150,8 @@ def test_elbow_and_scatter_leave_masked_pixels_out():
     assert curve.wcss[2] < 0.02 * curve.wcss[0]  # three logo colours: flat after k = 3
     seg = segment(rgba, 3)
     figure = scatter3d_figure(seg, rgba[:, :, :3].copy(), max_points=10_000)
-    assert (np.asarray(figure.data[0].customdata) >= 0).all()
+    clusters = np.asarray(figure.data[0].customdata)[:, 0].astype(int)  # (cluster, hex)
+    assert (clusters >= 0).all()
     assert len(figure.data[0].x) == int((rgba[:, :, 3] > 0).sum())
 
 

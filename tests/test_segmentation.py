@@ -222,6 +222,16 @@ def test_compiled_and_numpy_paths_agree(photo, monkeypatch):
     assert compiled.wcss == pytest.approx(plain.wcss, rel=1e-6)
 
 
+def test_tiny_fit_pixels_does_not_leave_clusters_empty_or_warn_wrongly(photo):
+    # fit_pixels=1 used to fit on one pixel, leave five clusters empty and blame the image
+    # ("only 9,000 distinct colours, fewer than k=6").
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = segment(photo, 6, fit_pixels=1)
+    assert (result.counts > 0).all()
+    assert result.fit_shape == photo.shape[:2]
+
+
 def test_old_names_the_readme_promised_keep_working(blocks):
     result = segment(blocks, 3)
     assert result.fractions is result.shares and result.inertia == result.wcss

@@ -1,0 +1,464 @@
+"""``kseg batch`` / ``kseg apply`` end to end, in process, on a LocalCluster and on a real
+``dask scheduler`` with ``dask worker`` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import small_photo
+from PIL import Image
+
+from core import batch
+from core.cli import EXIT_ERROR, main
+from core.collection import Palette, apply_palette, fit_collection, segment_collection
+from devtools.browser import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def assert_same_palette(a: Palette, b: Palette) -> None:
+    """Two fits of the same pixels: the same clusters; sums equal up to rounding (kernels
+    or NumPy, thread counts)."""
+    assert a.params == b.params
+    assert a.hex_colors == b.hex_colors
+    assert a.counts.tolist() == b.counts.tolist()
+    np.testing.assert_allclose(a.centers, b.centers, rtol=1e-9, atol=1e-12)
+    assert a.inertia == pytest.approx(b.inertia, rel=1e-9)
+
+
+def _images() -> list[np.ndarray]:
+    a, b = small_photo("flower.jpg", 8), small_photo("china.jpg", 8)
+    return [np.roll(a if i % 2 else b, 5 * i, axis=1) for i in range(6)]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """Six small PNGs and one broken file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, image in enumerate(_images()):
+        Image.fromarray(image).save(folder / f"img{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return folder
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_kseg(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_batch_writes_tables_and_images(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "-k", "4", "-o", str(out), "--workers", "0", "-q"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.strip().splitlines()[-1].startswith("kseg: warning: 1 of 7 file(s)")
+    images = _images()
+    palette = fit_collection(images, 4)
+    assert_same_palette(Palette.from_json((out / "palette.json").read_text()), palette)
+    rows = read_csv(out / "areas.csv")
+    assert list(rows[0]) == ["file", "cluster", "hex", "pixels", "share"]
+    assert len(rows) == 6 * 4
+    for i, image in enumerate(images):
+        seg = apply_palette(image, palette)
+        mine = [r for r in rows if r["file"] == str(folder / f"img{i}.png")]
+        assert [int(r["pixels"]) for r in mine] == seg.counts.tolist()
+        assert [r["hex"] for r in mine] == palette.hex_colors
+        with Image.open(out / "labels" / f"img{i}.png") as labels:
+            np.testing.assert_array_equal(np.asarray(labels), seg.labels)
+        with Image.open(out / "segmented" / f"img{i}.png") as painted:
+            np.testing.assert_array_equal(np.asarray(painted), seg.segmented)
+    errors = read_csv(out / "errors.csv")
+    assert [e["file"] for e in errors] == [str(folder / "broken.png")]
+    assert "broken.png" in errors[0]["error"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["inputs"], summary["segmented"], summary["failed"]) == (7, 6, 1)
+    assert summary["palette"]["hex"] == palette.hex_colors
+    assert {"fit", "labels", "total"} <= set(summary["timings_s"])
+
+
+def test_batch_pixel_size_masks_and_list_file(folder, tmp_path, capsys):
+    listing = tmp_path / "files.txt"
+    listing.write_text("# two images\nin/img0.png\nin/img1.png  # the flower\n")
+    out = tmp_path / "out"
+    argv = ["batch", str(listing), "-k", "3", "-o", str(out), "--workers", "0", "-q"]
+    assert main([*argv, "--pixel-size", "10", "--masks"]) == 0
+    rows = read_csv(out / "areas.csv")
+    assert list(rows[0])[-2:] == ["area_m2", "area_ha"]
+    assert {r["file"] for r in rows} == {
+        str(tmp_path / "in" / "img0.png"),
+        str(tmp_path / "in" / "img1.png"),
+    }
+    for r in rows:
+        assert float(r["area_m2"]) == pytest.approx(int(r["pixels"]) * 100.0)
+        assert float(r["area_ha"]) == pytest.approx(int(r["pixels"]) * 0.01)
+    assert len(list((out / "masks" / "img0").glob("mask_*.png"))) == 3
+    assert not (out / "errors.csv").exists()
+
+
+def test_batch_exit_2_when_nothing_can_be_read(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    code = main(
+        [
+            "batch",
+            str(bad),
+            str(tmp_path / "missing.png"),
+            "-k",
+            "3",
+            "-o",
+            str(tmp_path / "o"),
+            "--workers",
+            "0",
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert err.startswith("kseg: error: None of the 2 input file(s) could be read")
+    assert len(read_csv(tmp_path / "o" / "errors.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["batch", "{folder}", "-o", "{out}"], "Give the number of clusters with -k"),
+        (["batch", "{folder}", "-k", "3", "--palette", "p.json", "-o", "{out}"], "leave out -k"),
+        (["batch", "{folder}/*.heic", "-k", "3", "-o", "{out}"], "No file matches"),
+        (["batch", "{empty}", "-k", "3", "-o", "{out}"], "holds no image files"),
+        (["batch", "{folder}", "-k", "0", "-o", "{out}"], "positive whole number"),
+        (["batch", "{folder}", "-k", "3", "--pixel-size", "-1", "-o", "{out}"], "positive number"),
+        (["apply", "{folder}/nope.json", "{folder}", "-o", "{out}"], "was not found"),
+        (["apply", "{folder}/img0.png", "{folder}", "-o", "{out}"], "not a kseg palette"),
+        (
+            [
+                "batch",
+                "{folder}",
+                "-k",
+                "3",
+                "--scheduler",
+                "tcp://127.0.0.1:{port}",
+                "-o",
+                "{out}",
+            ],
+            "Could not connect",
+        ),
+    ],
+)
+def test_batch_wrong_options_exit_2(folder, tmp_path, capsys, monkeypatch, argv, match):
+    monkeypatch.setattr(batch, "CONNECT_TIMEOUT", "1s")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    values = {"folder": folder, "out": tmp_path / "o", "empty": empty, "port": free_port()}
+    code = main([a.format(**values) for a in argv])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert err.startswith("kseg: error: ") and match in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_apply_a_kept_palette(folder, tmp_path, capsys):
+    kept = fit_collection(_images()[:2], 5, color_space="oklab")
+    palette_file = tmp_path / "kept.json"
+    palette_file.write_text(kept.to_json())
+    out = tmp_path / "applied"
+    assert (
+        main(
+            [
+                "apply",
+                str(palette_file),
+                str(folder / "img3.png"),
+                "-o",
+                str(out),
+                "-q",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
+    rows = read_csv(out / "areas.csv")
+    assert [int(r["pixels"]) for r in rows] == apply_palette(_images()[3], kept).counts.tolist()
+    assert Palette.from_json((out / "palette.json").read_text()) == kept
+    same = tmp_path / "same"
+    assert (
+        main(
+            [
+                "batch",
+                str(folder / "img3.png"),
+                "--palette",
+                str(palette_file),
+                "-o",
+                str(same),
+                "-q",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert (same / "areas.csv").read_text() == (out / "areas.csv").read_text()
+
+
+def test_per_image_palettes(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "batch",
+                str(folder / "img0.png"),
+                str(folder / "img1.png"),
+                "-k",
+                "3",
+                "--per-image",
+                "-o",
+                str(out),
+                "-q",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
+    rows = read_csv(out / "areas.csv")
+    first = {r["hex"] for r in rows if r["file"].endswith("img0.png")}
+    second = {r["hex"] for r in rows if r["file"].endswith("img1.png")}
+    assert first != second
+    assert not (out / "palette.json").exists()
+
+
+def test_resume_skips_images_already_written(folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["batch", str(folder), "-k", "3", "-o", str(out), "-q", "--workers", "0", "--resume"]
+    assert main(argv) == 0
+    before = (out / "areas.csv").read_text()
+    kept = {p.name: p.stat().st_mtime_ns for p in (out / "segmented").iterdir()}
+    (out / "segmented" / "img2.png").unlink()  # this one must be redone
+    time.sleep(0.01)
+    assert main(argv) == 0
+    assert (out / "areas.csv").read_text() == before
+    now = {p.name: p.stat().st_mtime_ns for p in (out / "segmented").iterdir()}
+    assert set(now) == set(kept)
+    redone = {name for name in now if now[name] != kept[name]}
+    assert redone == {"img2.png"}
+    # Other parameters: nothing is reused.
+    assert main([*argv[:3], "4", *argv[4:]]) == 0
+    assert all(p.stat().st_mtime_ns != kept[p.name] for p in (out / "segmented").iterdir())
+
+
+def test_interrupted_run_keeps_what_is_done(folder, tmp_path, capsys, monkeypatch):
+    import core.collection
+
+    real = core.collection.segment_collection
+
+    def interrupted(*args, on_row, **kwargs):
+        def stop_after_two(row, seen=[]):  # noqa: B006 - a counter for this call only
+            on_row(row)
+            seen.append(row)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+
+        return real(*args, on_row=stop_after_two, **kwargs)
+
+    monkeypatch.setattr(core.collection, "segment_collection", interrupted)
+    out = tmp_path / "out"
+    code = main(["batch", str(folder), "-k", "3", "-o", str(out), "-q", "--workers", "0"])
+    assert code == 130
+    assert "interrupted" in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True
+    files = {r["file"] for r in read_csv(out / "areas.csv")} | {
+        e["file"] for e in read_csv(out / "errors.csv")
+    }
+    assert len(files) == 3  # the error row plus two images
+
+
+def test_find_inputs(folder, tmp_path):
+    nested = folder / "sub"
+    nested.mkdir()
+    Image.fromarray(_images()[0]).save(nested / "deep.jpg")
+    (folder / "notes.md").write_text("x")
+    flat = batch.find_inputs([str(folder)])
+    assert [Path(p).name for p in flat] == ["broken.png", *[f"img{i}.png" for i in range(6)]]
+    deep = batch.find_inputs([str(folder)], recursive=True)
+    assert Path(deep[-1]).name == "deep.jpg"
+    both = batch.find_inputs([str(folder / "img1.png"), str(folder / "img*.png")])
+    assert [Path(p).name for p in both] == [
+        "img1.png",
+        "img0.png",
+        *[f"img{i}.png" for i in range(2, 6)],
+    ]
+
+
+# --- a real Dask cluster -------------------------------------------------------------------
+
+
+@pytest.fixture
+def dask_cluster(tmp_path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """``dask scheduler`` and two ``dask worker`` processes (no nanny) on free ports."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (tmp_path / "dask.log").open("wb")
+    common = {"cwd": ROOT, "env": env, "stdout": log, "stderr": subprocess.STDOUT}
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            **common,
+        )
+    ]
+    try:
+        for _ in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dask",
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                        "--memory-limit",
+                        "1GB",
+                    ],
+                    **common,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address, processes[1:]
+    finally:
+        for process in processes:  # nothing to save: stop at once
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=30)
+        log.close()
+
+
+def test_batch_on_a_real_cluster_matches_the_in_process_run(folder, tmp_path, dask_cluster, capsys):
+    address, _ = dask_cluster
+    remote = tmp_path / "remote"
+    assert (
+        main(["batch", str(folder), "-k", "4", "-o", str(remote), "--scheduler", address, "-q"])
+        == 0
+    )
+    assert "kseg: warning: 1 of 7" in capsys.readouterr().err
+    here = tmp_path / "here"
+    assert main(["batch", str(folder), "-k", "4", "-o", str(here), "--workers", "0", "-q"]) == 0
+    for name in ("areas.csv", "errors.csv"):
+        assert (remote / name).read_text() == (here / name).read_text()
+    assert_same_palette(
+        *(Palette.from_json((o / "palette.json").read_text()) for o in (remote, here))
+    )
+    for name in ("segmented/img0.png", "labels/img5.png"):
+        assert (remote / name).read_bytes() == (here / name).read_bytes()
+    summary = json.loads((remote / "summary.json").read_text())
+    assert (summary["scheduler"], summary["workers"]) == (address, 2)
+    traffic = summary["traffic"]
+    assert traffic["task_bytes"] > 0 and traffic["result_bytes"] > 0
+    assert len(traffic["peak_rss_per_worker"]) == 2
+
+
+def test_batch_on_the_default_local_cluster(folder, tmp_path):
+    """The command as a user runs it: a LocalCluster of worker processes, started and closed."""
+    out = tmp_path / "local"
+    local = run_kseg("batch", str(folder), "-k", "4", "-o", str(out), "--workers", "2", "-q")
+    assert local.returncode == 0, local.stderr
+    assert json.loads((out / "summary.json").read_text())["workers"] == 2
+    here = tmp_path / "here"
+    assert main(["batch", str(folder), "-k", "4", "-o", str(here), "--workers", "0", "-q"]) == 0
+    assert (out / "areas.csv").read_text() == (here / "areas.csv").read_text()
+
+
+def test_killing_a_worker_mid_run_loses_and_duplicates_nothing(tmp_path, dask_cluster):
+    from distributed import Client
+
+    address, workers = dask_cluster
+    folder = tmp_path / "many"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        image = np.roll(small_photo("china.jpg" if i % 3 else "flower.jpg", 4), 9 * i, axis=0)
+        noisy = np.clip(image + rng.integers(-3, 4, image.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(folder / f"tile{i:02d}.png")
+    files = sorted(str(p) for p in folder.iterdir())
+    undisturbed = segment_collection(files, 5)
+    killed: list[str] = []
+    seen: list[int] = []
+    with Client(address, timeout="60s") as client:
+        pids = client.run(os.getpid)
+
+        def kill_one_busy_worker(row) -> None:
+            seen.append(row.index)
+            if killed or len(seen) < 3:
+                return
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            victim = busy[0] if busy else next(iter(pids))
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+        result = segment_collection(
+            files, 5, client=client, out=tmp_path / "out", on_row=kill_one_busy_worker
+        )
+        assert len(client.scheduler_info()["workers"]) == 1
+    assert killed
+    assert sorted(seen) == list(range(24))  # each row once
+    assert_same_palette(result.palette, undisturbed.palette)
+    assert [(r.file, r.counts) for r in result.rows] == [
+        (r.file, r.counts) for r in undisturbed.rows
+    ]
+    assert len(list((tmp_path / "out" / "segmented").glob("*.png"))) == 24
+    assert sum(p.poll() is not None for p in workers) == 1
+
+
+def test_a_worker_without_kseg_is_explained(folder, tmp_path, capsys, monkeypatch):
+    import core.collection
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'core'", name="core")
+
+    monkeypatch.setattr(core.collection, "segment_collection", missing)
+    code = main(["batch", str(folder), "-k", "3", "-o", str(tmp_path / "o"), "--workers", "0"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    assert err.startswith("kseg: error: A Dask worker could not import core")
+    assert "Install kseg on every worker" in err

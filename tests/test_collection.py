@@ -1,0 +1,388 @@
+"""core.collection: one exact palette over many images, applied to each."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+
+import numpy as np
+import pytest
+from helpers import small_photo
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+import core
+from core import collection
+from core.collection import Palette, apply_palette, fit_collection, segment_collection
+from core.segmentation import segment
+
+
+def assert_same_palette(a: Palette, b: Palette) -> None:
+    """Two fits of the same pixels: the same clusters; sums equal up to rounding (kernels
+    or NumPy, thread counts)."""
+    assert a.params == b.params
+    assert a.hex_colors == b.hex_colors
+    assert a.counts.tolist() == b.counts.tolist()
+    np.testing.assert_allclose(a.centers, b.centers, rtol=1e-9, atol=1e-12)
+    assert a.inertia == pytest.approx(b.inertia, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def trio() -> list[np.ndarray]:
+    """Three small photos of different sizes (same width, so they stack into one image)."""
+    a = small_photo("flower.jpg", 4)  # 106 x 160
+    b = small_photo("china.jpg", 4)  # 106 x 160
+    c = small_photo("china.jpg", 8)[:, :80]  # 53 x 80
+    c = np.concatenate([c, small_photo("flower.jpg", 8)[:, :80]], axis=1)  # 53 x 160
+    return [a, b, c]
+
+
+@pytest.mark.parametrize("space", ["rgb", "hsv", "lab", "oklab"])
+def test_fit_collection_is_segment_of_the_concatenation(trio, space):
+    """The oracle: the summed histogram is the concatenation's, so the fit is the same."""
+    whole = segment(np.concatenate(trio, axis=0), 6, color_space=space, seed=3)
+    palette = fit_collection(trio, 6, color_space=space, seed=3)
+    assert palette.inertia == pytest.approx(whole.inertia, rel=1e-12)
+    np.testing.assert_allclose(palette.centers, whole.centers, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(palette.palette, whole.palette)
+    np.testing.assert_array_equal(palette.counts, whole.counts)
+    np.testing.assert_allclose(palette.fractions, whole.fractions)
+    assert palette.n_colors == whole.n_colors
+    assert palette.n_images == 3
+    assert palette.n_pixels == sum(image.shape[0] * image.shape[1] for image in trio)
+
+
+def test_clusters_are_numbered_by_collection_size(trio):
+    palette = fit_collection(trio, 5)
+    assert (np.diff(palette.counts) <= 0).all()
+    assert palette.fractions.sum() == pytest.approx(1.0)
+    assert palette.counts.sum() == palette.n_pixels
+
+
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+def test_segment_equals_apply_of_a_one_image_palette(space):
+    """At a fixed point of Lloyd (tol=0) the two are the same result, label for label."""
+    image = small_photo("flower.jpg", 4)
+    expected = segment(image, 5, color_space=space, tol=0)
+    result = apply_palette(image, fit_collection([image], 5, color_space=space, tol=0))
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.segmented, expected.segmented)
+    np.testing.assert_array_equal(result.palette, expected.palette)
+    np.testing.assert_array_equal(result.counts, expected.counts)
+    np.testing.assert_array_equal(result.centers, expected.centers)
+    assert result.inertia == pytest.approx(expected.inertia, rel=1e-12)
+    assert result.params == {**expected.params}
+
+
+def test_apply_with_a_tolerance_labels_by_the_reported_centres():
+    """With tol > 0, segment's labels come from the last assignment, before its centres
+    moved; apply_palette assigns to the moved centres, so it can only lower the WCSS."""
+    image = small_photo("china.jpg", 4)
+    expected = segment(image, 5, color_space="lab")
+    result = apply_palette(image, fit_collection([image], 5, color_space="lab"))
+    np.testing.assert_array_equal(result.centers, expected.centers)
+    np.testing.assert_array_equal(result.palette, expected.palette)
+    assert (result.labels == expected.labels).mean() > 0.99
+    assert result.inertia <= expected.inertia * (1 + 1e-12)
+
+
+def test_apply_palette_keeps_the_clusters_meaning(blocks):
+    palette = fit_collection([blocks], 4, color_space="rgb")
+    # A different image of the same colours: cluster i must still be colour i.
+    other = np.zeros((10, 10, 3), dtype=np.uint8)
+    other[:, :5] = (240, 240, 240)
+    other[:, 5:] = (201, 31, 29)
+    result = apply_palette(other, palette)
+    white = int(np.flatnonzero((palette.palette == (240, 240, 240)).all(axis=1))[0])
+    red = int(np.flatnonzero((palette.palette == (200, 30, 30)).all(axis=1))[0])
+    assert (result.labels[:, :5] == white).all()
+    assert (result.labels[:, 5:] == red).all()
+    assert result.counts.tolist() == [50 if i in (white, red) else 0 for i in range(4)]
+    np.testing.assert_array_equal(result.palette, palette.palette)
+    # 50 pixels off by (1, 1, 1) / 255 from the red centre.
+    assert result.inertia == pytest.approx(50 * 3 / 255**2, rel=1e-9)
+
+
+def test_apply_palette_wcss_is_exact(blocks):
+    palette = fit_collection([blocks], 2, color_space="rgb")
+    result = apply_palette(blocks, palette)
+    pixels = blocks.reshape(-1, 3) / 255.0
+    centers = np.asarray(palette.centers)
+    expected = ((pixels - centers[result.labels.ravel()]) ** 2).sum()
+    assert result.inertia == pytest.approx(expected, rel=1e-9)
+
+
+def test_palette_is_immutable_and_round_trips_through_json(trio):
+    palette = fit_collection(trio, 4, color_space="oklab", seed=7)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        palette.k = 5  # type: ignore[misc]
+    with pytest.raises(ValueError, match="read-only"):
+        palette.centers[0, 0] = 1.0
+    again = Palette.from_json(palette.to_json())
+    assert again == palette
+    np.testing.assert_array_equal(again.centers, palette.centers)  # bit for bit
+    assert again.params == palette.params
+    assert again.hex_colors == palette.hex_colors
+    for image in trio:
+        np.testing.assert_array_equal(
+            apply_palette(image, again).labels, apply_palette(image, palette).labels
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("not json", "not a kseg palette file"),
+        ('{"a": 1}', "not a kseg palette"),
+        ('{"format": "kseg-palette", "version": 9}', "version 9"),
+        ('{"format": "kseg-palette", "version": 1, "k": 2}', "no 'centers' field"),
+    ],
+)
+def test_palette_from_json_refuses_what_is_not_a_palette(text, match):
+    with pytest.raises(ValueError, match=match):
+        Palette.from_json(text)
+
+
+def test_palette_from_json_refuses_inconsistent_shapes(blocks):
+    data = json.loads(fit_collection([blocks], 3).to_json())
+    data["centers"] = data["centers"][:2]
+    with pytest.raises(ValueError, match="inconsistent"):
+        Palette.from_json(json.dumps(data))
+    data = json.loads(fit_collection([blocks], 3).to_json())
+    data["color_space"] = "cmyk"
+    with pytest.raises(ValueError, match="malformed"):
+        Palette.from_json(json.dumps(data))
+
+
+def test_fit_collection_reads_paths_bytes_and_named_images(tmp_path, trio):
+    path = tmp_path / "a.png"
+    Image.fromarray(trio[0]).save(path)
+    buffer = path.read_bytes()
+    from_arrays = fit_collection(trio[:2], 4)
+    assert_same_palette(fit_collection([path, trio[1]], 4), from_arrays)
+    assert_same_palette(fit_collection({"a.png": buffer, "b": trio[1]}, 4), from_arrays)
+
+
+def test_fit_collection_errors(tmp_path, trio):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(core.ImageError, match=r"bad\.png"):
+        fit_collection([trio[0], bad], 3)
+    assert_same_palette(
+        fit_collection([trio[0], bad], 3, errors="skip"), fit_collection([trio[0]], 3)
+    )
+    with pytest.raises(core.ImageError, match=r"bad\.png.*1 more"):
+        fit_collection([bad, tmp_path / "missing.png"], 3, errors="skip")
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        fit_collection(trio, 0)
+    with pytest.raises(ValueError, match="Unknown colour space"):
+        fit_collection(trio, 3, color_space="cmyk")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="errors must be"):
+        fit_collection(trio, 3, errors="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        fit_collection([], 3)
+    with pytest.raises(TypeError, match="wrap one image in a list"):
+        fit_collection(trio[0], 3)
+    with pytest.raises(TypeError, match="Client"):
+        fit_collection(trio, 3, client=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="more than the number of pixels"):
+        fit_collection([np.zeros((1, 2, 3), np.uint8)], 3)
+
+
+def test_fewer_colours_than_k_warns(blocks):
+    with pytest.warns(UserWarning, match="only 4 distinct colour"):
+        palette = fit_collection([blocks, blocks], 6)
+    assert (palette.counts[4:] == 0).all()
+
+
+def test_fit_collection_reports_progress(trio):
+    calls = []
+    fit_collection(trio, 3, progress=lambda *a: calls.append(a))
+    assert calls == [("histograms", 1, 3), ("histograms", 2, 3), ("histograms", 3, 3)]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, (1 << 24) - 1), min_size=0, max_size=40, unique=True),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_merge_histograms_sums_counts(id_lists, dense):
+    """Sparse and dense merges agree with a plain dictionary sum, whatever the grouping."""
+    rng = np.random.default_rng(len(id_lists))
+    parts, expected = [], {}
+    for i, ids in enumerate(id_lists):
+        ids_array = np.array(sorted(ids), dtype=np.uint32)
+        counts = rng.integers(1, 1000, size=ids_array.shape[0]).astype(np.uint32)
+        parts.append(collection._Histogram(ids_array, counts, (collection._ImageInfo(i, 1, 1),)))
+        for key, count in zip(ids_array.tolist(), counts.tolist(), strict=True):
+            expected[key] = expected.get(key, 0) + count
+    threshold = collection._DENSE_ABOVE
+    try:
+        collection._DENSE_ABOVE = -1 if dense else threshold
+        merged = collection.merge_histograms(*parts)
+    finally:
+        collection._DENSE_ABOVE = threshold
+    assert merged.ids.tolist() == sorted(expected)
+    assert merged.counts.tolist() == [expected[key] for key in sorted(expected)]
+    assert [info.index for info in merged.infos] == list(range(len(id_lists)))
+
+
+def test_segment_collection_table(tmp_path, trio):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    sources = {"a": trio[0], "broken.jpg": str(bad), "c": trio[2]}
+    result = segment_collection(sources, 4, pixel_size=10.0)
+    assert [row.file for row in result.rows] == ["a", "broken.jpg", "c"]
+    assert [row.ok for row in result.rows] == [True, False, True]
+    assert "broken.jpg" in result.errors[0].error
+    expected = fit_collection([trio[0], trio[2]], 4)
+    assert_same_palette(result.palette, expected)
+    for row, image in zip(result.ok, (trio[0], trio[2]), strict=True):
+        seg = apply_palette(image, expected)
+        assert row.counts == tuple(seg.counts.tolist())
+        assert (row.width, row.height) == (image.shape[1], image.shape[0])
+        assert sum(row.fractions) == pytest.approx(1.0)
+        assert row.hex_colors == tuple(expected.hex_colors)
+    records = result.areas()
+    assert len(records) == 2 * 4
+    first = records[0]
+    assert first["area_m2"] == pytest.approx(first["pixels"] * 100.0)
+    assert first["area_ha"] == pytest.approx(first["pixels"] * 100.0 / 10_000)
+    assert result.areas_csv().splitlines()[0] == "file,cluster,hex,pixels,share,area_m2,area_ha"
+    assert result.errors_csv().splitlines()[1].startswith("broken.jpg,")
+
+
+def test_segment_collection_with_a_kept_palette_does_not_fit(trio, monkeypatch):
+    palette = fit_collection(trio[:1], 3)
+    monkeypatch.setattr(collection, "_fit", None)  # any fit would fail
+    result = segment_collection(trio, palette)
+    assert result.palette is palette
+    for row, image in zip(result.rows, trio, strict=True):
+        assert row.counts == tuple(apply_palette(image, palette).counts.tolist())
+
+
+def test_segment_collection_per_image(trio):
+    result = segment_collection(trio, 3, per_image=True, color_space="rgb")
+    assert result.palette is None
+    for row, image in zip(result.rows, trio, strict=True):
+        own = segment(image, 3, color_space="rgb")
+        assert row.counts == tuple(own.counts.tolist())
+        assert row.hex_colors == tuple(own.hex_colors)
+
+
+def test_segment_collection_writes_outputs_and_resumes(tmp_path, trio):
+    out = tmp_path / "out"
+    sources = {"a.png": trio[0], "b.png": trio[1]}
+    first = segment_collection(sources, 3, out=out, masks=True)
+    row = first.rows[0]
+    with Image.open(row.outputs["labels"]) as labels:
+        assert labels.mode == "P"
+        colors = np.array(labels.getpalette()[: 3 * 3]).reshape(3, 3)
+        seg = apply_palette(trio[0], first.palette)
+        np.testing.assert_array_equal(np.asarray(labels), seg.labels)
+    np.testing.assert_array_equal(colors, first.palette.palette)
+    with Image.open(row.outputs["segmented"]) as painted:
+        np.testing.assert_array_equal(np.asarray(painted), seg.segmented)
+    with Image.open(out / "masks" / "a" / "mask_01.png") as mask:
+        np.testing.assert_array_equal(np.asarray(mask) == 255, seg.labels == 1)
+    # Resume with the same palette: nothing is read again (the sources are now garbage).
+    again = segment_collection(
+        {"a.png": b"gone", "b.png": b"gone"}, first.palette, out=out, masks=True, resume=True
+    )
+    assert [r.counts for r in again.rows] == [r.counts for r in first.rows]
+    # Another palette: the kept rows do not apply, the images are read (and fail here).
+    other = fit_collection(trio, 4)
+    redone = segment_collection({"a.png": b"gone"}, other, out=out, resume=True)
+    assert not redone.rows[0].ok
+
+
+def test_segment_collection_validates(trio):
+    with pytest.raises(ValueError, match="per_image=True"):
+        segment_collection(trio, fit_collection(trio, 2), per_image=True)
+    with pytest.raises(ValueError, match="pixel_size"):
+        segment_collection(trio, 3, pixel_size=0)
+    with pytest.raises(TypeError, match="Palette"):
+        segment_collection(trio, "six")  # type: ignore[arg-type]
+
+
+def test_segment_collection_all_unreadable(tmp_path):
+    result = segment_collection([tmp_path / "x.png", tmp_path / "y.png"], 3)
+    assert result.palette is None
+    assert len(result.errors) == 2
+    assert "not found" in result.errors[0].error
+
+
+def test_same_results_on_a_threaded_dask_client(trio):
+    """In-memory images on a client are scattered to workers; the results do not change."""
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            on_dask = segment_collection(
+                {f"{i}": im for i, im in enumerate(trio)}, 4, client=client
+            )
+            palette = fit_collection(trio, 4, client=client)
+    here = segment_collection({f"{i}": im for i, im in enumerate(trio)}, 4)
+    assert_same_palette(on_dask.palette, here.palette)
+    assert_same_palette(palette, here.palette)
+    assert on_dask.rows == tuple(
+        dataclasses.replace(r, elapsed=o.elapsed)
+        for r, o in zip(here.rows, on_dask.rows, strict=True)
+    )
+
+
+def test_local_client_refuses_to_start_in_a_spawned_child(monkeypatch):
+    class Child:
+        name = "SpawnProcess-1"
+
+    monkeypatch.setattr(collection.multiprocessing, "parent_process", lambda: Child())
+    monkeypatch.setattr(collection.multiprocessing, "current_process", lambda: Child())
+    with (
+        pytest.raises(RuntimeError, match="if __name__ == "),
+        collection.local_client(1),
+    ):
+        pass
+
+
+def test_collection_histogram_is_the_concatenations(trio):
+    colors, counts = collection.collection_histogram(trio)
+    stacked = np.concatenate(trio, axis=0).reshape(-1, 3)
+    expected, expected_counts = np.unique(stacked, axis=0, return_counts=True)
+    order = np.lexsort(colors.T[::-1])
+    np.testing.assert_array_equal(colors[order], expected)
+    np.testing.assert_array_equal(counts[order], expected_counts)
+
+
+def test_images_from_zip_and_outputs_zip(tmp_path, trio):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("tiles/a.PNG", b"png bytes")
+        archive.writestr("tiles/.hidden.png", b"x")
+        archive.writestr("__MACOSX/tiles/._a.png", b"x")
+        archive.writestr("notes.txt", b"x")
+    assert collection.images_from_zip(buffer.getvalue()) == {"tiles/a.PNG": b"png bytes"}
+    with pytest.raises(core.ImageError, match="not a ZIP file"):
+        collection.images_from_zip(b"PK garbage", name="x.zip")
+    empty = io.BytesIO()
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("notes.txt", b"x")
+    with pytest.raises(core.ImageError, match="holds no image files"):
+        collection.images_from_zip(empty.getvalue(), name="x.zip")
+    out = tmp_path / "out"
+    segment_collection({"a.png": trio[0]}, 3, out=out)
+    with zipfile.ZipFile(io.BytesIO(collection.outputs_zip(out))) as archive:
+        assert sorted(archive.namelist()) == ["labels/a.png", "segmented/a.png"]

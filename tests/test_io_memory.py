@@ -1,0 +1,84 @@
+"""Peak memory of ``open_image`` on small files that decode to huge arrays (issue 10).
+
+Each load runs in its own Python process (so the peak is that load's alone, read from
+``VmHWM`` in ``/proc``). The bound is relative to what the caller gets back: the decoded
+Pillow image (at most 4 bytes a pixel) plus the final (H, W, 3) uint8 array and alpha must
+be all there is, so the increase stays under 3.5 × the final array (before the band-by-band
+conversion: 9–10 ×, about 3 GB for 100 MP). ``KSEG_MEMORY_SIDE=10000`` runs the issue's
+100 MP files (measured: 0.7–1.0 GB peak RSS, under the 1.5 GB target).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SIDE = int(os.environ.get("KSEG_MEMORY_SIDE", "5000"))
+
+_MAKE = """
+import io, sys
+from PIL import Image
+side, kind, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+image = {
+    "float_tiff": lambda: Image.new("F", (side, side), 0.5),
+    "png16": lambda: Image.new("I;16", (side, side), 1000),
+    "rgba_png": lambda: Image.new("RGBA", (side, side), (10, 200, 30, 128)),
+}[kind]()
+options = {"compression": "tiff_adobe_deflate"} if kind == "float_tiff" else {}
+image.save(path, format="TIFF" if kind == "float_tiff" else "PNG", **options)
+"""
+
+_LOAD = """
+import json, sys
+from core.io import open_image
+
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+
+before = status("VmRSS:")
+loaded = open_image(sys.argv[1], max_pixels=10**9)
+print(json.dumps({"before": before, "peak": status("VmHWM:"), "final": loaded.rgb.nbytes,
+                  "alpha": loaded.alpha is not None, "shape": list(loaded.rgb.shape)}))
+"""
+
+
+def _run(code: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("kind", ["float_tiff", "png16", "rgba_png"])
+def test_small_files_that_decode_to_huge_arrays_load_in_bounded_memory(kind, tmp_path):
+    path = tmp_path / f"{kind}.bin"
+    _run(_MAKE, str(SIDE), kind, str(path))
+    assert path.stat().st_size < 2_000_000  # small on disk...
+    report = json.loads(_run(_LOAD, str(path)))
+    assert report["shape"] == [SIDE, SIDE, 3]  # ...huge decoded
+    increase = report["peak"] - report["before"]
+    print(
+        f"{kind}: {SIDE}x{SIDE}, peak RSS {report['peak'] / 2**20:.0f} MB, "
+        f"increase {increase / report['final']:.2f} x the uint8 result"
+    )
+    assert increase < 3.5 * report["final"]
+    if SIDE >= 10_000:
+        assert report["peak"] < 1.5 * 2**30
