@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-import cv2
 import numpy as np
 
 from core import _accel
@@ -28,6 +27,8 @@ def _pixel_ids(image: np.ndarray) -> np.ndarray:
     """24-bit colour id ``r | g << 8 | b << 16`` of every pixel (prior validation assumed)."""
     # OpenCV widens RGB to RGBA in one vectorised pass; the four bytes read as one uint32
     # whose top byte (alpha = 255) we clear. Roughly 6x faster than shifting in NumPy.
+    import cv2  # here, not at the top: ``import core`` stays light
+
     rgba = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA)
     ids = rgba.view(np.uint32).reshape(-1)
     if not np.little_endian:  # pragma: no cover - big-endian machines
@@ -211,6 +212,8 @@ def recolor(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
     k = palette.shape[0]
     if k > 256:
         return np.take(palette, labels, axis=0)
+    import cv2
+
     small = labels.astype(np.uint8)
     lut = np.zeros((256, 1, 3), dtype=np.uint8)
     lut[:k, 0] = palette
