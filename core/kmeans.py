@@ -54,6 +54,10 @@ __all__ = [
 
 # Lloyd with Hamerly's bounds pays off from about this many points (compiled path only).
 _BOUNDS_ABOVE: Final = 50_000
+# Plain passes before the bounds take over: setting the bounds up costs about five plain
+# passes (measured: 28 vs 5.5 ms on 394k colours), and a run seeded on the coarse histogram
+# often converges within a few iterations, where the bounds would never pay that back.
+_PLAIN_PASSES: Final = 4
 # Rows per distance chunk: keeps the (rows, k) float64 block near 8 MiB for any k.
 _CHUNK_BYTES: Final = 8 * 2**20
 
@@ -490,15 +494,18 @@ def _lloyd(
     state = _State(x, w)
     converged = False
     n_iter = 0
-    if history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE:
-        centers, bounded_iter, converged = _lloyd_with_bounds(x, w, centers, max_iter, tol_abs)
-        if bounded_iter is not None:
-            n_iter = bounded_iter
-            sums, mass, _, inertia = state.sweep(centers)
-            centers, inertia = _means(centers, sums, mass, inertia)
-            return KMeansResult(centers, state.labels, inertia, n_iter, converged)
-        n_iter = 0  # a cluster emptied: continue with plain Lloyd, which re-seeds it
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported after the loop
+    bounded = history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE
+    for n_iter in range(1, max_iter + 1):
+        if bounded and n_iter > _PLAIN_PASSES:
+            # The same iterations from here on, with Hamerly's bounds.
+            left = max_iter - n_iter + 1
+            centers, bounded_iter, converged = _lloyd_with_bounds(x, w, centers, left, tol_abs)
+            if bounded_iter is not None:
+                n_iter += bounded_iter - 1
+                sums, mass, _, inertia = state.sweep(centers)
+                centers, inertia = _means(centers, sums, mass, inertia)
+                return KMeansResult(centers, state.labels, inertia, n_iter, converged)
+            bounded = False  # a cluster emptied: plain Lloyd carries on and re-seeds it
         sums, mass, n_changed, inertia = state.sweep(centers)
         if history is not None:
             history.append(IterationRecord(centers.copy(), inertia, n_changed))
