@@ -290,7 +290,8 @@ def kmeans(
             raise ValueError("n_init must be 1 when init is an array of centres.")
 
     tol_abs = relative_tolerance(x, w, tol)
-    x_sq = np.einsum("ij,ij->i", x, x)
+    # Squared norms for k-means++ seeding only (explicit starts skip the pass).
+    x_sq = np.einsum("ij,ij->i", x, x) if explicit is None and init != "random" else x
     rng = np.random.default_rng(seed)
     best: KMeansResult | None = None
     for _ in range(n_init):
