@@ -82,7 +82,7 @@ def warm_up_engine() -> bool:
 
 @st.cache_resource(max_entries=len(SAMPLES), show_spinner=False)
 def sample_file(name: str) -> ImageFile:
-    """A bundled sample photo, as PNG bytes, so samples and uploads share one path."""
+    """A bundled sample photo, as its JPEG bytes, so samples and uploads share one path."""
     data = sample_bytes(name)
     return ImageFile(key=digest(data), data=data, name=SAMPLES[name], sample=name)
 
