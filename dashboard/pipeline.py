@@ -315,9 +315,19 @@ def features_result(
     return small, result, moved
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shrunk_image(key: str, _image: np.ndarray, max_pixels: int | None) -> np.ndarray:
+    """`_image` shrunk to at most `max_pixels` (itself when small enough or None)."""
+    if max_pixels is None:
+        return _image
+    return core.resize_to_max_pixels(_image, max_pixels)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def engine_runs(key: str, _image: np.ndarray, params: Params) -> list[EngineRun]:
-    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`)."""
+    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`).
+
+    `key` names the pixels: the file's key and the size compared at."""
     return compare_engines(
         _image, params.k, color_space=params.color_space, seed=params.seed, n_init=params.n_init
     )
