@@ -15,37 +15,54 @@ Each kernel fuses what NumPy does in several passes with temporaries into one pa
 
 Distances here are computed as plain sums of squared differences, so they are exact
 to rounding (no ``‖x‖² − 2x·c + ‖c‖²`` cancellation). The kernels are compiled on first
-use and cached on disk (``cache=True``), so only the first process pays the compile time
-(on a read-only install with no writable cache folder they are compiled in memory instead).
+use and cached on disk (``cache=True``), so only the first process pays the compile time.
 :data:`AVAILABLE` is False when numba is not installed or ``KSEG_NUMBA=0``; the NumPy
 path in :mod:`core.kmeans` and :mod:`core.colortable` then runs instead, with the same
 results.
+
+Nothing here imports numba at import time: the kernels live in :mod:`core._kernels`, which
+:func:`enabled` imports on the first call that asks for them, and each kernel is loaded
+from the disk cache only when first called, so ``import core`` stays light and a call
+pays only for the kernels it uses.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
-from typing import Any
+from types import ModuleType
 
 import numpy as np
 
-try:  # pragma: no cover - exercised by the environment, not by a branch in the tests
-    if os.environ.get("KSEG_NUMBA", "1") == "0":
-        raise ImportError("disabled by KSEG_NUMBA=0")
-    import numba
-
-    nb: Any = numba
-except ImportError:  # pragma: no cover
-    nb = None
-
-AVAILABLE: bool = nb is not None
+#: numba is installed and not switched off with ``KSEG_NUMBA=0`` (it is imported only when
+#: a kernel is first wanted; a numba that fails to import turns this False then).
+AVAILABLE: bool = (
+    os.environ.get("KSEG_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+)
 _warming = threading.Event()
+_loaded: ModuleType | None = None
+_lock = threading.Lock()
+
+
+def _kernels() -> ModuleType | None:
+    """:mod:`core._kernels`, imported on first use; None when numba will not import."""
+    global _loaded, AVAILABLE
+    if _loaded is None and AVAILABLE:
+        with _lock:
+            if _loaded is None:
+                try:
+                    from core import _kernels as kernels
+                except ImportError:  # pragma: no cover - a broken numba install
+                    AVAILABLE = False
+                    return None
+                _loaded = kernels
+    return _loaded
 
 
 def enabled() -> bool:
     """Whether the compiled kernels are used now (numba present and not warming up)."""
-    return AVAILABLE and not _warming.is_set()
+    return AVAILABLE and not _warming.is_set() and _kernels() is not None
 
 
 def warm_up_in_background() -> threading.Thread | None:
@@ -66,9 +83,9 @@ def warm_up_in_background() -> threading.Thread | None:
 
 def compile_kernels() -> None:
     """Compile (or load from the disk cache) every kernel now, in this thread."""
-    if not AVAILABLE:
-        return
     try:
+        if _kernels() is None:
+            return
         rng = np.random.default_rng(0)
         x = rng.random((64, 3))
         w = np.ones(64)
@@ -85,20 +102,79 @@ def compile_kernels() -> None:
         for pixels in (read_only, writable):
             nonzero_bins(color_histogram(pixels))
             paint(pixels, lookup, palette)
-        # The raster engine's kernels, for float32 features (core.kmeans_nd).
-        from core import _accel_nd
-
-        features = rng.random((64, 4)).astype(np.float32)
-        centers4 = features[:4].astype(np.float64)
-        labels4 = np.full(64, -1, dtype=np.int32)
-        upper4, lower4 = np.empty(64, np.float32), np.empty(64, np.float32)
-        sums4, counts4, _ = _accel_nd.bounds_init(features, centers4, labels4, upper4, lower4)
-        _accel_nd.bounds_step(
-            features, centers4, np.zeros(4), labels4, upper4, lower4, sums4, counts4
-        )
-        _accel_nd.assign(features, centers4, labels4)
     finally:
         _warming.clear()
+
+
+def _require() -> ModuleType:
+    kernels = _kernels()
+    if kernels is None:  # pragma: no cover - callers check enabled() first
+        raise RuntimeError("numba is not available: check core._accel.enabled() first")
+    return kernels
+
+
+def color_histogram(pixels: np.ndarray) -> np.ndarray:
+    """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin int32 histogram."""
+    result: np.ndarray = _require().color_histogram(pixels)
+    return result
+
+
+def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
+    ids, counts = _require().nonzero_bins(histogram)
+    return ids, counts
+
+
+def lloyd_pass(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    distances: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Assign every point to its nearest centre, in place, and sum up for the update.
+
+    Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
+    of labels that changed, and the WCSS of the new assignment (one thread).
+    """
+    sums, mass, changed, inertia = _require().lloyd_pass(x, w, centers, labels, distances)
+    return sums, mass, changed, inertia
+
+
+def bounds_init(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full assignment that also records Hamerly's bounds; returns (sums, mass)."""
+    sums, mass = _require().bounds_init(x, w, centers, labels, upper, lower)
+    return sums, mass
+
+
+def bounds_step(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    moved: np.ndarray,
+    labels: np.ndarray,
+    upper: np.ndarray,
+    lower: np.ndarray,
+    sums: np.ndarray,
+    mass: np.ndarray,
+) -> int:
+    """One Hamerly iteration in place (see :func:`core._kernels.bounds_step`); changed labels."""
+    return int(_require().bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass))
+
+
+def paint(
+    pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label (n,) int32 and colour (n, 3) uint8 of every pixel from a colour lookup."""
+    labels, painted = _require().paint(pixels, lookup, palette)
+    return labels, painted
 
 
 __all__ = [
@@ -113,280 +189,3 @@ __all__ = [
     "paint",
     "warm_up_in_background",
 ]
-
-
-def _jit(**options: bool):
-    """``numba.njit`` with the disk cache when there is somewhere to write it.
-
-    numba refuses to even define a cached function when neither the package's
-    ``__pycache__`` nor the user's cache folder is writable ("cannot cache function …: no
-    locator available"), as on a read-only install or a container without a home. kseg
-    then compiles in memory each process instead: slower to start, same results.
-    """
-
-    def decorate(function):
-        try:
-            return nb.njit(cache=True, **options)(function)
-        except RuntimeError as error:
-            if "cannot cache" not in str(error):
-                raise
-            return nb.njit(**options)(function)
-
-    return decorate
-
-
-if nb is not None:
-
-    @_jit(nogil=True)
-    def color_histogram(pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-        """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin histogram."""
-        histogram = np.zeros(1 << 24, dtype=np.int32)
-        for i in range(pixels.shape[0]):
-            color = (
-                np.int64(pixels[i, 0])
-                | (np.int64(pixels[i, 1]) << 8)
-                | (np.int64(pixels[i, 2]) << 16)
-            )
-            histogram[color] += 1
-        return histogram
-
-    @_jit(nogil=True)
-    def _sweep3(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
-        k = centers.shape[0]
-        c0 = centers[:, 0].copy()
-        c1 = centers[:, 1].copy()
-        c2 = centers[:, 2].copy()
-        changed = 0
-        inertia = 0.0
-        for i in range(start, stop):
-            x0 = x[i, 0]
-            x1 = x[i, 1]
-            x2 = x[i, 2]
-            best = np.inf
-            best_j = 0
-            for j in range(k):
-                a = x0 - c0[j]
-                b = x1 - c1[j]
-                c = x2 - c2[j]
-                dist = a * a + b * b + c * c
-                if dist < best:
-                    best = dist
-                    best_j = j
-            if labels[i] != best_j:
-                changed += 1
-                labels[i] = best_j
-            distances[i] = best
-            weight = w[i]
-            mass[best_j] += weight
-            inertia += weight * best
-            sums[best_j, 0] += weight * x0
-            sums[best_j, 1] += weight * x1
-            sums[best_j, 2] += weight * x2
-        return changed, inertia
-
-    @_jit(nogil=True)
-    def _sweep(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
-        """Assign points [start, stop) and accumulate into sums/mass; return (changed, WCSS)."""
-        k = centers.shape[0]
-        d = x.shape[1]
-        changed = 0
-        inertia = 0.0
-        if d == 3:  # colour features: unrolled, about 1.5x faster
-            return _sweep3(x, w, centers, labels, distances, start, stop, sums, mass)
-        for i in range(start, stop):
-            best = np.inf
-            best_j = 0
-            for j in range(k):
-                dist = 0.0
-                for t in range(d):
-                    diff = x[i, t] - centers[j, t]
-                    dist += diff * diff
-                if dist < best:
-                    best = dist
-                    best_j = j
-            if labels[i] != best_j:
-                changed += 1
-                labels[i] = best_j
-            distances[i] = best
-            weight = w[i]
-            mass[best_j] += weight
-            inertia += weight * best
-            for t in range(d):
-                sums[best_j, t] += weight * x[i, t]
-        return changed, inertia
-
-    @_jit(nogil=True)
-    def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compiled
-        k, d = centers.shape[0], x.shape[1]
-        sums = np.zeros((k, d))
-        mass = np.zeros(k)
-        changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
-        return sums, mass, changed, inertia
-
-    @_jit(nogil=True)
-    def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-        """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
-        n = 0
-        for value in histogram:
-            if value:
-                n += 1
-        ids = np.empty(n, dtype=np.int64)
-        counts = np.empty(n, dtype=np.int64)
-        n = 0
-        for i in range(histogram.shape[0]):
-            if histogram[i]:
-                ids[n] = i
-                counts[n] = histogram[i]
-                n += 1
-        return ids, counts
-
-    def lloyd_pass(
-        x: np.ndarray,
-        w: np.ndarray,
-        centers: np.ndarray,
-        labels: np.ndarray,
-        distances: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, int, float]:
-        """Assign every point to its nearest centre, in place, and sum up for the update.
-
-        Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
-        of labels that changed, and the WCSS of the new assignment. One thread: large
-        inputs take the bounded kernels below for all but one pass, and a threaded variant
-        of this one costs more compile time (~13 s) than it would ever save.
-        """
-        sums, mass, changed, inertia = _lloyd_pass(x, w, centers, labels, distances)
-        return sums, mass, int(changed), float(inertia)
-
-    @_jit(parallel=True)
-    def bounds_init(x, w, centers, labels, upper, lower):  # pragma: no cover - compiled
-        """Full assignment that also records Hamerly's bounds; returns (sums, mass)."""
-        n, d = x.shape
-        k = centers.shape[0]
-        n_chunks = max(1, min(64, n // 16384))
-        part_sums = np.zeros((n_chunks, k, d))
-        part_mass = np.zeros((n_chunks, k))
-        for c in nb.prange(n_chunks):
-            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-                best = np.inf
-                second = np.inf
-                best_j = 0
-                for j in range(k):
-                    dist = 0.0
-                    for t in range(d):
-                        diff = x[i, t] - centers[j, t]
-                        dist += diff * diff
-                    if dist < best:
-                        second = best
-                        best = dist
-                        best_j = j
-                    elif dist < second:
-                        second = dist
-                labels[i] = best_j
-                upper[i] = np.sqrt(best)
-                lower[i] = np.sqrt(second)
-                part_mass[c, best_j] += w[i]
-                for t in range(d):
-                    part_sums[c, best_j, t] += w[i] * x[i, t]
-        return part_sums.sum(axis=0), part_mass.sum(axis=0)
-
-    @_jit(parallel=True)
-    def bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass):  # pragma: no cover
-        """One Hamerly iteration: reassign only points whose bounds allow a change.
-
-        `moved` is how far each centre moved since the last step. Updates labels, bounds,
-        and the cluster sums and masses in place; returns the number of changed labels.
-        A point is skipped when its distance to its own centre (upper bound) is at most
-        both half the distance from that centre to the next one and the distance to any
-        other centre (lower bound): then no other centre can be nearer. Exact, not
-        approximate: the skipped points would keep their labels in plain Lloyd too.
-        """
-        n, d = x.shape
-        k = centers.shape[0]
-        half_gap = np.full(k, np.inf)
-        for j in range(k):
-            for j2 in range(k):
-                if j2 != j:
-                    dist = 0.0
-                    for t in range(d):
-                        diff = centers[j, t] - centers[j2, t]
-                        dist += diff * diff
-                    half_gap[j] = min(half_gap[j], 0.5 * np.sqrt(dist))
-        far = 0
-        for j in range(k):
-            if moved[j] > moved[far]:
-                far = j
-        second_move = 0.0
-        for j in range(k):
-            if j != far and moved[j] > second_move:
-                second_move = moved[j]
-        n_chunks = max(1, min(64, n // 16384))
-        part_sums = np.zeros((n_chunks, k, d))
-        part_mass = np.zeros((n_chunks, k))
-        part_changed = np.zeros(n_chunks, dtype=np.int64)
-        for c in nb.prange(n_chunks):
-            for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-                a = labels[i]
-                upper[i] += moved[a]
-                lower[i] -= second_move if a == far else moved[far]
-                bound = max(half_gap[a], lower[i])
-                if upper[i] <= bound:
-                    continue
-                dist = 0.0
-                for t in range(d):
-                    diff = x[i, t] - centers[a, t]
-                    dist += diff * diff
-                upper[i] = np.sqrt(dist)
-                if upper[i] <= bound:
-                    continue
-                best = np.inf
-                second = np.inf
-                best_j = 0
-                for j in range(k):
-                    dist = 0.0
-                    for t in range(d):
-                        diff = x[i, t] - centers[j, t]
-                        dist += diff * diff
-                    if dist < best:
-                        second = best
-                        best = dist
-                        best_j = j
-                    elif dist < second:
-                        second = dist
-                upper[i] = np.sqrt(best)
-                lower[i] = np.sqrt(second)
-                if best_j != a:
-                    labels[i] = best_j
-                    part_changed[c] += 1
-                    weight = w[i]
-                    part_mass[c, a] -= weight
-                    part_mass[c, best_j] += weight
-                    for t in range(d):
-                        part_sums[c, a, t] -= weight * x[i, t]
-                        part_sums[c, best_j, t] += weight * x[i, t]
-        sums += part_sums.sum(axis=0)
-        mass += part_mass.sum(axis=0)
-        return part_changed.sum()
-
-    @_jit(parallel=True)
-    def paint(
-        pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-        """Label (n,) int32 and colour (n, 3) uint8 of every pixel from a colour lookup."""
-        n = pixels.shape[0]
-        labels = np.empty(n, dtype=np.int32)
-        painted = np.empty((n, 3), dtype=np.uint8)
-        for i in nb.prange(n):
-            color = (
-                np.int64(pixels[i, 0])
-                | (np.int64(pixels[i, 1]) << 8)
-                | (np.int64(pixels[i, 2]) << 16)
-            )
-            label = lookup[color]
-            labels[i] = label
-            painted[i, 0] = palette[label, 0]
-            painted[i, 1] = palette[label, 1]
-            painted[i, 2] = palette[label, 2]
-        return labels, painted
-
-else:  # pragma: no cover
-    color_histogram = lloyd_pass = paint = bounds_init = bounds_step = nonzero_bins = None  # type: ignore[assignment]

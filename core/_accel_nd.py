@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from core._accel import nb
+from core import _accel
+
+if _accel.AVAILABLE:
+    import numba as nb
+
+    from core._kernels import jit
+else:  # pragma: no cover - numba missing or KSEG_NUMBA=0
+    nb = None  # type: ignore[assignment]
 
 __all__ = ["assign", "bounds_init", "bounds_step"]
 
@@ -31,11 +38,11 @@ _DOWN = 1.0 - 2.5e-7
 
 if nb is not None:
 
-    @nb.njit(cache=True, inline="always")
+    @jit(inline="always")
     def _chunks(n):  # pragma: no cover - compiled
         return max(1, min(64, n // 16384))
 
-    @nb.njit(cache=True, inline="always")
+    @jit(inline="always")
     def _nearest_two(x, i, centers_t, dist):  # pragma: no cover - compiled
         """Nearest and second-nearest squared distance of point i, and the nearest index.
 
@@ -63,7 +70,7 @@ if nb is not None:
                 second = value
         return best, second, best_j
 
-    @nb.njit(cache=True, parallel=True)
+    @jit(parallel=True)
     def assign(x, centers, labels):  # pragma: no cover - compiled
         """Label every point with its nearest centre, in place.
 
@@ -97,7 +104,7 @@ if nb is not None:
             part_changed.sum(),
         )
 
-    @nb.njit(cache=True, parallel=True)
+    @jit(parallel=True)
     def bounds_init(x, centers, labels, upper, lower):  # pragma: no cover - compiled
         """Full assignment that also records Hamerly's bounds.
 
@@ -127,7 +134,7 @@ if nb is not None:
             part_squares[c] = squares
         return part_sums.sum(axis=0), part_counts.sum(axis=0), part_squares.sum()
 
-    @nb.njit(cache=True, parallel=True)
+    @jit(parallel=True)
     def bounds_step(x, centers, moved, labels, upper, lower, sums, counts):  # pragma: no cover
         """One Hamerly iteration: reassign only the points whose bounds allow a change.
 

@@ -5,7 +5,6 @@ Nothing here reads files (:mod:`core.io` turns bytes into arrays) or clusters an
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -123,6 +122,8 @@ def resize_to_max_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
             new_w -= 1
         else:
             new_h -= 1
+    import cv2  # here, not at the top: ``import core`` stays light
+
     return cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=cv2.INTER_AREA)
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from scipy import ndimage
 
 from core.validation import check_positive_int
 
@@ -53,6 +51,9 @@ def merge_small_labels(labels: np.ndarray, k: int, min_pixels: int) -> np.ndarra
     >>> int(merge_small_labels(labels, 2, 2).max())
     0
     """
+    import cv2  # here, not at the top: ``import core`` stays light
+    from scipy import ndimage
+
     min_pixels = check_positive_int(min_pixels, "min_pixels")
     small = np.zeros(labels.shape, dtype=bool)
     for j in range(k):

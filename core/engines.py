@@ -18,7 +18,6 @@ import math
 import warnings
 from typing import Final
 
-import cv2
 import numpy as np
 
 from core.colortable import ColorTable
@@ -284,6 +283,8 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     >>> opencv_kmeans(points, 2, FitParams()).labels.tolist().count(0) in (1, 2)
     True
     """
+    import cv2  # here, not at the top: ``import core`` stays light
+
     points = np.ascontiguousarray(features, dtype=np.float32)
     epsilon = math.sqrt(params.tol * float(points.var(axis=0).mean())) if params.tol > 0 else 0.0
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, params.max_iter, epsilon)

@@ -12,7 +12,6 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
@@ -158,6 +157,8 @@ def sweep_frames(results: list[Segmentation], *, max_side: int = 480) -> list[np
     height, width = results[0].shape
     scale = min(1.0, max_side / max(height, width))
     frame_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    import cv2  # here, not at the top: ``import core`` stays light
+
     frames = []
     for result in results:
         # Nearest-neighbour keeps the frame to the k palette colours (crisp, small GIFs).

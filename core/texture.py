@@ -42,11 +42,8 @@ from __future__ import annotations
 
 from typing import Final
 
-import cv2
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-from sklearn.decomposition import PCA
 
 from core.validation import is_integer
 
@@ -261,6 +258,8 @@ def texture_features(
         return np.zeros((n_pixels, n_components), dtype=np.float32)
     # "covariance_eigh" forms the small (n_filters, n_filters) covariance once: for
     # n_pixels >> n_filters it is the fastest exact solver, and it is deterministic.
+    from sklearn.decomposition import PCA  # here, not at the top: ``import core`` stays light
+
     pca = PCA(n_components=n_components, svd_solver="covariance_eigh")
     return pca.fit_transform(features).astype(np.float32, copy=False)
 
@@ -281,6 +280,8 @@ def _to_gray(image: npt.ArrayLike) -> np.ndarray:
             "Convert values in [0, 1] with (image * 255).round().astype(np.uint8)."
         )
     if image.ndim == 3:
+        import cv2
+
         image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     return image.astype(np.float32) / np.float32(255.0)
 
@@ -326,6 +327,8 @@ def _standardised_responses(gray: np.ndarray, bank: np.ndarray) -> tuple[np.ndar
     only 16 response images are held at once and each group fills whole 64-byte lines
     of the feature rows.
     """
+    import scipy.fft
+
     height, width = gray.shape
     n_filters, size = bank.shape[:2]
     half = size // 2
@@ -366,6 +369,8 @@ def _standardised_responses(gray: np.ndarray, bank: np.ndarray) -> tuple[np.ndar
 
 def _kernel_spectrum(kernel: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """rfft2 of `kernel` zero-padded to `shape`; row transforms only on the kernel's rows."""
+    import scipy.fft
+
     rows = scipy.fft.rfft(kernel, n=shape[1], axis=1, workers=-1)
     return scipy.fft.fft(rows, n=shape[0], axis=0, workers=-1)
 
@@ -378,6 +383,8 @@ def _scaling(response: np.ndarray, l1_norm: float) -> tuple[float, float, float]
     mean is large against the spread (a blurred, low-contrast image).
     """
     # cv2 accumulates in float64, at the speed of numpy's float32 path.
+    import cv2
+
     mean, std = (float(stat[0, 0]) for stat in cv2.meanStdDev(response))
     if std <= _NOISE_FLOOR * l1_norm:
         return 0.0, 0.0, 0.0

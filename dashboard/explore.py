@@ -252,6 +252,11 @@ def render_features(key: str, work: np.ndarray, params: Params) -> None:
         st.plotly_chart(pipeline.filter_bank_figure(), key="lm_bank", config=PLOTLY_CONFIG)
 
 
+#: Sizes the engines are compared at: label -> max pixels (None: the working image itself).
+#: Two of the engines touch every pixel once per restart, so the default is a small copy.
+ENGINE_SIZES: dict[str, int | None] = {"0.25 MP (quick)": 250_000, "The working size": None}
+
+
 def render_engines(key: str, work: np.ndarray, params: Params) -> None:
     st.markdown(
         "The same image and parameters through kseg and its peers. WCSS is measured on "
@@ -261,18 +266,34 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
     if not st.toggle(
         "Run the comparison",
         key="run_engines",
-        help="Takes a few seconds to ~20 s: two of the engines touch every pixel, once per "
-        "restart (n_init from the sidebar, the same for every engine).",
+        help="A few seconds at 0.25 MP, up to ~20 s at a 1 MP working size: two of the "
+        "engines touch every pixel, once per restart (n_init from the sidebar, the same "
+        "for every engine).",
     ):
         st.caption("Switch on to run scikit-learn and OpenCV on this image.")
         return
-    pixels = work.shape[0] * work.shape[1]
+    size = st.radio(
+        "Compare on",
+        list(ENGINE_SIZES),
+        key="engines_size",
+        horizontal=True,
+        help="Every engine gets the same pixels. The working size is the sidebar's "
+        "(choose Full there to compare on every pixel of the photo).",
+    )
+    # The key names the pixels: the file, the working size, then the size compared at.
+    key = f"{key}:{work.shape[1]}x{work.shape[0]}"
+    image = pipeline.shrunk_image(key, work, ENGINE_SIZES[size])
+    height, width = image.shape[:2]
+    st.caption(
+        f"Compared on {width} × {height} pixels ({width * height:,}), the same for every "
+        f"engine; the working image is {work.shape[1]} × {work.shape[0]}."
+    )
     with st.spinner(
-        f"Running kseg, scikit-learn and OpenCV on {pixels:,} pixels, "
+        f"Running kseg, scikit-learn and OpenCV on {width * height:,} pixels, "
         f"{params.n_init} restart(s) each…",
         show_time=True,
     ):
-        runs = pipeline.engine_runs(key, work, params)
+        runs = pipeline.engine_runs(f"{key}:{width}x{height}", image, params)
     fastest = runs[0].seconds
     st.dataframe(
         [

@@ -92,8 +92,8 @@ def warm_up_engine() -> bool:
 
 @st.cache_resource(max_entries=len(SAMPLES) + 1, show_spinner=False)
 def sample_file(name: str) -> ImageFile:
-    """A bundled sample (photo as PNG bytes, scene as its GeoTIFF), so samples and uploads
-    share one path."""
+    """A bundled sample: a photo as its JPEG bytes, the scene as its GeoTIFF, so samples and
+    uploads share one path."""
     if name == SCENE_SAMPLE:
         data = SAMPLE_RASTER.read_bytes()
         return ImageFile(key=digest(data), data=data, name=SAMPLE_RASTER.name, sample=name)
@@ -407,9 +407,19 @@ def features_result(
     return small, result, moved
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shrunk_image(key: str, _image: np.ndarray, max_pixels: int | None) -> np.ndarray:
+    """`_image` shrunk to at most `max_pixels` (itself when small enough or None)."""
+    if max_pixels is None:
+        return _image
+    return core.resize_to_max_pixels(_image, max_pixels)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def engine_runs(key: str, _image: np.ndarray, params: Params) -> list[EngineRun]:
-    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`)."""
+    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`).
+
+    `key` names the pixels: the file's key and the size compared at."""
     return compare_engines(
         _image, params.k, color_space=params.color_space, seed=params.seed, n_init=params.n_init
     )

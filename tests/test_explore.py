@@ -37,5 +37,9 @@ def test_each_panel_renders(app, panel):
         assert any("Clean-up moved" in c.value for c in app.caption)
     elif panel == "engines":
         assert len(app.dataframe) == 1
+        # The default compares on a 0.25 MP copy, and says so.
+        assert any(
+            "Compared on" in c.value and "same for every engine" in c.value for c in app.caption
+        )
     else:
         assert len(app.dataframe) == 1 and len(app.get("plotly_chart")) == 1

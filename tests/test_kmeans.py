@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import numpy as np
@@ -13,6 +14,9 @@ from sklearn.cluster import KMeans
 
 from core import _accel
 from core.kmeans import assign_and_update, kmeans
+
+# The module (core.kmeans the attribute is the function, re-exported by the package).
+kmeans_module = importlib.import_module("core.kmeans")
 
 
 def brute_force_lloyd(x, w, centers, max_iter=500):
@@ -202,3 +206,17 @@ def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch):
     np.testing.assert_array_equal(fast.labels, plain.labels)
     np.testing.assert_allclose(fast.centers, plain.centers, rtol=1e-9)
     assert fast.wcss == pytest.approx(plain.wcss, rel=1e-9)
+
+
+def test_restarts_in_threads_give_the_sequential_result(monkeypatch):
+    # Starts are drawn in order before the restarts run, so threads change nothing.
+    rng = np.random.default_rng(7)
+    x = np.vstack([rng.normal(c, 0.6, (1500, 3)) for c in (0, 3, 6, 9)])
+    w = rng.integers(1, 5, x.shape[0]).astype(np.float64)
+    monkeypatch.setattr(kmeans_module, "_THREADS_FROM", 10**12)
+    sequential = kmeans(x, 6, sample_weight=w, n_init=6, seed=3)
+    monkeypatch.setattr(kmeans_module, "_THREADS_FROM", 0)
+    threaded = kmeans(x, 6, sample_weight=w, n_init=6, seed=3)
+    np.testing.assert_array_equal(threaded.labels, sequential.labels)
+    np.testing.assert_array_equal(threaded.centers, sequential.centers)
+    assert threaded.wcss == sequential.wcss and threaded.n_iter == sequential.n_iter

@@ -4,12 +4,15 @@ another's private names (CONTRIBUTING.md, "Where things go")."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 
 from helpers import ROOT
 
 #: core's modules, lowest layer first; a module may import only from its own layer or below.
 LAYERS = [
-    {"validation", "errors", "version", "_accel", "_accel_nd"},
+    {"validation", "errors", "version", "_accel", "_accel_nd", "_kernels"},
     {"arrays", "io", "samples", "raster", "masking"},
     {"colorspaces", "colortable", "texture", "features"},
     {"kmeans", "engines", "kmeans_nd"},
@@ -73,3 +76,27 @@ def test_the_dashboard_uses_only_public_names_of_core():
                 if node.value.id == "core" and node.attr.startswith("_"):
                     private.append(f"core.{node.attr}")
     assert not private, f"the dashboard reaches into core's private names: {private}"
+
+
+def _modules_loaded_by(statement: str) -> set[str]:
+    """Top-level names in ``sys.modules`` after `statement` runs in a fresh interpreter."""
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return {name.split(".")[0] for name in done.stdout.split()}
+
+
+#: Peers that cost 0.1-1 s to import: imported where they are used, never by ``import core``.
+HEAVY = {"sklearn", "scipy", "cv2", "numba", "plotly", "streamlit", "kneed"}
+
+
+def test_import_core_loads_no_heavy_peer():
+    assert not HEAVY & _modules_loaded_by("import core")
+
+
+def test_import_dashboard_app_loads_no_compute_peer():
+    # Streamlit (and the Plotly it renders with) are the app's own; the compute peers are not.
+    loaded = _modules_loaded_by("import dashboard.app")
+    assert not {"sklearn", "scipy", "cv2", "numba"} & loaded

@@ -1,0 +1,288 @@
+"""The numba kernels behind :mod:`core._accel`, in a module of their own.
+
+Importing this module imports numba (~0.2 s) and defines the dispatchers; nothing is compiled
+or loaded from numba's disk cache until a kernel is first called. :mod:`core._accel` imports
+it on the first call that wants a compiled kernel, so ``import core`` stays light. The
+kernels are documented in :mod:`core._accel`.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+def jit(**options: object):
+    """``numba.njit`` with the disk cache when there is somewhere to write it.
+
+    numba refuses to even define a cached function when neither the package's
+    ``__pycache__`` nor the user's cache folder is writable ("cannot cache function …: no
+    locator available"), as on a read-only install or a container without a home. kseg
+    then compiles in memory each process instead: slower to start, same results.
+    """
+
+    def decorate(function):
+        try:
+            return nb.njit(cache=True, **options)(function)
+        except RuntimeError as error:
+            if "cannot cache" not in str(error):
+                raise
+            return nb.njit(**options)(function)
+
+    return decorate
+
+
+@jit(nogil=True)
+def color_histogram(pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin histogram."""
+    histogram = np.zeros(1 << 24, dtype=np.int32)
+    for i in range(pixels.shape[0]):
+        color = (
+            np.int64(pixels[i, 0]) | (np.int64(pixels[i, 1]) << 8) | (np.int64(pixels[i, 2]) << 16)
+        )
+        histogram[color] += 1
+    return histogram
+
+
+@jit(nogil=True)
+def _sweep3(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
+    k = centers.shape[0]
+    c0 = centers[:, 0].copy()
+    c1 = centers[:, 1].copy()
+    c2 = centers[:, 2].copy()
+    changed = 0
+    inertia = 0.0
+    for i in range(start, stop):
+        x0 = x[i, 0]
+        x1 = x[i, 1]
+        x2 = x[i, 2]
+        best = np.inf
+        best_j = 0
+        for j in range(k):
+            a = x0 - c0[j]
+            b = x1 - c1[j]
+            c = x2 - c2[j]
+            dist = a * a + b * b + c * c
+            if dist < best:
+                best = dist
+                best_j = j
+        if labels[i] != best_j:
+            changed += 1
+            labels[i] = best_j
+        distances[i] = best
+        weight = w[i]
+        mass[best_j] += weight
+        inertia += weight * best
+        sums[best_j, 0] += weight * x0
+        sums[best_j, 1] += weight * x1
+        sums[best_j, 2] += weight * x2
+    return changed, inertia
+
+
+@jit(nogil=True)
+def _sweep(x, w, centers, labels, distances, start, stop, sums, mass):  # pragma: no cover
+    """Assign points [start, stop) and accumulate into sums/mass; return (changed, WCSS)."""
+    k = centers.shape[0]
+    d = x.shape[1]
+    changed = 0
+    inertia = 0.0
+    if d == 3:  # colour features: unrolled, about 1.5x faster
+        return _sweep3(x, w, centers, labels, distances, start, stop, sums, mass)
+    for i in range(start, stop):
+        best = np.inf
+        best_j = 0
+        for j in range(k):
+            dist = 0.0
+            for t in range(d):
+                diff = x[i, t] - centers[j, t]
+                dist += diff * diff
+            if dist < best:
+                best = dist
+                best_j = j
+        if labels[i] != best_j:
+            changed += 1
+            labels[i] = best_j
+        distances[i] = best
+        weight = w[i]
+        mass[best_j] += weight
+        inertia += weight * best
+        for t in range(d):
+            sums[best_j, t] += weight * x[i, t]
+    return changed, inertia
+
+
+@jit(nogil=True)
+def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compiled
+    k, d = centers.shape[0], x.shape[1]
+    sums = np.zeros((k, d))
+    mass = np.zeros(k)
+    changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
+    return sums, mass, changed, inertia
+
+
+@jit(nogil=True)
+def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
+    n = 0
+    for value in histogram:
+        if value:
+            n += 1
+    ids = np.empty(n, dtype=np.int64)
+    counts = np.empty(n, dtype=np.int64)
+    n = 0
+    for i in range(histogram.shape[0]):
+        if histogram[i]:
+            ids[n] = i
+            counts[n] = histogram[i]
+            n += 1
+    return ids, counts
+
+
+def lloyd_pass(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    distances: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Assign every point to its nearest centre, in place, and sum up for the update.
+
+    Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
+    of labels that changed, and the WCSS of the new assignment. One thread: large
+    inputs take the bounded kernels below for all but one pass, and a threaded variant
+    of this one costs more compile time (~13 s) than it would ever save.
+    """
+    sums, mass, changed, inertia = _lloyd_pass(x, w, centers, labels, distances)
+    return sums, mass, int(changed), float(inertia)
+
+
+@jit(parallel=True)
+def bounds_init(x, w, centers, labels, upper, lower):  # pragma: no cover - compiled
+    """Full assignment that also records Hamerly's bounds; returns (sums, mass)."""
+    n, d = x.shape
+    k = centers.shape[0]
+    n_chunks = max(1, min(64, n // 16384))
+    part_sums = np.zeros((n_chunks, k, d))
+    part_mass = np.zeros((n_chunks, k))
+    for c in nb.prange(n_chunks):
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            best = np.inf
+            second = np.inf
+            best_j = 0
+            for j in range(k):
+                dist = 0.0
+                for t in range(d):
+                    diff = x[i, t] - centers[j, t]
+                    dist += diff * diff
+                if dist < best:
+                    second = best
+                    best = dist
+                    best_j = j
+                elif dist < second:
+                    second = dist
+            labels[i] = best_j
+            upper[i] = np.sqrt(best)
+            lower[i] = np.sqrt(second)
+            part_mass[c, best_j] += w[i]
+            for t in range(d):
+                part_sums[c, best_j, t] += w[i] * x[i, t]
+    return part_sums.sum(axis=0), part_mass.sum(axis=0)
+
+
+@jit(parallel=True)
+def bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass):  # pragma: no cover
+    """One Hamerly iteration: reassign only points whose bounds allow a change.
+
+    `moved` is how far each centre moved since the last step. Updates labels, bounds,
+    and the cluster sums and masses in place; returns the number of changed labels.
+    A point is skipped when its distance to its own centre (upper bound) is at most
+    both half the distance from that centre to the next one and the distance to any
+    other centre (lower bound): then no other centre can be nearer. Exact, not
+    approximate: the skipped points would keep their labels in plain Lloyd too.
+    """
+    n, d = x.shape
+    k = centers.shape[0]
+    half_gap = np.full(k, np.inf)
+    for j in range(k):
+        for j2 in range(k):
+            if j2 != j:
+                dist = 0.0
+                for t in range(d):
+                    diff = centers[j, t] - centers[j2, t]
+                    dist += diff * diff
+                half_gap[j] = min(half_gap[j], 0.5 * np.sqrt(dist))
+    far = 0
+    for j in range(k):
+        if moved[j] > moved[far]:
+            far = j
+    second_move = 0.0
+    for j in range(k):
+        if j != far and moved[j] > second_move:
+            second_move = moved[j]
+    n_chunks = max(1, min(64, n // 16384))
+    part_sums = np.zeros((n_chunks, k, d))
+    part_mass = np.zeros((n_chunks, k))
+    part_changed = np.zeros(n_chunks, dtype=np.int64)
+    for c in nb.prange(n_chunks):
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            a = labels[i]
+            upper[i] += moved[a]
+            lower[i] -= second_move if a == far else moved[far]
+            bound = max(half_gap[a], lower[i])
+            if upper[i] <= bound:
+                continue
+            dist = 0.0
+            for t in range(d):
+                diff = x[i, t] - centers[a, t]
+                dist += diff * diff
+            upper[i] = np.sqrt(dist)
+            if upper[i] <= bound:
+                continue
+            best = np.inf
+            second = np.inf
+            best_j = 0
+            for j in range(k):
+                dist = 0.0
+                for t in range(d):
+                    diff = x[i, t] - centers[j, t]
+                    dist += diff * diff
+                if dist < best:
+                    second = best
+                    best = dist
+                    best_j = j
+                elif dist < second:
+                    second = dist
+            upper[i] = np.sqrt(best)
+            lower[i] = np.sqrt(second)
+            if best_j != a:
+                labels[i] = best_j
+                part_changed[c] += 1
+                weight = w[i]
+                part_mass[c, a] -= weight
+                part_mass[c, best_j] += weight
+                for t in range(d):
+                    part_sums[c, a, t] -= weight * x[i, t]
+                    part_sums[c, best_j, t] += weight * x[i, t]
+    sums += part_sums.sum(axis=0)
+    mass += part_mass.sum(axis=0)
+    return part_changed.sum()
+
+
+@jit(parallel=True)
+def paint(
+    pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """Label (n,) int32 and colour (n, 3) uint8 of every pixel from a colour lookup."""
+    n = pixels.shape[0]
+    labels = np.empty(n, dtype=np.int32)
+    painted = np.empty((n, 3), dtype=np.uint8)
+    for i in nb.prange(n):
+        color = (
+            np.int64(pixels[i, 0]) | (np.int64(pixels[i, 1]) << 8) | (np.int64(pixels[i, 2]) << 16)
+        )
+        label = lookup[color]
+        labels[i] = label
+        painted[i, 0] = palette[label, 0]
+        painted[i, 1] = palette[label, 1]
+        painted[i, 2] = palette[label, 2]
+    return labels, painted
