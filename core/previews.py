@@ -10,7 +10,6 @@ import io
 import math
 from typing import Literal
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -81,6 +80,8 @@ def _screen_copy(image: np.ndarray, max_pixels: int) -> np.ndarray:
     size = screen_size(height, width, max_pixels=max_pixels)
     if size == (height, width):
         return image
+    import cv2  # imported where used: ``import core`` stays light
+
     return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 

@@ -15,7 +15,6 @@ import streamlit as st
 
 import core
 from core import export, figures
-from core.raster import class_polygons, label_geotiff, polygons_json
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
@@ -303,6 +302,9 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
     ]
     raster = loaded.raster
     if raster is not None and seg.shape == (raster.height, raster.width):
+        # rasterio (GDAL) loads only for a GeoTIFF, not with the page.
+        from core.raster import class_polygons, label_geotiff, polygons_json
+
         buttons += [
             (
                 "Label GeoTIFF",
@@ -388,6 +390,8 @@ def render_raster_classes(
     )
     base = f"{stem}_k{result.k}_bands"
     columns = st.columns(4)
+    from core.raster import polygons_json
+
     downloads = [
         ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),
         ("Segmented GeoTIFF", result.segmented_geotiff, f"{base}_segmented.tif", "image/tiff"),

@@ -89,7 +89,18 @@ def _modules_loaded_by(statement: str) -> set[str]:
 
 
 #: Peers that cost 0.1-1 s to import: imported where they are used, never by ``import core``.
-HEAVY = {"sklearn", "scipy", "cv2", "numba", "plotly", "streamlit", "kneed"}
+HEAVY = {
+    "sklearn",
+    "scipy",
+    "cv2",
+    "numba",
+    "plotly",
+    "streamlit",
+    "kneed",
+    "rasterio",
+    "dask",
+    "distributed",
+}
 
 
 def test_import_core_loads_no_heavy_peer():
@@ -99,4 +110,4 @@ def test_import_core_loads_no_heavy_peer():
 def test_import_dashboard_app_loads_no_compute_peer():
     # Streamlit (and the Plotly it renders with) are the app's own; the compute peers are not.
     loaded = _modules_loaded_by("import dashboard.app")
-    assert not {"sklearn", "scipy", "cv2", "numba"} & loaded
+    assert not {"sklearn", "scipy", "cv2", "numba", "rasterio", "dask", "distributed"} & loaded
