@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.cli import positive_int
 from core.colorspaces import COLOR_SPACES
 from core.validation import DEFAULT_N_INIT, INITS
 
@@ -68,16 +69,6 @@ examples:
 
 class _Usage(ValueError):
     """A wrong option or input list: exit 2 with one line."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
-    return value
 
 
 def _non_negative_int(text: str) -> int:
@@ -145,7 +136,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="refuse images with more than N pixels (default: 100 million)",
@@ -173,7 +164,7 @@ def add_parsers(commands: Any) -> None:
         metavar="INPUT",
         help="image files, folders, glob patterns (quoted) or .txt files listing paths",
     )
-    batch.add_argument("-k", type=_positive_int, default=None, help="number of clusters")
+    batch.add_argument("-k", type=positive_int, default=None, help="number of clusters")
     batch.add_argument(
         "--color-space",
         choices=list(COLOR_SPACES),
@@ -186,14 +177,14 @@ def add_parsers(commands: Any) -> None:
     )
     batch.add_argument(
         "--n-init",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_N_INIT,
         metavar="N",
         help="restarts; the lowest WCSS wins (default: %(default)s)",
     )
     batch.add_argument(
         "--max-iter",
-        type=_positive_int,
+        type=positive_int,
         default=300,
         metavar="N",
         help="Lloyd iterations per restart, at most (default: %(default)s)",

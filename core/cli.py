@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from core.io import LoadedImage
     from core.segmentation import Segmentation
 
-__all__ = ["EXIT_ERROR", "build_parser", "main"]
+__all__ = ["EXIT_ERROR", "build_parser", "main", "positive_int"]
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -102,7 +102,8 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``10_000`` allowed)."""
     try:
         value = int(text.replace("_", ""))
     except ValueError:
@@ -160,14 +161,14 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--n-init",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_N_INIT,
         metavar="N",
         help=f"restarts, at most {LIMITS['n_init']}; the lowest WCSS wins (default: %(default)s)",
     )
     parser.add_argument(
         "--max-iter",
-        type=_positive_int,
+        type=positive_int,
         default=300,
         metavar="N",
         help=f"cap on Lloyd iterations per restart, at most {LIMITS['max_iter']} "
@@ -183,7 +184,7 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         "--downscale-to",
         "--working-pixels",  # its old name, kept working
         dest="downscale_to",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="first shrink the image to at most N pixels (area average) and work on that "
@@ -191,7 +192,7 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="refuse images with more than N pixels (default: 100 million)",
@@ -233,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_options(seg)
     seg.add_argument(
         "-k",
-        type=_positive_int,
+        type=positive_int,
         required=True,
         help=f"number of clusters, at most {LIMITS['k']} unless --allow-large-k",
     )
@@ -248,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--fit-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="fit the centres on a copy downscaled to at most N pixels, then label every "
@@ -271,14 +272,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--texture-components",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_TEXTURE_COMPONENTS,
         metavar="N",
         help="principal components of the texture kept (default: %(default)s)",
     )
     seg.add_argument(
         "--min-region",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="PX",
         help="clean-up: merge connected regions smaller than PX pixels into the cluster "
@@ -309,10 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_image_options(elb)
     elb.add_argument(
-        "--k-min", type=_positive_int, default=1, help="smallest k (default: %(default)s)"
+        "--k-min", type=positive_int, default=1, help="smallest k (default: %(default)s)"
     )
     elb.add_argument(
-        "--k-max", type=_positive_int, default=12, help="largest k (default: %(default)s)"
+        "--k-max", type=positive_int, default=12, help="largest k (default: %(default)s)"
     )
     add_mask_options(elb)
     elb.set_defaults(run=_run_elbow)
@@ -341,14 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     swp.add_argument(
         "--size",
-        type=_positive_int,
+        type=positive_int,
         default=480,
         metavar="PX",
         help="longer side of the frames in pixels (default: %(default)s)",
     )
     swp.add_argument(
         "--frame-ms",
-        type=_positive_int,
+        type=positive_int,
         default=900,
         metavar="MS",
         help="how long each frame shows, in milliseconds (default: %(default)s)",
