@@ -125,6 +125,27 @@ class GeoReference:
         return math.hypot(t.a, t.d), math.hypot(t.b, t.e)
 
     @property
+    def pixel_size_text(self) -> str:
+        """:attr:`pixel_size` for people, with its unit: ``"10 × 10 m"``, ``"0.001 × 0.001°"``.
+
+        Examples
+        --------
+        >>> GeoReference(CRS.from_epsg(32633), Affine(10, 0, 0, 0, -10, 0)).pixel_size_text
+        '10 × 10 m'
+        """
+        width, height = self.pixel_size
+        unit = " CRS units"
+        if self.crs is not None and self.crs.is_geographic:
+            unit = "°"
+        elif self.crs is not None and self.crs.is_projected:
+            try:
+                name, factor = self.crs.linear_units_factor
+            except rasterio.errors.CRSError:
+                name, factor = "CRS units", 0.0
+            unit = " m" if factor == 1.0 else f" {name}"
+        return f"{width:g} × {height:g}{unit}"
+
+    @property
     def crs_name(self) -> str:
         """A short human name: ``"EPSG:32633"`` when it has a code, else the CRS's name."""
         if self.crs is None:

@@ -135,12 +135,11 @@ def render_summary(
         )
     raster = loaded.raster
     if raster is not None:
-        width, height = raster.geo.pixel_size
         area = raster.valid_area_m2()
         st.caption(
             f":material/public: GeoTIFF, {raster.n_bands} bands {raster.dtype} "
             f"({', '.join(raster.band_names)}), {raster.geo.crs_name}, pixel "
-            f"{width:g} × {height:g} CRS units"
+            f"{raster.geo.pixel_size_text}"
             + ("" if area is None else f", {area / 10_000:,.2f} ha with data")
             + ". Shown with a 2–98 % stretch of its RGB bands; clustered on those colours "
             "(for every band and NDVI, use `kseg segment` on the file)."
@@ -480,9 +479,14 @@ def render_clusters(
             },
             key="palette_table",
         )
+        counted = (
+            "every pixel of the full image"
+            if seg.valid is None
+            else "the pixels that count (transparent and no-data pixels are left out)"
+        )
         st.caption(
             "Select cells and press Ctrl/⌘ + C to copy them; the table's toolbar downloads "
-            "it as CSV. Shares count every pixel of the full image."
+            f"it as CSV. Shares count {counted}."
         )
     st.subheader("Clusters", anchor=False)
     st.html(_CHECKERBOARD_CSS)

@@ -102,6 +102,7 @@ def test_open_keeps_crs_transform_nodata_bands_and_dtype(utm_tif):
     assert raster.band_names == tuple(NAMES)
     assert raster.geo.crs_name == "EPSG:32633"
     assert raster.geo.pixel_size == (10.0, 10.0)
+    assert raster.geo.pixel_size_text == "10 × 10 m"
     assert not raster.valid[:3].any() and raster.valid[3:].all()
     assert raster.reduced_by == 1.0 and raster.note is None
     np.testing.assert_array_equal(raster.data, scene())
@@ -472,3 +473,13 @@ def test_class_areas_match_a_pixel_by_pixel_sum(labels, seed):
         if label >= 0:
             expected[label] += rows[i]
     np.testing.assert_allclose(class_areas(labels, rows, 5), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_pixel_size_text_names_the_unit():
+    from core.raster import GeoReference
+
+    step = Affine(0.001, 0, 10, 0, -0.001, 50)
+    assert GeoReference(CRS.from_epsg(4326), step).pixel_size_text == "0.001 × 0.001°"
+    assert GeoReference(None, step).pixel_size_text == "0.001 × 0.001 CRS units"
+    feet = CRS.from_epsg(2263)  # NAD83 / New York Long Island (US survey feet)
+    assert "m" not in GeoReference(feet, Affine(3, 0, 0, 0, -3, 0)).pixel_size_text.split()[-1]
