@@ -23,9 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.cli import positive_int
-from core.colorspaces import COLOR_SPACES
-from core.validation import DEFAULT_N_INIT, INITS
+from core.cli import add_fit_options, positive_int
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -165,36 +163,7 @@ def add_parsers(commands: Any) -> None:
         help="image files, folders, glob patterns (quoted) or .txt files listing paths",
     )
     batch.add_argument("-k", type=positive_int, default=None, help="number of clusters")
-    batch.add_argument(
-        "--color-space",
-        choices=list(COLOR_SPACES),
-        default="lab",
-        help="space in which colour distances are measured (default: %(default)s)",
-    )
-    batch.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    batch.add_argument(
-        "--init", choices=INITS, default="k-means++", help="seeding (default: %(default)s)"
-    )
-    batch.add_argument(
-        "--n-init",
-        type=positive_int,
-        default=DEFAULT_N_INIT,
-        metavar="N",
-        help="restarts; the lowest WCSS wins (default: %(default)s)",
-    )
-    batch.add_argument(
-        "--max-iter",
-        type=positive_int,
-        default=300,
-        metavar="N",
-        help="Lloyd iterations per restart, at most (default: %(default)s)",
-    )
-    batch.add_argument(
-        "--tol",
-        type=float,
-        default=1e-4,
-        help="stop when centres move less than this, relative (default: %(default)s)",
-    )
+    add_fit_options(batch)
     batch.add_argument(
         "--palette",
         type=Path,

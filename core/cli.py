@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from core.io import LoadedImage
     from core.segmentation import Segmentation
 
-__all__ = ["EXIT_ERROR", "build_parser", "main", "positive_int"]
+__all__ = ["EXIT_ERROR", "add_fit_options", "build_parser", "main", "positive_int"]
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -141,9 +141,9 @@ def _k_list(text: str) -> list[int]:
     return values
 
 
-def _add_image_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every subcommand that fits k-means to one image."""
-    parser.add_argument("image", help="image file (PNG, JPEG, WebP, TIFF, BMP, GIF, …)")
+def add_fit_options(parser: argparse.ArgumentParser) -> None:
+    """The k-means options every fitting subcommand shares (``segment``, ``elbow``,
+    ``sweep``, ``batch``): colour space, seed, init, n_init, max_iter, tol."""
     parser.add_argument(
         "--color-space",
         choices=list(COLOR_SPACES),
@@ -180,6 +180,12 @@ def _add_image_options(parser: argparse.ArgumentParser) -> None:
         default=1e-4,
         help="stop when centres move less than this, relative (default: %(default)s)",
     )
+
+
+def _add_image_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that fits k-means to one image."""
+    parser.add_argument("image", help="image file (PNG, JPEG, WebP, TIFF, BMP, GIF, …)")
+    add_fit_options(parser)
     parser.add_argument(
         "--downscale-to",
         "--working-pixels",  # its old name, kept working
