@@ -10,12 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from core.arrays import as_rgb_image
 from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable
 from core.engines import fit_colors
 from core.kmeans import assign
-from core.masking import MaskSpec, resolve_mask
+from core.masking import MaskSpec, counted_pixels
 from core.segmentation import DEFAULT_COLOR_SPACE
 from core.validation import (
     DEFAULT_N_INIT,
@@ -174,10 +173,7 @@ def elbow(
     ((1, 2, 3), (0.0, 0.0))
     """
     started = time.perf_counter()
-    pixels, valid = resolve_mask(image, mask)
-    rgb = as_rgb_image(pixels)
-    if valid is not None:
-        rgb = np.ascontiguousarray(rgb[valid])[None]
+    rgb, _ = counted_pixels(image, mask)
     space = check_color_space(color_space)
     values = check_ks(ks, allow_large_k=allow_large_k)
     params = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)

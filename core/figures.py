@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 from core.arrays import check_segmented_image
 from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, rgb_to_features
 from core.elbow import Elbow
+from core.masking import resolve_mask
 from core.segmentation import Segmentation
 from core.steps import Steps
 from core.validation import check_positive_int
@@ -126,6 +127,16 @@ def sample_pixels(n_pixels: int, max_points: int, seed: int | None = 0) -> np.nd
     return np.sort(rng.choice(n_pixels, size=max_points, replace=False)).astype(np.int64)
 
 
+def _sample_counted(
+    shape: tuple[int, int], valid: np.ndarray | None, max_points: int, seed: int | None
+) -> np.ndarray:
+    """Flat indices of a seeded sample of the pixels that count (all when `valid` is None)."""
+    if valid is None:
+        return sample_pixels(shape[0] * shape[1], max_points, seed)
+    counted = np.flatnonzero(valid.ravel())
+    return counted[sample_pixels(counted.shape[0], max_points, seed)]
+
+
 def scatter3d_figure(
     seg: Segmentation,
     image: np.ndarray,
@@ -140,8 +151,10 @@ def scatter3d_figure(
     ----------
     seg : Segmentation
         The result to show; its colour space sets the axes (:data:`core.AXIS_TITLES`).
-    image : (H, W, 3) ndarray of uint8
-        The image that was segmented (same H, W as `seg`).
+    image : (H, W, 3) ndarray of uint8, (H, W, 4) RGBA, or LoadedImage
+        The image that was segmented (same H, W as `seg`). Only the pixels that counted
+        (``seg.valid``, from ``segment(mask=...)``) are drawn: the mask travels with the
+        result, so the figure cannot disagree with the clusters.
     max_points : int
         Upper bound on the pixels drawn: a seeded random sample (:func:`sample_pixels`).
     seed : int or None
@@ -169,14 +182,10 @@ def scatter3d_figure(
     >>> [len(trace.x) for trace in scatter3d_figure(seg, image).data]
     [24, 2]
     """
-    image = check_segmented_image(image, seg.shape)
+    image = check_segmented_image(resolve_mask(image, None)[0], seg.shape)
     if color_by not in ("pixel", "cluster"):
         raise ValueError(f"color_by must be 'pixel' or 'cluster', got {color_by!r}.")
-    if seg.valid is None:
-        chosen = sample_pixels(seg.shape[0] * seg.shape[1], max_points, seed)
-    else:  # only pixels that count are drawn
-        counted = np.flatnonzero(seg.valid.ravel())
-        chosen = counted[sample_pixels(counted.shape[0], max_points, seed)]
+    chosen = _sample_counted(seg.shape, seg.valid, max_points, seed)
     colors = image.reshape(-1, 3)[chosen]
     labels = seg.labels.ravel()[chosen]
     points = rgb_to_features(colors, seg.color_space)
@@ -242,25 +251,25 @@ def scatter3d_figure(
 def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     """WCSS against k, the suggested k marked with a star and the current k with a line.
 
-    Parameters
-    ----------
-    elbow : Elbow
-        The curve (:func:`core.elbow`).
-    chosen_k : int, optional
-        The k in use, drawn as a dotted vertical line.
+        Parameters
+        ----------
+        elbow : Elbow
+            The curve (:func:`core.elbow`).
+        chosen_k : int, optional
+            The k in use, drawn as a dotted vertical line.
 
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
-        ``elbow.knee`` is not None.
+        Returns
+        -------
+        plotly.graph_objects.Figure
+            A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
+            ``elbow.knee`` is not None.
 
-    Examples
-    --------
-    >>> from core.elbow import Elbow
-    >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
-    >>> len(elbow_figure(curve, chosen_k=3).data)
-    2
+        Examples
+        --------
+        >>> from core.elbow import Elbow
+        >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
+        >>> len(elbow_figure(curve, chosen_k=3).data)
+        2
     """
     figure = go.Figure(
         go.Scatter(
@@ -421,8 +430,9 @@ def steps_figure(
     Parameters
     ----------
     steps : core.steps.Steps
-    image : (H, W, 3) ndarray of uint8
-        The image the steps were recorded on.
+    image : (H, W, 3) ndarray of uint8, (H, W, 4) RGBA, or LoadedImage
+        The image the steps were recorded on; only the pixels that count
+        (``steps.valid``) are drawn.
     i : int
         Iteration to show (0 = the initial centres).
 
@@ -448,8 +458,8 @@ def steps_figure(
     >>> len(steps_figure(kmeans_steps(image, 2), image, 0).data)
     3
     """
-    pixels = image.reshape(-1, 3)
-    chosen = sample_pixels(pixels.shape[0], max_points, seed)
+    pixels = np.asarray(resolve_mask(image, None)[0]).reshape(-1, 3)
+    chosen = _sample_counted(image.shape[:2], steps.valid, max_points, seed)
     colors = pixels[chosen]
     points = rgb_to_features(colors, steps.color_space)
     palette = steps.palette(i)

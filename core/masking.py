@@ -15,12 +15,15 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from core.arrays import as_rgb_image
 from core.errors import ImageError
 
 __all__ = [
     "MASK_OPTIONS",
     "MaskSpec",
+    "counted_pixels",
     "mask_from_color",
+    "on_grid",
     "resolve_mask",
     "scatter",
     "with_alpha",
@@ -115,6 +118,72 @@ def resolve_mask(image: Any, mask: MaskSpec) -> tuple[Any, np.ndarray | None]:
     return pixels, np.ascontiguousarray(valid)
 
 
+def counted_pixels(image: Any, mask: MaskSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """The RGB pixels that count, ready to cluster, and where they sit on the image.
+
+    The one way :func:`core.segment`, :func:`core.elbow`, :func:`core.sweep` and
+    :func:`core.steps.kmeans_steps` read ``mask=``: the pixels that count, alone, as a
+    (1, n) strip in row-major order, so every result equals clustering those pixels alone.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W, 4) array_like, or LoadedImage
+        As for :func:`resolve_mask`.
+    mask : {"auto", "alpha"}, (H, W) array_like of bool, or None
+        As for :func:`resolve_mask`.
+
+    Returns
+    -------
+    rgb : (H, W, 3) or (1, n, 3) ndarray of uint8
+        The image itself when every pixel counts, else the n pixels that count.
+    valid : (H, W) ndarray of bool, or None
+        None when every pixel counts; put results back with :func:`on_grid`.
+
+    Raises
+    ------
+    ValueError, ImageError
+        As :func:`resolve_mask` and :func:`core.arrays.as_rgb_image`.
+
+    Examples
+    --------
+    >>> rgba = np.zeros((2, 2, 4), dtype=np.uint8); rgba[0, :, 3] = 255
+    >>> rgb, valid = counted_pixels(rgba, "auto")
+    >>> rgb.shape, int(valid.sum())
+    ((1, 2, 3), 2)
+    """
+    pixels, valid = resolve_mask(image, mask)
+    rgb = as_rgb_image(pixels)
+    if valid is not None:
+        rgb = np.ascontiguousarray(rgb[valid])[None]
+    return rgb, valid
+
+
+def on_grid(strip: np.ndarray, valid: np.ndarray, *, fill: int) -> np.ndarray:
+    """Put values computed on the (1, n) strip of valid pixels back on the image's grid.
+
+    Parameters
+    ----------
+    strip : (1, n) or (1, n, c) ndarray
+        One value (or row of c values) per pixel that counts, in row-major order.
+    valid : (H, W) ndarray of bool
+        Where the pixels that count sit; ``n == valid.sum()``.
+    fill : int
+        Value of the pixels that do not count (``-1`` for labels, 255 for white).
+
+    Returns
+    -------
+    (H, W) or (H, W, c) ndarray, of `strip`'s dtype
+
+    Examples
+    --------
+    >>> on_grid(np.array([[7]]), np.array([[False, True]]), fill=-1).tolist()
+    [[-1, 7]]
+    """
+    grid = np.full((*valid.shape, *strip.shape[2:]), fill, dtype=strip.dtype)
+    grid[valid] = strip.reshape(-1, *strip.shape[2:])
+    return grid
+
+
 def mask_from_color(rgb: np.ndarray, color: str, *, tolerance: int = 0) -> np.ndarray:
     """Pixels that count: every pixel except those of one colour (a flat background).
 
@@ -200,10 +269,8 @@ def scatter(result: T, valid: np.ndarray, *, fill: int = 255) -> T:
         (H, W, 3), ``valid`` set; every statistic unchanged.
     """
     valid = np.array(valid, dtype=bool)  # a copy: it becomes read-only below
-    labels = np.full(valid.shape, -1, dtype=np.int32)
-    labels[valid] = result.labels.ravel()  # type: ignore[attr-defined]
-    segmented = np.full((*valid.shape, 3), fill, dtype=np.uint8)
-    segmented[valid] = result.segmented.reshape(-1, 3)  # type: ignore[attr-defined]
+    labels = on_grid(result.labels.astype(np.int32), valid, fill=-1)  # type: ignore[attr-defined]
+    segmented = on_grid(result.segmented, valid, fill=fill)  # type: ignore[attr-defined]
     for array in (labels, segmented, valid):
         array.setflags(write=False)
     return replace(result, labels=labels, segmented=segmented, valid=valid)  # type: ignore[type-var]

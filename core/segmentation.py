@@ -25,7 +25,7 @@ from core.colortable import ColorTable, cluster_means, recolor
 from core.engines import ENGINES, fit_colors, fit_points, opencv_kmeans
 from core.features import DEFAULT_TEXTURE_COMPONENTS, pixel_features
 from core.kmeans import assign_and_update
-from core.masking import MaskSpec, resolve_mask, scatter
+from core.masking import MaskSpec, counted_pixels, scatter
 from core.validation import (
     DEFAULT_N_INIT,
     ColorSpace,
@@ -471,11 +471,8 @@ def segment(
     ([[0, 0, 0], [255, 255, 255]], [0.5, 0.5])
     """
     started = time.perf_counter()
-    pixels, valid = resolve_mask(image, mask)
-    rgb = as_rgb_image(pixels)
-    if valid is not None:
-        # Cluster the pixels that count as a (1, n) strip; scatter puts them back.
-        rgb = np.ascontiguousarray(rgb[valid])[None]
+    # The pixels that count, as a (1, n) strip when some do not; scatter puts them back.
+    rgb, valid = counted_pixels(image, mask)
     space = check_color_space(color_space)
     k = check_k(k, allow_large_k=allow_large_k)
     fit = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from core.arrays import as_rgb_image
 from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable, cluster_means
 from core.engines import fit_colors
 from core.kmeans import IterationRecord, assign
+from core.masking import MaskSpec, counted_pixels, on_grid
 from core.segmentation import DEFAULT_COLOR_SPACE
 from core.validation import (
     ColorSpace,
@@ -49,6 +49,8 @@ class Steps:
         Pixels (not colours) that changed cluster in each assignment; 0 means converged.
     k, color_space, init, seed
         The parameters of the run.
+    valid : (H, W) ndarray of bool, or None
+        Pixels that count (see ``kmeans_steps(mask=...)``); None when every pixel counts.
     """
 
     centers: tuple[np.ndarray, ...]
@@ -60,6 +62,7 @@ class Steps:
     seed: int | None
     _table: ColorTable = field(repr=False)
     _features: np.ndarray = field(repr=False)
+    valid: np.ndarray | None = None
 
     @property
     def n_iter(self) -> int:
@@ -125,7 +128,8 @@ class Steps:
         return palette
 
     def segmented(self, i: int) -> np.ndarray:
-        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`.
+        """(H, W, 3) uint8: the image painted with each cluster's mean colour at iteration `i`
+        (white where the pixel does not count, as in :attr:`core.Segmentation.segmented`).
 
         Parameters
         ----------
@@ -150,7 +154,7 @@ class Steps:
         """
         labels = self.labels_of_colors(i)
         _, painted = self._table.paint(labels, self.palette(i))
-        return painted
+        return painted if self.valid is None else on_grid(painted, self.valid, fill=255)
 
     def _check(self, i: int) -> None:
         check_index(i, self.n_iter, "iteration")
@@ -164,16 +168,18 @@ def kmeans_steps(
     init: Init = "k-means++",
     seed: int | None = 0,
     max_iter: int = 100,
+    mask: MaskSpec = "auto",
 ) -> Steps:
     """Run k-means once, as the textbook does, and keep every iteration.
 
     Parameters
     ----------
-    image : (H, W, 3) array_like of uint8
+    image : (H, W, 3) array_like of uint8, (H, W, 4) RGBA, or LoadedImage
         Keep it small (a working-size copy): every iteration is kept.
     k : int
-    color_space, init, seed
-        As for :func:`core.segment`.
+    color_space, init, seed, mask
+        As for :func:`core.segment`: only the pixels that count are clustered, and
+        counted in WCSS and `n_changed`.
     max_iter : int
         Cap on iterations; runs until no pixel changes cluster before that.
 
@@ -185,6 +191,8 @@ def kmeans_steps(
     ------
     ValueError
         For invalid parameters, as :func:`core.segment`.
+    ImageError
+        If no pixel counts (a fully transparent image, or an all-False mask).
 
     Warns
     -----
@@ -197,7 +205,7 @@ def kmeans_steps(
     >>> kmeans_steps(image, 2).wcss[-1]
     0.0
     """
-    rgb = as_rgb_image(image)
+    rgb, valid = counted_pixels(image, mask)
     space = check_color_space(color_space)
     k = check_k(k)
     fit = FitParams.checked(seed=seed, init=init, n_init=1, max_iter=max_iter, tol=0.0)
@@ -218,7 +226,14 @@ def kmeans_steps(
         seed=fit.seed,
         _table=table,
         _features=features,
+        valid=None if valid is None else _read_only(valid),
     )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, dtype=bool)
+    array.setflags(write=False)
+    return array
 
 
 def _pixels_changed(

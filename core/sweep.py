@@ -11,15 +11,16 @@ import io
 import time
 import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from core.arrays import as_rgb_image
 from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable
 from core.engines import fit_colors
+from core.masking import MaskSpec, counted_pixels, scatter
 from core.segmentation import DEFAULT_COLOR_SPACE, Segmentation
 from core.validation import (
     DEFAULT_N_INIT,
@@ -49,16 +50,19 @@ def sweep(
     tol: float = 1e-4,
     progress: Callable[[int, int, int], None] | None = None,
     allow_large_k: bool = False,
+    mask: MaskSpec = "auto",
 ) -> list[Segmentation]:
     """Segment `image` once for every k in `ks`, sharing the work between them.
 
     Parameters
     ----------
-    image : (H, W, 3) array_like of uint8
+    image : (H, W, 3) array_like of uint8, (H, W, 4) RGBA, or LoadedImage
+        As for :func:`core.segment`.
     ks : iterable of int
         Values of k, sorted and de-duplicated. Default :data:`DEFAULT_KS`.
-    color_space, seed, init, n_init, max_iter, tol
-        As for :func:`core.segment`; each result equals ``segment(image, k, ...)``.
+    color_space, seed, init, n_init, max_iter, tol, mask
+        As for :func:`core.segment`; each result equals ``segment(image, k, ...)``
+        (pixels that do not count get label ``-1`` and are white in ``segmented``).
     progress : callable, optional
         ``progress(done, total, k)`` after each k.
     allow_large_k : bool
@@ -73,7 +77,9 @@ def sweep(
     ------
     ValueError
         If `ks` is empty, holds a value that is not a positive integer or exceeds the number
-        of pixels or the limit of 64, or another parameter is invalid.
+        of pixels (that count) or the limit of 64, or another parameter is invalid.
+    ImageError
+        If no pixel counts (a fully transparent image, or an all-False mask).
 
     Examples
     --------
@@ -82,7 +88,7 @@ def sweep(
     >>> [(result.k, result.wcss) for result in results][1]
     (2, 0.0)
     """
-    rgb = as_rgb_image(image)
+    rgb, valid = counted_pixels(image, mask)
     space = check_color_space(color_space)
     values = check_ks(ks, allow_large_k=allow_large_k)
     fit = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
@@ -93,22 +99,23 @@ def sweep(
     for done, k in enumerate(values, start=1):
         started = time.perf_counter()
         run = fit_colors(features, table, k, fit)
-        results.append(
-            Segmentation.from_labels(
-                rgb,
-                run.labels,
-                k=k,
-                centers=run.centers,
-                wcss=run.wcss,
-                color_space=space,
-                fit=fit,
-                table=table,
-                n_iter=run.n_iter,
-                converged=run.converged,
-                started=started,
-                stacklevel=3,
-            )
+        result = Segmentation.from_labels(
+            rgb,
+            run.labels,
+            k=k,
+            centers=run.centers,
+            wcss=run.wcss,
+            color_space=space,
+            fit=fit,
+            table=table,
+            n_iter=run.n_iter,
+            converged=run.converged,
+            started=started,
+            stacklevel=3,
         )
+        if valid is not None:
+            result = replace(scatter(result, valid), elapsed=time.perf_counter() - started)
+        results.append(result)
         if progress is not None:
             progress(done, len(values), k)
     return results

@@ -163,3 +163,101 @@ def test_recipe_says_which_pixels_were_left_out():
     assert recipe["result"]["pixels_left_out"] == int((rgba[:, :, 3] == 0).sum())
     assert "custom mask" in recipe["mask"]
     assert export.recipe(segment(rgba[:, :, :3], 3))["mask"] is None
+
+
+# --- the explore tools take the same mask= as segment --------------------------------
+
+
+def test_elbow_wcss_is_segments_wcss_for_every_k():
+    from core import elbow
+
+    rgba = logo_rgba()
+    rgba[5:10, 60:75, :3] = (0, 0, 0)  # a dark mark under the transparent background
+    curve = elbow(rgba, range(1, 7), seed=3)
+    for k, wcss in zip(curve.ks, curve.wcss, strict=True):
+        assert wcss == pytest.approx(segment(rgba, k, seed=3).wcss, rel=1e-9)
+    # The background is not seen: three logo colours, so the curve is flat from k = 3; with
+    # every pixel, the background (white and the dark mark) needs two more clusters.
+    assert curve.wcss[2] < 0.002 * curve.wcss[0]
+    plain = elbow(rgba, range(1, 7), seed=3, mask=None)
+    assert plain.wcss[2] > 0.1 * plain.wcss[0] and plain.wcss[4] < 0.002 * plain.wcss[0]
+
+
+def test_sweep_frames_agree_with_segment(photo):
+    from core.sweep import sweep, sweep_frames
+
+    mask = np.random.default_rng(2).random(photo.shape[:2]) > 0.4
+    results = sweep(photo, [2, 4, 5], mask=mask, seed=1)
+    for result in results:
+        alone = segment(photo, result.k, mask=mask, seed=1)
+        np.testing.assert_array_equal(result.labels, alone.labels)
+        np.testing.assert_array_equal(result.palette, alone.palette)
+        np.testing.assert_array_equal(result.segmented, alone.segmented)
+        np.testing.assert_array_equal(result.valid, mask)
+        assert result.wcss == pytest.approx(alone.wcss, rel=1e-12)
+    frames = sweep_frames(results, max_side=10_000)
+    below_caption = (slice(40, None), slice(None))
+    assert (frames[0][below_caption][~mask[below_caption]] == 255).all()  # white where left out
+    # An RGBA image: "auto" leaves the transparent background out, as segment does.
+    rgba = logo_rgba()
+    for result in sweep(rgba, [2, 3]):
+        np.testing.assert_array_equal(result.labels, segment(rgba, result.k).labels)
+
+
+def test_steps_cluster_only_the_pixels_that_count():
+    from core.steps import kmeans_steps
+
+    rgba = logo_rgba(background=(0, 0, 0))
+    opaque = rgba[:, :, 3] > 0
+    steps = kmeans_steps(rgba, 3, seed=2)
+    alone = kmeans_steps(rgba[opaque][None, :, :3], 3, seed=2)
+    assert steps.wcss == alone.wcss and steps.n_changed == alone.n_changed
+    assert steps.n_changed[0] == opaque.sum()
+    for i in (0, steps.n_iter - 1):
+        np.testing.assert_array_equal(steps.centers[i], alone.centers[i])
+        painted = steps.segmented(i)
+        assert painted.shape == (60, 80, 3) and (painted[~opaque] == 255).all()
+        np.testing.assert_array_equal(painted[opaque], alone.segmented(i)[0])
+    assert steps.valid is not None and (steps.valid == opaque).all()
+    assert kmeans_steps(rgba, 3, mask=None).n_changed[0] == 60 * 80
+
+
+def test_scatter_figures_never_draw_a_masked_pixel(photo):
+    from core.figures import scatter3d_figure, steps_figure
+    from core.steps import kmeans_steps
+
+    image = photo.copy()
+    mask = np.random.default_rng(4).random(image.shape[:2]) > 0.5
+    image[~mask] = (255, 0, 255)  # a colour the photo's counted pixels never take
+    image[mask & (image == (255, 0, 255)).all(axis=2)] = (254, 0, 255)
+    seg = segment(image, 4, mask=mask)
+    figure = scatter3d_figure(seg, image, max_points=1_000)
+    assert len(figure.data[0].x) == 1_000
+    everything = scatter3d_figure(seg, image, max_points=10**6)
+    assert len(everything.data[0].x) == int(mask.sum())
+    steps = kmeans_steps(image, 4, mask=mask)
+    for fig in (figure, everything, steps_figure(steps, image, 0, max_points=10**6)):
+        colors = np.asarray(fig.data[0].marker.color)
+        assert "rgb(255,0,255)" not in set(colors.tolist())
+    assert len(steps_figure(steps, image, 0, max_points=10**6).data[0].x) == int(mask.sum())
+    # The RGBA image that was segmented is accepted as it is.
+    rgba = logo_rgba()
+    n_opaque = int((rgba[:, :, 3] > 0).sum())
+    assert len(scatter3d_figure(segment(rgba, 3), rgba, max_points=10**6).data[0].x) == n_opaque
+
+
+def test_explore_tools_refuse_an_all_masked_image_as_segment_does():
+    from core import elbow
+    from core.steps import kmeans_steps
+    from core.sweep import sweep
+
+    rgba = logo_rgba()
+    rgba[:, :, 3] = 0
+    for tool in (segment, elbow, sweep, kmeans_steps):
+        with pytest.raises(ImageError, match="Every pixel is transparent or masked out"):
+            tool(rgba, 2) if tool in (segment, kmeans_steps) else tool(rgba, [1, 2])
+        with pytest.raises(ImageError, match="nothing to cluster"):
+            none = np.zeros((60, 80), bool)
+            tool(rgba, 2, mask=none) if tool in (segment, kmeans_steps) else tool(
+                rgba, [1, 2], mask=none
+            )
