@@ -20,7 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from core.cli_raster import add_mask_options, add_raster_options, photo_mask, run_segment_raster
+from core.cli_raster import (
+    add_mask_options,
+    add_raster_options,
+    mask_options,
+    photo_mask,
+    run_segment_raster,
+)
 from core.colorspaces import COLOR_SPACES
 from core.engines import ENGINES
 from core.features import DEFAULT_TEXTURE_COMPONENTS
@@ -363,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument(
         "--frames", type=_output_path, default=None, help="also write the frames to this ZIP"
     )
+    add_mask_options(swp)
     swp.set_defaults(run=_run_sweep)
 
     # Collections: `kseg batch` and `kseg apply` live in core.batch.
@@ -518,7 +525,9 @@ def _write_outputs(
     for i in range(result.k):
         files[export.mask_file_name(result, i)] = export.mask_png(result, i)
     files["palette.csv"] = export.palette_csv(result).encode("utf-8")
-    recipe = export.recipe_json(result, image_name=image_name, downscale_to=args.downscale_to)
+    recipe = export.recipe_json(
+        result, image_name=image_name, downscale_to=args.downscale_to, mask=mask_options(args)
+    )
     files["recipe.json"] = recipe.encode("utf-8")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -581,12 +590,8 @@ def _run_sweep(args: argparse.Namespace) -> None:
     from core.sweep import sweep, sweep_gif, sweep_zip
 
     started = time.perf_counter()
-    _, rgb = _load(args)
-    results = sweep(
-        rgb,
-        args.ks,
-        **_fit_options(args),
-    )
+    loaded, rgb = _load(args)
+    results = sweep(rgb, args.ks, **_fit_options(args), mask=photo_mask(args, loaded, rgb))
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_sweep.gif")
     out.write_bytes(sweep_gif(results, max_side=args.size, frame_ms=args.frame_ms))
     if args.frames is not None:

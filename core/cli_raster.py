@@ -26,6 +26,7 @@ __all__ = [
     "POLYGON_MIN_PIXELS",
     "add_mask_options",
     "add_raster_options",
+    "mask_options",
     "photo_mask",
     "run_segment_raster",
 ]
@@ -36,13 +37,23 @@ POLYGON_MIN_PIXELS = 9
 
 
 def add_mask_options(parser: argparse.ArgumentParser) -> None:
-    """``--keep-transparent``, ``--mask FILE``, ``--ignore-color HEX``."""
+    """``--ignore-transparent`` / ``--no-ignore-transparent``, ``--mask FILE``,
+    ``--ignore-color HEX`` and ``--color-tolerance N``: which pixels count
+    (:class:`core.masking.MaskOptions`, read back by :func:`mask_options`)."""
     group = parser.add_argument_group("pixels that don't count")
     group.add_argument(
+        "--ignore-transparent",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="leave fully transparent pixels out, as a raster's no-data (default: yes; "
+        "--no-ignore-transparent clusters them too)",
+    )
+    # The old spelling, which the README documented: same as --no-ignore-transparent.
+    group.add_argument(
         "--keep-transparent",
-        action="store_true",
-        help="cluster fully transparent pixels too (default: they are left out, as is a "
-        "raster's no-data)",
+        dest="ignore_transparent",
+        action="store_false",
+        help=argparse.SUPPRESS,
     )
     group.add_argument(
         "--mask",
@@ -56,6 +67,26 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="HEX",
         help="leave out pixels of this colour, e.g. '#ffffff' for a white background",
+    )
+    group.add_argument(
+        "--color-tolerance",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --ignore-color: also leave out pixels within N levels (0-255) of it on "
+        "every channel (default: %(default)s)",
+    )
+
+
+def mask_options(args: argparse.Namespace) -> Any:
+    """The :class:`core.masking.MaskOptions` the command line asked for."""
+    from core.masking import MaskOptions
+
+    return MaskOptions(
+        ignore_transparent=args.ignore_transparent,
+        ignore_color=args.ignore_color,
+        color_tolerance=args.color_tolerance,
+        mask_file=None if args.mask is None else str(args.mask),
     )
 
 
@@ -140,29 +171,7 @@ def _window(text: str | None) -> tuple[int, int, int, int] | None:
 
 def photo_mask(args: argparse.Namespace, loaded: Any, rgb: np.ndarray) -> Any:
     """The ``mask=`` for :func:`core.segment` from the options, at the size of `rgb`."""
-    from core.io import open_image, resize_to_max_pixels
-    from core.masking import mask_from_color
-
-    height, width = rgb.shape[:2]
-    valid = np.ones((height, width), dtype=bool)
-    if not args.keep_transparent and loaded.alpha is not None:
-        alpha = loaded.alpha
-        if alpha.shape != (height, width):
-            alpha = resize_to_max_pixels(alpha, height * width)
-        valid &= alpha > 0
-    if args.mask is not None:
-        given = open_image(args.mask).rgb.max(axis=2)
-        if given.shape != (loaded.height, loaded.width):
-            raise ValueError(
-                f"The mask '{args.mask.name}' is {given.shape[1]} x {given.shape[0]}, but the "
-                f"image is {loaded.width} x {loaded.height}. Give a mask of the image's size."
-            )
-        if given.shape != (height, width):
-            given = resize_to_max_pixels(given, height * width)
-        valid &= given > 0
-    if args.ignore_color is not None:
-        valid &= mask_from_color(rgb, args.ignore_color)
-    return None if valid.all() else valid
+    return mask_options(args).valid(loaded, rgb)
 
 
 def run_segment_raster(args: argparse.Namespace) -> None:
@@ -177,7 +186,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     )
     if raster.note and not args.quiet:
         print(f"kseg: note: {' '.join(raster.note.split())}")
-    mask: Any = None if args.keep_transparent else "auto"
+    mask: Any = "auto" if args.ignore_transparent else None
     if args.mask is not None:
         from core.io import open_image
 
@@ -187,7 +196,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
                 f"The mask '{args.mask.name}' is {given.shape[1]} x {given.shape[0]}, but the "
                 f"raster is read at {raster.width} x {raster.height}. Give a mask of that size."
             )
-        mask = given if args.keep_transparent else given & raster.valid
+        mask = given & raster.valid if args.ignore_transparent else given
     indices = [i.strip().lower() for i in args.indices.split(",") if i.strip()]
     seg = segment_raster(
         raster,

@@ -12,11 +12,13 @@ import io
 import json
 import shlex
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from core.masking import MaskOptions
 from core.segmentation import Segmentation
 
 __all__ = [
@@ -420,6 +422,7 @@ def recipe(
     image_name: str | None = None,
     downscale_to: int | None = None,
     working_pixels: int | None = None,
+    mask: MaskOptions | None = None,
 ) -> dict[str, Any]:
     """Everything needed to reproduce `seg`: parameters, image, summary and a CLI command.
 
@@ -438,6 +441,13 @@ def recipe(
         ``--downscale-to``.
     working_pixels : int, optional
         Deprecated old name of `downscale_to`.
+    mask : MaskOptions, optional
+        How the pixels that count were chosen (:class:`core.masking.MaskOptions`, as the
+        CLI and the dashboard do): recorded, and replayed by the command's flags
+        (``--ignore-color``, ``--color-tolerance``, ``--no-ignore-transparent``, ``--mask``
+        with the file's name). Without it, the command leaves out transparent pixels and
+        a raster's no-data (segment's default) and the recipe says that a custom mask is
+        not recorded.
 
     Returns
     -------
@@ -445,8 +455,9 @@ def recipe(
         JSON-ready: ``kseg_version``, ``image`` (name, height, width of the segmented
         pixels, downscale_to), ``parameters`` (``seg.params``), ``result`` (wcss, n_iter,
         converged, distinct_colors, palette hexes, shares, pixels_left_out), ``command``
-        and ``mask`` (None when every pixel counted, else what the command does and does
-        not reproduce).
+        and ``mask``: None when every pixel counted and nothing was asked, else the
+        options (ignore_transparent, ignore_color, color_tolerance, mask_file) and a
+        ``note`` on what the command needs (the mask file next to the image).
 
     Raises
     ------
@@ -455,8 +466,9 @@ def recipe(
 
     Notes
     -----
-    Guarantee: ``command``, run in the folder holding the image, segments it with the same
-    parameters and seed and so writes the same labels (see ``tests/test_export.py``).
+    Guarantee: ``command``, run in the folder holding the image (and the mask file, if
+    one was used), segments it with the same parameters, seed and pixels that count and
+    so writes the same labels (see ``tests/test_export.py`` and ``tests/test_masking.py``).
 
     Examples
     --------
@@ -494,6 +506,8 @@ def recipe(
     for flag, value in flags.items():
         if value is not None:
             command += [flag, str(value)]
+    if mask is not None:
+        command += mask.flags()
     return {
         "kseg_version": __version__,
         "image": {
@@ -513,13 +527,34 @@ def recipe(
             "pixels_left_out": 0 if seg.valid is None else int(seg.valid.size - seg.valid.sum()),
         },
         "command": shlex.join(command),
-        # The command leaves out fully transparent pixels and a raster's no-data, as segment's
-        # default does; which other pixels a custom mask left out is not recorded.
-        "mask": None
-        if seg.valid is None
-        else "pixels left out: transparent or no-data reproduce with the command; a custom "
-        "mask (--mask FILE, --ignore-color) must be given again",
+        "mask": _mask_record(seg, mask),
     }
+
+
+def _mask_record(seg: Segmentation, mask: MaskOptions | None) -> dict[str, Any] | None:
+    """The recipe's ``mask`` entry: which pixels counted, and what the command needs."""
+    if mask is None:
+        if seg.valid is None:
+            return None
+        return {
+            "note": "transparent and no-data pixels were left out, as the command does; "
+            "any other mask (--mask FILE, --ignore-color) was not recorded: give it again"
+        }
+    if seg.valid is None and not mask.is_custom:
+        return None
+    record: dict[str, Any] = {
+        "ignore_transparent": mask.ignore_transparent,
+        "ignore_color": mask.ignore_color,
+        "color_tolerance": mask.color_tolerance,
+        "mask_file": None if mask.mask_file is None else Path(mask.mask_file).name,
+        "note": "the command asks for the same pixels",
+    }
+    if mask.mask_file is not None:
+        record["note"] = (
+            f"the command needs the mask file '{record['mask_file']}' (the one used, of the "
+            "image's size) in the folder where it runs"
+        )
+    return record
 
 
 def recipe_json(
@@ -528,12 +563,13 @@ def recipe_json(
     image_name: str | None = None,
     downscale_to: int | None = None,
     working_pixels: int | None = None,
+    mask: MaskOptions | None = None,
 ) -> str:
     """:func:`recipe` as indented JSON.
 
     Parameters
     ----------
-    seg, image_name, downscale_to, working_pixels
+    seg, image_name, downscale_to, working_pixels, mask
         As for :func:`recipe`.
 
     Returns
@@ -553,7 +589,11 @@ def recipe_json(
     True
     """
     described = recipe(
-        seg, image_name=image_name, downscale_to=downscale_to, working_pixels=working_pixels
+        seg,
+        image_name=image_name,
+        downscale_to=downscale_to,
+        working_pixels=working_pixels,
+        mask=mask,
     )
     return json.dumps(described, indent=2)
 

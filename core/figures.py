@@ -251,25 +251,25 @@ def scatter3d_figure(
 def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
     """WCSS against k, the suggested k marked with a star and the current k with a line.
 
-        Parameters
-        ----------
-        elbow : Elbow
-            The curve (:func:`core.elbow`).
-        chosen_k : int, optional
-            The k in use, drawn as a dotted vertical line.
+    Parameters
+    ----------
+    elbow : Elbow
+        The curve (:func:`core.elbow`).
+    chosen_k : int, optional
+        The k in use, drawn as a dotted vertical line.
 
-        Returns
-        -------
-        plotly.graph_objects.Figure
-            A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
-            ``elbow.knee`` is not None.
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A ``Scatter`` line of WCSS by k, plus a one-point star trace at the knee when
+        ``elbow.knee`` is not None.
 
-        Examples
-        --------
-        >>> from core.elbow import Elbow
-        >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
-        >>> len(elbow_figure(curve, chosen_k=3).data)
-        2
+    Examples
+    --------
+    >>> from core.elbow import Elbow
+    >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
+    >>> len(elbow_figure(curve, chosen_k=3).data)
+    2
     """
     figure = go.Figure(
         go.Scatter(

@@ -9,7 +9,8 @@ image's grid, with label ``-1`` elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from core.errors import ImageError
 
 __all__ = [
     "MASK_OPTIONS",
+    "MaskOptions",
     "MaskSpec",
     "counted_pixels",
     "mask_from_color",
@@ -37,6 +39,9 @@ MASK_OPTIONS: dict[str, str] = {
 MaskSpec = Literal["auto", "alpha"] | npt.ArrayLike | None
 
 T = TypeVar("T")
+
+#: Largest ``color_tolerance``: levels on the 0-255 scale of each channel.
+COLOR_TOLERANCE_MAX = 255
 
 
 def resolve_mask(image: Any, mask: MaskSpec) -> tuple[Any, np.ndarray | None]:
@@ -74,16 +79,12 @@ def resolve_mask(image: Any, mask: MaskSpec) -> tuple[Any, np.ndarray | None]:
     >>> pixels.shape, valid.tolist()
     ((1, 3, 3), [[False, True, True]])
     """
-    alpha: np.ndarray | None = None
+    alpha = _alpha(image)
+    pixels: Any = image
     if hasattr(image, "rgb") and hasattr(image, "alpha"):
-        pixels: Any = image.rgb
-        alpha = None if image.alpha is None else np.asarray(image.alpha)
-    else:
-        array = np.asarray(image)
-        if array.ndim == 3 and array.shape[2] == 4 and array.dtype != object:
-            pixels, alpha = array[:, :, :3], array[:, :, 3]
-        else:
-            pixels = image
+        pixels = image.rgb
+    elif alpha is not None:
+        pixels = np.asarray(image)[:, :, :3]
     shape = np.shape(pixels)[:2]
     if mask is None:
         return pixels, None
@@ -211,12 +212,168 @@ def mask_from_color(rgb: np.ndarray, color: str, *, tolerance: int = 0) -> np.nd
     >>> mask_from_color(rgb, "#ffffff").tolist()
     [[False, True]]
     """
-    text = color.strip().lstrip("#")
-    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ValueError(f"color must be a hex colour like '#ffffff', got {color!r}.")
+    text = _hex_color(color)
     target = np.array([int(text[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.int16)
     difference = np.abs(np.asarray(rgb, dtype=np.int16) - target).max(axis=2)
     return np.asarray(difference > tolerance)
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    """Which pixels count, as the CLI and the dashboard offer it: the settings, not the pixels.
+
+    One object the ``kseg`` options (``--ignore-transparent``, ``--ignore-color``,
+    ``--color-tolerance``, ``--mask``), the dashboard's sidebar and the recipe share:
+    :meth:`valid` turns it into the ``mask=`` of :func:`core.segment` (and of the elbow,
+    the sweep and the steps) for an image at any working size; :meth:`flags` into the
+    command line that does the same again. Frozen and hashable, so it can key a cache.
+
+    Attributes
+    ----------
+    ignore_transparent : bool
+        Fully transparent pixels (alpha 0) and a raster's no-data do not count (default).
+    ignore_color : str or None
+        ``"#rrggbb"`` of a flat background whose pixels do not count (normalised to lower
+        case with a ``#``).
+    color_tolerance : int
+        Pixels within this many levels of `ignore_color` on every channel do not count
+        either (0 to 255).
+    mask_file : str or None
+        Path of a mask image of the image's size: only its non-black pixels count.
+
+    Raises
+    ------
+    ValueError
+        If `ignore_color` is not a hex colour or `color_tolerance` is out of range.
+
+    Examples
+    --------
+    >>> options = MaskOptions(ignore_color="FFFFFF", color_tolerance=8)
+    >>> options.flags()
+    ['--ignore-color', '#ffffff', '--color-tolerance', '8']
+    >>> rgb = np.full((1, 3, 3), 250, dtype=np.uint8); rgb[0, 0] = (0, 0, 0)
+    >>> options.valid(rgb).tolist()
+    [[True, False, False]]
+    """
+
+    ignore_transparent: bool = True
+    ignore_color: str | None = None
+    color_tolerance: int = 0
+    mask_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ignore_color is not None:
+            object.__setattr__(self, "ignore_color", "#" + _hex_color(self.ignore_color))
+        tolerance = self.color_tolerance
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, (int, np.integer))
+            or not (0 <= tolerance <= COLOR_TOLERANCE_MAX)
+        ):
+            raise ValueError(
+                f"color_tolerance must be a whole number of levels from 0 to "
+                f"{COLOR_TOLERANCE_MAX}, got {tolerance!r}."
+            )
+        object.__setattr__(self, "color_tolerance", int(tolerance))
+
+    @property
+    def is_custom(self) -> bool:
+        """Whether anything beyond the default (transparent pixels left out) is asked."""
+        return self != MaskOptions()
+
+    def valid(self, image: Any, rgb: np.ndarray | None = None) -> np.ndarray | None:
+        """The pixels that count, ready for ``segment(..., mask=...)``.
+
+        Parameters
+        ----------
+        image : (H, W, 3) or (H, W, 4) array_like, or LoadedImage
+            The image as loaded: its alpha (or a raster's no-data) and its full size.
+        rgb : (h, w, 3) ndarray of uint8, optional
+            The pixels that will be clustered, e.g. a working copy downscaled with
+            :func:`core.resize_to_max_pixels`; the image's own pixels by default. The
+            colour test runs on them; the alpha and the mask file are resized to them by
+            area averaging (a pixel is left out only if all it covers is).
+
+        Returns
+        -------
+        (h, w) ndarray of bool, or None
+            True where the pixel counts; None when every pixel does.
+
+        Raises
+        ------
+        ValueError
+            If the mask file's size is not the image's.
+        ImageError
+            If the mask file cannot be read.
+        """
+        pixels, _ = resolve_mask(image, None)
+        alpha = _alpha(image)
+        full_shape = np.shape(pixels)[:2]
+        if rgb is None:
+            rgb = as_rgb_image(pixels)
+        shape = rgb.shape[:2]
+        valid = np.ones(shape, dtype=bool)
+        if self.ignore_transparent and alpha is not None:
+            valid &= _resized(alpha, shape) > 0
+        if self.mask_file is not None:
+            from core.io import open_image
+
+            given = open_image(self.mask_file).rgb.max(axis=2)
+            if given.shape != full_shape:
+                raise ValueError(
+                    f"The mask '{Path(self.mask_file).name}' is {given.shape[1]} x "
+                    f"{given.shape[0]}, but the image is {full_shape[1]} x {full_shape[0]}. "
+                    "Give a mask of the image's size."
+                )
+            valid &= _resized(given, shape) > 0
+        if self.ignore_color is not None:
+            valid &= mask_from_color(rgb, self.ignore_color, tolerance=self.color_tolerance)
+        return None if valid.all() else valid
+
+    def flags(self) -> list[str]:
+        """The ``kseg segment`` / ``elbow`` / ``sweep`` options that ask for the same pixels.
+
+        Returns
+        -------
+        list of str
+            Empty for the default; a mask file by its name (it must sit where the
+            command runs).
+        """
+        flags = [] if self.ignore_transparent else ["--no-ignore-transparent"]
+        if self.ignore_color is not None:
+            flags += ["--ignore-color", self.ignore_color]
+            if self.color_tolerance:
+                flags += ["--color-tolerance", str(self.color_tolerance)]
+        if self.mask_file is not None:
+            flags += ["--mask", Path(self.mask_file).name]
+        return flags
+
+
+def _hex_color(color: str) -> str:
+    """``rrggbb`` in lower case from ``"#rrggbb"`` or ``"rrggbb"``."""
+    text = str(color).strip().lstrip("#")
+    if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise ValueError(f"color must be a hex colour like '#ffffff', got {color!r}.")
+    return text.lower()
+
+
+def _alpha(image: Any) -> np.ndarray | None:
+    """The image's alpha channel (or a raster's no-data as alpha 0), None if it has none."""
+    if hasattr(image, "rgb") and hasattr(image, "alpha"):
+        return None if image.alpha is None else np.asarray(image.alpha)
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 4 and array.dtype != object:
+        return array[:, :, 3]
+    return None
+
+
+def _resized(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`plane` at `shape` by area averaging (itself when the shape already fits)."""
+    if plane.shape == shape:
+        return plane
+    import cv2  # here, not at the top: ``import core`` stays light
+
+    return np.asarray(cv2.resize(plane, (shape[1], shape[0]), interpolation=cv2.INTER_AREA))
 
 
 def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -243,11 +400,7 @@ def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """
     if alpha is None:
         return rgb
-    if alpha.shape != rgb.shape[:2]:
-        import cv2
-
-        alpha = cv2.resize(alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
-    return np.dstack([rgb, alpha])
+    return np.dstack([rgb, _resized(alpha, rgb.shape[:2])])
 
 
 def scatter(result: T, valid: np.ndarray, *, fill: int = 255) -> T:

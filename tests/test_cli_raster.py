@@ -164,3 +164,37 @@ def test_kseg_elbow_leaves_transparent_pixels_out(tmp_path, capsys):
     assert main(["elbow", str(path), "--k-max", "4", "--keep-transparent"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert float(lines[2].split()[1]) > 0  # with the white background, k = 2 does not
+
+
+def test_kseg_elbow_and_sweep_take_the_mask_options_of_segment(tmp_path, capsys):
+    rgba = np.zeros((30, 40, 4), np.uint8)
+    rgba[:, :, :3] = 255
+    rgba[5:25, 5:20] = (200, 30, 40, 255)
+    rgba[5:25, 22:35] = (20, 60, 180, 255)
+    rgba[26:, :, 3] = 255  # an opaque white strip, near-white at that
+    rgba[26:, :20, :3] = 250
+    path = tmp_path / "logo.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+
+    def elbow_wcss(*options):
+        assert main(["elbow", str(path), "--k-max", "3", *options]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return [float(line.split()[1]) for line in lines[1:4]]
+
+    assert elbow_wcss()[2] > 0  # the opaque strip is a colour of its own
+    assert elbow_wcss("--ignore-color", "#ffffff")[1] > 0  # 250 is not 255
+    assert elbow_wcss("--ignore-color", "#ffffff", "--color-tolerance", "5")[1] == 0.0
+    assert elbow_wcss("--no-ignore-transparent", "--ignore-color", "#ffffff", "--color-tolerance",
+                      "5")[1] == 0.0  # fmt: skip
+    assert elbow_wcss("--no-ignore-transparent")[1] > 0
+
+    gif = tmp_path / "sweep.gif"
+    assert main(["sweep", str(path), "--ks", "2", "-o", str(gif), "--frames",
+                 str(tmp_path / "f.zip"), "--ignore-color", "#fff", ]) == EXIT_ERROR  # fmt: skip
+    assert "hex colour" in capsys.readouterr().err
+    assert main(["sweep", str(path), "--ks", "2", "-o", str(gif), "--frames",
+                 str(tmp_path / "f.zip"), "--ignore-color", "#ffffff", "--color-tolerance",
+                 "5"]) == 0  # fmt: skip
+    assert float(capsys.readouterr().out.splitlines()[1].split()[1]) == 0.0  # k = 2, two inks
+    assert main(["sweep", str(path), "--ks", "2", "-o", str(gif), "--mask",
+                 str(tmp_path / "missing.png")]) == EXIT_ERROR  # fmt: skip

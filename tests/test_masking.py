@@ -10,7 +10,7 @@ from PIL import Image
 
 from core import open_image, segment
 from core.errors import ImageError
-from core.masking import mask_from_color, resolve_mask
+from core.masking import MaskOptions, mask_from_color, resolve_mask
 
 LOGO_COLORS = np.array([[200, 30, 40], [20, 60, 180], [250, 200, 20]])
 
@@ -161,8 +161,95 @@ def test_recipe_says_which_pixels_were_left_out():
     rgba = logo_rgba()
     recipe = export.recipe(segment(rgba, 3), image_name="logo.png")
     assert recipe["result"]["pixels_left_out"] == int((rgba[:, :, 3] == 0).sum())
-    assert "custom mask" in recipe["mask"]
+    assert "not recorded" in recipe["mask"]["note"]
     assert export.recipe(segment(rgba[:, :, :3], 3))["mask"] is None
+    described = export.recipe(segment(rgba, 3), mask=MaskOptions())
+    assert described["mask"]["ignore_transparent"] is True
+    assert described["command"] == export.recipe(segment(rgba, 3))["command"]
+
+
+def scan_with_background() -> np.ndarray:
+    """Two inks on an off-white, slightly noisy paper, with a transparent corner."""
+    rgba = np.zeros((40, 50, 4), np.uint8)
+    rgba[:, :, :3] = np.clip(245 + np.random.default_rng(5).integers(-4, 5, (40, 50, 3)), 0, 255)
+    rgba[:, :, 3] = 255
+    rgba[5:35, 5:20, :3] = (20, 40, 160)
+    rgba[10:30, 25:45, :3] = (180, 30, 30)
+    rgba[20:30, 8:14, :3] = (40, 140, 60)
+    rgba[:6, 40:, 3] = 0
+    return rgba
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ignore_color": "#F5F5F5", "color_tolerance": 6},
+        {"mask_file": "inks.png"},
+        {"ignore_transparent": False, "ignore_color": "#f5f5f5", "color_tolerance": 6},
+        {},
+    ],
+)
+def test_recipe_command_reproduces_a_custom_mask(tmp_path, monkeypatch, options):
+    import json
+    import shlex
+
+    from core import export
+    from core.cli import main
+
+    rgba = scan_with_background()
+    (tmp_path / "scan.png").write_bytes(png(rgba))
+    if "mask_file" in options:  # the user's mask lives elsewhere; the recipe names it
+        (tmp_path / "elsewhere").mkdir()
+        inks = np.where((rgba[:, :, :3] < 200).any(axis=2), 255, 0).astype(np.uint8)
+        Image.fromarray(inks).save(tmp_path / "elsewhere" / "inks.png")
+        options = {"mask_file": str(tmp_path / "elsewhere" / "inks.png")}
+    chosen = MaskOptions(**options)
+    loaded = open_image(tmp_path / "scan.png")
+    original = segment(loaded.rgb, 3, mask=chosen.valid(loaded), seed=7, n_init=2)
+    if options:  # the paper is left out: three clusters, one per ink
+        assert original.valid is not None and not (original.palette > 230).all(axis=1).any()
+    described = export.recipe(original, image_name="scan.png", mask=chosen)
+    words = shlex.split(described["command"])
+    if "mask_file" in options:
+        assert words[words.index("--mask") + 1] == "inks.png"
+        assert "inks.png" in described["mask"]["note"] and "needs" in described["mask"]["note"]
+        (tmp_path / "inks.png").write_bytes((tmp_path / "elsewhere" / "inks.png").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert main([*words[1:], "-o", "again", "--quiet"]) == 0
+    masks = np.stack(
+        [np.asarray(Image.open(path)) for path in sorted((tmp_path / "again").glob("mask_*.png"))]
+    )
+    labels = np.where((masks == 255).any(axis=0), np.argmax(masks, axis=0), -1)
+    np.testing.assert_array_equal(labels, original.labels)
+    again = json.loads((tmp_path / "again" / "recipe.json").read_text())
+    assert again["command"] == described["command"]
+    assert again["mask"] == described["mask"]
+
+
+def test_mask_options_valid_and_flags():
+    rgba = scan_with_background()
+    default = MaskOptions()
+    np.testing.assert_array_equal(default.valid(rgba), rgba[:, :, 3] > 0)
+    assert default.flags() == [] and not default.is_custom
+    assert MaskOptions(ignore_transparent=False).valid(rgba) is None
+    paper = MaskOptions(ignore_color="f5f5f5", color_tolerance=6)
+    assert paper.ignore_color == "#f5f5f5" and paper.is_custom
+    valid = paper.valid(rgba)
+    assert valid.sum() == (rgba[:, :, :3] < 200).any(axis=2).sum()
+    # At a working size: alpha and colour are taken at that size.
+    from core import resize_to_max_pixels
+
+    small = resize_to_max_pixels(rgba[:, :, :3], 500)
+    assert paper.valid(rgba, small).shape == small.shape[:2]
+    assert MaskOptions(ignore_transparent=False, ignore_color="#000000").flags() == [
+        "--no-ignore-transparent",
+        "--ignore-color",
+        "#000000",
+    ]
+    with pytest.raises(ValueError, match="hex colour"):
+        MaskOptions(ignore_color="white")
+    with pytest.raises(ValueError, match="color_tolerance must be a whole number"):
+        MaskOptions(ignore_color="#ffffff", color_tolerance=300)
 
 
 # --- the explore tools take the same mask= as segment --------------------------------
