@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.masking import MaskOptions
+from core.masking import MaskOptions, transparent_outside
 from core.segmentation import Segmentation
 
 __all__ = [
@@ -114,10 +114,7 @@ def segmented_image(seg: Segmentation) -> np.ndarray:
     (H, W, 3) or (H, W, 4) ndarray of uint8
         RGBA (alpha 0 outside ``seg.valid``) when the segmentation masked pixels out.
     """
-    if seg.valid is None:
-        return seg.segmented
-    alpha = np.where(seg.valid, 255, 0).astype(np.uint8)
-    return np.dstack([seg.segmented, alpha])
+    return transparent_outside(seg.segmented, seg.valid)
 
 
 def segmented_png(seg: Segmentation) -> bytes:

@@ -28,6 +28,7 @@ __all__ = [
     "on_grid",
     "resolve_mask",
     "scatter",
+    "transparent_outside",
     "with_alpha",
 ]
 
@@ -330,6 +331,37 @@ class MaskOptions:
             valid &= mask_from_color(rgb, self.ignore_color, tolerance=self.color_tolerance)
         return None if valid.all() else valid
 
+    def with_mask(self, image: Any, rgb: np.ndarray | None = None) -> np.ndarray:
+        """`rgb` with the pixels that count as its alpha, for tools that take ``mask="auto"``.
+
+        Parameters
+        ----------
+        image, rgb
+            As for :meth:`valid`.
+
+        Returns
+        -------
+        (h, w, 3) or (h, w, 4) ndarray of uint8
+            `rgb` itself when every pixel counts; else RGBA with alpha 255 where the
+            pixel counts and 0 where it does not, so :func:`core.elbow`,
+            :func:`core.sweep` and :func:`core.steps.kmeans_steps` leave out exactly
+            these pixels, and a downscaled copy keeps them (see :func:`with_alpha`).
+
+        Raises
+        ------
+        ValueError, ImageError
+            As :meth:`valid`.
+
+        Examples
+        --------
+        >>> rgb = np.zeros((1, 2, 3), dtype=np.uint8); rgb[0, 1] = 255
+        >>> MaskOptions(ignore_color="#ffffff").with_mask(rgb)[..., 3].tolist()
+        [[255, 0]]
+        """
+        if rgb is None:
+            rgb = as_rgb_image(resolve_mask(image, None)[0])
+        return transparent_outside(rgb, self.valid(image, rgb))
+
     def flags(self) -> list[str]:
         """The ``kseg segment`` / ``elbow`` / ``sweep`` options that ask for the same pixels.
 
@@ -401,6 +433,30 @@ def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if alpha is None:
         return rgb
     return np.dstack([rgb, _resized(alpha, rgb.shape[:2])])
+
+
+def transparent_outside(rgb: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """`rgb` made transparent where the pixel does not count, to save or to show.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) ndarray of uint8
+    valid : (H, W) ndarray of bool, or None
+        The pixels that count (e.g. :attr:`core.Segmentation.valid`).
+
+    Returns
+    -------
+    (H, W, 3) or (H, W, 4) ndarray of uint8
+        `rgb` itself when `valid` is None; else RGBA, alpha 255 where `valid`, 0 elsewhere.
+
+    Examples
+    --------
+    >>> transparent_outside(np.zeros((1, 2, 3), np.uint8), np.array([[True, False]]))[..., 3]
+    array([[255,   0]], dtype=uint8)
+    """
+    if valid is None:
+        return rgb
+    return np.dstack([rgb, np.where(valid, np.uint8(255), np.uint8(0))])
 
 
 def scatter(result: T, valid: np.ndarray, *, fill: int = 255) -> T:

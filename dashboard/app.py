@@ -108,7 +108,7 @@ def main() -> None:
                     pipeline.original_preview(file.key, loaded),
                     pipeline.segmented_preview(file.key, seg, params),
                 )
-                views.render_downloads(loaded, seg, file)
+                views.render_downloads(loaded, seg, file, mask=params.mask)
                 if loaded.raster is not None:
                     _raster_classes(file, loaded, params)
         if tabs[1].open:
@@ -128,14 +128,19 @@ def main() -> None:
                 )
         if tabs[3].open:
             with tabs[3]:
-                work = pipeline.elbow_image(file.key, loaded, params.fit_pixels)
+                work = pipeline.counted_image(file.key, loaded, params.fit_pixels, params.mask)
                 views.render_elbow(
                     seg, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
                 )
         if tabs[4].open:
             with tabs[4]:
                 explore.render_explore(
-                    file.key, pipeline.working_image(file.key, loaded, params.fit_pixels), params
+                    file.key,
+                    pipeline.working_image(file.key, loaded, params.fit_pixels),
+                    params,
+                    counted=pipeline.counted_image(
+                        file.key, loaded, params.fit_pixels, params.mask
+                    ),
                 )
 
 

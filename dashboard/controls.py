@@ -8,12 +8,13 @@ reopens the same view. An uploaded file cannot travel in a link; the sidebar say
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
 from core.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
+from core.masking import MaskOptions
 from core.samples import SAMPLES
 from core.segmentation import DEFAULT_COLOR_SPACE
 from core.validation import DEFAULT_N_INIT
@@ -52,6 +53,13 @@ links.integer("seed", 0, SEED_MAX, 0)
 links.choice("init", INITS, INITS[0])
 links.integer("n_init", *N_INIT_RANGE, DEFAULT_N_INIT)
 links.choice("working_size", list(WORKING_SIZES), DEFAULT_WORKING_SIZE)
+#: Pixels that don't count (core.masking.MaskOptions): the CLI's --ignore-transparent,
+#: --ignore-color and --color-tolerance.
+COLOR_TOLERANCE_RANGE = (0, 64)
+links.choice("ignore_transparent", [True, False], True)
+links.choice("ignore_color_on", [False, True], False)
+links.hex_color("ignore_color", "#ffffff")
+links.integer("color_tolerance", *COLOR_TOLERANCE_RANGE, 0)
 
 
 def _drawn(key: str, draw: Any, *args: Any, **kwargs: Any) -> Any:
@@ -72,11 +80,14 @@ class Params:
     init: str = "k-means++"
     n_init: int = DEFAULT_N_INIT
     fit_pixels: int | None = WORKING_SIZES[DEFAULT_WORKING_SIZE]
+    #: Which pixels count; part of every cache key, so every view follows it.
+    mask: MaskOptions = field(default_factory=MaskOptions)
 
     def segment_kwargs(self) -> dict[str, Any]:
         """The k-means settings shared by :func:`core.segment`, :func:`core.elbow` and
         :func:`core.sweep` (after the image and k). The fit size is not among them: it is
-        :attr:`fit_pixels`, passed to ``core.segment`` alone."""
+        :attr:`fit_pixels`, passed to ``core.segment`` alone; nor is :attr:`mask`, which
+        the pipeline turns into each call's ``mask=`` for the pixels at hand."""
         return {
             "color_space": self.color_space,
             "seed": self.seed,
@@ -189,6 +200,46 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
     return int(seed), str(init), int(n_init), WORKING_SIZES[size_label]
 
 
+def mask_ui() -> MaskOptions:
+    """Pixels that don't count: transparent ones, one background colour."""
+    with st.expander("Pixels that don't count", icon=":material/texture:"):
+        ignore_transparent = _drawn(
+            "ignore_transparent",
+            st.toggle,
+            "Leave out transparent pixels",
+            help="Fully transparent pixels of a PNG or WebP, and a GeoTIFF's no-data, are "
+            "left out of the clusters, shares, WCSS, the elbow, the sweep and the 3D view "
+            "(`kseg --ignore-transparent`, the default).",
+        )
+        ignore_color_on = _drawn(
+            "ignore_color_on",
+            st.toggle,
+            "Leave out one colour",
+            help="For a scan or a logo on a flat background: pixels of this colour do not "
+            "count (`kseg --ignore-color`).",
+        )
+        color, tolerance = links.remembered("ignore_color"), 0
+        if ignore_color_on:
+            left, right = st.columns([1, 2], vertical_alignment="bottom")
+            with left:
+                color = _drawn("ignore_color", st.color_picker, "Colour", help="The background.")
+            with right:
+                tolerance = _drawn(
+                    "color_tolerance",
+                    st.slider,
+                    "Tolerance",
+                    *COLOR_TOLERANCE_RANGE,
+                    help="Also leave out pixels within this many levels (of 255) of the "
+                    "colour on every channel, for a slightly noisy background "
+                    "(`kseg --color-tolerance`).",
+                )
+    return MaskOptions(
+        ignore_transparent=bool(ignore_transparent),
+        ignore_color=str(color) if ignore_color_on else None,
+        color_tolerance=int(tolerance),
+    )
+
+
 @dataclass(frozen=True)
 class RasterParams:
     """The multiband choices for a GeoTIFF: bands and indices to cluster, bands to show."""
@@ -247,10 +298,11 @@ def sidebar_ui() -> tuple[Source, Params]:
         st.divider()
         k, color_space = clustering_ui()
         seed, init, n_init, fit_pixels = advanced_ui()
+        mask = mask_ui()
         st.divider()
         st.caption(
             ":material/link: The address bar holds these settings: copy it to share "
             "this view.  \n:material/terminal: The `kseg` command runs the same engine "
             "from a shell."
         )
-    return source, Params(k, color_space, seed, init, n_init, fit_pixels)
+    return source, Params(k, color_space, seed, init, n_init, fit_pixels, mask)

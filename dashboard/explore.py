@@ -7,6 +7,7 @@ One small ``render_*`` function per panel; each draws what the cached calls of
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import replace
 
 import numpy as np
@@ -14,14 +15,15 @@ import streamlit as st
 
 from core import figures
 from core.compare import ENGINE_RUNS
-from core.export import compact_number
+from core.export import compact_number, segmented_image
+from core.masking import transparent_outside
 from core.previews import preview_bytes
 from core.steps import Steps
 from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
 from dashboard import links, pipeline
 from dashboard.controls import Params
 from dashboard.pipeline import k_range
-from dashboard.views import PLOTLY_CONFIG
+from dashboard.views import CHECKERBOARD_CSS, PLOTLY_CONFIG
 
 PANELS = {
     "sweep": ":material/animation: Sweep over k",
@@ -31,6 +33,8 @@ PANELS = {
     "compression": ":material/compress: Compression",
 }
 links.choice("explore", list(PANELS), "sweep")
+#: Panels that leave out the pixels that don't count, as the segmentation does.
+COUNTED_PANELS = ("sweep", "steps")
 #: Pixels of each picture the panels draw.
 PICTURE_PIXELS = 250_000
 
@@ -41,8 +45,15 @@ def _picture(image: np.ndarray) -> bytes:
     return preview_bytes(image, max_pixels=PICTURE_PIXELS)
 
 
-def render_explore(key: str, work: np.ndarray, params: Params) -> None:
-    """The panel picker and the chosen panel (only that one runs)."""
+def render_explore(
+    key: str, work: np.ndarray, params: Params, *, counted: np.ndarray | None = None
+) -> None:
+    """The panel picker and the chosen panel (only that one runs).
+
+    `work` is the working-size image; `counted` the same with the pixels that do not count
+    (``params.mask``) transparent (:func:`pipeline.counted_image`): the sweep and the steps
+    run on it, so they leave out what the segmentation leaves out. The other panels need
+    every pixel (features, engines, compression)."""
     links.prime("explore")
     choice = st.segmented_control(
         "Explore",
@@ -53,6 +64,14 @@ def render_explore(key: str, work: np.ndarray, params: Params) -> None:
         label_visibility="collapsed",
     )
     links.keep("explore", choice)
+    st.html(CHECKERBOARD_CSS)
+    if choice in COUNTED_PANELS and counted is not None:
+        if counted.shape[2] == 4:
+            st.caption(
+                ":material/texture: The pixels left out of the segmentation (sidebar: "
+                "*Pixels that don't count*) are left out here too (checkerboard)."
+            )
+        work = counted
     RENDERERS[choice](key, work, _fit_k(work, params))
 
 
@@ -87,10 +106,13 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
     with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
         results = pipeline.sweep_results(key, work, params, ks)
     per_row = 4
-    for start in range(0, len(results), per_row):
-        columns = st.columns(per_row)
-        for column, result in zip(columns, results[start : start + per_row], strict=False):
-            column.image(_picture(result.segmented), caption=f"k = {result.k}", width="stretch")
+    with st.container(key="sweep_images"):  # transparent where pixels do not count
+        for start in range(0, len(results), per_row):
+            columns = st.columns(per_row)
+            for column, result in zip(columns, results[start : start + per_row], strict=False):
+                column.image(
+                    _picture(segmented_image(result)), caption=f"k = {result.k}", width="stretch"
+                )
     st.plotly_chart(
         figures.wcss_curves_figure(
             {"WCSS": ([r.k for r in results], [r.wcss for r in results])},
@@ -122,6 +144,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
     command = (
         f"kseg sweep photo.jpg --ks {','.join(map(str, ks))} --color-space {params.color_space}"
         f" --seed {params.seed} --n-init {params.n_init} -o sweep.gif"
+        + "".join(f" {shlex.quote(flag)}" for flag in params.mask.flags())
     )
     st.caption(f"Same from a shell: `{command}`.")
 
@@ -174,10 +197,11 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
 
 def _render_iteration_images(runs: dict[str, Steps], i: int) -> None:
     """Each run's image at iteration `i` (or its last, if it converged sooner)."""
-    for column, (name, steps) in zip(st.columns(len(runs)), runs.items(), strict=True):
+    columns = st.container(key="steps_images").columns(len(runs))  # transparent: left out
+    for column, (name, steps) in zip(columns, runs.items(), strict=True):
         at = min(i, steps.n_iter - 1)
         column.image(
-            _picture(steps.segmented(at)),
+            _picture(transparent_outside(steps.segmented(at), steps.valid)),
             width="stretch",
             caption=f"{name}: iteration {at} of {steps.n_iter - 1}, "
             f"WCSS {compact_number(steps.wcss[at])}, {steps.n_changed[at]:,} pixels moved",

@@ -96,6 +96,18 @@ def number(key: str, low: float, high: float, default: float) -> Setting:
     return _declare(Setting(key, default, parse, lambda value: f"{value:g}"))
 
 
+def hex_color(key: str, default: str) -> Setting:
+    """A colour as ``#rrggbb`` (the ``#`` may be left out of the address)."""
+
+    def parse(text: str) -> str:
+        text = text.strip().lstrip("#").lower()
+        if not re.fullmatch(r"[0-9a-f]{6}", text):
+            raise ValueError(key)
+        return f"#{text}"
+
+    return _declare(Setting(key, default, parse, str))
+
+
 def read_link() -> tuple[str, ...]:
     """On the session's first run, parse the address; return the names of the parameters
     that were dropped because their values could not be used."""

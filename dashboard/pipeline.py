@@ -44,7 +44,7 @@ from core.cleanup import merge_small_regions
 from core.compare import EngineRun, compare_engines
 from core.compression import Compression, compress
 from core.export import png_bytes, segmented_image
-from core.masking import with_alpha
+from core.masking import MaskOptions
 from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
 from core.steps import Steps, kmeans_steps
 from core.sweep import sweep
@@ -67,6 +67,8 @@ STORED_MAX_PIXELS = 8_000_000
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
 STEPS_PIXELS = 60_000
 FEATURES_PIXELS = 120_000
+#: The mask of the panels that need every pixel (compression, features, engines).
+EVERY_PIXEL = MaskOptions(ignore_transparent=False)
 
 
 @dataclass(frozen=True)
@@ -183,10 +185,14 @@ def _segment(
 ) -> tuple[core.Segmentation, tuple[str, ...]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        # The LoadedImage, not its pixels: transparent pixels and a raster's no-data are
-        # left out (segment's mask="auto").
+        # The sidebar's pixels that count (by default: all but transparent pixels and a
+        # raster's no-data, as segment's mask="auto").
         result = core.segment(
-            _loaded, params.k, **params.segment_kwargs(), fit_pixels=params.fit_pixels
+            _loaded,
+            params.k,
+            **params.segment_kwargs(),
+            fit_pixels=params.fit_pixels,
+            mask=params.mask.valid(_loaded),
         )
     return result, tuple(dict.fromkeys(str(w.message) for w in caught))
 
@@ -201,10 +207,14 @@ def working_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def elbow_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> np.ndarray:
-    """The working-size image for the elbow, RGBA when it has transparency (or no-data),
-    so that ``core.elbow`` leaves those pixels out as ``core.segment`` does."""
-    return with_alpha(working_image(key, _loaded, fit_pixels), _loaded.alpha)
+def counted_image(
+    key: str, _loaded: core.LoadedImage, fit_pixels: int | None, mask: MaskOptions
+) -> np.ndarray:
+    """The working-size image for the elbow, the sweep and the steps, RGBA when some pixels
+    do not count (alpha 0 there: the sidebar's mask at this size), so that ``core.elbow``,
+    ``core.sweep`` and ``core.steps.kmeans_steps`` leave out the pixels ``core.segment``
+    does. Keyed on the mask, as every cache that receives it is (through ``Params``)."""
+    return mask.with_mask(_loaded, working_image(key, _loaded, fit_pixels))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -366,7 +376,9 @@ def _elbow_key(key: str, params: Params, k_max: int) -> Hashable:
 def sweep_results(
     key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]
 ) -> list[core.Segmentation]:
-    """One segmentation per k of `ks`, sharing the colour table."""
+    """One segmentation per k of `ks`, sharing the colour table. `_image` is
+    :func:`counted_image` for ``params.mask`` (RGBA: the transparent pixels are left out),
+    or the plain working image with ``params.mask`` set to :data:`EVERY_PIXEL`."""
     return sweep(_image, ks, **params.segment_kwargs())
 
 
@@ -429,8 +441,9 @@ def engine_runs(key: str, _image: np.ndarray, params: Params) -> list[EngineRun]
 def compression_rows(
     key: str, _image: np.ndarray, params: Params, ks: tuple[int, ...]
 ) -> list[Compression]:
-    """Indexed-PNG size and PSNR for every k of `ks`."""
-    results = sweep_results(key, _image, params, ks)
+    """Indexed-PNG size and PSNR for every k of `ks` (every pixel counts: an indexed PNG
+    has an index for each)."""
+    results = sweep_results(key, _image, replace(params, mask=EVERY_PIXEL), ks)
     original = len(png_bytes(_image))
     return [compress(_image, r, original_bytes=original) for r in results]
 

@@ -15,6 +15,7 @@ import streamlit as st
 
 import core
 from core import export, figures
+from core.masking import MaskOptions
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
@@ -34,10 +35,12 @@ PLOTLY_CONFIG = {"displaylogo": False, "displayModeBar": False}
 _PLOTLY_CONFIG = PLOTLY_CONFIG
 # Cut-outs are transparent outside their cluster: show that as a checkerboard, so a white
 # sky or a black shadow stays visible on the page (the downloaded PNGs stay transparent).
-_CHECKERBOARD_CSS = """
+CHECKERBOARD_CSS = """
 <style>
 .st-key-cluster_cards [data-testid="stImage"] img,
-.st-key-overview_images [data-testid="stImage"] img {
+.st-key-overview_images [data-testid="stImage"] img,
+.st-key-sweep_images [data-testid="stImage"] img,
+.st-key-steps_images [data-testid="stImage"] img {
   background: repeating-conic-gradient(#e9ecef 0% 25%, #ffffff 0% 50%) 50% / 16px 16px;
   border-radius: 0.25rem;
 }
@@ -166,7 +169,7 @@ def render_overview(
     segmented_preview: bytes,
 ) -> None:
     """Original and segmented side by side, and the key numbers."""
-    st.html(_CHECKERBOARD_CSS)
+    st.html(CHECKERBOARD_CSS)
     with st.container(key="overview_images"):
         left, right = st.columns(2, gap="medium")
         left.image(original_preview, caption="Original", width="stretch")
@@ -233,8 +236,14 @@ def render_palette_strip(seg: core.Segmentation) -> None:
     st.html(f"<div class='kseg-palette'>{''.join(blocks)}</div>")
 
 
-def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: ImageFile) -> None:
-    """Every download, built only when its button is clicked."""
+def render_downloads(
+    loaded: core.LoadedImage,
+    seg: core.Segmentation,
+    file: ImageFile,
+    mask: MaskOptions | None = None,
+) -> None:
+    """Every download, built only when its button is clicked; the recipe records `mask`
+    (the sidebar's pixels that don't count) so its command leaves out the same pixels."""
     stem = Path(file.name).stem or "image"
     base = f"{stem}_k{seg.k}_{seg.color_space}"
     st.subheader("Downloads", anchor=False)
@@ -267,7 +276,7 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
         ),
         (
             "Recipe",
-            lambda: export.recipe_json(seg, image_name=file.name),
+            lambda: export.recipe_json(seg, image_name=file.name, mask=mask),
             f"{base}_recipe.json",
             "application/json",
             ":material/receipt_long:",
@@ -340,7 +349,7 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             width="stretch",
         )
     with st.expander("Reproduce from the command line", icon=":material/terminal:"):
-        st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
+        st.code(export.recipe(seg, image_name=file.name, mask=mask)["command"], language="bash")
         if file.sample is not None:
             st.caption(
                 f"`{file.name}` is one of scikit-learn's sample images "
@@ -352,7 +361,7 @@ def render_raster_classes(
     result: core.RasterSegmentation, previews: tuple[bytes, bytes], stem: str
 ) -> None:
     """Classes of a GeoTIFF on its bands: display and classes, area table, GIS downloads."""
-    st.html(_CHECKERBOARD_CSS)
+    st.html(CHECKERBOARD_CSS)
     with st.container(key="raster_images"):
         left, right = st.columns(2, gap="medium")
         left.image(previews[0], caption="Shown bands (2–98 % stretch)", width="stretch")
@@ -489,7 +498,7 @@ def render_clusters(
             f"it as CSV. Shares count {counted}."
         )
     st.subheader("Clusters", anchor=False)
-    st.html(_CHECKERBOARD_CSS)
+    st.html(CHECKERBOARD_CSS)
     with st.container(key="cluster_cards"):
         for start in range(0, seg.k, _CARDS_PER_ROW):
             row = st.columns(_CARDS_PER_ROW, gap="small")

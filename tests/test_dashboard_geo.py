@@ -86,10 +86,11 @@ def test_elbow_tab_leaves_no_data_out(scene_app):
     scene_app.session_state["view"] = "Choosing k"
     scene_app.run()
     assert not scene_app.exception and not scene_app.error
+    from core.masking import MaskOptions
     from dashboard import pipeline
 
     loaded = pipeline.load(pipeline.sample_file(SCENE_SAMPLE).key, SAMPLE_RASTER.read_bytes())
-    work = pipeline.elbow_image("scene", loaded, 1_000_000)
+    work = pipeline.counted_image("scene", loaded, 1_000_000, MaskOptions())
     assert work.shape[2] == 4 and (work[:, :, 3] == 0).sum() == 81_920 - 69_873
 
 
