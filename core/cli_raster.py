@@ -188,9 +188,9 @@ def run_segment_raster(args: argparse.Namespace) -> None:
         print(f"kseg: note: {' '.join(raster.note.split())}")
     mask: Any = "auto" if args.ignore_transparent else None
     if args.mask is not None:
-        from core.io import open_image
+        from core.masking import read_mask_file
 
-        given = open_image(args.mask).rgb.max(axis=2) > 0
+        given = read_mask_file(args.mask)
         if given.shape != raster.valid.shape:
             raise ValueError(
                 f"The mask '{args.mask.name}' is {given.shape[1]} x {given.shape[0]}, but the "

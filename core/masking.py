@@ -26,6 +26,7 @@ __all__ = [
     "counted_pixels",
     "mask_from_color",
     "on_grid",
+    "read_mask_file",
     "resolve_mask",
     "scatter",
     "transparent_outside",
@@ -317,16 +318,15 @@ class MaskOptions:
         if self.ignore_transparent and alpha is not None:
             valid &= _resized(alpha, shape) > 0
         if self.mask_file is not None:
-            from core.io import open_image
-
-            given = open_image(self.mask_file).rgb.max(axis=2)
+            given = read_mask_file(self.mask_file)
             if given.shape != full_shape:
                 raise ValueError(
                     f"The mask '{Path(self.mask_file).name}' is {given.shape[1]} x "
                     f"{given.shape[0]}, but the image is {full_shape[1]} x {full_shape[0]}. "
                     "Give a mask of the image's size."
                 )
-            valid &= _resized(given, shape) > 0
+            # 0/255 so that area averaging keeps a pixel any counted pixel covers.
+            valid &= _resized(np.where(given, np.uint8(255), np.uint8(0)), shape) > 0
         if self.ignore_color is not None:
             valid &= mask_from_color(rgb, self.ignore_color, tolerance=self.color_tolerance)
         return None if valid.all() else valid
@@ -379,6 +379,28 @@ class MaskOptions:
         if self.mask_file is not None:
             flags += ["--mask", Path(self.mask_file).name]
         return flags
+
+
+def read_mask_file(path: str | Path) -> np.ndarray:
+    """A mask image as the pixels that count: its non-black (non-zero) pixels.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any image :func:`core.open_image` reads (a black-and-white PNG, typically).
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+
+    Raises
+    ------
+    ImageError
+        If the file cannot be read as an image.
+    """
+    from core.io import open_image
+
+    return np.asarray(open_image(path).rgb.max(axis=2) > 0)
 
 
 def _hex_color(color: str) -> str:
