@@ -75,7 +75,8 @@ examples:
   kseg segment photo.jpg -k 6 --color-space oklab --seed 3 -o results/
   kseg segment huge.jpg -k 8 --fit-pixels 1000000 --quiet
   kseg segment logo.png -k 3                       transparent pixels are left out
-  kseg segment scan.png -k 4 --ignore-color '#ffffff'
+  kseg segment scan.png -k 4 --ignore-color '#ffffff' --color-tolerance 8
+  kseg segment photo.jpg -k 4 --mask subject.png   only the mask's non-black pixels count
   kseg segment scene.tif -k 6 --bands red,nir --indices ndvi --sieve 20 -o out/
 """
 
@@ -83,6 +84,8 @@ _ELBOW_EPILOG = """\
 examples:
   kseg elbow photo.jpg
   kseg elbow photo.jpg --k-min 2 --k-max 16 --color-space lab
+  kseg elbow logo.png                               transparent pixels are left out
+  kseg elbow scan.png --ignore-color '#ffffff' --color-tolerance 8
 """
 
 
@@ -90,6 +93,7 @@ _SWEEP_EPILOG = """\
 examples:
   kseg sweep photo.jpg                              k = 2, 3, 4, 6, 8, 12, 16 -> photo_sweep.gif
   kseg sweep photo.jpg --ks 2,4,8 -o out.gif --frames frames.zip
+  kseg sweep logo.png --ks 2,3,4                    transparent pixels are left out
 """
 
 

@@ -152,9 +152,9 @@ def render_summary(
     if seg.valid is not None:
         left_out = seg.valid.size - int(seg.valid.sum())
         st.caption(
-            f":material/texture: {left_out:,} transparent or no-data pixels "
-            f"({left_out / seg.valid.size:.1%}) are left out of the clusters, shares and "
-            "WCSS (checkerboard in the segmented image)."
+            f":material/texture: {left_out:,} pixels ({left_out / seg.valid.size:.1%}) are "
+            "left out of the clusters, shares and WCSS (sidebar: *Pixels that don't count*; "
+            "checkerboard in the segmented image)."
         )
     for note in notes:
         st.warning(note, icon=":material/info:")
@@ -491,7 +491,7 @@ def render_clusters(
         counted = (
             "every pixel of the full image"
             if seg.valid is None
-            else "the pixels that count (transparent and no-data pixels are left out)"
+            else "the pixels that count (sidebar: *Pixels that don't count*)"
         )
         st.caption(
             "Select cells and press Ctrl/⌘ + C to copy them; the table's toolbar downloads "

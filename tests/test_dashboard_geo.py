@@ -60,7 +60,7 @@ def test_upload_of_a_geotiff_and_of_a_transparent_logo():
     at.file_uploader(key="upload").set_value(("logo.png", buffer.getvalue(), "image/png"))
     at.slider(key="k").set_value(2).run()
     assert not at.exception and not at.error
-    assert "transparent or no-data pixels" in " ".join(c.value for c in at.caption)
+    assert "are left out of the clusters" in " ".join(c.value for c in at.caption)
 
 
 def test_scene_classes_on_bands_and_ndvi(scene_app):
