@@ -152,9 +152,10 @@ def render_summary(
     if seg.valid is not None:
         left_out = seg.valid.size - int(seg.valid.sum())
         st.caption(
-            f":material/texture: {left_out:,} pixels ({left_out / seg.valid.size:.1%}) are "
-            "left out of the clusters, shares and WCSS (sidebar: *Pixels that don't count*; "
-            "checkerboard in the segmented image)."
+            f":material/texture: {left_out:,} pixels ({left_out / seg.valid.size:.1%}): "
+            "transparent, no-data or of an ignored colour, are left out of the clusters, "
+            "shares and WCSS (sidebar: *Pixels that don't count*; checkerboard in the "
+            "segmented image)."
         )
     for note in notes:
         st.warning(note, icon=":material/info:")

@@ -28,7 +28,7 @@ def test_scene_sample_shows_its_georeference_and_leaves_no_data_out(scene_app):
     captions = " ".join(c.value for c in scene_app.caption)
     assert "GeoTIFF, 4 bands uint16 (blue, green, red, nir), EPSG:32632" in captions
     assert "698.73 ha with data" in captions  # 69,873 pixels of 10 m × 10 m
-    assert "no-data pixels" in captions and "left out" in captions
+    assert "no-data" in captions and "left out" in captions
     labels = [b.label for b in scene_app.get("download_button")]
     assert "Label GeoTIFF" in labels and "GeoJSON polygons" in labels
 
