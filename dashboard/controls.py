@@ -220,19 +220,20 @@ def mask_ui() -> MaskOptions:
         )
         color, tolerance = links.remembered("ignore_color"), 0
         if ignore_color_on:
-            left, right = st.columns([1, 2], vertical_alignment="bottom")
-            with left:
-                color = _drawn("ignore_color", st.color_picker, "Colour", help="The background.")
-            with right:
-                tolerance = _drawn(
-                    "color_tolerance",
-                    st.slider,
-                    "Tolerance",
-                    *COLOR_TOLERANCE_RANGE,
-                    help="Also leave out pixels within this many levels (of 255) of the "
-                    "colour on every channel, for a slightly noisy background "
-                    "(`kseg --color-tolerance`).",
-                )
+            color = _drawn(
+                "ignore_color",
+                st.color_picker,
+                "Colour to leave out",
+                help="The background's colour (`kseg --ignore-color`).",
+            )
+            tolerance = _drawn(
+                "color_tolerance",
+                st.slider,
+                "Tolerance",
+                *COLOR_TOLERANCE_RANGE,
+                help="Also leave out pixels within this many levels (of 255) of the colour "
+                "on every channel, for a slightly noisy background (`kseg --color-tolerance`).",
+            )
     return MaskOptions(
         ignore_transparent=bool(ignore_transparent),
         ignore_color=str(color) if ignore_color_on else None,
