@@ -25,6 +25,7 @@ __all__ = [
     "MaskSpec",
     "counted_pixels",
     "mask_from_color",
+    "n_counted",
     "on_grid",
     "read_mask_file",
     "resolve_mask",
@@ -159,6 +160,34 @@ def counted_pixels(image: Any, mask: MaskSpec) -> tuple[np.ndarray, np.ndarray |
     if valid is not None:
         rgb = np.ascontiguousarray(rgb[valid])[None]
     return rgb, valid
+
+
+def n_counted(image: Any, mask: MaskSpec = "auto") -> int:
+    """How many pixels of `image` count under `mask` (the most clusters it can hold).
+
+    Parameters
+    ----------
+    image, mask
+        As for :func:`resolve_mask`.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError, ImageError
+        As :func:`resolve_mask`.
+
+    Examples
+    --------
+    >>> rgba = np.zeros((2, 3, 4), dtype=np.uint8); rgba[0, :, 3] = 255
+    >>> n_counted(rgba), n_counted(rgba, None)
+    (3, 6)
+    """
+    pixels, valid = resolve_mask(image, mask)
+    shape = np.shape(pixels)
+    return int(shape[0] * shape[1]) if valid is None else int(valid.sum())
 
 
 def on_grid(strip: np.ndarray, valid: np.ndarray, *, fill: int) -> np.ndarray:

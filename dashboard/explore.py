@@ -16,7 +16,7 @@ import streamlit as st
 from core import figures
 from core.compare import ENGINE_RUNS
 from core.export import compact_number, segmented_image
-from core.masking import transparent_outside
+from core.masking import n_counted, transparent_outside
 from core.previews import preview_bytes
 from core.steps import Steps
 from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
@@ -77,7 +77,7 @@ def render_explore(
 
 def _fit_k(work: np.ndarray, params: Params) -> Params:
     """`params` with k lowered to what the working image can hold, saying so."""
-    k, note = k_range(params.k, work.shape[0] * work.shape[1])
+    k, note = k_range(params.k, n_counted(work))
     if note:
         st.caption(f":material/info: {note}")
     return replace(params, k=k)
@@ -85,7 +85,7 @@ def _fit_k(work: np.ndarray, params: Params) -> Params:
 
 def _ks_ui(key: str, work: np.ndarray) -> tuple[int, ...]:
     """Values of k to sweep, only those the working image can hold."""
-    top, note = k_range(32, work.shape[0] * work.shape[1])
+    top, note = k_range(32, n_counted(work))
     options = list(range(2, top + 1)) or [1]
     default = [k for k in DEFAULT_KS if k in options] or options[:1]
     ks = st.multiselect(

@@ -15,7 +15,7 @@ import streamlit as st
 
 import core
 from core import export, figures
-from core.masking import MaskOptions
+from core.masking import MaskOptions, n_counted
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
@@ -576,7 +576,7 @@ def render_elbow(
         "space, seed and restarts from the sidebar) and looks for the bend in the curve.",
     )
     links.keep("k_max", k_max)
-    k_max, note = k_range(k_max, work.shape[0] * work.shape[1])
+    k_max, note = k_range(k_max, n_counted(work))
     if note:
         st.caption(f":material/info: {note}")
     elbow = run_elbow(k_max)

@@ -104,3 +104,23 @@ def test_sweep_and_steps_leave_the_same_pixels_out(logo_app):
     first = chart_data(at)[0]  # WCSS by iteration of k-means++
     steps = kmeans_steps(rgba, 3, seed=0)
     np.testing.assert_allclose(first.y, steps.wcss, rtol=1e-9)
+
+
+def test_k_ranges_count_only_the_pixels_that_count():
+    rgba = np.zeros((30, 30, 4), np.uint8)
+    rgba[:2, :2] = (10, 20, 200, 255)  # four opaque pixels, two colours
+    rgba[0, 0, :3] = (200, 20, 10)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["image"] = UPLOAD
+    at.session_state["k"] = 2
+    at.session_state["view"] = "Choosing k"
+    at.run()
+    at.file_uploader(key="upload").set_value(("dots.png", png(rgba), "image/png"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("k goes up to 4 here" in caption.value for caption in at.caption)
+    assert list(chart_data(at)[0].x) == [1, 2, 3, 4]
+    at.session_state["view"] = "Understand k-means"
+    at.session_state["explore"] = "steps"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
