@@ -400,12 +400,31 @@ def merge_histograms(*parts: _Histogram) -> _Histogram:
         distinct, inverse = np.unique(ids, return_inverse=True)
         summed = np.bincount(inverse.ravel(), weights=counts, minlength=distinct.shape[0])
         return _Histogram(distinct.astype(np.uint32), np.rint(summed).astype(np.int64), infos)
-    dense = np.zeros(_N_IDS, dtype=np.int64)
-    for part in filled:
-        # ids are distinct within a part, so a fancy-indexed add is exact.
-        dense[part.ids] += part.counts
-    distinct = np.flatnonzero(dense)
-    return _Histogram(distinct.astype(np.uint32), dense[distinct], infos)
+    with _accumulator_lock:
+        dense = _accumulator(sum(int(part.counts.sum()) for part in filled))
+        for part in filled:
+            # ids are distinct within a part, so a fancy-indexed add is exact.
+            dense[part.ids] += part.counts.astype(dense.dtype, copy=False)
+        distinct = np.flatnonzero(dense)
+        summed = dense[distinct].astype(np.int64)
+        dense[distinct] = 0  # clean for the next merge in this process
+    return _Histogram(distinct.astype(np.uint32), summed, infos)
+
+
+# Per process: one dense 2**24 uint32 accumulator (64 MiB) reused by every merge, zeroed
+# where it was used. A fresh one per merge costs more than the merge itself (its pages are
+# faulted in and zeroed each time).
+_dense_counts: list[np.ndarray] = []
+_accumulator_lock = threading.Lock()
+
+
+def _accumulator(total: int) -> np.ndarray:
+    """A zeroed dense counts array for a merge of `total` pixels (caller holds the lock)."""
+    if total >= 1 << 32:  # more pixels than uint32 counts: a one-off int64 array
+        return np.zeros(_N_IDS, dtype=np.int64)
+    if not _dense_counts:
+        _dense_counts.append(np.zeros(_N_IDS, dtype=np.uint32))
+    return _dense_counts[0]
 
 
 @dataclass(frozen=True)
@@ -517,8 +536,12 @@ class _Ready:
 class _InProcess:
     """Runs every task here, at once; map results come in submission order."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> _Ready:
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> _Ready:
         return _Ready(fn(*(a.value if isinstance(a, _Ready) else a for a in args)))
+
+    def fit_worker(self, params: _FitParams) -> str | None:
+        """Nothing to prepare in process (the fit loads its kernels when it runs)."""
+        return None
 
     def map_completed(
         self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
@@ -552,6 +575,7 @@ class _OnDask:
         self.client = client
         self.task_bytes = 0
         self.result_bytes = 0
+        self._warm_up: Any = None  # held, so that Dask runs it
 
     def _count(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         import pickle
@@ -559,9 +583,26 @@ class _OnDask:
         plain = tuple(a for a in args if not hasattr(a, "key"))  # futures are references
         self.task_bytes += len(pickle.dumps((fn, plain), protocol=pickle.HIGHEST_PROTOCOL))
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> Any:
+        """Run ``fn(*args)`` on the cluster; preferably on `worker` (any other if it is lost)."""
         self._count(fn, args)
-        return self.client.submit(fn, *args, pure=False)
+        if worker is None:
+            return self.client.submit(fn, *args, pure=False)
+        return self.client.submit(
+            fn, *args, pure=False, workers=[worker], allow_other_workers=True
+        )
+
+    def fit_worker(self, params: _FitParams) -> str | None:
+        """A worker to run the fit on, told now to load the fit's compiled kernels.
+
+        Loading them (numba and its registries) takes about a second the first time in a
+        process; done while the other workers count colours, it is off the fit's path.
+        """
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            return None
+        self._warm_up = self.submit(_warm_up, params, worker=workers[0])
+        return workers[0]
 
     def map_completed(
         self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
@@ -594,6 +635,15 @@ class _OnDask:
     def worker_stats(self) -> dict[str, dict[str, int]]:
         """Per worker: bytes sent to other workers so far, and peak resident memory."""
         return self.client.run(_worker_stats)
+
+
+def _warm_up(params: _FitParams) -> None:
+    """Run the fit's code path once on a tiny histogram (loads its compiled kernels)."""
+    ids = np.arange(0, 1 << 24, 1 << 16, dtype=np.uint32)
+    tiny = _Histogram(ids, np.ones(ids.shape[0], np.int64), ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _fit_histogram(tiny, replace(params, k=min(params.k, ids.shape[0])), with_lookup=False)
 
 
 def _worker_stats(dask_worker: Any = None) -> dict[str, int]:
@@ -650,7 +700,15 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
     with (
         # One thread per worker process for numba too (Dask already pins BLAS and OpenMP):
         # W workers on W cores, not W x cores threads fighting over them.
-        dask.config.set({"distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1"}),
+        dask.config.set(
+            {
+                "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1",
+                # Dask sets MALLOC_TRIM_THRESHOLD_, which also fixes glibc's mmap threshold
+                # at 128 KiB: every image-sized array is then mapped and faulted in afresh
+                # (about 25 % more CPU per image). Arrays up to 32 MiB come from the heap.
+                "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(1 << 25),
+            }
+        ),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -739,6 +797,7 @@ def _fit(
     and (a future of) the colour -> cluster table when asked."""
     levels: list[list[Any]] = []
     done = 0
+    worker = executor.fit_worker(params)
     for future in executor.map_completed(_histogram, sources):
         done += 1
         if progress is not None:
@@ -747,7 +806,7 @@ def _fit(
     remaining = [f for level in levels for f in level]
     while len(remaining) > 1:
         remaining = [
-            executor.submit(merge_histograms, *remaining[i : i + _FAN_IN])
+            executor.submit(merge_histograms, *remaining[i : i + _FAN_IN], worker=worker)
             for i in range(0, len(remaining), _FAN_IN)
         ]
     if not remaining:
@@ -759,9 +818,11 @@ def _fit(
     if all(info.error is not None for info in infos.values()):
         return None, infos, None
     if not with_lookup:
-        palette = executor.gather(executor.submit(_palette_from_histogram, total_future, params))
+        palette = executor.gather(
+            executor.submit(_palette_from_histogram, total_future, params, worker=worker)
+        )
         return palette, infos, None
-    pair = executor.submit(_fit_with_lookup, total_future, params)
+    pair = executor.submit(_fit_with_lookup, total_future, params, worker=worker)
     palette = executor.gather(executor.submit(_item, pair, 0))
     # The table stays on the cluster; each worker fetches it once for its label tasks.
     return palette, infos, executor.submit(_item, pair, 1)
