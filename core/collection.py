@@ -77,6 +77,7 @@ __all__ = [
     "collection_histogram",
     "fit_collection",
     "local_client",
+    "read_segmented",
     "segment_collection",
 ]
 
@@ -1574,6 +1575,28 @@ def _label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None
     else:
         Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def read_segmented(path: str | os.PathLike) -> np.ndarray:
+    """The painted image an output file holds, colours as written (no display stretch).
+
+    Parameters
+    ----------
+    path : path
+        A ``segmented/`` output of :func:`segment_collection`: a PNG, or the RGB(A)
+        GeoTIFF written for a georeferenced raster.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+    """
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        from core.raster import open_raster
+
+        return np.ascontiguousarray(np.moveaxis(open_raster(path).data[:3], 0, 2))
+    from core.io import load_image
+
+    return load_image(path)
 
 
 def _stems(sources: Sequence[_Source]) -> list[str]:

@@ -21,7 +21,13 @@ from PIL import Image
 
 from core import batch
 from core.cli import EXIT_ERROR, main
-from core.collection import Palette, apply_palette, fit_collection, segment_collection
+from core.collection import (
+    Palette,
+    apply_palette,
+    fit_collection,
+    read_segmented,
+    segment_collection,
+)
 from devtools.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -572,3 +578,8 @@ def test_geotiff_uploads_as_bytes_give_label_geotiffs(geo_folder, tmp_path):
     assert all(row.areas_m2 for row in result.rows)
     names = zipfile.ZipFile(io.BytesIO(outputs_zip(tmp_path / "out"))).namelist()
     assert {"labels/a.tif", "labels/b.tif", "segmented/a.tif"} <= set(names)
+    # Thumbnails: the painted colours as written, not stretched for display.
+    painted = read_segmented(result.rows[1].outputs["segmented"])
+    assert painted.shape == (30, 40, 3)
+    colors = {tuple(c) for c in result.palette.palette.tolist()}
+    assert {tuple(c) for c in painted[10:].reshape(-1, 3).tolist()} <= colors
