@@ -5,6 +5,7 @@ Run it from the repository root (after ``pip install -e ".[dev]"``, which brings
 
     python benchmarks/bench_batch.py            # 27 × 1 MP fit, 200 × 1 MP batch (minutes)
     python benchmarks/bench_batch.py --quick    # 9 × 0.25 MP fit, 40 × 0.25 MP batch
+    python benchmarks/bench_batch.py --skip-fit --baseline /tmp/main   # batch, before/after
 
 The collection is made here, nothing is downloaded: scikit-learn's two sample photos
 (``china.jpg``, ``flower.jpg``), each image a seeded random crop (60–100 % of the side),
@@ -30,6 +31,10 @@ Batch: ``python -m core batch DIR -k 8 -o OUT --workers 2`` (LocalCluster of 2) 
 cluster is up; the wall time with start-up is printed too), peak resident memory per worker,
 and the bytes Dask moved (tasks through the scheduler, results to the client, histograms
 between workers), from the run's ``summary.json``.
+
+``--baseline CHECKOUT`` first runs ``python -m core batch`` from another checkout (e.g. a
+``git worktree`` of main) on the same images, so a change is measured before and after in
+one run, under the same load.
 
 Targets (issue 8): kseg ≥ 50× faster than dask-ml with WCSS ≤ dask-ml's; WCSS within 0.5 % of
 weighted scikit-learn; batch ≥ 15 MP/s on 2 workers with < 1 GB per worker. ``--check``
