@@ -677,7 +677,11 @@ class _OnDask:
 
 
 def _warm_up(params: _FitParams) -> None:
-    """Run the fit's code path once on a tiny histogram (loads its compiled kernels)."""
+    """Load the fit's compiled kernels in this process (numba and its registries), then
+    run the fit's code path once on a tiny histogram (its first NumPy and BLAS calls)."""
+    from core import _accel
+
+    _accel.compile_kernels()
     ids = np.arange(0, 1 << 24, 1 << 16, dtype=np.uint32)
     tiny = _Histogram(ids, np.ones(ids.shape[0], np.int64), ())
     with warnings.catch_warnings():
