@@ -359,15 +359,14 @@ def _read(source: _Source) -> _Pixels:
     if isinstance(data, np.ndarray):
         return _Pixels(as_rgb_image(data, name=source.name), None, None)
     loaded = _open(source)
+    valid: np.ndarray | None = None
     if loaded.alpha is not None and not loaded.alpha.all():
-        valid: np.ndarray | None = loaded.alpha > 0
-        if not valid.any():  # type: ignore[union-attr]
+        valid = loaded.alpha > 0
+        if not valid.any():
             raise ImageError(
                 f"Every pixel of '{source.name}' is transparent or no-data: there is nothing "
                 "to segment. Check the file (or its no-data value)."
             )
-    else:
-        valid = None
     geo = None if loaded.raster is None else loaded.raster.geo
     return _Pixels(loaded.rgb, valid, geo)
 

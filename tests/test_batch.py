@@ -19,6 +19,7 @@ import pytest
 from helpers import small_photo, write_tif
 from PIL import Image
 
+import core
 from core import batch
 from core.cli import EXIT_ERROR, main
 from core.collection import (
@@ -583,3 +584,13 @@ def test_geotiff_uploads_as_bytes_give_label_geotiffs(geo_folder, tmp_path):
     assert painted.shape == (30, 40, 3)
     colors = {tuple(c) for c in result.palette.palette.tolist()}
     assert {tuple(c) for c in painted[10:].reshape(-1, 3).tolist()} <= colors
+
+
+def test_an_all_transparent_image_is_an_error_row(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 4), dtype=np.uint8)).save(tmp_path / "empty.png")
+    Image.fromarray(_images()[0]).save(tmp_path / "photo.png")
+    result = segment_collection([tmp_path / "empty.png", tmp_path / "photo.png"], 2)
+    assert [row.ok for row in result.rows] == [False, True]
+    assert "Every pixel of 'empty.png' is transparent" in (result.rows[0].error or "")
+    with pytest.raises(core.ImageError, match="is transparent or no-data"):
+        fit_collection([tmp_path / "empty.png"], 2)
