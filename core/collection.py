@@ -364,8 +364,8 @@ def _read(source: _Source) -> _Pixels:
         valid = loaded.alpha > 0
         if not valid.any():
             raise ImageError(
-                f"Every pixel of '{source.name}' is transparent or no-data: there is nothing "
-                "to segment. Check the file (or its no-data value)."
+                f"Every pixel of '{Path(source.name).name}' is transparent or no-data: there "
+                "is nothing to segment. Check the file (or its no-data value)."
             )
     geo = None if loaded.raster is None else loaded.raster.geo
     return _Pixels(loaded.rgb, valid, geo)
