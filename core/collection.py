@@ -1232,7 +1232,7 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
         (blank for the other images).
     """
     rows = list(rows)
-    with_areas = pixel_size is not None or any(row.areas_m2 for row in rows if row.ok)
+    with_areas = _has_areas(rows, pixel_size)
     records = []
     for row in rows:
         if not row.ok:
@@ -1254,6 +1254,11 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
     return records
 
 
+def _has_areas(rows: Sequence[ImageResult], pixel_size: float | None) -> bool:
+    """Whether the table has area columns: a pixel size, or a georeferenced image."""
+    return pixel_size is not None or any(row.areas_m2 for row in rows if row.ok)
+
+
 def _area_m2(row: ImageResult, cluster: int, pixel_size: float | None) -> float | None:
     """Ground area of a cluster in an image: pixels × the given pixel size, else the
     raster's own areas, else unknown."""
@@ -1268,7 +1273,7 @@ def areas_csv(rows: Iterable[ImageResult], pixel_size: float | None) -> str:
     """CSV text of :func:`area_records`."""
     rows = list(rows)
     columns = ["file", "cluster", "hex", "pixels", "share"]
-    if pixel_size is not None or any(row.areas_m2 for row in rows if row.ok):
+    if _has_areas(rows, pixel_size):
         columns += ["area_m2", "area_ha"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
