@@ -127,6 +127,18 @@ def _srgb_to_linear(rgb01: np.ndarray) -> np.ndarray:
     return np.where(rgb01 <= 0.04045, rgb01 / 12.92, ((rgb01 + 0.055) / 1.055) ** 2.4)
 
 
+# The same values for the 256 levels of a uint8 channel: a lookup instead of a power per
+# channel of every colour (the largest cost of converting millions of colours).
+_LINEAR_OF_LEVEL: Final = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0)
+
+
+def _linear_rgb(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
+    """Linear-light RGB of the colours (`rgb01` is ``colors / 255``)."""
+    if colors.dtype == np.uint8:
+        return _LINEAR_OF_LEVEL[colors]
+    return _srgb_to_linear(rgb01)
+
+
 def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
     r, g, b = rgb01[:, 0], rgb01[:, 1], rgb01[:, 2]
     value = rgb01.max(axis=1)
@@ -143,8 +155,8 @@ def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
     return np.column_stack([saturation * np.cos(hue), saturation * np.sin(hue), value])
 
 
-def _rgb_to_lab(rgb01: np.ndarray) -> np.ndarray:
-    xyz = (_srgb_to_linear(rgb01) @ _SRGB_TO_XYZ.T) / _D65_WHITE
+def _rgb_to_lab(linear: np.ndarray) -> np.ndarray:
+    xyz = (linear @ _SRGB_TO_XYZ.T) / _D65_WHITE
     epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
     f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
     lightness = 116.0 * f[:, 1] - 16.0
@@ -153,8 +165,8 @@ def _rgb_to_lab(rgb01: np.ndarray) -> np.ndarray:
     return np.column_stack([a, b, lightness])
 
 
-def _rgb_to_oklab(rgb01: np.ndarray) -> np.ndarray:
-    lms = np.cbrt(_srgb_to_linear(rgb01) @ _LINEAR_TO_LMS.T)
+def _rgb_to_oklab(linear: np.ndarray) -> np.ndarray:
+    lms = np.cbrt(linear @ _LINEAR_TO_LMS.T)
     lab = lms @ _LMS_TO_OKLAB.T
     return lab[:, [1, 2, 0]]
 
@@ -195,5 +207,5 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     if space == "hsv":
         return _rgb_to_hsv_cone(rgb01)
     if space == "lab":
-        return _rgb_to_lab(rgb01)
-    return _rgb_to_oklab(rgb01)
+        return _rgb_to_lab(_linear_rgb(colors, rgb01))
+    return _rgb_to_oklab(_linear_rgb(colors, rgb01))
