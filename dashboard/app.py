@@ -80,7 +80,17 @@ def main() -> None:
         initial_sidebar_state="auto",
         menu_items={"About": "kseg: exact, fast k-means image segmentation."},
     )
-    pipeline.warm_up_engine()
+    try:
+        _page()
+    finally:
+        # After the page is drawn, not before: loading the compiled kernels (0.5–0.8 s of
+        # imports on 2 cores) would otherwise compete with the first visit's own work,
+        # which the NumPy path answers at once.
+        pipeline.warm_up_engine()
+
+
+def _page() -> None:
+    """The single-image page: controls, the cached pipeline, the open tab."""
     source, params = controls.sidebar_ui()
     views.render_header()
     file = image_file(source)

@@ -1,5 +1,9 @@
 """``render_*()`` functions: they draw what the pipeline computed, and compute nothing.
 
+Every ``st.image`` names the format of the bytes it gets (``output_format``): with the
+default "auto", Streamlit decodes a PNG without alpha and re-encodes it as JPEG on every
+rerun, costing time and blurring flat colours; named, the cached bytes are sent as they are.
+
 Downloads are built only when their button is clicked (``st.download_button`` with a
 callable ``data``, which Streamlit runs on click, off the script thread).
 """
@@ -169,11 +173,12 @@ def render_overview(
     st.html(_CHECKERBOARD_CSS)
     with st.container(key="overview_images"):
         left, right = st.columns(2, gap="medium")
-        left.image(original_preview, caption="Original", width="stretch")
+        left.image(original_preview, caption="Original", width="stretch", output_format="JPEG")
         right.image(
             segmented_preview,
             caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
             width="stretch",
+            output_format="PNG",
         )
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
@@ -355,11 +360,17 @@ def render_raster_classes(
     st.html(_CHECKERBOARD_CSS)
     with st.container(key="raster_images"):
         left, right = st.columns(2, gap="medium")
-        left.image(previews[0], caption="Shown bands (2–98 % stretch)", width="stretch")
+        left.image(
+            previews[0],
+            caption="Shown bands (2–98 % stretch)",
+            width="stretch",
+            output_format="PNG",
+        )
         right.image(
             previews[1],
             caption=f"{result.k} classes on {', '.join(result.feature_names)}",
             width="stretch",
+            output_format="PNG",
         )
     rows = result.area_table()
     for row in rows:
@@ -504,8 +515,8 @@ def render_clusters(
                         help=f"{seg.counts[i]:,} pixels, {seg.shares[i]:.2%} of the image.",
                     )
                     left, right = st.columns(2, gap="small")
-                    left.image(mask, caption="mask", width="stretch")
-                    right.image(cut, caption="cut-out", width="stretch")
+                    left.image(mask, caption="mask", width="stretch", output_format="PNG")
+                    right.image(cut, caption="cut-out", width="stretch", output_format="PNG")
 
 
 def _swatch_data_uri(hex_color: str) -> str:
