@@ -24,6 +24,16 @@ Nothing here imports numba at import time: the kernels live in :mod:`core._kerne
 :func:`enabled` imports on the first call that asks for them, and each kernel is loaded
 from the disk cache only when first called, so ``import core`` stays light and a call
 pays only for the kernels it uses.
+
+Loading is not free: importing numba and its first dispatch in a process (which sets up
+numba's registries and imports ``scipy.linalg``) take 0.5–0.8 s on 2 cores — more than the
+whole NumPy path takes on a 1 MP photo. So small jobs do not load them (a rent-or-buy
+rule): :func:`enabled` given a job's size answers False while the kernels are not loaded,
+the job is small (:data:`LOAD_AT_ONCE_WORK`) and the NumPy path has spent less than
+:data:`LOAD_AFTER_SECONDS` in this process (:func:`charge`); past that budget the next job
+loads them, so a process never pays more than about twice the better choice. A
+one-shot ``kseg segment`` on a photo never imports numba; a server or notebook that keeps
+working loads them once; the dashboard loads them in the background at start.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import importlib.util
 import os
 import threading
 from types import ModuleType
+from typing import Final
 
 import numpy as np
 
@@ -40,9 +51,17 @@ import numpy as np
 AVAILABLE: bool = (
     os.environ.get("KSEG_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
 )
+#: Seconds of NumPy-path work (see :func:`charge`) after which the next job loads the
+#: kernels: about what loading costs, the rent-or-buy break-even.
+LOAD_AFTER_SECONDS: Final = 0.5
+#: A job with at least this many point-to-centre distances per pass (points × k) loads the
+#: kernels at once: a few NumPy passes over it cost about as much as loading (measured on
+#: 2 cores: a NumPy pass over 1 M points at k = 8 takes ~50 ms; a Lloyd run makes several).
+LOAD_AT_ONCE_WORK: Final = 8_000_000
 _warming = threading.Event()
 _loaded: ModuleType | None = None
 _lock = threading.Lock()
+_numpy_seconds = 0.0
 
 
 def _kernels() -> ModuleType | None:
@@ -60,9 +79,47 @@ def _kernels() -> ModuleType | None:
     return _loaded
 
 
-def enabled() -> bool:
-    """Whether the compiled kernels are used now (numba present and not warming up)."""
-    return AVAILABLE and not _warming.is_set() and _kernels() is not None
+def enabled(work: int | None = None) -> bool:
+    """Whether the compiled kernels are used now, loading them if this job calls for it.
+
+    Parameters
+    ----------
+    work : int, optional
+        Size of the job about to run, as point-to-centre distances per pass (points × k).
+        While the kernels are not loaded, a job below :data:`LOAD_AT_ONCE_WORK` takes the
+        NumPy path — until the NumPy path has spent :data:`LOAD_AFTER_SECONDS` in this
+        process. None (callers whose jobs are always large) loads them whenever needed.
+
+    Returns
+    -------
+    bool
+        False when numba is unavailable, switched off, warming up in the background, or
+        not worth loading for this job; True when the kernels are loaded.
+    """
+    if not AVAILABLE or _warming.is_set():
+        return False
+    if (
+        _loaded is None
+        and work is not None
+        and work < LOAD_AT_ONCE_WORK
+        and _numpy_seconds < LOAD_AFTER_SECONDS
+    ):
+        return False
+    return _kernels() is not None
+
+
+def loaded() -> bool:
+    """Whether the kernels are loaded in this process (numba imported), without loading them."""
+    return _loaded is not None
+
+
+def charge(seconds: float) -> None:
+    """Count `seconds` of NumPy-path work the kernels would have done (see :func:`enabled`).
+
+    Called from several threads at once; a lost update only delays loading a little.
+    """
+    global _numpy_seconds
+    _numpy_seconds += seconds
 
 
 def warm_up_in_background() -> threading.Thread | None:
@@ -181,10 +238,12 @@ __all__ = [
     "AVAILABLE",
     "bounds_init",
     "bounds_step",
+    "charge",
     "color_histogram",
     "compile_kernels",
     "enabled",
     "lloyd_pass",
+    "loaded",
     "nonzero_bins",
     "paint",
     "warm_up_in_background",

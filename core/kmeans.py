@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
@@ -310,8 +311,12 @@ def kmeans(
         else:
             starts.append(_kmeans_plusplus(x, x_sq, w, k, rng))
 
+    # Decided once for every restart, so restarts never mix paths; see _accel.enabled.
+    compiled = _accel.enabled(work=n * k)
+    started = time.perf_counter()
+
     def run(centers: np.ndarray) -> KMeansResult:
-        return _lloyd(x, w, centers, max_iter, tol_abs, record_history)
+        return _lloyd(x, w, centers, max_iter, tol_abs, record_history, compiled)
 
     workers = min(n_init, os.cpu_count() or 1)
     if workers > 1 and n * k >= _THREADS_FROM and n < _BOUNDS_ABOVE:
@@ -320,6 +325,8 @@ def kmeans(
             results = list(pool.map(run, starts))
     else:
         results = [run(centers) for centers in starts]
+    if not compiled:
+        _accel.charge(time.perf_counter() - started)
     best = results[0]
     for result in results[1:]:
         if result.wcss < best.wcss:  # the first of equal WCSS, as when run in turn
@@ -414,7 +421,7 @@ def assign_and_update(
     x = np.ascontiguousarray(points, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)
     centers = np.array(centers, dtype=np.float64)
-    state = _State(x, w)
+    state = _State(x, w, _accel.enabled(work=x.shape[0] * centers.shape[0]))
     sums, mass, _, inertia = state.sweep(centers)
     moved, inertia = _means(centers, sums, mass, inertia)
     return state.labels, moved, inertia
@@ -423,11 +430,11 @@ def assign_and_update(
 class _State:
     """Labels and distances of one Lloyd run, updated in place by :meth:`sweep`."""
 
-    def __init__(self, x: np.ndarray, w: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, w: np.ndarray, compiled: bool) -> None:
         self.x, self.w = x, w
         self.labels = np.full(x.shape[0], -1, dtype=np.int32)
         self.distances = np.empty(x.shape[0])
-        self.compiled = _accel.enabled()  # decided once, so a run never switches paths
+        self.compiled = compiled  # decided once, so a run never switches paths
         if not self.compiled:
             self.x_sq = np.einsum("ij,ij->i", x, x)
             self.wx = x * w[:, None]
@@ -509,9 +516,10 @@ def _lloyd(
     max_iter: int,
     tol_abs: float,
     record_history: bool,
+    compiled: bool,
 ) -> KMeansResult:
     history: list[IterationRecord] | None = [] if record_history else None
-    state = _State(x, w)
+    state = _State(x, w, compiled)
     converged = False
     n_iter = 0
     bounded = history is None and state.compiled and x.shape[0] >= _BOUNDS_ABOVE

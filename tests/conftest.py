@@ -35,3 +35,19 @@ def blocks() -> np.ndarray:
     image[10:, 15:25] = (30, 30, 200)  # 100 px
     image[10:, 25:] = (240, 240, 240)  # 50 px
     return image
+
+
+@pytest.fixture
+def kernels_loaded() -> None:
+    """Load the compiled kernels, so that even small jobs take the compiled path.
+
+    Without it a small job in a process that has not loaded them takes the NumPy path
+    (see ``core._accel.enabled``), and a test comparing the two paths would compare NumPy
+    with itself.
+    """
+    from core import _accel
+
+    if not _accel.AVAILABLE:  # pragma: no cover - numba missing
+        pytest.skip("numba is not installed")
+    _accel.compile_kernels()
+    assert _accel.enabled(work=1)

@@ -82,3 +82,69 @@ def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
         outputs.append(done.stdout)
     assert outputs[0].strip() == "[2, 1]"
     assert "usage: kseg" in outputs[1]
+
+
+def _run_fresh(code: str) -> str:
+    """Run `code` in a fresh interpreter importing this checkout's `core`; return stdout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KSEG")}
+    env["PYTHONPATH"] = str(root)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-1500:]
+    return done.stdout
+
+
+def test_a_small_first_job_does_not_load_numba_and_the_budget_then_loads_it():
+    """Rent or buy: small jobs take the NumPy path until it has cost about a load."""
+    out = _run_fresh(
+        "import sys, numpy as np\n"
+        "from core import _accel, segment\n"
+        "rng = np.random.default_rng(0)\n"
+        "image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)\n"
+        "first = segment(image, 5, color_space='rgb')\n"
+        "print('numba' in sys.modules, _accel.loaded())\n"
+        "_accel.charge(_accel.LOAD_AFTER_SECONDS)\n"
+        "second = segment(image, 5, color_space='rgb')\n"
+        "print('numba' in sys.modules, _accel.loaded())\n"
+        "print((first.labels == second.labels).all(), abs(first.wcss - second.wcss) / first.wcss)\n"
+    )
+    before, after, same = out.split("\n")[:3]
+    assert before == "False False"
+    assert after == "True True"
+    equal, gap = same.split()
+    assert equal == "True" and float(gap) < 1e-9
+
+
+def test_a_large_job_loads_the_kernels_at_once():
+    out = _run_fresh(
+        "import sys, numpy as np\n"
+        "from core import _accel, kmeans\n"
+        "k = 8\n"
+        "points = np.random.default_rng(0).random((_accel.LOAD_AT_ONCE_WORK // k, 1))\n"
+        "print(_accel.enabled(work=10), _accel.loaded())\n"
+        "kmeans(points, k, max_iter=2)\n"
+        "print(_accel.loaded(), _accel.enabled(work=10))\n"
+    )
+    assert out.split("\n")[:2] == ["False False", "True True"]
+
+
+def test_enabled_without_a_size_loads_when_needed(monkeypatch):
+    monkeypatch.setattr(_accel, "_loaded", None)
+    monkeypatch.setattr(_accel, "_numpy_seconds", 0.0)
+    assert not _accel.enabled(work=100)
+    assert not _accel.loaded()
+    assert _accel.enabled()
+    assert _accel.loaded()

@@ -192,7 +192,7 @@ def test_invalid_input_says_what_to_fix(args, kwargs, match):
 
 @pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
 @pytest.mark.parametrize("tol", [0.0, 1e-4])
-def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch):
+def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch, kernels_loaded):
     """Above 50k points the compiled engine skips points with Hamerly's bounds; it must take
     exactly the steps of the plain NumPy engine from the same start."""
     rng = np.random.default_rng(5)

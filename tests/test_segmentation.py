@@ -214,7 +214,7 @@ def test_invalid_input_says_what_to_fix(image, k, kwargs, error, match):
 
 
 @pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
-def test_compiled_and_numpy_paths_agree(photo, monkeypatch):
+def test_compiled_and_numpy_paths_agree(photo, monkeypatch, kernels_loaded):
     compiled = segment(np.tile(photo, (3, 2, 1)), 5)
     monkeypatch.setattr(_accel, "AVAILABLE", False)
     plain = segment(np.tile(photo, (3, 2, 1)), 5)
