@@ -115,7 +115,7 @@ def _page() -> None:
                 views.render_overview(
                     loaded,
                     seg,
-                    pipeline.original_preview(file.key, loaded),
+                    pipeline.original_preview(file.key, file.data, loaded),
                     pipeline.segmented_preview(file.key, seg, params),
                 )
                 views.render_downloads(loaded, seg, file)

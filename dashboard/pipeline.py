@@ -43,7 +43,7 @@ from core import figures, previews
 from core.cleanup import merge_small_regions
 from core.compare import EngineRun, compare_engines
 from core.compression import Compression, compress
-from core.export import png_bytes, segmented_image
+from core.export import png_bytes
 from core.masking import with_alpha
 from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
 from core.steps import Steps, kmeans_steps
@@ -208,16 +208,17 @@ def elbow_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> 
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
-    """The original, downscaled for the screen, as JPEG (a photo)."""
-    return previews.preview_bytes(_loaded.rgb, max_pixels=DISPLAY_PIXELS, format="jpeg")
+def original_preview(key: str, _data: bytes, _loaded: core.LoadedImage) -> bytes:
+    """The original for the screen, as JPEG (a photo): the file itself when it is a small
+    plain JPEG (a sample photo), else downscaled and encoded once."""
+    return previews.file_preview(_data, _loaded, max_pixels=DISPLAY_PIXELS)
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
-    """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp);
+    """The segmented image at screen size, as an indexed PNG (flat colours stay crisp);
     transparent where pixels do not count (the page shows a checkerboard there)."""
-    return previews.preview_bytes(segmented_image(_seg), max_pixels=DISPLAY_PIXELS, format="png")
+    return previews.segmented_preview(_seg, max_pixels=DISPLAY_PIXELS)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
