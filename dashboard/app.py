@@ -101,22 +101,34 @@ def _page() -> None:
     with user_errors(file.name):
         with st.spinner(f"Reading {literal(file.name)}…", show_time=True):
             loaded = pipeline.load(file.key, file.data, file.name)
-        with st.spinner(views.clustering_message(loaded, params), show_time=True):
-            seg, notes = pipeline.segmentation(file.key, loaded, params)
-    views.render_summary(loaded, seg, notes)
+    summary = st.container()  # filled in once the segmentation is known
 
     links.prime("view")
     tabs = st.tabs(TABS, key="view", on_change="rerun")
     links.keep("view", next(label for label, tab in zip(TABS, tabs, strict=True) if tab.open))
+    # The original is on its way to the browser while k-means runs: a first visit sees
+    # it at once, and the browser loads what it needs to draw images meanwhile.
+    segmented_column = st.container()
+    if tabs[0].open:
+        with tabs[0]:
+            segmented_column = views.render_original(
+                pipeline.original_preview(file.key, file.data, loaded)
+            )
+    with user_errors(file.name):
+        with (
+            segmented_column,
+            st.spinner(views.clustering_message(loaded, params), show_time=True),
+        ):
+            seg, notes = pipeline.segmentation(file.key, loaded, params)
+    with summary:
+        views.render_summary(loaded, seg, notes)
+
     # Only the open tab's body runs: the others would cost time nobody is looking at.
     with user_errors(file.name):
         if tabs[0].open:
             with tabs[0]:
                 views.render_overview(
-                    loaded,
-                    seg,
-                    pipeline.original_preview(file.key, file.data, loaded),
-                    pipeline.segmented_preview(file.key, seg, params),
+                    loaded, seg, segmented_column, pipeline.segmented_preview(file.key, seg, params)
                 )
                 views.render_downloads(loaded, seg, file)
                 if loaded.raster is not None:

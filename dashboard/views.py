@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import core
 from core import export, figures
@@ -163,23 +164,30 @@ def render_summary(
         st.caption(f"This file holds {loaded.n_frames} frames or pages; kseg uses the first.")
 
 
-def render_overview(
-    loaded: core.LoadedImage,
-    seg: core.Segmentation,
-    original_preview: bytes,
-    segmented_preview: bytes,
-) -> None:
-    """Original and segmented side by side, and the key numbers."""
+def render_original(original_preview: bytes) -> DeltaGenerator:
+    """The original, left; returns the column on its right, where the segmented image
+    goes (:func:`render_overview`) once it is known."""
     st.html(_CHECKERBOARD_CSS)
     with st.container(key="overview_images"):
         left, right = st.columns(2, gap="medium")
         left.image(original_preview, caption="Original", width="stretch", output_format="JPEG")
-        right.image(
-            segmented_preview,
-            caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
-            width="stretch",
-            output_format="PNG",
-        )
+    return right
+
+
+def render_overview(
+    loaded: core.LoadedImage,
+    seg: core.Segmentation,
+    segmented_column: DeltaGenerator,
+    segmented_preview: bytes,
+) -> None:
+    """The segmented image next to the original (:func:`render_original`), and the key
+    numbers."""
+    segmented_column.image(
+        segmented_preview,
+        caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
+        width="stretch",
+        output_format="PNG",
+    )
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
         st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
@@ -344,13 +352,22 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             on_click="ignore",  # a download needs no rerun
             width="stretch",
         )
-    with st.expander("Reproduce from the command line", icon=":material/terminal:"):
-        st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
-        if file.sample is not None:
-            st.caption(
-                f"`{file.name}` is one of scikit-learn's sample images "
-                "(`sklearn/datasets/images/`)."
-            )
+    # Drawn only when opened (the expander tracks .open): st.code makes the browser load
+    # a 1.5 MB syntax highlighter, which a first visit need not wait for.
+    reproduce = st.expander(
+        "Reproduce from the command line",
+        icon=":material/terminal:",
+        key="reproduce",
+        on_change="rerun",
+    )
+    if reproduce.open:
+        with reproduce:
+            st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
+            if file.sample is not None:
+                st.caption(
+                    f"`{file.name}` is one of scikit-learn's sample images "
+                    "(`sklearn/datasets/images/`)."
+                )
 
 
 def render_raster_classes(

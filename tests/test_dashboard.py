@@ -40,6 +40,14 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at.run()
 
 
+def command(at: AppTest) -> str:
+    """The `kseg` command under "Reproduce from the command line", opening it if closed."""
+    if not at.code:
+        at.session_state["reproduce"] = True
+        at.run()
+    return at.code[0].value
+
+
 def clean(at: AppTest) -> bool:
     return not at.exception and not at.error
 
@@ -59,7 +67,8 @@ def test_default_page_shows_the_sample_original_and_segmented(app):
     assert app.slider(key="k").value == 6
     assert app.selectbox(key="color_space").value == "lab"
     assert "Exact k-means on all **273,280 pixels**" in app.caption[0].value
-    assert "kseg segment china.jpg -k 6 --color-space lab" in app.code[0].value
+    assert not app.code  # the command is drawn when its expander is opened
+    assert "kseg segment china.jpg -k 6 --color-space lab" in command(app)
 
 
 def test_only_the_open_tab_runs(app):
@@ -97,7 +106,7 @@ def test_changing_k_colour_space_and_sample_reruns_cleanly(app):
         assert clean(app) and len(app.image) == 2
     app.selectbox(key="image").set_value("Flower").run()
     assert clean(app) and len(app.image) == 2
-    assert "flower.jpg -k 3 --color-space oklab" in app.code[0].value
+    assert "flower.jpg -k 3 --color-space oklab" in command(app)
 
 
 def test_use_suggested_k_button_sets_k(app):
@@ -160,7 +169,7 @@ def test_large_upload_is_labelled_in_full_with_centres_fitted_at_working_size(ap
     assert clean(app)
     summary = app.caption[0].value
     assert f"All **{big.shape[0] * big.shape[1]:,} pixels** labelled exactly" in summary
-    assert "--fit-pixels 250000" in app.code[0].value
+    assert "--fit-pixels 250000" in command(app)
 
 
 def test_cache_key_follows_content_not_file_name(photo):
