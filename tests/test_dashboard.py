@@ -11,8 +11,10 @@ from helpers import APP, png
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import core
 from dashboard import pipeline
 from dashboard.app import TABS
+from dashboard.controls import Params
 
 UPLOAD = "Upload your own…"
 
@@ -187,6 +189,26 @@ def test_cache_key_follows_content_not_file_name(photo):
     first = pipeline.load(files[0].key, files[0].data, "one.png")
     assert pipeline.load(files[1].key, files[1].data, "two.png") is first
     assert pipeline.load(files[2].key, files[2].data, "one.png") is not first
+
+
+def test_only_a_big_image_waits_for_the_compiled_engine(monkeypatch, photo):
+    waits = []
+    monkeypatch.setattr(pipeline, "wait_for_engine", lambda: waits.append(True))
+    small = core.LoadedImage(rgb=photo, alpha=None, format="PNG", mode="RGB")
+    pipeline.segmentation("wait-small", small, Params(k=2))
+    assert waits == []
+    side = int(pipeline.WAIT_FOR_ENGINE_PIXELS**0.5) + 1
+    flat = np.zeros((side, side, 3), np.uint8)
+    flat[:, side // 2 :] = 255
+    big = core.LoadedImage(rgb=flat, alpha=None, format="PNG", mode="RGB")
+    seg, _ = pipeline.segmentation("wait-big", big, Params(k=2))
+    assert waits == [True] and seg.shape == (side, side)
+
+
+def test_wait_for_engine_returns_once_the_warm_up_is_done():
+    pipeline.wait_for_engine()
+    thread = pipeline.warm_up_engine()
+    assert thread is None or not thread.is_alive()
 
 
 def test_query_string_reopens_the_same_view():
