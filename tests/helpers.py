@@ -7,6 +7,9 @@ import ``conftest``.
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +34,26 @@ def small_photo(name: str = "flower.jpg", scale: int = 4) -> np.ndarray:
     h, w = image.shape[0] // scale, image.shape[1] // scale
     trimmed = image[: h * scale, : w * scale].reshape(h, scale, w, scale, 3)
     return trimmed.mean(axis=(1, 3)).round().astype(np.uint8)
+
+
+def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run `code` in a fresh interpreter that imports this checkout's `core`; return stdout.
+
+    `env` replaces the environment (default: this one, without ``KSEG_*`` switches);
+    ``PYTHONPATH`` always points at the checkout. Fails the test on a non-zero exit.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KSEG")}
+    env = {**env, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 import core
 from core import _accel
@@ -84,32 +85,9 @@ def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
     assert "usage: kseg" in outputs[1]
 
 
-def _run_fresh(code: str) -> str:
-    """Run `code` in a fresh interpreter importing this checkout's `core`; return stdout."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KSEG")}
-    env["PYTHONPATH"] = str(root)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-1500:]
-    return done.stdout
-
-
 def test_a_small_first_job_does_not_load_numba_and_the_budget_then_loads_it():
     """Rent or buy: small jobs take the NumPy path until it has cost about a load."""
-    out = _run_fresh(
+    out = run_python(
         "import sys, numpy as np\n"
         "from core import _accel, segment\n"
         "rng = np.random.default_rng(0)\n"
@@ -129,7 +107,7 @@ def test_a_small_first_job_does_not_load_numba_and_the_budget_then_loads_it():
 
 
 def test_a_large_job_loads_the_kernels_at_once():
-    out = _run_fresh(
+    out = run_python(
         "import sys, numpy as np\n"
         "from core import _accel, kmeans\n"
         "k = 8\n"

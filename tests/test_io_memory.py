@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_python
 
-ROOT = Path(__file__).resolve().parents[1]
 SIDE = int(os.environ.get("KSEG_MEMORY_SIDE", "5000"))
 
 _MAKE = """
@@ -59,29 +57,14 @@ print(json.dumps({"before": before, "peak": status("VmHWM:"), "final": loaded.rg
 """
 
 
-def _run(code: str, *args: str) -> str:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("kind", ["float_tiff", "png16", "rgba_png"])
 def test_small_files_that_decode_to_huge_arrays_load_in_bounded_memory(kind, tmp_path):
     path = tmp_path / f"{kind}.{'tif' if kind == 'float_tiff' else 'png'}"
-    _run(_MAKE, str(SIDE), kind, str(path))
+    run_python(_MAKE, str(SIDE), kind, str(path), env=dict(os.environ))
     assert path.stat().st_size < 2_000_000  # small on disk...
-    report = json.loads(_run(_LOAD, str(path), kind))
+    report = json.loads(run_python(_LOAD, str(path), kind, env=dict(os.environ)))
     assert report["shape"] == [SIDE, SIDE, 3]  # ...huge decoded
     increase = report["peak"] - report["before"]
     print(
