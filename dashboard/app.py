@@ -14,6 +14,7 @@ setting already seen takes milliseconds, and "Use k = N" must rerun the whole pa
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ import core
 from dashboard import controls, explore, links, pipeline, views
 
 logger = logging.getLogger(__name__)
+
+# Idle OpenMP threads (scikit-learn's, in "Engines side by side") sleep instead of spinning:
+# on a server's few shared cores, spinning threads starve the busy ones (measured on 2 busy
+# cores: scikit-learn's k-means 2-5x slower). Read when the OpenMP runtime loads, which
+# ``import dashboard.app`` does not do; an explicit setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
 TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]

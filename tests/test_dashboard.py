@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import APP, png
+from helpers import APP, png, run_python
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -209,6 +210,14 @@ def test_wait_for_engine_returns_once_the_warm_up_is_done():
     pipeline.wait_for_engine()
     thread = pipeline.warm_up_engine()
     assert thread is None or not thread.is_alive()
+
+
+def test_the_app_lets_idle_openmp_threads_sleep():
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, dashboard.app; print(os.environ['OMP_WAIT_POLICY'])"
+    assert run_python(code, env=environment).strip() == "PASSIVE"
+    kept = run_python(code, env={**environment, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert kept.strip() == "ACTIVE"  # an explicit setting wins
 
 
 def test_query_string_reopens_the_same_view():
