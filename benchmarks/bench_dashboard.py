@@ -51,6 +51,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+# The app's settings for the script's own runs below, made before make_photo loads
+# scikit-learn (and OpenMP, which reads OMP_WAIT_POLICY once) in this process.
+import dashboard.app  # noqa: E402, F401
+
+# isort: split
 from bench_segment import make_photo  # noqa: E402
 
 from devtools.browser import (  # noqa: E402
