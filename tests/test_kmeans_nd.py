@@ -46,7 +46,7 @@ def recomputed(x, labels, k):
 @pytest.fixture(params=["compiled", "numpy"])
 def path(request, monkeypatch):
     if request.param == "numpy":
-        monkeypatch.setattr(_accel, "enabled", lambda: False)
+        monkeypatch.setattr(_accel, "enabled", lambda work=None: False)
     elif not _accel.AVAILABLE:  # pragma: no cover
         pytest.skip("numba is not installed")
     return request.param
@@ -73,7 +73,7 @@ def test_bounds_are_exact_over_many_iterations():
     compiled = kmeans_features(x, 8, init=init, tol=0)
     _accel_enabled = _accel.enabled
     try:
-        _accel.enabled = lambda: False  # type: ignore[assignment]
+        _accel.enabled = lambda work=None: False  # type: ignore[assignment]
         plain = kmeans_features(x, 8, init=init, tol=0)
     finally:
         _accel.enabled = _accel_enabled  # type: ignore[assignment]
