@@ -206,6 +206,25 @@ def test_only_a_big_image_waits_for_the_compiled_engine(monkeypatch, photo):
     assert waits == [True] and seg.shape == (side, side)
 
 
+def test_the_engine_warms_up_once_the_first_page_is_drawn(monkeypatch):
+    calls = []
+    segment = core.segment
+
+    def recorded(*args, **kwargs):
+        calls.append("segment")
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(core, "warm_up", lambda: calls.append("warm up"))
+    monkeypatch.setattr(core, "segment", recorded)
+    for cached in (pipeline.warm_up_engine, pipeline.segmentation, pipeline._stored_segmentation):
+        cached.clear()
+    try:
+        assert clean(new_app().run())
+        assert calls == ["segment", "warm up"]  # k-means did not compete with the loading
+    finally:
+        pipeline.warm_up_engine.clear()
+
+
 def test_wait_for_engine_returns_once_the_warm_up_is_done():
     pipeline.wait_for_engine()
     thread = pipeline.warm_up_engine()
