@@ -127,9 +127,16 @@ def _srgb_to_linear(rgb01: np.ndarray) -> np.ndarray:
     return np.where(rgb01 <= 0.04045, rgb01 / 12.92, ((rgb01 + 0.055) / 1.055) ** 2.4)
 
 
-#: Linear light of each 8-bit sRGB value: the same numbers as :func:`_srgb_to_linear`,
-#: looked up instead of raising a million colours to the power 2.4 one by one.
-_LINEAR_OF_BYTE: Final = _srgb_to_linear(np.arange(256) / 255.0)
+# The same values for the 256 levels of a uint8 channel: a lookup instead of a power per
+# channel of every colour (the largest cost of converting millions of colours).
+_LINEAR_OF_LEVEL: Final = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0)
+
+
+def _linear_rgb(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
+    """Linear-light RGB of the colours (`rgb01` is ``colors / 255``)."""
+    if colors.dtype == np.uint8:
+        return _LINEAR_OF_LEVEL[colors]
+    return _srgb_to_linear(rgb01)
 
 
 def _product(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -155,7 +162,7 @@ def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
     return np.column_stack([saturation * np.cos(hue), saturation * np.sin(hue), value])
 
 
-def _linear_to_lab(linear: np.ndarray) -> np.ndarray:
+def _rgb_to_lab(linear: np.ndarray) -> np.ndarray:
     xyz = _product(linear, _SRGB_TO_XYZ) / _D65_WHITE
     epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
     f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
@@ -165,7 +172,7 @@ def _linear_to_lab(linear: np.ndarray) -> np.ndarray:
     return np.column_stack([a, b, lightness])
 
 
-def _linear_to_oklab(linear: np.ndarray) -> np.ndarray:
+def _rgb_to_oklab(linear: np.ndarray) -> np.ndarray:
     lms = np.cbrt(_product(linear, _LINEAR_TO_LMS))
     lab = _product(lms, _LMS_TO_OKLAB)
     return lab[:, [1, 2, 0]]
@@ -201,11 +208,11 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     colors = np.asarray(colors)
     if colors.ndim != 2 or colors.shape[1] != 3:
         raise ValueError(f"colors must have shape (n, 3), got {colors.shape}.")
-    if space in ("lab", "oklab"):
-        if colors.dtype == np.uint8:
-            linear = _LINEAR_OF_BYTE[colors]
-        else:
-            linear = _srgb_to_linear(colors.astype(np.float64) / 255.0)
-        return _linear_to_lab(linear) if space == "lab" else _linear_to_oklab(linear)
     rgb01 = colors.astype(np.float64) / 255.0
-    return rgb01 if space == "rgb" else _rgb_to_hsv_cone(rgb01)
+    if space == "rgb":
+        return rgb01
+    if space == "hsv":
+        return _rgb_to_hsv_cone(rgb01)
+    if space == "lab":
+        return _rgb_to_lab(_linear_rgb(colors, rgb01))
+    return _rgb_to_oklab(_linear_rgb(colors, rgb01))
