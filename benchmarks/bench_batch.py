@@ -5,6 +5,7 @@ Run it from the repository root (after ``pip install -e ".[dev]"``, which brings
 
     python benchmarks/bench_batch.py            # 27 × 1 MP fit, 200 × 1 MP batch (minutes)
     python benchmarks/bench_batch.py --quick    # 9 × 0.25 MP fit, 40 × 0.25 MP batch
+    python benchmarks/bench_batch.py --skip-fit --baseline /tmp/main   # batch, before/after
 
 The collection is made here, nothing is downloaded: scikit-learn's two sample photos
 (``china.jpg``, ``flower.jpg``), each image a seeded random crop (60–100 % of the side),
@@ -30,6 +31,10 @@ Batch: ``python -m core batch DIR -k 8 -o OUT --workers 2`` (LocalCluster of 2) 
 cluster is up; the wall time with start-up is printed too), peak resident memory per worker,
 and the bytes Dask moved (tasks through the scheduler, results to the client, histograms
 between workers), from the run's ``summary.json``.
+
+``--baseline CHECKOUT`` first runs ``python -m core batch`` from another checkout (e.g. a
+``git worktree`` of main) on the same images, so a change is measured before and after in
+one run, under the same load.
 
 Targets (issue 8): kseg ≥ 50× faster than dask-ml with WCSS ≤ dask-ml's; WCSS within 0.5 % of
 weighted scikit-learn; batch ≥ 15 MP/s on 2 workers with < 1 GB per worker. ``--check``
@@ -160,19 +165,20 @@ def bench_fit(paths: list[str], shape: tuple[int, int], k: int, skip_dask_ml: bo
     }
 
 
-def bench_batch(folder: Path, k: int, out_root: Path) -> dict:
+def bench_batch(folder: Path, k: int, out_root: Path, root: Path = ROOT) -> dict:
+    """``kseg batch`` from the checkout at `root` on 2 workers ("2") and in process ("0")."""
     import resource
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     results = {}
     for workers in ("2", "0"):
-        out = out_root / f"out_{workers}"
+        out = out_root / f"out_{root.name}_{workers}"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "core", "batch", str(folder), "-k", str(k), "-o", str(out),
              "--workers", workers, "-q"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+            cwd=root, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         wall = time.perf_counter() - started
         if done.returncode != 0:
@@ -203,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-fit", action="store_true", help="run the batch part only")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="also run kseg batch from this checkout (e.g. `git worktree add /tmp/base main`) "
+        "on the same images, before this one: before/after in one run",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         n_fit, n_batch, megapixels = 9, 40, 0.25
@@ -245,6 +259,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['wcss'] / methods['sklearn-w']['wcss']:>17.4f}"
                 )
 
+        if args.baseline is not None:
+            base = bench_batch(batch_dir, k, work, args.baseline.resolve())
+            print(f"\nkseg batch from the baseline {args.baseline}:")
+            for label, summary in (("2 workers", base["2"]), ("in process", base["0"])):
+                print(
+                    f"  {label:<11} {summary['megapixels_per_s']:>6.1f} MP/s over the run "
+                    f"({summary['timings_s']['total']:.1f} s); wall with start-up "
+                    f"{summary['wall_seconds']:.1f} s; CPU time {summary['cpu_seconds']:.1f} s"
+                )
         batch = bench_batch(batch_dir, k, work)
         two, one = batch["2"], batch["0"]
         peaks = two["traffic"].get("peak_rss_per_worker", {})

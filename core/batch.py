@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.cli import add_fit_options, positive_int
+from core.cli_raster import POLYGON_MIN_PIXELS
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -43,17 +44,24 @@ _LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 
 _BATCH_EPILOG = """\
 files written to OUTPUT:
-  areas.csv            file, cluster, hex, pixels, share (area_m2, area_ha with --pixel-size)
+  areas.csv            file, cluster, hex, pixels, share (area_m2, area_ha with --pixel-size,
+                       or from the CRS and transform of georeferenced GeoTIFFs)
   palette.json         the shared palette; reuse it with 'kseg apply' or --palette
   errors.csv           file, error — only when some files could not be read
   summary.json         parameters, counts and timings of the run
   segmented/NAME.png   each image painted with the palette's colours
   labels/NAME.png      indexed PNG: pixel value = cluster, PNG palette = cluster colours
   masks/NAME/mask_NN.png  with --masks: one black-and-white mask per cluster
+  a georeferenced GeoTIFF gets, in its CRS and transform:
+  segmented/NAME.tif   the segmented RGB with an alpha band (no-data transparent)
+  labels/NAME.tif      uint8 clusters, no-data 255, colour table: opens in QGIS
+  polygons/NAME.geojson  with --polygons: the clusters as polygons (WGS 84)
+transparent pixels and a raster's no-data are left out of the fit, counts and areas.
 
 examples:
   kseg batch tiles/ -k 6 -o out/                    a folder, in parallel on this machine
   kseg batch 'scans/*.png' -k 4 --pixel-size 10 -o out/   areas in m² and ha
+  kseg batch tiles/*.tif -k 6 --polygons -o out/    GeoTIFF tiles: areas from the CRS
   kseg batch files.txt -k 6 --scheduler tcp://head:8786 -o /shared/out/
   kseg batch photos/ -r --palette kept.json -o out/ apply a kept palette, no fit
   kseg batch photos/ -k 6 --resume -o out/          skip images already written
@@ -107,10 +115,17 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_float,
         default=None,
         metavar="METRES",
-        help="side of one pixel on the ground; adds area_m2 and area_ha to areas.csv",
+        help="side of one pixel on the ground; adds area_m2 and area_ha to areas.csv "
+        "(georeferenced GeoTIFFs need none: their areas come from the CRS and transform)",
     )
     parser.add_argument(
         "--masks", action="store_true", help="also write one mask PNG per cluster and image"
+    )
+    parser.add_argument(
+        "--polygons",
+        action="store_true",
+        help="also write each georeferenced GeoTIFF's clusters as GeoJSON polygons "
+        f"(regions under {POLYGON_MIN_PIXELS} pixels merged into a neighbour first)",
     )
     parser.add_argument(
         "--scheduler",
@@ -380,6 +395,8 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
                     per_image=args.per_image,
                     out=out,
                     masks=args.masks,
+                    polygons=args.polygons,
+                    polygon_min_pixels=POLYGON_MIN_PIXELS,
                     pixel_size=args.pixel_size,
                     max_pixels=args.max_pixels,
                     resume=args.resume,

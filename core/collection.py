@@ -59,11 +59,15 @@ from core.validation import (
     FitParams,
     check_color_space,
     check_k,
+    check_positive_int,
     check_seed,
 )
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from core.io import LoadedImage
+    from core.raster import GeoReference
 
 __all__ = [
     "CollectionResult",
@@ -73,6 +77,7 @@ __all__ = [
     "collection_histogram",
     "fit_collection",
     "local_client",
+    "read_segmented",
     "segment_collection",
 ]
 
@@ -330,14 +335,48 @@ class _Histogram:
     infos: tuple[_ImageInfo, ...]
 
 
-def _read(source: _Source) -> np.ndarray:
-    """Pixels of one source; raises ImageError (or ValueError) for anything unusable."""
-    from core.io import DEFAULT_MAX_PIXELS, load_image
+@dataclass(frozen=True)
+class _Pixels:
+    """One image as read: its colours, the pixels that count, and where it lies."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    valid: np.ndarray | None  # (H, W) bool; None: every pixel counts
+    geo: GeoReference | None  # a georeferenced raster's CRS and transform
+
+    def valid_ids(self) -> np.ndarray:
+        """Colour ids of the pixels that count, flat (n,) uint32."""
+        ids = pixel_ids(self.rgb)
+        return ids if self.valid is None else ids[self.valid.ravel()]
+
+
+def _read(source: _Source) -> _Pixels:
+    """Pixels of one source; raises ImageError (or ValueError) for anything unusable.
+
+    The pixels that count follow ``mask="auto"`` of :func:`core.segment`: fully transparent
+    pixels and a raster's no-data are left out.
+    """
+    data = source.data
+    if isinstance(data, np.ndarray):
+        return _Pixels(as_rgb_image(data, name=source.name), None, None)
+    loaded = _open(source)
+    valid: np.ndarray | None = None
+    if loaded.alpha is not None and not loaded.alpha.all():
+        valid = loaded.alpha > 0
+        if not valid.any():
+            raise ImageError(
+                f"Every pixel of '{Path(source.name).name}' is transparent or no-data: there "
+                "is nothing to segment. Check the file (or its no-data value)."
+            )
+    geo = None if loaded.raster is None else loaded.raster.geo
+    return _Pixels(loaded.rgb, valid, geo)
+
+
+def _open(source: _Source) -> LoadedImage:
+    """The file of a path, URL or bytes source, through core's one loading funnel."""
+    from core.io import DEFAULT_MAX_PIXELS, open_image
 
     limit = source.max_pixels or DEFAULT_MAX_PIXELS
     data = source.data
-    if isinstance(data, np.ndarray):
-        return as_rgb_image(data, name=source.name)
     if isinstance(data, str) and "://" in data and not os.path.exists(data):
         import fsspec
 
@@ -354,8 +393,8 @@ def _read(source: _Source) -> np.ndarray:
         # A named buffer, so that the error messages name the file.
         buffer = io.BytesIO(data)
         buffer.name = source.name
-        return load_image(buffer, max_pixels=limit)
-    return load_image(data, max_pixels=limit)
+        return open_image(buffer, max_pixels=limit)
+    return open_image(data, max_pixels=limit)
 
 
 def _failure_message(source: _Source, error: BaseException) -> str:
@@ -371,7 +410,7 @@ def _histogram(source: _Source, payload: Any = None) -> _Histogram:
     if payload is not None:
         source = replace(source, data=payload)
     try:
-        rgb = _read(source)
+        pixels = _read(source)
     except Exception as e:
         return _Histogram(
             np.empty(0, np.uint32),
@@ -379,11 +418,12 @@ def _histogram(source: _Source, payload: Any = None) -> _Histogram:
             (_ImageInfo(source.index, 0, 0, _failure_message(source, e)),),
         )
     # A sort of the pixels' colour ids: faster than a 2**24-bin histogram at camera sizes.
-    ids, counts = np.unique(pixel_ids(rgb), return_counts=True)
+    ids, counts = np.unique(pixels.valid_ids(), return_counts=True)
+    height, width = pixels.rgb.shape[:2]
     return _Histogram(
         ids.astype(np.uint32),
         counts.astype(np.uint32),
-        (_ImageInfo(source.index, int(rgb.shape[1]), int(rgb.shape[0])),),
+        (_ImageInfo(source.index, int(width), int(height)),),
     )
 
 
@@ -400,12 +440,31 @@ def merge_histograms(*parts: _Histogram) -> _Histogram:
         distinct, inverse = np.unique(ids, return_inverse=True)
         summed = np.bincount(inverse.ravel(), weights=counts, minlength=distinct.shape[0])
         return _Histogram(distinct.astype(np.uint32), np.rint(summed).astype(np.int64), infos)
-    dense = np.zeros(_N_IDS, dtype=np.int64)
-    for part in filled:
-        # ids are distinct within a part, so a fancy-indexed add is exact.
-        dense[part.ids] += part.counts
-    distinct = np.flatnonzero(dense)
-    return _Histogram(distinct.astype(np.uint32), dense[distinct], infos)
+    with _accumulator_lock:
+        dense = _accumulator(sum(int(part.counts.sum()) for part in filled))
+        for part in filled:
+            # ids are distinct within a part, so a fancy-indexed add is exact.
+            dense[part.ids] += part.counts.astype(dense.dtype, copy=False)
+        distinct = np.flatnonzero(dense)
+        summed = dense[distinct].astype(np.int64)
+        dense[distinct] = 0  # clean for the next merge in this process
+    return _Histogram(distinct.astype(np.uint32), summed, infos)
+
+
+# Per process: one dense 2**24 uint32 accumulator (64 MiB) reused by every merge, zeroed
+# where it was used. A fresh one per merge costs more than the merge itself (its pages are
+# faulted in and zeroed each time).
+_dense_counts: list[np.ndarray] = []
+_accumulator_lock = threading.Lock()
+
+
+def _accumulator(total: int) -> np.ndarray:
+    """A zeroed dense counts array for a merge of `total` pixels (caller holds the lock)."""
+    if total >= 1 << 32:  # more pixels than uint32 counts: a one-off int64 array
+        return np.zeros(_N_IDS, dtype=np.int64)
+    if not _dense_counts:
+        _dense_counts.append(np.zeros(_N_IDS, dtype=np.uint32))
+    return _dense_counts[0]
 
 
 @dataclass(frozen=True)
@@ -517,8 +576,12 @@ class _Ready:
 class _InProcess:
     """Runs every task here, at once; map results come in submission order."""
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> _Ready:
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> _Ready:
         return _Ready(fn(*(a.value if isinstance(a, _Ready) else a for a in args)))
+
+    def fit_worker(self, params: _FitParams) -> str | None:
+        """Nothing to prepare in process (the fit loads its kernels when it runs)."""
+        return None
 
     def map_completed(
         self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
@@ -552,6 +615,7 @@ class _OnDask:
         self.client = client
         self.task_bytes = 0
         self.result_bytes = 0
+        self._warm_up: Any = None  # held, so that Dask runs it
 
     def _count(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         import pickle
@@ -559,9 +623,24 @@ class _OnDask:
         plain = tuple(a for a in args if not hasattr(a, "key"))  # futures are references
         self.task_bytes += len(pickle.dumps((fn, plain), protocol=pickle.HIGHEST_PROTOCOL))
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., Any], *args: Any, worker: str | None = None) -> Any:
+        """Run ``fn(*args)`` on the cluster; preferably on `worker` (any other if it is lost)."""
         self._count(fn, args)
-        return self.client.submit(fn, *args, pure=False)
+        if worker is None:
+            return self.client.submit(fn, *args, pure=False)
+        return self.client.submit(fn, *args, pure=False, workers=[worker], allow_other_workers=True)
+
+    def fit_worker(self, params: _FitParams) -> str | None:
+        """A worker to run the fit on, told now to load the fit's compiled kernels.
+
+        Loading them (numba and its registries) takes about a second the first time in a
+        process; done while the other workers count colours, it is off the fit's path.
+        """
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
+            return None
+        self._warm_up = self.submit(_warm_up, params, worker=workers[0])
+        return workers[0]
 
     def map_completed(
         self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
@@ -594,6 +673,19 @@ class _OnDask:
     def worker_stats(self) -> dict[str, dict[str, int]]:
         """Per worker: bytes sent to other workers so far, and peak resident memory."""
         return self.client.run(_worker_stats)
+
+
+def _warm_up(params: _FitParams) -> None:
+    """Load the fit's compiled kernels in this process (numba and its registries), then
+    run the fit's code path once on a tiny histogram (its first NumPy and BLAS calls)."""
+    from core import _accel
+
+    _accel.compile_kernels()
+    ids = np.arange(0, 1 << 24, 1 << 16, dtype=np.uint32)
+    tiny = _Histogram(ids, np.ones(ids.shape[0], np.int64), ())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _fit_histogram(tiny, replace(params, k=min(params.k, ids.shape[0])), with_lookup=False)
 
 
 def _worker_stats(dask_worker: Any = None) -> dict[str, int]:
@@ -650,7 +742,15 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
     with (
         # One thread per worker process for numba too (Dask already pins BLAS and OpenMP):
         # W workers on W cores, not W x cores threads fighting over them.
-        dask.config.set({"distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1"}),
+        dask.config.set(
+            {
+                "distributed.nanny.pre-spawn-environ.NUMBA_NUM_THREADS": "1",
+                # Dask sets MALLOC_TRIM_THRESHOLD_, which also fixes glibc's mmap threshold
+                # at 128 KiB: every image-sized array is then mapped and faulted in afresh
+                # (about 25 % more CPU per image). Arrays up to 32 MiB come from the heap.
+                "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(1 << 25),
+            }
+        ),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -739,6 +839,7 @@ def _fit(
     and (a future of) the colour -> cluster table when asked."""
     levels: list[list[Any]] = []
     done = 0
+    worker = executor.fit_worker(params)
     for future in executor.map_completed(_histogram, sources):
         done += 1
         if progress is not None:
@@ -747,7 +848,7 @@ def _fit(
     remaining = [f for level in levels for f in level]
     while len(remaining) > 1:
         remaining = [
-            executor.submit(merge_histograms, *remaining[i : i + _FAN_IN])
+            executor.submit(merge_histograms, *remaining[i : i + _FAN_IN], worker=worker)
             for i in range(0, len(remaining), _FAN_IN)
         ]
     if not remaining:
@@ -759,9 +860,11 @@ def _fit(
     if all(info.error is not None for info in infos.values()):
         return None, infos, None
     if not with_lookup:
-        palette = executor.gather(executor.submit(_palette_from_histogram, total_future, params))
+        palette = executor.gather(
+            executor.submit(_palette_from_histogram, total_future, params, worker=worker)
+        )
         return palette, infos, None
-    pair = executor.submit(_fit_with_lookup, total_future, params)
+    pair = executor.submit(_fit_with_lookup, total_future, params, worker=worker)
     palette = executor.gather(executor.submit(_item, pair, 0))
     # The table stays on the cluster; each worker fetches it once for its label tasks.
     return palette, infos, executor.submit(_item, pair, 1)
@@ -998,8 +1101,11 @@ class ImageResult:
         own with ``per_image=True``).
     error : str or None
         Why the image could not be used, for a person; None on success.
+    areas_m2 : tuple of float
+        Ground area per cluster in m², from a georeferenced raster's CRS and transform
+        (each row's own pixel area in a geographic CRS); empty for other images.
     outputs : dict of str to str
-        Files written for this image (``segmented``, ``labels``, ``masks``).
+        Files written for this image (``segmented``, ``labels``, ``masks``, ``polygons``).
     elapsed : float
         Seconds spent on the image (reading, labelling, writing).
     """
@@ -1013,6 +1119,7 @@ class ImageResult:
     error: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
+    areas_m2: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -1040,6 +1147,7 @@ class ImageResult:
             "error": self.error,
             "outputs": dict(self.outputs),
             "elapsed": self.elapsed,
+            "areas_m2": list(self.areas_m2),
         }
 
     @classmethod
@@ -1054,6 +1162,7 @@ class ImageResult:
             error=data["error"],
             outputs={str(a): str(b) for a, b in data["outputs"].items()},
             elapsed=float(data["elapsed"]),
+            areas_m2=tuple(float(a) for a in data.get("areas_m2", ())),
         )
 
 
@@ -1118,8 +1227,12 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
     rows : iterable of ImageResult
         Successful rows (error rows are skipped).
     pixel_size : float or None
-        Side of a pixel in metres; adds ``area_m2`` and ``area_ha``.
+        Side of a pixel in metres; adds ``area_m2`` and ``area_ha``. Without it, the
+        areas of georeferenced rasters (:attr:`ImageResult.areas_m2`) fill those columns
+        (blank for the other images).
     """
+    rows = list(rows)
+    with_areas = _has_areas(rows, pixel_size)
     records = []
     for row in rows:
         if not row.ok:
@@ -1133,18 +1246,34 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
                 "pixels": count,
                 "share": round(count / total, 6) if total else 0.0,
             }
-            if pixel_size is not None:
-                area = count * pixel_size * pixel_size
-                record["area_m2"] = round(area, 3)
-                record["area_ha"] = round(area / 10_000, 6)
+            if with_areas:
+                area = _area_m2(row, cluster, pixel_size)
+                record["area_m2"] = None if area is None else round(area, 3)
+                record["area_ha"] = None if area is None else round(area / 10_000, 6)
             records.append(record)
     return records
 
 
+def _has_areas(rows: Sequence[ImageResult], pixel_size: float | None) -> bool:
+    """Whether the table has area columns: a pixel size, or a georeferenced image."""
+    return pixel_size is not None or any(row.areas_m2 for row in rows if row.ok)
+
+
+def _area_m2(row: ImageResult, cluster: int, pixel_size: float | None) -> float | None:
+    """Ground area of a cluster in an image: pixels × the given pixel size, else the
+    raster's own areas, else unknown."""
+    if pixel_size is not None:
+        return row.counts[cluster] * pixel_size * pixel_size
+    if row.areas_m2:
+        return row.areas_m2[cluster]
+    return None
+
+
 def areas_csv(rows: Iterable[ImageResult], pixel_size: float | None) -> str:
     """CSV text of :func:`area_records`."""
+    rows = list(rows)
     columns = ["file", "cluster", "hex", "pixels", "share"]
-    if pixel_size is not None:
+    if _has_areas(rows, pixel_size):
         columns += ["area_m2", "area_ha"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -1175,9 +1304,18 @@ class _LabelJob:
     fit: _FitParams | None
     out: str | None
     stem: str
-    masks: bool
+    outputs: _Outputs
     run_key: str  # outputs written under this key are reused by resume
     resume: bool
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """Which optional files to write per image."""
+
+    masks: bool = False  # one black-and-white PNG per cluster
+    polygons: bool = False  # GeoJSON polygons of each cluster, for georeferenced rasters
+    polygon_min_pixels: int = 1  # regions smaller than this are sieved before polygons
 
 
 def _sidecar(out: str, stem: str) -> Path:
@@ -1204,9 +1342,10 @@ def _label(job: _LabelJob, payload: Any = None, lookup: np.ndarray | None = None
         if kept is not None:
             return kept
     try:
-        rgb = _read(source)
+        pixels = _read(source)
     except Exception as e:
         return ImageResult(source.index, source.name, 0, 0, error=_failure_message(source, e))
+    rgb = pixels.rgb
     if job.palette is None:
         # Per image: exactly what segment() gives for this image on its own.
         from core.segmentation import segment
@@ -1215,18 +1354,25 @@ def _label(job: _LabelJob, payload: Any = None, lookup: np.ndarray | None = None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # fewer colours than k: empty
-                seg = segment(rgb, **vars(job.fit))
+                seg = segment(rgb, **vars(job.fit), mask=pixels.valid)
         except ValueError as e:  # k above this image's pixel count
             return ImageResult(source.index, source.name, 0, 0, error=f"'{source.name}': {e}")
         labels, segmented, counts = seg.labels, seg.segmented, seg.counts
         palette_colors, hex_colors = seg.palette, seg.hex_colors
     else:
-        labels, segmented, counts = _label_pixels(rgb, job.palette)
+        labels, segmented, counts = _label_pixels(pixels, job.palette)
         palette_colors, hex_colors = job.palette.palette, job.palette.hex_colors
+    areas: tuple[float, ...] = ()
+    row_areas = None if pixels.geo is None else pixels.geo.row_areas(rgb.shape[0])
+    if row_areas is not None:
+        from core.raster import class_areas
+
+        counted = _counted_labels(labels, pixels.valid)
+        areas = tuple(float(a) for a in class_areas(counted, row_areas, len(counts)))
     outputs = {}
     if job.out is not None:
         outputs = _write_outputs(
-            Path(job.out), job.stem, labels, segmented, palette_colors, job.masks
+            Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
         )
     row = ImageResult(
         index=source.index,
@@ -1235,6 +1381,7 @@ def _label(job: _LabelJob, payload: Any = None, lookup: np.ndarray | None = None
         height=int(rgb.shape[0]),
         counts=tuple(int(c) for c in counts),
         hex_colors=tuple(hex_colors),
+        areas_m2=areas,
         outputs=outputs,
         elapsed=time.perf_counter() - started,
     )
@@ -1272,15 +1419,20 @@ def _seed_lookup(palette: Palette, lookup: np.ndarray) -> None:
                 _lookups.popitem(last=False)
 
 
-def _label_pixels(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _label_pixels(pixels: _Pixels, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels (H, W), painted image (H, W, 3) and pixels per cluster (k,) of one image.
 
     The same nearest-centre rule as :func:`apply_palette` (the colour's features in the
     palette's space, assigned with :func:`core.kmeans.assign`), through the lookup table.
+    Pixels that do not count (``pixels.valid``) are labelled too, but not counted.
     """
+    rgb = pixels.rgb
     if palette.k >= _UNKNOWN:  # labels do not fit the uint8 table: the direct path
         seg = _apply(ColorTable.from_image(rgb), palette, 0.0)
-        return seg.labels, seg.segmented, seg.counts
+        counts = seg.counts
+        if pixels.valid is not None:
+            counts = np.bincount(seg.labels[pixels.valid], minlength=palette.k).astype(np.int64)
+        return seg.labels, seg.segmented, counts
     ids = pixel_ids(rgb)
     table = _lookup(palette)
     labels = table[ids]
@@ -1293,7 +1445,8 @@ def _label_pixels(rgb: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.nda
         )
         table[new] = nearest
         labels[missing] = table[ids[missing]]
-    counts = np.bincount(labels, minlength=palette.k).astype(np.int64)
+    counted = labels if pixels.valid is None else labels[pixels.valid.ravel()]
+    counts = np.bincount(counted, minlength=palette.k).astype(np.int64)
     labels = labels.reshape(rgb.shape[:2])
     return labels, recolor(labels, palette.palette), counts
 
@@ -1319,6 +1472,7 @@ def _resumed(job: _LabelJob) -> ImageResult | None:
         hex_colors=row.hex_colors,
         outputs=row.outputs,
         elapsed=0.0,
+        areas_m2=row.areas_m2,
     )
 
 
@@ -1328,46 +1482,129 @@ def _write_outputs(
     labels: np.ndarray,
     segmented: np.ndarray,
     palette: np.ndarray,
-    masks: bool,
+    pixels: _Pixels,
+    options: _Outputs,
 ) -> dict[str, str]:
-    """Segmented PNG, indexed label PNG (palette = cluster colours), optional masks."""
+    """The files of one image: segmented and label images, optional masks and polygons.
+
+    A georeferenced raster gets GeoTIFFs in its CRS and transform (:mod:`core.raster`'s
+    writers: uint8 labels with no-data 255 and a colour table, the segmented RGB with an
+    alpha band); anything else PNGs (an indexed label PNG whose palette is the cluster
+    colours). Pixels that do not count are no-data / transparent in both.
+    """
     import cv2
-    from PIL import Image
 
     k = int(palette.shape[0])
+    valid = pixels.valid
     # zlib level 1 without PNG row filters: on a k-colour image that is 2.5x faster than
     # level 1 with the default filters, and the file is smaller (long runs compress well).
     fast = [cv2.IMWRITE_PNG_COMPRESSION, 1]
     if hasattr(cv2, "IMWRITE_PNG_FILTER"):  # OpenCV >= 4.10
         fast += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
     outputs = {}
-    path = out / "segmented" / f"{stem}.png"
-    ok, encoded = cv2.imencode(".png", segmented[:, :, ::-1], fast)
-    assert ok
-    _write_atomic(path, encoded.tobytes())
-    outputs["segmented"] = str(path)
-    path = out / "labels" / f"{stem}.png"
-    buffer = io.BytesIO()
-    if k <= 256:
-        indexed = Image.fromarray(labels.astype(np.uint8), mode="P")
-        colors = np.zeros((256, 3), dtype=np.uint8)
-        colors[:k] = palette
-        indexed.putpalette(colors.tobytes())
-        indexed.save(buffer, format="PNG", compress_level=1)
+    if pixels.geo is not None:
+        from core.raster import label_geotiff, rgb_geotiff
+
+        counted = _counted_labels(labels, valid)
+        files = {
+            "segmented": (
+                out / "segmented" / f"{stem}.tif",
+                # RGBA like kseg segment's, whether or not the scene has no-data.
+                rgb_geotiff(segmented, counted >= 0, pixels.geo),
+            ),
+            "labels": (
+                out / "labels" / f"{stem}.tif",
+                label_geotiff(counted, palette, pixels.geo),
+            ),
+        }
+        if options.polygons:
+            from core.raster import class_polygons, polygons_json
+
+            collection = class_polygons(
+                counted, pixels.geo, palette=palette, min_pixels=options.polygon_min_pixels
+            )
+            (out / "polygons").mkdir(exist_ok=True)
+            files["polygons"] = (out / "polygons" / f"{stem}.geojson", polygons_json(collection))
+        for name, (path, data) in files.items():
+            _write_atomic(path, data)
+            outputs[name] = str(path)
     else:
-        Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
-    _write_atomic(path, buffer.getvalue())
-    outputs["labels"] = str(path)
-    if masks:
+        path = out / "segmented" / f"{stem}.png"
+        painted = segmented[:, :, ::-1]
+        if valid is not None:  # transparent where the pixel does not count
+            painted = np.dstack([painted, np.where(valid, 255, 0).astype(np.uint8)])
+        ok, encoded = cv2.imencode(".png", painted, fast)
+        assert ok
+        _write_atomic(path, encoded.tobytes())
+        outputs["segmented"] = str(path)
+        path = out / "labels" / f"{stem}.png"
+        _write_atomic(path, _label_png(labels, palette, valid))
+        outputs["labels"] = str(path)
+    if options.masks:
         folder = out / "masks" / stem
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(k):
-            mask = (labels == i).astype(np.uint8) * 255
-            ok, encoded = cv2.imencode(".png", mask, fast)
+            mask = labels == i
+            if valid is not None:
+                mask &= valid
+            ok, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255, fast)
             assert ok
             _write_atomic(folder / f"mask_{i:02d}.png", encoded.tobytes())
         outputs["masks"] = str(folder)
     return outputs
+
+
+def _counted_labels(labels: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """(H, W) int32 labels with -1 where the pixel does not count (core's convention)."""
+    counted = labels.astype(np.int32)
+    if valid is not None:
+        counted[~valid] = -1
+    return counted
+
+
+def _label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None) -> bytes:
+    """Indexed PNG of the clusters (PNG palette = cluster colours; 255 = does not count,
+    transparent); 16-bit grey above 255 clusters."""
+    from PIL import Image
+
+    k = int(palette.shape[0])
+    buffer = io.BytesIO()
+    if k < _UNKNOWN:
+        indexed = labels.astype(np.uint8)
+        extra = {}
+        if valid is not None:
+            indexed = np.where(valid, indexed, np.uint8(_UNKNOWN))
+            extra["transparency"] = bytes([255] * _UNKNOWN + [0])
+        image = Image.fromarray(indexed, mode="P")
+        colors = np.zeros((256, 3), dtype=np.uint8)
+        colors[:k] = palette
+        image.putpalette(colors.tobytes())
+        image.save(buffer, format="PNG", compress_level=1, **extra)
+    else:
+        Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def read_segmented(path: str | os.PathLike) -> np.ndarray:
+    """The painted image an output file holds, colours as written (no display stretch).
+
+    Parameters
+    ----------
+    path : path
+        A ``segmented/`` output of :func:`segment_collection`: a PNG, or the RGB(A)
+        GeoTIFF written for a georeferenced raster.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+    """
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        from core.raster import open_raster
+
+        return np.ascontiguousarray(np.moveaxis(open_raster(path).data[:3], 0, 2))
+    from core.io import load_image
+
+    return load_image(path)
 
 
 def _stems(sources: Sequence[_Source]) -> list[str]:
@@ -1396,6 +1633,8 @@ def segment_collection(
     per_image: bool = False,
     out: str | os.PathLike | None = None,
     masks: bool = False,
+    polygons: bool = False,
+    polygon_min_pixels: int = 1,
     pixel_size: float | None = None,
     max_pixels: int | None = None,
     resume: bool = False,
@@ -1422,12 +1661,25 @@ def segment_collection(
     out : path, optional
         Folder for the outputs per image: ``segmented/<name>.png``, ``labels/<name>.png``
         (indexed PNG whose palette is the cluster colours), ``masks/<name>/mask_NN.png``
-        with `masks`, and ``rows/<name>.json`` (the row, for `resume`). Workers write
-        there, so on a cluster it must be a folder they share.
+        with `masks`, and ``rows/<name>.json`` (the row, for `resume`). A georeferenced
+        raster gets ``segmented/<name>.tif`` (RGB + alpha) and ``labels/<name>.tif``
+        (uint8, no-data 255, colour table) in its CRS and transform instead, and
+        ``polygons/<name>.geojson`` with `polygons`. Workers write there, so on a cluster
+        it must be a folder they share.
     masks : bool
         Also write one black-and-white mask per cluster.
+    polygons : bool
+        Also write each georeferenced raster's clusters as GeoJSON polygons (WGS 84).
+    polygon_min_pixels : int
+        Regions smaller than this are merged into a neighbour before the polygons are
+        traced (:func:`core.raster.sieve_labels`); the label files keep every pixel.
     pixel_size : float, optional
-        Side of one pixel in metres; the table then reports areas.
+        Side of one pixel in metres; the table then reports areas. Without it, the areas
+        of georeferenced rasters come from their CRS and transform.
+
+    Pixels that do not count are left out of the fit, the counts and the areas, as with
+    ``mask="auto"`` in :func:`core.segment`: fully transparent pixels and a raster's
+    no-data.
     max_pixels : int, optional
         Refuse images larger than this.
     resume : bool
@@ -1504,7 +1756,12 @@ def segment_collection(
         if on_row is not None:
             on_row(rows[i])
     stems = _stems(items)
-    run_key = _run_key(palette, params if per_image else None, masks)
+    options = _Outputs(
+        masks=masks,
+        polygons=polygons,
+        polygon_min_pixels=check_positive_int(polygon_min_pixels, "polygon_min_pixels"),
+    )
+    run_key = _run_key(palette, params if per_image else None, options)
     jobs = [
         _LabelJob(
             source=source,
@@ -1512,7 +1769,7 @@ def segment_collection(
             fit=params if per_image else None,
             out=None if out_dir is None else str(out_dir),
             stem=stem,
-            masks=masks,
+            outputs=options,
             run_key=run_key,
             resume=resume,
         )
@@ -1557,12 +1814,13 @@ def segment_collection(
     )
 
 
-def _run_key(palette: Palette | None, fit: _FitParams | None, masks: bool) -> str:
+def _run_key(palette: Palette | None, fit: _FitParams | None, options: _Outputs) -> str:
     text = json.dumps(
         {
             "palette": None if palette is None else palette.key,
             "per_image": None if fit is None else vars(fit),
-            "masks": masks,
+            "masks": options.masks,
+            **({"polygons": options.polygon_min_pixels} if options.polygons else {}),
         },
         sort_keys=True,
     )

@@ -163,7 +163,8 @@ def pixel_size_ui() -> float | None:
         step=0.5,
         key="coll_pixel_size",
         help="Side of one pixel on the ground, for aerial and satellite images: the table "
-        "then gives each cluster's area in m² and hectares.",
+        "then gives each cluster's area in m² and hectares. Georeferenced GeoTIFFs need "
+        "none: their areas come from their CRS and transform.",
     )
     return float(size) if size > 0 else None
 
@@ -240,7 +241,7 @@ def collection_run(
             thumbnails = {
                 row.index: png_bytes(
                     core.resize_to_max_pixels(
-                        core.load_image(row.outputs["segmented"]), THUMBNAIL_PIXELS
+                        coll.read_segmented(row.outputs["segmented"]), THUMBNAIL_PIXELS
                     ),
                     compress_level=1,
                 )
@@ -341,7 +342,8 @@ def render_downloads(run: CollectionRun, pixel_size: float | None) -> None:
         key="coll_download_zip",
         icon=":material/folder_zip:",
         help="segmented/ and labels/ PNGs for every image (labels: indexed PNG, pixel value = "
-        "cluster) and palette.json.",
+        "cluster) and palette.json; for georeferenced GeoTIFFs, GeoTIFFs in their CRS "
+        "(labels: uint8, no-data 255, colour table) to open in QGIS.",
     )
 
 

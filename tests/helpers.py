@@ -13,12 +13,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The Streamlit entry point, for ``AppTest.from_file``.
 APP = str(ROOT / "streamlit_app.py")
+
+#: A UTM grid of 10 m pixels (EPSG:32633 in write_tif).
+UTM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_200_000.0)
 
 
 def png(image: np.ndarray) -> bytes:
@@ -34,6 +38,25 @@ def small_photo(name: str = "flower.jpg", scale: int = 4) -> np.ndarray:
     h, w = image.shape[0] // scale, image.shape[1] // scale
     trimmed = image[: h * scale, : w * scale].reshape(h, scale, w, scale, 3)
     return trimmed.mean(axis=(1, 3)).round().astype(np.uint8)
+
+
+def write_tif(path, data, *, crs="EPSG:32633", transform=None, nodata=None, names=None, **extra):
+    """Write (B, H, W) `data` as a GeoTIFF (default: UTM 33N, 10 m pixels) and return the path."""
+    import rasterio
+    from rasterio.crs import CRS
+
+    count, height, width = data.shape
+    profile = dict(
+        driver="GTiff", height=height, width=width, count=count, dtype=str(data.dtype),
+        transform=UTM if transform is None else transform, nodata=nodata, **extra,
+    )  # fmt: skip
+    if crs is not None:
+        profile["crs"] = CRS.from_user_input(crs)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        for i, name in enumerate(names or []):
+            dst.set_band_description(i + 1, name)
+    return path
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:

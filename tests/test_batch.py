@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -15,12 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import small_photo
+from helpers import small_photo, write_tif
 from PIL import Image
 
+import core
 from core import batch
 from core.cli import EXIT_ERROR, main
-from core.collection import Palette, apply_palette, fit_collection, segment_collection
+from core.collection import (
+    Palette,
+    apply_palette,
+    fit_collection,
+    read_segmented,
+    segment_collection,
+)
 from devtools.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -462,3 +470,127 @@ def test_a_worker_without_kseg_is_explained(folder, tmp_path, capsys, monkeypatc
     assert code == EXIT_ERROR
     assert err.startswith("kseg: error: A Dask worker could not import core")
     assert "Install kseg on every worker" in err
+
+
+# --- GeoTIFF inputs (issue 9): GeoTIFF/GeoJSON outputs, areas from the georeference -------
+
+
+def _rgb_scene(seed: int, height: int = 30, width: int = 40) -> np.ndarray:
+    """(3, H, W) uint8: three land covers in vertical bands, a little noise, no zeros."""
+    rng = np.random.default_rng(seed)
+    covers = np.array([[40, 90, 160], [60, 140, 50], [170, 150, 110]], dtype=np.int16)
+    which = np.minimum(np.arange(width) * 3 // width, 2)
+    data = covers[which].T[:, None, :] + rng.integers(-6, 7, (3, height, width))
+    return np.clip(data, 1, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def geo_folder(tmp_path) -> Path:
+    """Two UTM 10 m GeoTIFFs (the second with a no-data corner) and a plain PNG."""
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    write_tif(folder / "a.tif", _rgb_scene(0))
+    b = _rgb_scene(1)
+    b[:, :10, :12] = 0  # 120 no-data pixels
+    write_tif(folder / "b.tif", b, nodata=0)
+    Image.fromarray(_images()[0]).save(folder / "c.png")
+    return folder
+
+
+def test_batch_on_geotiffs_writes_geotiffs_and_areas_from_the_crs(geo_folder, tmp_path):
+    import rasterio
+
+    out = tmp_path / "out"
+    assert main(["batch", str(geo_folder), "-k", "3", "-o", str(out), "--workers", "0",
+                 "--polygons", "-q"]) == 0  # fmt: skip
+    rows = read_csv(out / "areas.csv")
+    by_file: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_file.setdefault(Path(row["file"]).name, []).append(row)
+    assert set(by_file) == {"a.tif", "b.tif", "c.png"}
+    # UTM 10 m pixels: 100 m² each; b's no-data corner is counted nowhere.
+    for name, n_valid in (("a.tif", 30 * 40), ("b.tif", 30 * 40 - 120)):
+        assert sum(int(r["pixels"]) for r in by_file[name]) == n_valid
+        for r in by_file[name]:
+            assert float(r["area_m2"]) == pytest.approx(int(r["pixels"]) * 100.0)
+            assert float(r["area_ha"]) == pytest.approx(int(r["pixels"]) * 0.01)
+    assert all(r["area_m2"] == "" for r in by_file["c.png"])  # a photo has no ground size
+    assert (out / "labels" / "c.png").exists() and (out / "segmented" / "c.png").exists()
+    for name in ("a", "b"):
+        with rasterio.open(geo_folder / f"{name}.tif") as scene:
+            crs, transform = scene.crs, scene.transform
+        with rasterio.open(out / "labels" / f"{name}.tif") as labels:
+            assert (labels.crs, labels.transform) == (crs, transform)
+            assert labels.dtypes == ("uint8",) and labels.nodata == 255
+            assert labels.colormap(1)[0][3] == 255
+            data = labels.read(1)
+        with rasterio.open(out / "segmented" / f"{name}.tif") as segmented:
+            assert (segmented.crs, segmented.transform, segmented.count) == (crs, transform, 4)
+        pixels = {int(r["cluster"]): int(r["pixels"]) for r in by_file[f"{name}.tif"]}
+        assert {c: int((data == c).sum()) for c in pixels} == pixels
+        geojson = json.loads((out / "polygons" / f"{name}.geojson").read_text())
+        assert geojson["type"] == "FeatureCollection" and geojson["features"]
+    assert (data[:10, :12] == 255).all() and (data[10:] != 255).all()  # b's no-data
+
+
+def test_nodata_never_changes_the_palette(geo_folder, tmp_path):
+    """Oracle: the no-data pixels of b.tif, filled with any colour, give the same fit as
+    b.tif's valid pixels alone (a PNG of them with those pixels transparent)."""
+    import core
+
+    loaded = core.open_image(geo_folder / "b.tif")
+    assert loaded.alpha is not None and int((loaded.alpha == 0).sum()) == 120
+    rgba = np.dstack([np.where(loaded.alpha[..., None] > 0, loaded.rgb, 7), loaded.alpha])
+    Image.fromarray(rgba).save(tmp_path / "b.png")
+    from_raster = fit_collection([geo_folder / "b.tif"], 3)
+    from_png = fit_collection([tmp_path / "b.png"], 3)
+    assert_same_palette(from_raster, from_png)
+    assert from_raster.n_pixels == 30 * 40 - 120
+    # The same clusters and shares as segment(mask="auto") on the file.
+    row = segment_collection([tmp_path / "b.png"], 3).rows[0]
+    seg = core.segment(core.open_image(tmp_path / "b.png"), 3)
+    assert list(row.counts) == seg.counts.tolist()
+
+
+def test_transparent_pixels_are_left_out_and_transparent_in_the_outputs(tmp_path):
+    image = _images()[1]
+    alpha = np.full(image.shape[:2], 255, dtype=np.uint8)
+    alpha[:, :7] = 0
+    Image.fromarray(np.dstack([image, alpha])).save(tmp_path / "logo.png")
+    result = segment_collection([tmp_path / "logo.png"], 3, out=tmp_path / "out")
+    row = result.rows[0]
+    assert sum(row.counts) == int((alpha > 0).sum())
+    with Image.open(row.outputs["segmented"]) as painted:
+        assert painted.mode == "RGBA"
+        assert (np.asarray(painted)[:, :7, 3] == 0).all()
+    with Image.open(row.outputs["labels"]) as labels:
+        values = np.asarray(labels)
+        assert (values[:, :7] == 255).all() and (values[:, 7:] < 3).all()
+
+
+def test_geotiff_uploads_as_bytes_give_label_geotiffs(geo_folder, tmp_path):
+    """The dashboard's path: uploads are bytes; the ZIP of outputs holds the GeoTIFFs."""
+    import zipfile
+
+    from core.collection import outputs_zip
+
+    sources = {name: (geo_folder / name).read_bytes() for name in ("a.tif", "b.tif")}
+    result = segment_collection(sources, 3, out=tmp_path / "out")
+    assert all(row.areas_m2 for row in result.rows)
+    names = zipfile.ZipFile(io.BytesIO(outputs_zip(tmp_path / "out"))).namelist()
+    assert {"labels/a.tif", "labels/b.tif", "segmented/a.tif"} <= set(names)
+    # Thumbnails: the painted colours as written, not stretched for display.
+    painted = read_segmented(result.rows[1].outputs["segmented"])
+    assert painted.shape == (30, 40, 3)
+    colors = {tuple(c) for c in result.palette.palette.tolist()}
+    assert {tuple(c) for c in painted[10:].reshape(-1, 3).tolist()} <= colors
+
+
+def test_an_all_transparent_image_is_an_error_row(tmp_path):
+    Image.fromarray(np.zeros((8, 8, 4), dtype=np.uint8)).save(tmp_path / "empty.png")
+    Image.fromarray(_images()[0]).save(tmp_path / "photo.png")
+    result = segment_collection([tmp_path / "empty.png", tmp_path / "photo.png"], 2)
+    assert [row.ok for row in result.rows] == [False, True]
+    assert "Every pixel of 'empty.png' is transparent" in (result.rows[0].error or "")
+    with pytest.raises(core.ImageError, match="is transparent or no-data"):
+        fit_collection([tmp_path / "empty.png"], 2)

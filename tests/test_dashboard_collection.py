@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from helpers import small_photo
+from helpers import small_photo, write_tif
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -150,3 +150,21 @@ def test_the_app_has_both_pages():
     ).run()
     assert not at.exception
     assert len(at.image) == 2  # the single-image page is still the default
+
+
+def test_geotiff_uploads_get_areas_from_their_crs_and_geotiffs_in_the_zip(tmp_path):
+    rng = np.random.default_rng(0)
+    files = []
+    for name in ("north.tif", "south.tif"):
+        data = rng.integers(1, 255, (3, 24, 32)).astype(np.uint8)
+        data[:, :4, :] = 0  # no-data rows
+        files.append((name, write_tif(tmp_path / name, data, nodata=0).read_bytes()))
+    at = upload(new_page().run(), files)
+    assert not at.exception and not at.error
+    assert len(at.image) == 2
+    areas = at.dataframe[0].value
+    assert areas["pixels"][: page.DEFAULT_K].sum() == 20 * 32  # no-data left out
+    np.testing.assert_allclose(areas["area_m2"], areas["pixels"] * 100.0)  # UTM 10 m
+    (run,) = page._store().runs.values()
+    names = zipfile.ZipFile(io.BytesIO(run.outputs_zip)).namelist()
+    assert {"labels/north.tif", "labels/south.tif"} <= set(names)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from helpers import UTM, write_tif
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -36,23 +37,6 @@ from core.raster import (
 )
 
 WGS84_A, WGS84_F = 6378137.0, 1 / 298.257223563
-UTM = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_200_000.0)
-
-
-def write_tif(path, data, *, crs="EPSG:32633", transform=UTM, nodata=None, names=None, **extra):
-    """Write (B, H, W) `data` as a GeoTIFF and return the path."""
-    count, height, width = data.shape
-    profile = dict(
-        driver="GTiff", height=height, width=width, count=count, dtype=str(data.dtype),
-        transform=transform, nodata=nodata, **extra,
-    )  # fmt: skip
-    if crs is not None:
-        profile["crs"] = CRS.from_user_input(crs)
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        for i, name in enumerate(names or []):
-            dst.set_band_description(i + 1, name)
-    return path
 
 
 def scene(height=40, width=50, seed=0):
