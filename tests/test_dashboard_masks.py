@@ -76,6 +76,7 @@ def test_elbow_tab_leaves_transparent_pixels_out(logo_app):
     assert (243, 243, 243) not in colors and (255, 255, 255) not in colors
     # And to the recipe's command, which leaves out the same pixels.
     at.session_state["view"] = "Segmentation"
+    at.session_state["reproduce"] = True  # the expander draws its command when open
     at.run()
     command = next(code.value for code in at.code if code.value.startswith("kseg segment"))
     words = shlex.split(command)
