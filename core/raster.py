@@ -825,8 +825,13 @@ def stretch_rgb(
     rgb: Sequence[int | str] | None = None,
     *,
     percentiles: tuple[float, float] = (2.0, 98.0),
+    bounds: Sequence[tuple[float, float]] | None = None,
 ) -> np.ndarray:
-    """The display image: three bands, each stretched linearly between two percentiles.
+    """The display image: three bands, each stretched linearly between two values.
+
+    By default the two values are percentiles of this raster's valid pixels (a display
+    stretch of its own); with `bounds` they are given, so that rasters stretched with the
+    same bounds show the same value as the same colour (one mapping for a collection).
 
     Parameters
     ----------
@@ -836,12 +841,23 @@ def stretch_rgb(
         single-band raster is shown in grey).
     percentiles : (float, float)
         The values at these percentiles of the valid pixels map to 0 and 255 (2–98 %, as
-        GIS viewers do); values beyond are clipped.
+        GIS viewers do); values beyond are clipped. Unused with `bounds`.
+    bounds : three (low, high) pairs of float, optional
+        Per channel, the band values that map to 0 and 255 (values beyond are clipped),
+        instead of percentiles. ``[(0, 255)] * 3`` keeps 8-bit bands as they are.
 
     Returns
     -------
     (H, W, 3) ndarray of uint8
         Invalid pixels are black (show them with the validity mask).
+
+    Examples
+    --------
+    >>> raster = Raster(np.array([[[0, 500, 1000]]] * 3, dtype=np.uint16),
+    ...                 np.ones((1, 3), dtype=bool), GeoReference(None, Affine.identity()),
+    ...                 None, ("red", "green", "blue"), "uint16")
+    >>> stretch_rgb(raster, bounds=[(0, 1000)] * 3)[0, :, 0].tolist()
+    [0, 128, 255]
     """
     positions = band_positions(raster, rgb) if rgb is not None else list(default_rgb_bands(raster))
     if len(positions) != 3:
@@ -849,6 +865,10 @@ def stretch_rgb(
     low_p, high_p = percentiles
     if not 0 <= low_p < high_p <= 100:
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}.")
+    if bounds is not None and (
+        len(bounds) != 3 or not all(len(pair) == 2 and np.isfinite(pair).all() for pair in bounds)
+    ):
+        raise ValueError(f"bounds must be three finite (low, high) pairs, got {bounds!r}.")
     valid = raster.valid
     # Percentiles of a strided subsample: exact enough for display, bounded work.
     step = max(1, int(math.sqrt(raster.n_pixels / 1_000_000)))
@@ -856,10 +876,13 @@ def stretch_rgb(
     out = np.zeros((raster.height, raster.width, 3), dtype=np.uint8)
     for channel, position in enumerate(positions):
         band = raster.data[position]
-        sample = band[::step, ::step][sample_valid]
-        if sample.size == 0:
-            continue
-        low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
+        if bounds is not None:
+            low, high = (float(v) for v in bounds[channel])
+        else:
+            sample = band[::step, ::step][sample_valid]
+            if sample.size == 0:
+                continue
+            low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
         scale = 255.0 / (high - low) if high > low else 0.0
         scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
         np.clip(scaled, 0, 255, out=scaled)

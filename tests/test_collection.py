@@ -386,3 +386,50 @@ def test_images_from_zip_and_outputs_zip(tmp_path, trio):
     segment_collection({"a.png": trio[0]}, 3, out=out)
     with zipfile.ZipFile(io.BytesIO(collection.outputs_zip(out))) as archive:
         assert sorted(archive.namelist()) == ["labels/a.png", "segmented/a.png"]
+
+
+# --- GeoTIFF collections: one band mapping for every tile --------------------------------
+
+#: Reflectances (uint16, per band) of three land covers: shadow, water, field.
+_COVERS = {"shadow": (90, 110, 100), "water": (700, 800, 900), "field": (1500, 1700, 1400)}
+
+
+def _tile(layout: dict[str, int], seed: int, width: int = 30) -> np.ndarray:
+    """(3, H, W) uint16: one cover per block of rows, `layout[cover]` rows each, a little noise."""
+    rng = np.random.default_rng(seed)
+    blocks = [np.tile(np.array(_COVERS[cover])[:, None, None], (1, rows, width))
+              for cover, rows in layout.items()]  # fmt: skip
+    data = np.concatenate(blocks, axis=1) + rng.integers(-15, 16, (3, sum(layout.values()), width))
+    return data.astype(np.uint16)
+
+
+@pytest.fixture
+def water_tiles(tmp_path):
+    """Two uint16 tiles with different value ranges and the same water: `dark` is mostly
+    water (with some field), `bright` has shadow, water and field."""
+    from helpers import write_tif
+
+    dark = write_tif(tmp_path / "dark.tif", _tile({"water": 14, "field": 6}, 0))
+    bright = write_tif(tmp_path / "bright.tif", _tile({"shadow": 6, "water": 6, "field": 8}, 1))
+    return dark, bright
+
+
+def _label_tif(path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as labels:
+        return labels.read(1)
+
+
+def test_water_is_one_cluster_in_every_tile_of_a_uint16_collection(water_tiles, tmp_path):
+    """The point of a shared palette: the same reflectance is the same class everywhere.
+    A 2–98 % stretch per tile paints the dark tile's water like the bright tile's shadow."""
+    result = segment_collection(list(water_tiles), 3, out=tmp_path / "out")
+    dark = _label_tif(tmp_path / "out" / "labels" / "dark.tif")
+    bright = _label_tif(tmp_path / "out" / "labels" / "bright.tif")
+    water = set(np.unique(dark[:14]).tolist()) | set(np.unique(bright[6:12]).tolist())
+    field = set(np.unique(dark[14:]).tolist()) | set(np.unique(bright[12:]).tolist())
+    shadow = set(np.unique(bright[:6]).tolist())
+    assert len(water) == len(field) == len(shadow) == 1
+    assert len(water | field | shadow) == 3
+    assert result.palette is not None and result.palette.band_mapping is not None
