@@ -163,7 +163,7 @@ class BandMapping:
             raise ValueError("the band mapping needs three bands, lows and highs")
         if not (np.isfinite(low).all() and np.isfinite(high).all()):
             raise ValueError("the band mapping's bounds must be finite numbers")
-        return cls(bands, low, high, dtype)  # type: ignore[arg-type]
+        return cls(bands, low, high, dtype)
 
 
 @dataclass(frozen=True, eq=False)
@@ -560,9 +560,7 @@ class _BandSample:
     weight: float  # the raster's valid pixels per sampled pixel
 
 
-def _band_sample(
-    source: _Source, payload: Any, size: int, seed: int
-) -> _BandSample | None:
+def _band_sample(source: _Source, payload: Any, size: int, seed: int) -> _BandSample | None:
     """First pass, on a worker: a sample of a raster of more than 8 bits (None for photos,
     8-bit rasters and unreadable files, whose errors the histogram pass reports).
 
@@ -602,7 +600,9 @@ def _band_sample(
     )
 
 
-def _weighted_percentiles(values: np.ndarray, weights: np.ndarray, q: Sequence[float]) -> list[float]:
+def _weighted_percentiles(
+    values: np.ndarray, weights: np.ndarray, q: Sequence[float]
+) -> list[float]:
     """Percentiles `q` (0–100) of `values` (n,) each counted `weights` (n,) times
     (the inverted CDF: the smallest value whose cumulative weight reaches q %)."""
     order = np.argsort(values, kind="stable")

@@ -433,3 +433,121 @@ def test_water_is_one_cluster_in_every_tile_of_a_uint16_collection(water_tiles, 
     assert len(water) == len(field) == len(shadow) == 1
     assert len(water | field | shadow) == 3
     assert result.palette is not None and result.palette.band_mapping is not None
+
+
+def _valid_bands(path) -> np.ndarray:
+    """(n, 3) float64 values of a raster's RGB bands at its valid pixels."""
+    raster = core.open_raster(path)
+    return raster.data[:3][:, raster.valid].T.astype(np.float64)
+
+
+def test_the_band_mapping_is_2_to_98_percent_of_the_pooled_pixels(water_tiles):
+    """Oracle: tiles this small are read whole and sampled whole, so the bounds are the
+    percentiles of every valid pixel of the collection."""
+    mapping = fit_collection(list(water_tiles), 3).band_mapping
+    assert mapping is not None
+    pooled = np.concatenate([_valid_bands(path) for path in water_tiles])
+    low, high = np.percentile(pooled, [2, 98], axis=0, method="inverted_cdf")
+    assert mapping.low == tuple(low.tolist()) and mapping.high == tuple(high.tolist())
+    assert (mapping.bands, mapping.dtype) == ((0, 1, 2), "uint16")
+
+
+def test_the_band_sample_is_bounded_and_seeded(water_tiles, monkeypatch):
+    """Each raster is read decimated and sends at most `size` pixels, the same each time;
+    pooled samples weigh each raster by its valid pixels, not by its sample's size."""
+    monkeypatch.setattr(collection, "_SAMPLE_READ", 150)  # a 20 x 30 tile is read at 1/2
+    source = collection._as_sources([water_tiles[0]], None)[0]
+    sample = collection._band_sample(source, None, 40, 7)
+    again = collection._band_sample(source, None, 40, 7)
+    assert sample is not None and again is not None
+    assert sample.values.shape == (40, 3) and sample.values.dtype == np.uint16
+    np.testing.assert_array_equal(sample.values, again.values)
+    assert sample.weight == pytest.approx(20 * 30 / 40)
+    other = collection._band_sample(source, None, 40, 8)
+    assert other is not None and not np.array_equal(other.values, sample.values)
+
+
+def test_uint8_tiles_are_clustered_on_their_raw_values(tmp_path):
+    """Oracle: an 8-bit tile (a narrow range a stretch would widen) fits exactly as
+    segment() on the same bands as an (H, W, 3) array; no band mapping is needed."""
+    from helpers import write_tif
+
+    rng = np.random.default_rng(3)
+    bands = rng.integers(100, 140, (3, 24, 32)).astype(np.uint8)
+    bands[:, :, :10] += 60
+    path = write_tif(tmp_path / "aerial.tif", bands)
+    palette = fit_collection([path], 4, seed=2)
+    assert palette.band_mapping is None
+    whole = segment(np.moveaxis(bands, 0, 2), 4, seed=2)
+    assert palette.inertia == pytest.approx(whole.inertia, rel=1e-12)
+    np.testing.assert_allclose(palette.centers, whole.centers, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(palette.palette, whole.palette)
+    np.testing.assert_array_equal(palette.counts, whole.counts)
+
+
+def test_a_kept_palette_maps_a_new_tile_as_the_fit_did(water_tiles, tmp_path):
+    """The mapping survives palette.json, and apply_palette / segment_collection use it:
+    a new tile of water and field only (another value range) gets the fit's water class."""
+    from helpers import write_tif
+
+    fitted = segment_collection(list(water_tiles), 3, out=tmp_path / "fit")
+    water_class = int(_label_tif(tmp_path / "fit" / "labels" / "dark.tif")[0, 0])
+    field_class = int(_label_tif(tmp_path / "fit" / "labels" / "dark.tif")[-1, 0])
+    kept = Palette.from_json(fitted.palette.to_json())
+    assert kept == fitted.palette and kept.band_mapping == fitted.palette.band_mapping
+    new = write_tif(tmp_path / "new.tif", _tile({"water": 3, "field": 17}, 5))
+    seg = apply_palette(new, kept)
+    assert set(np.unique(seg.labels[:3]).tolist()) == {water_class}
+    assert set(np.unique(seg.labels[3:]).tolist()) == {field_class}
+    # The same as labelling the tile's bands mapped with the kept bounds, by hand.
+    from core.raster import stretch_rgb
+
+    assert kept.band_mapping is not None
+    by_hand = stretch_rgb(core.open_raster(new), bounds=kept.band_mapping.bounds)
+    np.testing.assert_array_equal(seg.labels, apply_palette(by_hand, kept).labels)
+    applied = segment_collection([new], kept, out=tmp_path / "apply")
+    np.testing.assert_array_equal(_label_tif(tmp_path / "apply" / "labels" / "new.tif"), seg.labels)
+    assert applied.rows[0].counts == tuple(seg.counts.tolist())
+
+
+def test_apply_palette_on_a_file_leaves_no_data_out(water_tiles, tmp_path):
+    from helpers import write_tif
+
+    palette = fit_collection(list(water_tiles), 3)
+    data = _tile({"water": 10, "field": 10}, 6)
+    data[:, :2] = 0
+    seg = apply_palette(write_tif(tmp_path / "holes.tif", data, nodata=0), palette)
+    assert (seg.labels[:2] == -1).all() and (seg.labels[2:] >= 0).all()
+    assert int(seg.counts.sum()) == 18 * 30
+
+
+def test_a_palette_file_without_a_band_mapping_still_loads(trio):
+    """Palettes written before band mappings existed: they load, with no mapping."""
+    palette = fit_collection(trio, 3)
+    data = json.loads(palette.to_json())
+    assert data["band_mapping"] is None  # photos only: nothing to map
+    del data["band_mapping"]
+    old = Palette.from_json(json.dumps(data))
+    assert old.band_mapping is None and old == palette
+
+
+def test_a_malformed_band_mapping_is_refused(water_tiles):
+    data = json.loads(fit_collection(list(water_tiles), 3).to_json())
+    data["band_mapping"]["low"] = [1.0, "x", 2.0]
+    with pytest.raises(ValueError, match="malformed field"):
+        Palette.from_json(json.dumps(data))
+
+
+def test_the_band_mapping_is_the_same_on_dask(water_tiles):
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            on_dask = fit_collection([str(p) for p in water_tiles], 3, client=client)
+    assert on_dask == fit_collection([str(p) for p in water_tiles], 3)
+    assert on_dask.band_mapping is not None
