@@ -8,6 +8,7 @@
 
 from core.arrays import as_rgb_image, resize_to_max_pixels
 from core.collection import (
+    BandMapping,
     CollectionResult,
     ImageResult,
     Palette,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ENGINES",
     "LIMITS",
+    "BandMapping",
     "CollectionResult",
     "Elbow",
     "FitParams",

@@ -78,6 +78,7 @@ __all__ = [
     "collection_histogram",
     "fit_collection",
     "local_client",
+    "raster_rgb",
     "read_segmented",
     "segment_collection",
 ]
