@@ -96,6 +96,8 @@ _SAMPLE_READ: Final = 1 << 16
 _SAMPLE_POOL: Final = 1 << 18
 _SAMPLE_MIN: Final = 1 << 10
 _TIFF_MAGIC: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# Paths with these suffixes are photos: the first pass does not open them.
+_PHOTO_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 #: Progress callback: ``progress(stage, done, total)``; stage is "histograms" or "labels".
 Progress = Callable[[str, int, int], None]
@@ -117,7 +119,8 @@ class BandMapping:
     Attributes
     ----------
     bands : (int, int, int)
-        0-based positions of the bands shown as red, green and blue.
+        0-based positions of the bands shown as red, green and blue: the first raster's
+        (by name when the file says, else the first three), used for every raster.
     low, high : (float, float, float)
         Per band, the values mapped to 0 and 255 (the 2 % and 98 % percentiles of the
         collection's valid pixels); values beyond are clipped.
@@ -634,13 +637,15 @@ def _band_mapping(
 ) -> BandMapping | None:
     """First pass over the sources that may be rasters: one mapping for the collection.
 
+    Photos (arrays, bytes that are no TIFF, paths named .png, .jpg …) are not opened.
     Bounded: each raster is read at most ``_SAMPLE_READ`` pixels and sends at most
     ``max(_SAMPLE_POOL / n, _SAMPLE_MIN)`` sampled pixels.
     """
     candidates = [
         s
         for s in sources
-        if isinstance(s.data, str) or (isinstance(s.data, bytes) and s.data.startswith(_TIFF_MAGIC))
+        if (isinstance(s.data, str) and not s.data.lower().endswith(_PHOTO_SUFFIXES))
+        or (isinstance(s.data, bytes) and s.data.startswith(_TIFF_MAGIC))
     ]
     if not candidates:
         return None
