@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -440,11 +441,7 @@ def _read(source: _Source, mapping: BandMapping | None) -> _Pixels:
     data = source.data
     if isinstance(data, np.ndarray):
         return _Pixels(as_rgb_image(data, name=source.name), None, None)
-    loaded = _open(source)
-    if loaded.raster is not None:
-        rgb = raster_rgb(loaded.raster, mapping)
-        rgb[~loaded.raster.valid] = 255  # as open_image shows no-data: over white
-        loaded = replace(loaded, rgb=rgb)
+    loaded = _open(source, functools.partial(raster_rgb, mapping=mapping))
     valid: np.ndarray | None = None
     if loaded.alpha is not None and not loaded.alpha.all():
         valid = loaded.alpha > 0
@@ -507,7 +504,7 @@ def _fetched(source: _Source) -> Any:
     return data
 
 
-def _open(source: _Source) -> LoadedImage:
+def _open(source: _Source, bands_to_rgb: Callable[[Raster], np.ndarray]) -> LoadedImage:
     """The file of a path, URL or bytes source, through core's one loading funnel."""
     from core.io import DEFAULT_MAX_PIXELS, open_image
 
@@ -517,8 +514,8 @@ def _open(source: _Source) -> LoadedImage:
         # A named buffer, so that the error messages name the file.
         buffer = io.BytesIO(data)
         buffer.name = source.name
-        return open_image(buffer, max_pixels=limit)
-    return open_image(data, max_pixels=limit)
+        return open_image(buffer, max_pixels=limit, bands_to_rgb=bands_to_rgb)
+    return open_image(data, max_pixels=limit, bands_to_rgb=bands_to_rgb)
 
 
 def _failure_message(source: _Source, error: BaseException) -> str:
