@@ -565,9 +565,10 @@ def _band_sample(source: _Source, payload: Any, size: int, seed: int) -> _BandSa
     """First pass, on a worker: a sample of a raster of more than 8 bits (None for photos,
     8-bit rasters and unreadable files, whose errors the histogram pass reports).
 
-    The raster is read decimated (at most ``_SAMPLE_READ`` pixels, averaged through its
-    overviews when it has them), then at most `size` valid pixels are drawn with a
-    generator seeded by `seed` and the source's position.
+    The raster is read decimated (at most ``_SAMPLE_READ`` pixels, through its overviews
+    when it has them; one file pixel per pixel read, not an average, so that the values
+    keep their spread), then at most `size` valid pixels are drawn with a generator seeded
+    by `seed` and the source's position.
     """
     data = payload if payload is not None else source.data
     if isinstance(data, np.ndarray):
@@ -585,7 +586,7 @@ def _band_sample(source: _Source, payload: Any, size: int, seed: int) -> _BandSa
 
         if not is_georeferenced(data):
             return None
-        raster = open_raster(data, max_pixels=_SAMPLE_READ)
+        raster = open_raster(data, max_pixels=_SAMPLE_READ, resampling="nearest")
     except Exception:  # the histogram pass reads it again and reports the error
         return None
     if raster.dtype == "uint8" or not raster.valid.any():

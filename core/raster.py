@@ -310,6 +310,7 @@ def open_raster(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     window: tuple[int, int, int, int] | None = None,
     on_large: Literal["reduce", "error"] = "reduce",
+    resampling: Literal["average", "nearest"] = "average",
 ) -> Raster:
     """Read a GeoTIFF / COG with every band, its georeference and its no-data mask.
 
@@ -326,6 +327,10 @@ def open_raster(
         ``"reduce"`` reads it at the largest whole-number reduction that fits, averaging
         (through the file's overviews when it has them) and says so in
         :attr:`Raster.note`; ``"error"`` raises.
+    resampling : {"average", "nearest"}
+        How a reduced read makes each pixel: the average of the file pixels it spans
+        (default; a faithful picture), or one of them (``"nearest"``: cheaper, and the
+        values keep their spread — for statistics such as percentiles of a sample).
 
     Returns
     -------
@@ -346,11 +351,13 @@ def open_raster(
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
     if on_large not in ("reduce", "error"):
         raise ValueError(f"on_large must be 'reduce' or 'error', got {on_large!r}.")
+    if resampling not in ("average", "nearest"):
+        raise ValueError(f"resampling must be 'average' or 'nearest', got {resampling!r}.")
     name = _source_name(source)
     label = f"'{name}'" if name else "The raster"
     try:
         with _open_dataset(source) as src:
-            raster = _read(src, label, name, max_pixels, window, on_large)
+            raster = _read(src, label, name, max_pixels, window, on_large, resampling)
     except ImageError:
         raise
     except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as e:
@@ -450,6 +457,7 @@ def _read(
     max_pixels: int,
     window: tuple[int, int, int, int] | None,
     on_large: str,
+    resampling: str = "average",
 ) -> Raster:
     full_h, full_w = int(src.height), int(src.width)
     if window is not None:
@@ -483,10 +491,12 @@ def _read(
         while (height // factor or 1) * (width // factor or 1) > max_pixels:
             factor += 1
     out_h, out_w = max(1, height // factor), max(1, width // factor)
+    average = factor > 1 and resampling == "average"
     if factor > 1:
+        made = f"the average of {factor} × {factor}" if average else f"one of {factor} × {factor}"
         note = (
             f"{what}, over the limit of {_millions(max_pixels)}: read at 1/{factor} resolution "
-            f"({out_w:,} × {out_h:,}), each pixel the average of {factor} × {factor}"
+            f"({out_w:,} × {out_h:,}), each pixel {made}"
             f"{' (from the overviews)' if src.overviews(1) else ''}. {_SMALLER_COPY}"
         )
         transform = transform @ Affine.scale(width / out_w, height / out_h)
@@ -494,7 +504,7 @@ def _read(
     data = src.read(
         window=win,
         out_shape=out_shape,
-        resampling=Resampling.average if factor > 1 else Resampling.nearest,
+        resampling=Resampling.average if average else Resampling.nearest,
     )
     valid = src.dataset_mask(window=win, out_shape=(out_h, out_w)) > 0
     if np.issubdtype(data.dtype, np.floating):

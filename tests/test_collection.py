@@ -551,3 +551,17 @@ def test_the_band_mapping_is_the_same_on_dask(water_tiles):
             on_dask = fit_collection([str(p) for p in water_tiles], 3, client=client)
     assert on_dask == fit_collection([str(p) for p in water_tiles], 3)
     assert on_dask.band_mapping is not None
+
+
+def test_a_decimated_band_sample_keeps_the_spread_of_the_values(tmp_path, monkeypatch):
+    """Read at 1/3 resolution, a noisy raster's bounds stay near its full-resolution 2–98 %
+    (an average of 3 x 3 pixels would pull them towards the mean: about 1 700–3 300)."""
+    from helpers import write_tif
+
+    monkeypatch.setattr(collection, "_SAMPLE_READ", 400)
+    data = np.random.default_rng(9).integers(0, 5000, (3, 60, 60)).astype(np.uint16)
+    mapping = fit_collection([write_tif(tmp_path / "noise.tif", data)], 2).band_mapping
+    assert mapping is not None
+    low, high = np.percentile(data.reshape(3, -1), [2, 98], axis=1)
+    np.testing.assert_allclose(mapping.low, low, atol=150)
+    np.testing.assert_allclose(mapping.high, high, atol=150)
