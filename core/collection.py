@@ -1156,6 +1156,10 @@ def fit_collection(
 
     The images' colour histograms are summed and k-means runs on the distinct colours of
     the collection weighted by their counts — the same as k-means on all pixels at once.
+    GeoTIFFs are clustered on colours that mean the same in every tile
+    (:func:`raster_rgb`): 8-bit ones as they are, deeper ones (uint16, int16, float) through
+    one :class:`BandMapping` measured on a bounded sample of the whole collection first, and
+    kept in :attr:`Palette.band_mapping`.
 
     Parameters
     ----------

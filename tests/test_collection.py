@@ -565,3 +565,31 @@ def test_a_decimated_band_sample_keeps_the_spread_of_the_values(tmp_path, monkey
     low, high = np.percentile(data.reshape(3, -1), [2, 98], axis=1)
     np.testing.assert_allclose(mapping.low, low, atol=150)
     np.testing.assert_allclose(mapping.high, high, atol=150)
+
+
+def test_a_mixed_collection_maps_only_its_deeper_rasters(water_tiles, tmp_path):
+    """Photos and 8-bit tiles as they are, uint16 tiles through the mapping (measured on
+    them alone); a palette without a mapping shows a uint16 tile with its own stretch."""
+    from helpers import png, write_tif
+
+    photo = small_photo("china.jpg", 8)[:20, :30]
+    byte = np.moveaxis(photo, 2, 0).copy()
+    sources = {
+        "photo.png": png(photo),
+        "byte.tif": write_tif(tmp_path / "byte.tif", byte).read_bytes(),
+        **{p.name: p.read_bytes() for p in water_tiles},
+    }
+    mixed = fit_collection(sources, 4)
+    assert mixed.band_mapping == fit_collection(list(water_tiles), 4).band_mapping
+    assert mixed.n_images == 4 and mixed.n_pixels == 4 * 20 * 30
+    for name in ("photo.png", "byte.tif"):  # the same pixels as the photo's array
+        np.testing.assert_array_equal(
+            apply_palette(sources[name], mixed).labels, apply_palette(photo, mixed).labels
+        )
+    photos_only = fit_collection([photo], 4)
+    assert photos_only.band_mapping is None
+    own_stretch = core.open_image(water_tiles[0]).rgb
+    np.testing.assert_array_equal(
+        apply_palette(water_tiles[0], photos_only).labels,
+        apply_palette(own_stretch, photos_only).labels,
+    )
