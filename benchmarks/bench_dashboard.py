@@ -7,7 +7,8 @@ Run it from the repository root (after ``pip install -e ".[test]"``, with Debian
     python benchmarks/bench_dashboard.py --mp 4     # another size
     python benchmarks/bench_dashboard.py --check    # exit 1 if a target below is missed
 
-Targets (issue 12): the first visit under 2.5 s; a 12 MP upload rendered under 1.0 s.
+Targets (issue 12): the first visit under 2.5 s; a 12 MP upload rendered under 1.0 s;
+"Engines side by side" under 6 s at its default size.
 
 It starts ``streamlit run streamlit_app.py`` on a free port, opens it in headless Chromium and
 times what a person waits for, from their action until the page has finished running and
@@ -21,6 +22,10 @@ shows the new result (images included):
     revisit k            move it back (a setting already seen: from the cache)
     open a tab, first    the Clusters tab (cards, masks and cut-outs built)
     open a tab, again    Segmentation, then Clusters again (from the cache)
+    engines side by side a new visit to "Understand k-means" → "Engines side by side" on the
+                         sample photo; switch "Run the comparison" on, until the table shows
+                         (kseg, scikit-learn twice, OpenCV at the panel's default size, with
+                         scikit-learn's first import in this server)
 
 The same steps also run through Streamlit's ``AppTest`` (no browser, no network), which
 times the script alone: the server-side work of each rerun, without sending images to the
@@ -46,6 +51,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+# The app's settings for the script's own runs below, made before make_photo loads
+# scikit-learn (and OpenMP, which reads OMP_WAIT_POLICY once) in this process.
+import dashboard.app  # noqa: E402, F401
+
+# isort: split
 from bench_segment import make_photo  # noqa: E402
 
 from devtools.browser import (  # noqa: E402
@@ -57,6 +67,9 @@ from devtools.browser import (  # noqa: E402
 )
 
 TIMEOUT_MS = 180_000
+ENGINES = "engines side by side (default size)"
+#: The sample photo a fresh visit shows.
+SAMPLE = "China (temple)"
 
 
 def timed(page, action, done_selector: str) -> float:
@@ -140,6 +153,17 @@ def run(mp: float, repeats: int) -> tuple[list[tuple[str, float]], str, Path]:
                 timed(page, page.get_by_role("tab", name="Segmentation").click, caption(7))
                 again.append(timed(page, tab.click, cards))
             rows.append(("open Clusters tab, again (cached, median)", statistics.median(again)))
+
+            page.goto(f"{url}/?view=Understand%20k-means&explore=engines")
+            toggle = page.locator(".st-key-run_engines label").first
+            toggle.wait_for(state="visible")
+            wait_until_idle(page, TIMEOUT_MS)
+            rows.append(
+                (
+                    ENGINES,
+                    timed(page, toggle.click, "[data-testid='stDataFrame']"),
+                )
+            )
         except Exception:
             page.screenshot(path=str(folder / "failed.png"), full_page=True)
             print(f"bench_dashboard: failed; see {folder}", file=sys.stderr)
@@ -172,6 +196,12 @@ def script_times(photo: Path, mp: float, repeats: int) -> dict[str, float]:
     times = {"first visit (sample photo)": run(at)}
     at.selectbox(key="image").set_value("Upload your own…")
     run(at)
+    # A person takes longer to choose a file than the kernels take to load in the
+    # background after the first page (under a second): let that load finish, as the
+    # browser's slower steps do, so this row times the upload's own work.
+    from dashboard import pipeline
+
+    pipeline.wait_for_engine()
     at.file_uploader(key="upload").set_value((photo.name, photo.read_bytes(), "image/jpeg"))
     times[f"upload, first render ({mp:g} MP)"] = run(at)
     at.slider(key="k").set_value(7)
@@ -191,6 +221,12 @@ def script_times(photo: Path, mp: float, repeats: int) -> dict[str, float]:
         at.session_state["view"] = "Clusters"
         again.append(run(at))
     times["open Clusters tab, again (cached, median)"] = statistics.median(again)
+    at.selectbox(key="image").set_value(SAMPLE)  # as the browser's new visit shows
+    at.session_state["view"] = "Understand k-means"
+    at.session_state["explore"] = "engines"
+    run(at)
+    at.toggle(key="run_engines").set_value(True)
+    times[ENGINES] = run(at)
     return times
 
 
@@ -226,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mp == 12:
         upload = browser["upload, first render (12 MP)"]
         checks.append(("12 MP upload, first render under 1.0 s", upload < 1.0))
+    checks.append(("engines side by side under 6 s", browser[ENGINES] < 6.0))
     print("\nTargets")
     for name, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")

@@ -79,7 +79,7 @@ def main() -> None:
         key = pipeline.digest(data)
         loaded = pipeline.load(key, data, f"photo_{i}.jpg")
         seg, _ = pipeline.segmentation(key, loaded, params)
-        pipeline.original_preview(key, loaded)
+        pipeline.original_preview(key, data, loaded)
         pipeline.segmented_preview(key, seg, params)
         del loaded, seg
         peak = _status("VmHWM:")

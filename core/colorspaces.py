@@ -139,6 +139,13 @@ def _linear_rgb(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
     return _srgb_to_linear(rgb01)
 
 
+def _product(x: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``x @ matrix.T`` for (n, 3) rows without BLAS: multithreaded BLAS gains nothing on a
+    3 × 3 product and, on busy shared cores, took up to 0.5 s instead of 0.04 s at 1.4 M
+    rows."""
+    return np.einsum("ij,kj->ik", x, matrix)
+
+
 def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
     r, g, b = rgb01[:, 0], rgb01[:, 1], rgb01[:, 2]
     value = rgb01.max(axis=1)
@@ -156,7 +163,7 @@ def _rgb_to_hsv_cone(rgb01: np.ndarray) -> np.ndarray:
 
 
 def _rgb_to_lab(linear: np.ndarray) -> np.ndarray:
-    xyz = (linear @ _SRGB_TO_XYZ.T) / _D65_WHITE
+    xyz = _product(linear, _SRGB_TO_XYZ) / _D65_WHITE
     epsilon, kappa = 216.0 / 24389.0, 24389.0 / 27.0
     f = np.where(xyz > epsilon, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
     lightness = 116.0 * f[:, 1] - 16.0
@@ -166,8 +173,8 @@ def _rgb_to_lab(linear: np.ndarray) -> np.ndarray:
 
 
 def _rgb_to_oklab(linear: np.ndarray) -> np.ndarray:
-    lms = np.cbrt(linear @ _LINEAR_TO_LMS.T)
-    lab = lms @ _LMS_TO_OKLAB.T
+    lms = np.cbrt(_product(linear, _LINEAR_TO_LMS))
+    lab = _product(lms, _LMS_TO_OKLAB)
     return lab[:, [1, 2, 0]]
 
 

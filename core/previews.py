@@ -14,14 +14,17 @@ import numpy as np
 from PIL import Image
 
 from core.arrays import check_segmented_image
+from core.io import LoadedImage
 from core.segmentation import Segmentation
 
 __all__ = [
     "PREVIEW_MAX_ASPECT",
     "PREVIEW_MAX_SIDE",
     "cluster_thumbnails",
+    "file_preview",
     "preview_bytes",
     "screen_size",
+    "segmented_preview",
 ]
 
 #: Longest side of a preview or thumbnail: wider than any screen, and inside JPEG's limit
@@ -138,6 +141,98 @@ def preview_bytes(
     return buffer.getvalue()
 
 
+def segmented_preview(seg: Segmentation, *, max_pixels: int = 1_000_000) -> bytes:
+    """The segmented image at screen size, as an indexed PNG, without painting it full size.
+
+    Each preview pixel takes the label of the full-resolution pixel at its centre
+    (nearest-neighbour), so every pixel shown is one of the k palette colours, edges stay
+    crisp, and a 12 MP result costs a 1 MP lookup instead of a 12 MP image to paint,
+    downscale and encode. Pixels that do not count (label -1) are transparent.
+
+    Parameters
+    ----------
+    seg : Segmentation
+    max_pixels : int
+        Size bound of the preview (see :func:`screen_size`).
+
+    Returns
+    -------
+    bytes
+        PNG bytes: palette mode (one byte per pixel) for k < 256, RGB or RGBA beyond.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
+    >>> segmented_preview(core.segment(image, 2))[:4]
+    b'\x89PNG'
+    """
+    labels = _screen_labels(seg, max_pixels)
+    buffer = io.BytesIO()
+    if seg.k < 256:
+        # Index k (unused by any cluster) stands for the pixels that do not count: white
+        # and clear, as in core.export.segmented_image.
+        indexed = Image.fromarray(np.where(labels < 0, seg.k, labels).astype(np.uint8))
+        indexed.putpalette(seg.palette.tobytes() + b"\xff\xff\xff")
+        if seg.valid is not None:
+            indexed.info["transparency"] = seg.k
+        indexed.save(buffer, format="PNG", compress_level=3)
+    else:
+        palette = np.vstack([seg.palette, np.full((1, 3), 255, np.uint8)])
+        painted = palette[labels]  # label -1: the white row
+        if seg.valid is not None:
+            painted = np.dstack([painted, np.where(labels < 0, 0, 255).astype(np.uint8)])
+        Image.fromarray(np.ascontiguousarray(painted)).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue()
+
+
+def file_preview(data: bytes, image: LoadedImage, *, max_pixels: int = 1_000_000) -> bytes:
+    """The original for a screen: the file itself when a browser shows it as `image.rgb`,
+    else :func:`preview_bytes` as JPEG.
+
+    A plain RGB JPEG (no EXIF rotation, no colour profile) within `max_pixels` and
+    :data:`PREVIEW_MAX_SIDE` is sent as uploaded: nothing decoded or encoded again.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's bytes.
+    image : LoadedImage
+        `data` as loaded by :func:`core.open_image`.
+    max_pixels : int
+        Size bound of the preview.
+
+    Returns
+    -------
+    bytes
+        JPEG bytes.
+    """
+    if (
+        image.format == "JPEG"
+        and image.mode == "RGB"
+        and image.raster is None
+        and screen_size(image.height, image.width, max_pixels=max_pixels)
+        == (image.height, image.width)
+    ):
+        with Image.open(io.BytesIO(data)) as header:  # reads the header only
+            plain = (
+                header.size == (image.width, image.height)
+                and "icc_profile" not in header.info
+                and header.getexif().get(0x0112, 1) == 1
+            )
+        if plain:
+            return data
+    return preview_bytes(image.rgb, max_pixels=max_pixels, format="jpeg")
+
+
+def _screen_labels(seg: Segmentation, max_pixels: int) -> np.ndarray:
+    """`seg.labels` sampled at the centre of each pixel of its :func:`screen_size` copy."""
+    height, width = screen_size(*seg.shape, max_pixels=max_pixels)
+    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
+    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
+    return seg.labels[np.ix_(rows, cols)]
+
+
 def cluster_thumbnails(
     seg: Segmentation,
     image: np.ndarray,
@@ -182,10 +277,7 @@ def cluster_thumbnails(
     """
     image = check_segmented_image(image, seg.shape)
     small = _screen_copy(image, max_pixels)
-    height, width = small.shape[:2]
-    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
-    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
-    labels = seg.labels[np.ix_(rows, cols)]
+    labels = _screen_labels(seg, max_pixels)
     opacity = None
     if alpha is not None:
         alpha = np.asarray(alpha)

@@ -14,6 +14,7 @@ setting already seen takes milliseconds, and "Use k = N" must rerun the whole pa
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ import core
 from dashboard import controls, explore, links, pipeline, views
 
 logger = logging.getLogger(__name__)
+
+# Idle OpenMP threads (scikit-learn's, in "Engines side by side") sleep instead of spinning:
+# on a server's few shared cores, spinning threads starve the busy ones (measured on 2 busy
+# cores: scikit-learn's k-means 2-5x slower). Read when the OpenMP runtime loads, which
+# ``import dashboard.app`` does not do; an explicit setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
 TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
@@ -80,7 +87,17 @@ def main() -> None:
         initial_sidebar_state="auto",
         menu_items={"About": "kseg: exact, fast k-means image segmentation."},
     )
-    pipeline.warm_up_engine()
+    try:
+        _page()
+    finally:
+        # After the page is drawn, not before: loading the compiled kernels (0.5–0.8 s of
+        # imports on 2 cores) would otherwise compete with the first visit's own work,
+        # which the NumPy path answers at once.
+        pipeline.warm_up_engine()
+
+
+def _page() -> None:
+    """The single-image page: controls, the cached pipeline, the open tab."""
     source, params = controls.sidebar_ui()
     views.render_header()
     file = image_file(source)
@@ -91,22 +108,34 @@ def main() -> None:
     with user_errors(file.name):
         with st.spinner(f"Reading {literal(file.name)}…", show_time=True):
             loaded = pipeline.load(file.key, file.data, file.name)
-        with st.spinner(views.clustering_message(loaded, params), show_time=True):
-            seg, notes = pipeline.segmentation(file.key, loaded, params)
-    views.render_summary(loaded, seg, notes)
+    summary = st.container()  # filled in once the segmentation is known
 
     links.prime("view")
     tabs = st.tabs(TABS, key="view", on_change="rerun")
     links.keep("view", next(label for label, tab in zip(TABS, tabs, strict=True) if tab.open))
+    # The original is on its way to the browser while k-means runs: a first visit sees
+    # it at once, and the browser loads what it needs to draw images meanwhile.
+    segmented_column = st.container()
+    if tabs[0].open:
+        with tabs[0]:
+            segmented_column = views.render_original(
+                pipeline.original_preview(file.key, file.data, loaded)
+            )
+    with user_errors(file.name):
+        with (
+            segmented_column,
+            st.spinner(views.clustering_message(loaded, params), show_time=True),
+        ):
+            seg, notes = pipeline.segmentation(file.key, loaded, params)
+    with summary:
+        views.render_summary(loaded, seg, notes)
+
     # Only the open tab's body runs: the others would cost time nobody is looking at.
     with user_errors(file.name):
         if tabs[0].open:
             with tabs[0]:
                 views.render_overview(
-                    loaded,
-                    seg,
-                    pipeline.original_preview(file.key, loaded),
-                    pipeline.segmented_preview(file.key, seg, params),
+                    loaded, seg, segmented_column, pipeline.segmented_preview(file.key, seg, params)
                 )
                 views.render_downloads(loaded, seg, file)
                 if loaded.raster is not None:

@@ -43,7 +43,7 @@ from core import figures, previews
 from core.cleanup import merge_small_regions
 from core.compare import EngineRun, compare_engines
 from core.compression import Compression, compress
-from core.export import png_bytes, segmented_image
+from core.export import png_bytes
 from core.masking import with_alpha
 from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
 from core.steps import Steps, kmeans_steps
@@ -64,6 +64,8 @@ UPLOAD_MAX_PIXELS = 25_000_000
 #: over its budget anyway.
 STORED_SEGMENTATIONS_BYTES = 120_000_000
 STORED_MAX_PIXELS = 8_000_000
+#: Images over this many pixels wait for the compiled kernels (:func:`wait_for_engine`).
+WAIT_FOR_ENGINE_PIXELS = 2_000_000
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
 STEPS_PIXELS = 60_000
 FEATURES_PIXELS = 120_000
@@ -85,9 +87,21 @@ def digest(data: bytes) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def warm_up_engine() -> bool:
-    """Compile kseg's kernels in the background, once per server (NumPy answers meanwhile)."""
-    return core.warm_up() is not None
+def warm_up_engine() -> threading.Thread | None:
+    """Load kseg's compiled kernels in a background thread, once per server (the NumPy path
+    answers meanwhile); the thread, or None without numba."""
+    return core.warm_up()
+
+
+def wait_for_engine() -> None:
+    """Let the background warm-up finish (starting it if need be) before a big job.
+
+    Loading takes well under a second; while it runs, k-means would take the NumPy path,
+    which costs seconds on a 12 MP photo. Small images never wait.
+    """
+    thread = warm_up_engine()
+    if thread is not None:
+        thread.join()
 
 
 @st.cache_resource(max_entries=len(SAMPLES) + 1, show_spinner=False)
@@ -138,7 +152,8 @@ def segmentation(
     """k-means on every pixel of the image, centres fitted on at most ``fit_pixels``.
 
     Returns the segmentation and the warnings ``core.segment`` gave (e.g. fewer distinct
-    colours than k), so the page shows them on a cached rerun too.
+    colours than k), so the page shows them on a cached rerun too. An image over
+    :data:`WAIT_FOR_ENGINE_PIXELS` first lets the background warm-up finish.
 
     Two levels: the results in use right now are kept here as they are (a rerun that
     changes nothing else, like opening a tab, costs nothing), the rest in
@@ -146,6 +161,8 @@ def segmentation(
     about 0.1 s, still far less than computing it).
     """
     compute = _stored_segmentation if _loaded.n_pixels <= STORED_MAX_PIXELS else _segment
+    if _loaded.n_pixels > WAIT_FOR_ENGINE_PIXELS:
+        wait_for_engine()
     if params.k <= _loaded.n_pixels:
         return compute(key, _loaded, params)
     # A k the image cannot hold (k = 6 on a 1 × 1 image): show the image at the largest k
@@ -208,16 +225,17 @@ def elbow_image(key: str, _loaded: core.LoadedImage, fit_pixels: int | None) -> 
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def original_preview(key: str, _loaded: core.LoadedImage) -> bytes:
-    """The original, downscaled for the screen, as JPEG (a photo)."""
-    return previews.preview_bytes(_loaded.rgb, max_pixels=DISPLAY_PIXELS, format="jpeg")
+def original_preview(key: str, _data: bytes, _loaded: core.LoadedImage) -> bytes:
+    """The original for the screen, as JPEG (a photo): the file itself when it is a small
+    plain JPEG (a sample photo), else downscaled and encoded once."""
+    return previews.file_preview(_data, _loaded, max_pixels=DISPLAY_PIXELS)
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
 def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
-    """The segmented image, downscaled for the screen, as PNG (flat colours stay crisp);
+    """The segmented image at screen size, as an indexed PNG (flat colours stay crisp);
     transparent where pixels do not count (the page shows a checkerboard there)."""
-    return previews.preview_bytes(segmented_image(_seg), max_pixels=DISPLAY_PIXELS, format="png")
+    return previews.segmented_preview(_seg, max_pixels=DISPLAY_PIXELS)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

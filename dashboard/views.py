@@ -1,5 +1,9 @@
 """``render_*()`` functions: they draw what the pipeline computed, and compute nothing.
 
+Every ``st.image`` names the format of the bytes it gets (``output_format``): with the
+default "auto", Streamlit decodes a PNG without alpha and re-encodes it as JPEG on every
+rerun, costing time and blurring flat colours; named, the cached bytes are sent as they are.
+
 Downloads are built only when their button is clicked (``st.download_button`` with a
 callable ``data``, which Streamlit runs on click, off the script thread).
 """
@@ -12,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 import core
 from core import export, figures
@@ -159,22 +164,30 @@ def render_summary(
         st.caption(f"This file holds {loaded.n_frames} frames or pages; kseg uses the first.")
 
 
-def render_overview(
-    loaded: core.LoadedImage,
-    seg: core.Segmentation,
-    original_preview: bytes,
-    segmented_preview: bytes,
-) -> None:
-    """Original and segmented side by side, and the key numbers."""
+def render_original(original_preview: bytes) -> DeltaGenerator:
+    """The original, left; returns the column on its right, where the segmented image
+    goes (:func:`render_overview`) once it is known."""
     st.html(_CHECKERBOARD_CSS)
     with st.container(key="overview_images"):
         left, right = st.columns(2, gap="medium")
-        left.image(original_preview, caption="Original", width="stretch")
-        right.image(
-            segmented_preview,
-            caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
-            width="stretch",
-        )
+        left.image(original_preview, caption="Original", width="stretch", output_format="JPEG")
+    return right
+
+
+def render_overview(
+    loaded: core.LoadedImage,
+    seg: core.Segmentation,
+    segmented_column: DeltaGenerator,
+    segmented_preview: bytes,
+) -> None:
+    """The segmented image next to the original (:func:`render_original`), and the key
+    numbers."""
+    segmented_column.image(
+        segmented_preview,
+        caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
+        width="stretch",
+        output_format="PNG",
+    )
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
         st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
@@ -339,13 +352,22 @@ def render_downloads(loaded: core.LoadedImage, seg: core.Segmentation, file: Ima
             on_click="ignore",  # a download needs no rerun
             width="stretch",
         )
-    with st.expander("Reproduce from the command line", icon=":material/terminal:"):
-        st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
-        if file.sample is not None:
-            st.caption(
-                f"`{file.name}` is one of scikit-learn's sample images "
-                "(`sklearn/datasets/images/`)."
-            )
+    # Drawn only when opened (the expander tracks .open): st.code makes the browser load
+    # a 1.5 MB syntax highlighter, which a first visit need not wait for.
+    reproduce = st.expander(
+        "Reproduce from the command line",
+        icon=":material/terminal:",
+        key="reproduce",
+        on_change="rerun",
+    )
+    if reproduce.open:
+        with reproduce:
+            st.code(export.recipe(seg, image_name=file.name)["command"], language="bash")
+            if file.sample is not None:
+                st.caption(
+                    f"`{file.name}` is one of scikit-learn's sample images "
+                    "(`sklearn/datasets/images/`)."
+                )
 
 
 def render_raster_classes(
@@ -355,11 +377,17 @@ def render_raster_classes(
     st.html(_CHECKERBOARD_CSS)
     with st.container(key="raster_images"):
         left, right = st.columns(2, gap="medium")
-        left.image(previews[0], caption="Shown bands (2–98 % stretch)", width="stretch")
+        left.image(
+            previews[0],
+            caption="Shown bands (2–98 % stretch)",
+            width="stretch",
+            output_format="PNG",
+        )
         right.image(
             previews[1],
             caption=f"{result.k} classes on {', '.join(result.feature_names)}",
             width="stretch",
+            output_format="PNG",
         )
     rows = result.area_table()
     for row in rows:
@@ -504,8 +532,8 @@ def render_clusters(
                         help=f"{seg.counts[i]:,} pixels, {seg.shares[i]:.2%} of the image.",
                     )
                     left, right = st.columns(2, gap="small")
-                    left.image(mask, caption="mask", width="stretch")
-                    right.image(cut, caption="cut-out", width="stretch")
+                    left.image(mask, caption="mask", width="stretch", output_format="PNG")
+                    right.image(cut, caption="cut-out", width="stretch", output_format="PNG")
 
 
 def _swatch_data_uri(hex_color: str) -> str:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import APP, png
+from helpers import APP, png, run_python
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import core
 from dashboard import pipeline
 from dashboard.app import TABS
+from dashboard.controls import Params
 
 UPLOAD = "Upload your own…"
 
@@ -40,6 +43,14 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at.run()
 
 
+def command(at: AppTest) -> str:
+    """The `kseg` command under "Reproduce from the command line", opening it if closed."""
+    if not at.code:
+        at.session_state["reproduce"] = True
+        at.run()
+    return at.code[0].value
+
+
 def clean(at: AppTest) -> bool:
     return not at.exception and not at.error
 
@@ -59,7 +70,8 @@ def test_default_page_shows_the_sample_original_and_segmented(app):
     assert app.slider(key="k").value == 6
     assert app.selectbox(key="color_space").value == "lab"
     assert "Exact k-means on all **273,280 pixels**" in app.caption[0].value
-    assert "kseg segment china.jpg -k 6 --color-space lab" in app.code[0].value
+    assert not app.code  # the command is drawn when its expander is opened
+    assert "kseg segment china.jpg -k 6 --color-space lab" in command(app)
 
 
 def test_only_the_open_tab_runs(app):
@@ -97,7 +109,7 @@ def test_changing_k_colour_space_and_sample_reruns_cleanly(app):
         assert clean(app) and len(app.image) == 2
     app.selectbox(key="image").set_value("Flower").run()
     assert clean(app) and len(app.image) == 2
-    assert "flower.jpg -k 3 --color-space oklab" in app.code[0].value
+    assert "flower.jpg -k 3 --color-space oklab" in command(app)
 
 
 def test_use_suggested_k_button_sets_k(app):
@@ -160,7 +172,7 @@ def test_large_upload_is_labelled_in_full_with_centres_fitted_at_working_size(ap
     assert clean(app)
     summary = app.caption[0].value
     assert f"All **{big.shape[0] * big.shape[1]:,} pixels** labelled exactly" in summary
-    assert "--fit-pixels 250000" in app.code[0].value
+    assert "--fit-pixels 250000" in command(app)
 
 
 def test_cache_key_follows_content_not_file_name(photo):
@@ -178,6 +190,53 @@ def test_cache_key_follows_content_not_file_name(photo):
     first = pipeline.load(files[0].key, files[0].data, "one.png")
     assert pipeline.load(files[1].key, files[1].data, "two.png") is first
     assert pipeline.load(files[2].key, files[2].data, "one.png") is not first
+
+
+def test_only_a_big_image_waits_for_the_compiled_engine(monkeypatch, photo):
+    waits = []
+    monkeypatch.setattr(pipeline, "wait_for_engine", lambda: waits.append(True))
+    small = core.LoadedImage(rgb=photo, alpha=None, format="PNG", mode="RGB")
+    pipeline.segmentation("wait-small", small, Params(k=2))
+    assert waits == []
+    side = int(pipeline.WAIT_FOR_ENGINE_PIXELS**0.5) + 1
+    flat = np.zeros((side, side, 3), np.uint8)
+    flat[:, side // 2 :] = 255
+    big = core.LoadedImage(rgb=flat, alpha=None, format="PNG", mode="RGB")
+    seg, _ = pipeline.segmentation("wait-big", big, Params(k=2))
+    assert waits == [True] and seg.shape == (side, side)
+
+
+def test_the_engine_warms_up_once_the_first_page_is_drawn(monkeypatch):
+    calls = []
+    segment = core.segment
+
+    def recorded(*args, **kwargs):
+        calls.append("segment")
+        return segment(*args, **kwargs)
+
+    monkeypatch.setattr(core, "warm_up", lambda: calls.append("warm up"))
+    monkeypatch.setattr(core, "segment", recorded)
+    for cached in (pipeline.warm_up_engine, pipeline.segmentation, pipeline._stored_segmentation):
+        cached.clear()
+    try:
+        assert clean(new_app().run())
+        assert calls == ["segment", "warm up"]  # k-means did not compete with the loading
+    finally:
+        pipeline.warm_up_engine.clear()
+
+
+def test_wait_for_engine_returns_once_the_warm_up_is_done():
+    pipeline.wait_for_engine()
+    thread = pipeline.warm_up_engine()
+    assert thread is None or not thread.is_alive()
+
+
+def test_the_app_lets_idle_openmp_threads_sleep():
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, dashboard.app; print(os.environ['OMP_WAIT_POLICY'])"
+    assert run_python(code, env=environment).strip() == "PASSIVE"
+    kept = run_python(code, env={**environment, "OMP_WAIT_POLICY": "ACTIVE"})
+    assert kept.strip() == "ACTIVE"  # an explicit setting wins
 
 
 def test_query_string_reopens_the_same_view():

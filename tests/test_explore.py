@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from helpers import APP
 from streamlit.testing.v1 import AppTest
 
-from dashboard.explore import PANELS
+from dashboard.explore import ENGINE_SIZES, PANELS
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,11 @@ def test_each_panel_renders(app, panel):
         assert any("Clean-up moved" in c.value for c in app.caption)
     elif panel == "engines":
         assert len(app.dataframe) == 1
-        # The default compares on a 0.25 MP copy, and says so.
+        # The default compares on a small copy, and says so.
+        [compared] = [c.value for c in app.caption if c.value.startswith("Compared on")]
+        pixels = int(re.search(r"\(([\d,]+)\)", compared)[1].replace(",", ""))
+        assert 0.9 * ENGINE_SIZES[app.radio(key="engines_size").value] < pixels
+        assert pixels <= next(iter(ENGINE_SIZES.values())) < 640 * 427
         assert any(
             "Compared on" in c.value and "same for every engine" in c.value for c in app.caption
         )

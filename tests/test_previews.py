@@ -6,10 +6,12 @@ import io
 
 import numpy as np
 import pytest
+from helpers import png
 from PIL import Image
 
 import core
 from core import previews
+from core.export import segmented_image
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +59,69 @@ def test_cluster_thumbnails_multiply_the_image_alpha(blocks):
     np.testing.assert_array_equal(mask == 255, result.mask(0))
     with pytest.raises(ValueError, match="alpha must be"):
         previews.cluster_thumbnails(result, blocks, alpha=alpha[:-1])
+
+
+def decoded(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGBA" if "transparency" in image.info else "RGB"))
+
+
+def test_segmented_preview_is_the_segmented_image_sampled_at_screen_size(seg):
+    data = previews.segmented_preview(seg)
+    assert Image.open(io.BytesIO(data)).mode == "P"  # one byte per pixel
+    np.testing.assert_array_equal(decoded(data), segmented_image(seg))  # fits: as is
+    small = decoded(previews.segmented_preview(seg, max_pixels=2_000))
+    height, width = previews.screen_size(*seg.shape, max_pixels=2_000)
+    assert small.shape == (height, width, 3)
+    # Nearest-neighbour: the label of the full-resolution pixel at each preview pixel's centre.
+    rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(int)
+    cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(int)
+    np.testing.assert_array_equal(small, seg.segmented[np.ix_(rows, cols)])
+
+
+def test_segmented_preview_leaves_pixels_that_do_not_count_transparent(blocks):
+    alpha = np.full(blocks.shape[:2], 255, np.uint8)
+    alpha[:2] = 0
+    result = core.segment(np.dstack([blocks, alpha]), 3)
+    shown = decoded(previews.segmented_preview(result))
+    np.testing.assert_array_equal(shown, segmented_image(result))
+    assert not shown[:2, :, 3].any() and (shown[2:, :, 3] == 255).all()
+
+
+def test_segmented_preview_beyond_255_clusters_is_rgb():
+    image = np.arange(300 * 3, dtype=np.uint8).reshape(15, 20, 3)
+    result = core.segment(image, 256, allow_large_k=True, color_space="rgb")
+    data = previews.segmented_preview(result)
+    assert Image.open(io.BytesIO(data)).mode == "RGB"
+    np.testing.assert_array_equal(decoded(data), result.segmented)
+
+
+def jpeg(image: np.ndarray, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=90, **options)
+    return buffer.getvalue()
+
+
+def test_file_preview_sends_a_small_plain_jpeg_as_it_is(photo):
+    data = jpeg(photo)
+    assert previews.file_preview(data, core.open_image(data)) == data
+
+
+@pytest.mark.parametrize("case", ["rotated", "profile", "large", "png"])
+def test_file_preview_encodes_what_a_browser_would_show_differently(photo, case):
+    if case == "rotated":
+        exif = Image.Exif()
+        exif[0x0112] = 6  # turned 90°: the browser would turn it, core.open_image does
+        data = jpeg(photo, exif=exif)
+    elif case == "profile":
+        data = jpeg(photo, icc_profile=b"not applied by kseg")
+    elif case == "png":
+        data = png(photo)
+    else:
+        data = jpeg(photo)
+    loaded = core.open_image(data)
+    max_pixels = 2_000 if case == "large" else 1_000_000
+    preview = previews.file_preview(data, loaded, max_pixels=max_pixels)
+    assert preview != data and preview.startswith(b"\xff\xd8\xff")
+    shown = decoded(preview)
+    assert shown.shape[:2] == previews.screen_size(*loaded.rgb.shape[:2], max_pixels=max_pixels)
