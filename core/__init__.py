@@ -6,16 +6,9 @@
 >>> result.palette, result.shares, result.mask(0)   # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from core.arrays import as_rgb_image, resize_to_max_pixels
-from core.collection import (
-    CollectionResult,
-    ImageResult,
-    Palette,
-    apply_palette,
-    fit_collection,
-    local_client,
-    segment_collection,
-)
 from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, COLOR_SPACES
 from core.elbow import Elbow, elbow
 from core.engines import ENGINES
@@ -26,14 +19,38 @@ from core.segmentation import Segmentation, segment
 from core.validation import LIMITS, FitParams
 from core.version import __version__
 
-# Rasters need rasterio (GDAL), about a second to import: loaded on first use.
+# Loaded on first use: rasters need rasterio (GDAL), about a second to import; collections
+# (Dask, CSV, JSON) cost ~80 ms that a single-image session never needs.
 _LAZY = {
     "Raster": "core.raster",
     "open_raster": "core.raster",
     "RasterSegmentation": "core.raster_segmentation",
     "segment_raster": "core.raster_segmentation",
     "kmeans_features": "core.kmeans_nd",
+    "BandMapping": "core.collection",
+    "CollectionResult": "core.collection",
+    "ImageResult": "core.collection",
+    "Palette": "core.collection",
+    "apply_palette": "core.collection",
+    "fit_collection": "core.collection",
+    "local_client": "core.collection",
+    "segment_collection": "core.collection",
 }
+
+if TYPE_CHECKING:  # type checkers and IDEs see the lazy names as what they are
+    from core.collection import (
+        BandMapping,
+        CollectionResult,
+        ImageResult,
+        Palette,
+        apply_palette,
+        fit_collection,
+        local_client,
+        segment_collection,
+    )
+    from core.kmeans_nd import kmeans_features
+    from core.raster import Raster, open_raster
+    from core.raster_segmentation import RasterSegmentation, segment_raster
 
 
 def __getattr__(name: str) -> object:
@@ -51,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ENGINES",
     "LIMITS",
+    "BandMapping",
     "CollectionResult",
     "Elbow",
     "FitParams",

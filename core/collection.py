@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -67,9 +68,10 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from core.io import LoadedImage
-    from core.raster import GeoReference
+    from core.raster import GeoReference, Raster
 
 __all__ = [
+    "BandMapping",
     "CollectionResult",
     "ImageResult",
     "Palette",
@@ -77,6 +79,7 @@ __all__ = [
     "collection_histogram",
     "fit_collection",
     "local_client",
+    "raster_rgb",
     "read_segmented",
     "segment_collection",
 ]
@@ -88,6 +91,14 @@ _N_IDS: Final = 1 << 24
 _FAN_IN: Final = 8
 # Merges with fewer entries than this sort; larger ones use a dense 2**24 accumulator.
 _DENSE_ABOVE: Final = 1 << 20
+# The band mapping's first pass: pixels read per raster (decimated), and the pooled sample's
+# size over the whole collection (each raster sends its share, at least _SAMPLE_MIN).
+_SAMPLE_READ: Final = 1 << 16
+_SAMPLE_POOL: Final = 1 << 18
+_SAMPLE_MIN: Final = 1 << 10
+_TIFF_MAGIC: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# Paths with these suffixes are photos: the first pass does not open them.
+_PHOTO_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 #: Progress callback: ``progress(stage, done, total)``; stage is "histograms" or "labels".
 Progress = Callable[[str, int, int], None]
@@ -95,6 +106,69 @@ Progress = Callable[[str, int, int], None]
 
 # --------------------------------------------------------------------------------------------
 # Palette
+
+
+@dataclass(frozen=True)
+class BandMapping:
+    """How a collection's rasters become 8-bit RGB: one linear map per band for every tile.
+
+    Rasters of more than 8 bits (uint16, int16, float) are mapped with these bounds
+    (:func:`core.raster.stretch_rgb` with ``bounds``), measured once on the whole collection,
+    so the same value is the same colour, hence the same cluster, in every tile. 8-bit
+    rasters are used as they are.
+
+    Attributes
+    ----------
+    bands : (int, int, int)
+        0-based positions of the bands shown as red, green and blue: the first raster's
+        (by name when the file says, else the first three), used for every raster.
+    low, high : (float, float, float)
+        Per band, the values mapped to 0 and 255 (the 2 % and 98 % percentiles of the
+        collection's valid pixels); values beyond are clipped.
+    dtype : str
+        The rasters' dtype(s) the bounds were measured on, e.g. ``"uint16"``.
+    """
+
+    bands: tuple[int, int, int]
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+    dtype: str
+
+    @property
+    def bounds(self) -> list[tuple[float, float]]:
+        """``[(low, high)]`` per channel, as :func:`core.raster.stretch_rgb` takes them."""
+        return list(zip(self.low, self.high, strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping as plain JSON values (for :meth:`Palette.to_json`)."""
+        return {
+            "bands": list(self.bands),
+            "low": list(self.low),
+            "high": list(self.high),
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BandMapping:
+        """Read :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            If a field is missing or malformed.
+        """
+        try:
+            bands = tuple(int(b) for b in data["bands"])
+            low = tuple(float(v) for v in data["low"])
+            high = tuple(float(v) for v in data["high"])
+            dtype = str(data["dtype"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"the band mapping is malformed ({e!r})") from e
+        if not (len(bands) == len(low) == len(high) == 3) or min(bands) < 0:
+            raise ValueError("the band mapping needs three bands, lows and highs")
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError("the band mapping's bounds must be finite numbers")
+        return cls(bands, low, high, dtype)
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +198,10 @@ class Palette:
         Images and pixels the palette was fitted on.
     k, color_space, seed, init, n_init, max_iter, tol
         The parameters used.
+    band_mapping : BandMapping or None
+        How rasters of more than 8 bits were mapped to RGB for the fit, applied the same way
+        to every image labelled with this palette; None when the collection had none
+        (photos and 8-bit rasters are used as they are).
     """
 
     centers: np.ndarray
@@ -143,6 +221,7 @@ class Palette:
     n_init: int
     max_iter: int
     tol: float
+    band_mapping: BandMapping | None = None
 
     def __post_init__(self) -> None:
         for array in (self.centers, self.palette, self.counts, self.fractions):
@@ -208,6 +287,7 @@ class Palette:
             "n_colors": self.n_colors,
             "n_images": self.n_images,
             "n_pixels": self.n_pixels,
+            "band_mapping": None if self.band_mapping is None else self.band_mapping.to_dict(),
         }
         return json.dumps(data, indent=1)
 
@@ -253,6 +333,7 @@ class Palette:
             counts = np.asarray(data["counts"], dtype=np.int64)
             fractions = np.asarray(data["fractions"], dtype=np.float64)
             space = check_color_space(data["color_space"])
+            mapping = data.get("band_mapping")  # absent from older palette files
             result = cls(
                 centers=centers,
                 palette=palette.astype(np.uint8),
@@ -271,6 +352,7 @@ class Palette:
                 n_init=int(data["n_init"]),
                 max_iter=int(data["max_iter"]),
                 tol=float(data["tol"]),
+                band_mapping=None if mapping is None else BandMapping.from_dict(mapping),
             )
         except KeyError as e:
             raise ValueError(
@@ -349,16 +431,17 @@ class _Pixels:
         return ids if self.valid is None else ids[self.valid.ravel()]
 
 
-def _read(source: _Source) -> _Pixels:
+def _read(source: _Source, mapping: BandMapping | None) -> _Pixels:
     """Pixels of one source; raises ImageError (or ValueError) for anything unusable.
 
     The pixels that count follow ``mask="auto"`` of :func:`core.segment`: fully transparent
-    pixels and a raster's no-data are left out.
+    pixels and a raster's no-data are left out. A raster's colours follow
+    :func:`raster_rgb` with `mapping`.
     """
     data = source.data
     if isinstance(data, np.ndarray):
         return _Pixels(as_rgb_image(data, name=source.name), None, None)
-    loaded = _open(source)
+    loaded = _open(source, functools.partial(raster_rgb, mapping=mapping))
     valid: np.ndarray | None = None
     if loaded.alpha is not None and not loaded.alpha.all():
         valid = loaded.alpha > 0
@@ -371,11 +454,40 @@ def _read(source: _Source) -> _Pixels:
     return _Pixels(loaded.rgb, valid, geo)
 
 
-def _open(source: _Source) -> LoadedImage:
-    """The file of a path, URL or bytes source, through core's one loading funnel."""
-    from core.io import DEFAULT_MAX_PIXELS, open_image
+def raster_rgb(raster: Raster, mapping: BandMapping | None) -> np.ndarray:
+    """The 8-bit RGB a collection clusters for a raster: comparable from tile to tile.
 
-    limit = source.max_pixels or DEFAULT_MAX_PIXELS
+    8-bit rasters are used as they are (their default RGB bands, like a photo). Others are
+    mapped linearly with `mapping`, the collection's one mapping; without one (a palette
+    fitted on photos only, or written before band mappings existed), each raster gets its
+    own 2–98 % display stretch, as :func:`core.open_image` shows it.
+
+    Parameters
+    ----------
+    raster : core.raster.Raster
+    mapping : BandMapping or None
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        No-data pixels are black.
+
+    Raises
+    ------
+    ValueError
+        If the raster lacks one of the mapping's bands.
+    """
+    from core.raster import default_rgb_bands, stretch_rgb
+
+    if raster.dtype == "uint8":
+        return stretch_rgb(raster, default_rgb_bands(raster), bounds=[(0.0, 255.0)] * 3)
+    if mapping is None:
+        return stretch_rgb(raster)
+    return stretch_rgb(raster, mapping.bands, bounds=mapping.bounds)
+
+
+def _fetched(source: _Source) -> Any:
+    """The source's data, with a URL read into bytes (fsspec)."""
     data = source.data
     if isinstance(data, str) and "://" in data and not os.path.exists(data):
         import fsspec
@@ -388,13 +500,22 @@ def _open(source: _Source) -> LoadedImage:
                 f"'{source.name}' could not be read ({type(e).__name__}: {e}). "
                 "Check the URL and that the workers can reach it."
             ) from e
-        data = raw
+        return raw
+    return data
+
+
+def _open(source: _Source, bands_to_rgb: Callable[[Raster], np.ndarray]) -> LoadedImage:
+    """The file of a path, URL or bytes source, through core's one loading funnel."""
+    from core.io import DEFAULT_MAX_PIXELS, open_image
+
+    limit = source.max_pixels or DEFAULT_MAX_PIXELS
+    data = _fetched(source)
     if isinstance(data, bytes):
         # A named buffer, so that the error messages name the file.
         buffer = io.BytesIO(data)
         buffer.name = source.name
-        return open_image(buffer, max_pixels=limit)
-    return open_image(data, max_pixels=limit)
+        return open_image(buffer, max_pixels=limit, bands_to_rgb=bands_to_rgb)
+    return open_image(data, max_pixels=limit, bands_to_rgb=bands_to_rgb)
 
 
 def _failure_message(source: _Source, error: BaseException) -> str:
@@ -405,12 +526,14 @@ def _failure_message(source: _Source, error: BaseException) -> str:
     return " ".join(message.split())
 
 
-def _histogram(source: _Source, payload: Any = None) -> _Histogram:
+def _histogram(
+    source: _Source, payload: Any = None, mapping: BandMapping | None = None
+) -> _Histogram:
     """Map step: the sparse colour histogram of one image (an error never raises)."""
     if payload is not None:
         source = replace(source, data=payload)
     try:
-        pixels = _read(source)
+        pixels = _read(source, mapping)
     except Exception as e:
         return _Histogram(
             np.empty(0, np.uint32),
@@ -425,6 +548,109 @@ def _histogram(source: _Source, payload: Any = None) -> _Histogram:
         counts.astype(np.uint32),
         (_ImageInfo(source.index, int(width), int(height)),),
     )
+
+
+@dataclass(frozen=True)
+class _BandSample:
+    """A seeded random sample of one raster's valid pixels in its RGB bands."""
+
+    index: int
+    dtype: str
+    bands: tuple[int, int, int]
+    values: np.ndarray  # (n, 3) in the raster's dtype
+    weight: float  # the raster's valid pixels per sampled pixel
+
+
+def _band_sample(source: _Source, payload: Any, size: int, seed: int) -> _BandSample | None:
+    """First pass, on a worker: a sample of a raster of more than 8 bits (None for photos,
+    8-bit rasters and unreadable files, whose errors the histogram pass reports).
+
+    The raster is read decimated (at most ``_SAMPLE_READ`` pixels, through its overviews
+    when it has them; one file pixel per pixel read, not an average, so that the values
+    keep their spread), then at most `size` valid pixels are drawn with a generator seeded
+    by `seed` and the source's position.
+    """
+    data = payload if payload is not None else source.data
+    if isinstance(data, np.ndarray):
+        return None
+    try:
+        data = _fetched(replace(source, data=data))
+        if isinstance(data, bytes):
+            head = data[:4]
+        else:
+            with open(data, "rb") as file:
+                head = file.read(4)
+        if not head.startswith(_TIFF_MAGIC):
+            return None
+        from core.raster import default_rgb_bands, is_georeferenced, open_raster
+
+        if not is_georeferenced(data):
+            return None
+        raster = open_raster(data, max_pixels=_SAMPLE_READ, resampling="nearest")
+    except Exception:  # the histogram pass reads it again and reports the error
+        return None
+    if raster.dtype == "uint8" or not raster.valid.any():
+        return None
+    bands = default_rgb_bands(raster)
+    values = raster.data[list(bands)][:, raster.valid].T  # (n, 3)
+    rng = np.random.default_rng([seed, source.index])
+    if values.shape[0] > size:
+        values = values[np.sort(rng.choice(values.shape[0], size, replace=False))]
+    n_valid = raster.n_valid * raster.reduced_by**2
+    return _BandSample(
+        source.index, raster.dtype, bands, np.ascontiguousarray(values), n_valid / len(values)
+    )
+
+
+def _weighted_percentiles(
+    values: np.ndarray, weights: np.ndarray, q: Sequence[float]
+) -> list[float]:
+    """Percentiles `q` (0–100) of `values` (n,) each counted `weights` (n,) times
+    (the inverted CDF: the smallest value whose cumulative weight reaches q %)."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    at = np.searchsorted(cumulative, np.asarray(q) / 100 * cumulative[-1], side="left")
+    return [float(v) for v in values[order][np.minimum(at, len(values) - 1)]]
+
+
+def _pooled_mapping(samples: Iterable[_BandSample | None]) -> BandMapping | None:
+    """The collection's mapping: 2–98 % of the pooled samples, each raster weighted by
+    its valid pixels; bands of the first raster. None when no raster needs one."""
+    kept = sorted((s for s in samples if s is not None), key=lambda s: s.index)
+    if not kept:
+        return None
+    values = np.concatenate([s.values for s in kept]).astype(np.float64)
+    weights = np.concatenate([np.full(len(s.values), s.weight) for s in kept])
+    bounds = [_weighted_percentiles(values[:, c], weights, (2.0, 98.0)) for c in range(3)]
+    return BandMapping(
+        bands=kept[0].bands,
+        low=tuple(low for low, _ in bounds),  # type: ignore[arg-type]
+        high=tuple(high for _, high in bounds),  # type: ignore[arg-type]
+        dtype=", ".join(sorted({s.dtype for s in kept})),
+    )
+
+
+def _band_mapping(
+    executor: _InProcess | _OnDask, sources: Sequence[_Source], seed: int | None
+) -> BandMapping | None:
+    """First pass over the sources that may be rasters: one mapping for the collection.
+
+    Photos (arrays, bytes that are no TIFF, paths named .png, .jpg …) are not opened.
+    Bounded: each raster is read at most ``_SAMPLE_READ`` pixels and sends at most
+    ``max(_SAMPLE_POOL / n, _SAMPLE_MIN)`` sampled pixels.
+    """
+    candidates = [
+        s
+        for s in sources
+        if (isinstance(s.data, str) and not s.data.lower().endswith(_PHOTO_SUFFIXES))
+        or (isinstance(s.data, bytes) and s.data.startswith(_TIFF_MAGIC))
+    ]
+    if not candidates:
+        return None
+    size = min(_SAMPLE_READ, max(_SAMPLE_POOL // len(candidates), _SAMPLE_MIN))
+    seed = 0 if seed is None else seed
+    samples = executor.map_completed(_band_sample, candidates, size, seed)
+    return _pooled_mapping(executor.gather(future) for future in samples)
 
 
 def merge_histograms(*parts: _Histogram) -> _Histogram:
@@ -840,7 +1066,8 @@ def _fit(
     levels: list[list[Any]] = []
     done = 0
     worker = executor.fit_worker(params)
-    for future in executor.map_completed(_histogram, sources):
+    mapping = _band_mapping(executor, sources, params.seed)
+    for future in executor.map_completed(_histogram, sources, mapping):
         done += 1
         if progress is not None:
             progress("histograms", done, len(sources))
@@ -863,9 +1090,9 @@ def _fit(
         palette = executor.gather(
             executor.submit(_palette_from_histogram, total_future, params, worker=worker)
         )
-        return palette, infos, None
+        return replace(palette, band_mapping=mapping), infos, None
     pair = executor.submit(_fit_with_lookup, total_future, params, worker=worker)
-    palette = executor.gather(executor.submit(_item, pair, 0))
+    palette = replace(executor.gather(executor.submit(_item, pair, 0)), band_mapping=mapping)
     # The table stays on the cluster; each worker fetches it once for its label tasks.
     return palette, infos, executor.submit(_item, pair, 1)
 
@@ -902,7 +1129,8 @@ def collection_histogram(
     items = _as_sources(sources, max_pixels)
     executor = _executor(client)
     levels: list[list[Any]] = []
-    for future in executor.map_completed(_histogram, items):
+    mapping = _band_mapping(executor, items, 0)
+    for future in executor.map_completed(_histogram, items, mapping):
         _push(executor, levels, 0, future)
     remaining = [f for level in levels for f in level]
     total = executor.gather(executor.submit(merge_histograms, *remaining))
@@ -928,6 +1156,10 @@ def fit_collection(
 
     The images' colour histograms are summed and k-means runs on the distinct colours of
     the collection weighted by their counts — the same as k-means on all pixels at once.
+    GeoTIFFs are clustered on colours that mean the same in every tile
+    (:func:`raster_rgb`): 8-bit ones as they are, deeper ones (uint16, int16, float) through
+    one :class:`BandMapping` measured on a bounded sample of the whole collection first, and
+    kept in :attr:`Palette.band_mapping`.
 
     Parameters
     ----------
@@ -1005,7 +1237,9 @@ def _check_palette_size(palette: Palette) -> None:
         )
 
 
-def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
+def apply_palette(
+    image: npt.ArrayLike | str | os.PathLike | bytes, palette: Palette
+) -> Segmentation:
     """Label an image with a kept palette: each pixel goes to its exact nearest centre.
 
     No refit: the centres, colours and cluster numbers are the palette's, so cluster ``i``
@@ -1017,8 +1251,11 @@ def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
 
     Parameters
     ----------
-    image : (H, W, 3) array_like of uint8
-        RGB image (see :func:`core.segmentation.as_rgb_image` for other layouts).
+    image : (H, W, 3) array_like of uint8, or path, URL or bytes of an image file
+        RGB image (see :func:`core.segmentation.as_rgb_image` for other layouts), or a file
+        read as :func:`segment_collection` reads it: a GeoTIFF's bands mapped to RGB with
+        the palette's :attr:`Palette.band_mapping` (so a new tile maps as the fit did), and
+        transparent or no-data pixels left out (label ``-1``, as ``mask="auto"``).
     palette : Palette
 
     Returns
@@ -1033,6 +1270,8 @@ def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
         If `palette` is not a :class:`Palette` or `image` not a numeric array.
     ValueError
         If the image is empty, of the wrong shape, or contains NaN.
+    ImageError
+        If a file cannot be read, or none of its pixels count.
     """
     started = time.perf_counter()
     if not isinstance(palette, Palette):
@@ -1040,9 +1279,18 @@ def apply_palette(image: npt.ArrayLike, palette: Palette) -> Segmentation:
             f"palette must be a core.Palette, got {type(palette).__name__}; read a kept one "
             "with core.Palette.from_json(Path('palette.json').read_text())."
         )
-    rgb = as_rgb_image(image)
-    table = ColorTable.from_image(rgb)
-    return _apply(table, palette, started)
+    if not isinstance(image, str | os.PathLike | bytes):
+        return _apply(ColorTable.from_image(as_rgb_image(image)), palette, started)
+    source = _as_sources([image], None)[0]
+    pixels = _read(source, palette.band_mapping)
+    if pixels.valid is None:
+        return _apply(ColorTable.from_image(pixels.rgb), palette, started)
+    from core.masking import scatter
+
+    # The pixels that count as a (1, n) strip, put back on the grid after (as segment does).
+    strip = np.ascontiguousarray(pixels.rgb[pixels.valid])[None]
+    result = scatter(_apply(ColorTable.from_image(strip), palette, started), pixels.valid)
+    return replace(result, elapsed=time.perf_counter() - started)
 
 
 def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
@@ -1342,7 +1590,7 @@ def _label(job: _LabelJob, payload: Any = None, lookup: np.ndarray | None = None
         if kept is not None:
             return kept
     try:
-        pixels = _read(source)
+        pixels = _read(source, None if job.palette is None else job.palette.band_mapping)
     except Exception as e:
         return ImageResult(source.index, source.name, 0, 0, error=_failure_message(source, e))
     rgb = pixels.rgb

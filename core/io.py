@@ -132,7 +132,12 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     return open_image(source, max_pixels=max_pixels).rgb
 
 
-def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def open_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    bands_to_rgb: Callable[[Raster], np.ndarray] | None = None,
+) -> LoadedImage:
     """Read an image file and describe it.
 
     JPEG, PNG, WebP, BMP, TIFF (first page), GIF (first frame) and every other format
@@ -146,6 +151,11 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     source : str, path-like, bytes or binary file object
     max_pixels : int
         See :func:`load_image`.
+    bands_to_rgb : callable, optional
+        How a georeferenced raster's bands become :attr:`LoadedImage.rgb`: called with the
+        :class:`core.raster.Raster`, returns an (H, W, 3) uint8 array. Default: its own
+        2–98 % display stretch (:func:`core.raster.stretch_rgb`); a collection passes one
+        mapping for every tile (:func:`core.collection.raster_rgb`).
 
     Returns
     -------
@@ -169,13 +179,13 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     """
     max_pixels = check_positive_int(max_pixels, "max_pixels")
     if isinstance(source, (str, os.PathLike)) and _is_georeferenced(source):
-        return _open_georeferenced(source, Path(source).name, max_pixels)  # read lazily
+        return _open_georeferenced(source, Path(source).name, max_pixels, bands_to_rgb)
     data, name = _read_source(source)
     label = f"'{name}'" if name else "The file"
     if not data:
         raise ImageError(f"{label} is empty (0 bytes). Choose the image file itself and try again.")
     if _is_georeferenced(data):
-        return _open_georeferenced(data, name, max_pixels)
+        return _open_georeferenced(data, name, max_pixels, bands_to_rgb)
     _refuse_known_non_images(data, label)
     kind = _format_from_magic(data)
     if kind == "PNG":
@@ -255,13 +265,17 @@ def _is_georeferenced(source: str | os.PathLike | bytes) -> bool:
 
 
 def _open_georeferenced(
-    source: str | os.PathLike | bytes, name: str | None, max_pixels: int
+    source: str | os.PathLike | bytes,
+    name: str | None,
+    max_pixels: int,
+    bands_to_rgb: Callable[[Raster], np.ndarray] | None,
 ) -> LoadedImage:
-    """A georeferenced TIFF through rasterio: every band kept, shown with a 2–98 % stretch."""
+    """A georeferenced TIFF through rasterio (read lazily from a path): every band kept,
+    shown with `bands_to_rgb` (default: a 2–98 % stretch)."""
     from core.raster import open_raster, stretch_rgb
 
     raster = open_raster(source, max_pixels=max_pixels)
-    rgb = stretch_rgb(raster)
+    rgb = (bands_to_rgb or stretch_rgb)(raster)
     alpha = None
     if not raster.valid.all():
         rgb[~raster.valid] = 255  # shown over white, as transparency is

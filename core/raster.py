@@ -310,6 +310,7 @@ def open_raster(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     window: tuple[int, int, int, int] | None = None,
     on_large: Literal["reduce", "error"] = "reduce",
+    resampling: Literal["average", "nearest"] = "average",
 ) -> Raster:
     """Read a GeoTIFF / COG with every band, its georeference and its no-data mask.
 
@@ -326,6 +327,10 @@ def open_raster(
         ``"reduce"`` reads it at the largest whole-number reduction that fits, averaging
         (through the file's overviews when it has them) and says so in
         :attr:`Raster.note`; ``"error"`` raises.
+    resampling : {"average", "nearest"}
+        How a reduced read makes each pixel: the average of the file pixels it spans
+        (default; a faithful picture), or one of them (``"nearest"``: cheaper, and the
+        values keep their spread — for statistics such as percentiles of a sample).
 
     Returns
     -------
@@ -346,11 +351,13 @@ def open_raster(
         raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}.")
     if on_large not in ("reduce", "error"):
         raise ValueError(f"on_large must be 'reduce' or 'error', got {on_large!r}.")
+    if resampling not in ("average", "nearest"):
+        raise ValueError(f"resampling must be 'average' or 'nearest', got {resampling!r}.")
     name = _source_name(source)
     label = f"'{name}'" if name else "The raster"
     try:
         with _open_dataset(source) as src:
-            raster = _read(src, label, name, max_pixels, window, on_large)
+            raster = _read(src, label, name, max_pixels, window, on_large, resampling)
     except ImageError:
         raise
     except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as e:
@@ -450,6 +457,7 @@ def _read(
     max_pixels: int,
     window: tuple[int, int, int, int] | None,
     on_large: str,
+    resampling: str = "average",
 ) -> Raster:
     full_h, full_w = int(src.height), int(src.width)
     if window is not None:
@@ -483,10 +491,12 @@ def _read(
         while (height // factor or 1) * (width // factor or 1) > max_pixels:
             factor += 1
     out_h, out_w = max(1, height // factor), max(1, width // factor)
+    average = factor > 1 and resampling == "average"
     if factor > 1:
+        made = f"the average of {factor} × {factor}" if average else f"one of {factor} × {factor}"
         note = (
             f"{what}, over the limit of {_millions(max_pixels)}: read at 1/{factor} resolution "
-            f"({out_w:,} × {out_h:,}), each pixel the average of {factor} × {factor}"
+            f"({out_w:,} × {out_h:,}), each pixel {made}"
             f"{' (from the overviews)' if src.overviews(1) else ''}. {_SMALLER_COPY}"
         )
         transform = transform @ Affine.scale(width / out_w, height / out_h)
@@ -494,7 +504,7 @@ def _read(
     data = src.read(
         window=win,
         out_shape=out_shape,
-        resampling=Resampling.average if factor > 1 else Resampling.nearest,
+        resampling=Resampling.average if average else Resampling.nearest,
     )
     valid = src.dataset_mask(window=win, out_shape=(out_h, out_w)) > 0
     if np.issubdtype(data.dtype, np.floating):
@@ -825,8 +835,13 @@ def stretch_rgb(
     rgb: Sequence[int | str] | None = None,
     *,
     percentiles: tuple[float, float] = (2.0, 98.0),
+    bounds: Sequence[tuple[float, float]] | None = None,
 ) -> np.ndarray:
-    """The display image: three bands, each stretched linearly between two percentiles.
+    """The display image: three bands, each stretched linearly between two values.
+
+    By default the two values are percentiles of this raster's valid pixels (a display
+    stretch of its own); with `bounds` they are given, so that rasters stretched with the
+    same bounds show the same value as the same colour (one mapping for a collection).
 
     Parameters
     ----------
@@ -836,12 +851,23 @@ def stretch_rgb(
         single-band raster is shown in grey).
     percentiles : (float, float)
         The values at these percentiles of the valid pixels map to 0 and 255 (2–98 %, as
-        GIS viewers do); values beyond are clipped.
+        GIS viewers do); values beyond are clipped. Unused with `bounds`.
+    bounds : three (low, high) pairs of float, optional
+        Per channel, the band values that map to 0 and 255 (values beyond are clipped),
+        instead of percentiles. ``[(0, 255)] * 3`` keeps 8-bit bands as they are.
 
     Returns
     -------
     (H, W, 3) ndarray of uint8
         Invalid pixels are black (show them with the validity mask).
+
+    Examples
+    --------
+    >>> raster = Raster(np.array([[[0, 500, 1000]]] * 3, dtype=np.uint16),
+    ...                 np.ones((1, 3), dtype=bool), GeoReference(None, Affine.identity()),
+    ...                 None, ("red", "green", "blue"), "uint16")
+    >>> stretch_rgb(raster, bounds=[(0, 1000)] * 3)[0, :, 0].tolist()
+    [0, 128, 255]
     """
     positions = band_positions(raster, rgb) if rgb is not None else list(default_rgb_bands(raster))
     if len(positions) != 3:
@@ -849,6 +875,10 @@ def stretch_rgb(
     low_p, high_p = percentiles
     if not 0 <= low_p < high_p <= 100:
         raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}.")
+    if bounds is not None and (
+        len(bounds) != 3 or not all(len(pair) == 2 and np.isfinite(pair).all() for pair in bounds)
+    ):
+        raise ValueError(f"bounds must be three finite (low, high) pairs, got {bounds!r}.")
     valid = raster.valid
     # Percentiles of a strided subsample: exact enough for display, bounded work.
     step = max(1, int(math.sqrt(raster.n_pixels / 1_000_000)))
@@ -856,10 +886,13 @@ def stretch_rgb(
     out = np.zeros((raster.height, raster.width, 3), dtype=np.uint8)
     for channel, position in enumerate(positions):
         band = raster.data[position]
-        sample = band[::step, ::step][sample_valid]
-        if sample.size == 0:
-            continue
-        low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
+        if bounds is not None:
+            low, high = (float(v) for v in bounds[channel])
+        else:
+            sample = band[::step, ::step][sample_valid]
+            if sample.size == 0:
+                continue
+            low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
         scale = 255.0 / (high - low) if high > low else 0.0
         scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
         np.clip(scaled, 0, 255, out=scaled)

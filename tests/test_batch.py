@@ -540,7 +540,9 @@ def test_nodata_never_changes_the_palette(geo_folder, tmp_path):
 
     loaded = core.open_image(geo_folder / "b.tif")
     assert loaded.alpha is not None and int((loaded.alpha == 0).sum()) == 120
-    rgba = np.dstack([np.where(loaded.alpha[..., None] > 0, loaded.rgb, 7), loaded.alpha])
+    assert loaded.raster is not None
+    bands = np.moveaxis(loaded.raster.data, 0, 2)  # uint8: clustered as stored, no stretch
+    rgba = np.dstack([np.where(loaded.alpha[..., None] > 0, bands, 7), loaded.alpha])
     Image.fromarray(rgba).save(tmp_path / "b.png")
     from_raster = fit_collection([geo_folder / "b.tif"], 3)
     from_png = fit_collection([tmp_path / "b.png"], 3)
@@ -594,3 +596,28 @@ def test_an_all_transparent_image_is_an_error_row(tmp_path):
     assert "Every pixel of 'empty.png' is transparent" in (result.rows[0].error or "")
     with pytest.raises(core.ImageError, match="is transparent or no-data"):
         fit_collection([tmp_path / "empty.png"], 2)
+
+
+def test_kseg_apply_maps_a_new_uint16_tile_with_the_kept_band_mapping(tmp_path):
+    """batch writes the collection's band mapping into palette.json; apply uses it, so a new
+    tile's areas are those of apply_palette with the kept palette (not a stretch of its own)."""
+    rng = np.random.default_rng(4)
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i, top in enumerate((1200, 9000)):  # two value ranges
+        data = rng.integers(300, top, (3, 16, 20)).astype(np.uint16)
+        write_tif(tiles / f"t{i}.tif", data)
+    new = write_tif(tmp_path / "new.tif", rng.integers(300, 4000, (3, 16, 20)).astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["batch", str(tiles), "-k", "4", "-o", str(out), "--workers", "0", "-q"]) == 0
+    text = (out / "palette.json").read_text()
+    mapping = json.loads(text)["band_mapping"]
+    assert mapping["dtype"] == "uint16" and mapping["bands"] == [0, 1, 2]
+    applied = tmp_path / "applied"
+    args = ["apply", str(out / "palette.json"), str(new), "-o", str(applied), "--workers", "0"]
+    assert main([*args, "-q"]) == 0
+    pixels = [int(r["pixels"]) for r in read_csv(applied / "areas.csv")]
+    kept = Palette.from_json(text)
+    assert pixels == apply_palette(new, kept).counts.tolist()
+    own_stretch = apply_palette(core.open_image(new).rgb, kept)  # what per-tile would give
+    assert pixels != own_stretch.counts.tolist()

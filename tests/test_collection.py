@@ -386,3 +386,210 @@ def test_images_from_zip_and_outputs_zip(tmp_path, trio):
     segment_collection({"a.png": trio[0]}, 3, out=out)
     with zipfile.ZipFile(io.BytesIO(collection.outputs_zip(out))) as archive:
         assert sorted(archive.namelist()) == ["labels/a.png", "segmented/a.png"]
+
+
+# --- GeoTIFF collections: one band mapping for every tile --------------------------------
+
+#: Reflectances (uint16, per band) of three land covers: shadow, water, field.
+_COVERS = {"shadow": (90, 110, 100), "water": (700, 800, 900), "field": (1500, 1700, 1400)}
+
+
+def _tile(layout: dict[str, int], seed: int, width: int = 30) -> np.ndarray:
+    """(3, H, W) uint16: one cover per block of rows, `layout[cover]` rows each, a little noise."""
+    rng = np.random.default_rng(seed)
+    blocks = [np.tile(np.array(_COVERS[cover])[:, None, None], (1, rows, width))
+              for cover, rows in layout.items()]  # fmt: skip
+    data = np.concatenate(blocks, axis=1) + rng.integers(-15, 16, (3, sum(layout.values()), width))
+    return data.astype(np.uint16)
+
+
+@pytest.fixture
+def water_tiles(tmp_path):
+    """Two uint16 tiles with different value ranges and the same water: `dark` is mostly
+    water (with some field), `bright` has shadow, water and field."""
+    from helpers import write_tif
+
+    dark = write_tif(tmp_path / "dark.tif", _tile({"water": 14, "field": 6}, 0))
+    bright = write_tif(tmp_path / "bright.tif", _tile({"shadow": 6, "water": 6, "field": 8}, 1))
+    return dark, bright
+
+
+def _label_tif(path) -> np.ndarray:
+    import rasterio
+
+    with rasterio.open(path) as labels:
+        return labels.read(1)
+
+
+def test_water_is_one_cluster_in_every_tile_of_a_uint16_collection(water_tiles, tmp_path):
+    """The point of a shared palette: the same reflectance is the same class everywhere.
+    A 2–98 % stretch per tile paints the dark tile's water like the bright tile's shadow."""
+    result = segment_collection(list(water_tiles), 3, out=tmp_path / "out")
+    dark = _label_tif(tmp_path / "out" / "labels" / "dark.tif")
+    bright = _label_tif(tmp_path / "out" / "labels" / "bright.tif")
+    water = set(np.unique(dark[:14]).tolist()) | set(np.unique(bright[6:12]).tolist())
+    field = set(np.unique(dark[14:]).tolist()) | set(np.unique(bright[12:]).tolist())
+    shadow = set(np.unique(bright[:6]).tolist())
+    assert len(water) == len(field) == len(shadow) == 1
+    assert len(water | field | shadow) == 3
+    assert result.palette is not None and result.palette.band_mapping is not None
+
+
+def _valid_bands(path) -> np.ndarray:
+    """(n, 3) float64 values of a raster's RGB bands at its valid pixels."""
+    raster = core.open_raster(path)
+    return raster.data[:3][:, raster.valid].T.astype(np.float64)
+
+
+def test_the_band_mapping_is_2_to_98_percent_of_the_pooled_pixels(water_tiles):
+    """Oracle: tiles this small are read whole and sampled whole, so the bounds are the
+    percentiles of every valid pixel of the collection."""
+    mapping = fit_collection(list(water_tiles), 3).band_mapping
+    assert mapping is not None
+    pooled = np.concatenate([_valid_bands(path) for path in water_tiles])
+    low, high = np.percentile(pooled, [2, 98], axis=0, method="inverted_cdf")
+    assert mapping.low == tuple(low.tolist()) and mapping.high == tuple(high.tolist())
+    assert (mapping.bands, mapping.dtype) == ((0, 1, 2), "uint16")
+
+
+def test_the_band_sample_is_bounded_and_seeded(water_tiles, monkeypatch):
+    """Each raster is read decimated and sends at most `size` pixels, the same each time;
+    pooled samples weigh each raster by its valid pixels, not by its sample's size."""
+    monkeypatch.setattr(collection, "_SAMPLE_READ", 150)  # a 20 x 30 tile is read at 1/2
+    source = collection._as_sources([water_tiles[0]], None)[0]
+    sample = collection._band_sample(source, None, 40, 7)
+    again = collection._band_sample(source, None, 40, 7)
+    assert sample is not None and again is not None
+    assert sample.values.shape == (40, 3) and sample.values.dtype == np.uint16
+    np.testing.assert_array_equal(sample.values, again.values)
+    assert sample.weight == pytest.approx(20 * 30 / 40)
+    other = collection._band_sample(source, None, 40, 8)
+    assert other is not None and not np.array_equal(other.values, sample.values)
+
+
+def test_uint8_tiles_are_clustered_on_their_raw_values(tmp_path):
+    """Oracle: an 8-bit tile (a narrow range a stretch would widen) fits exactly as
+    segment() on the same bands as an (H, W, 3) array; no band mapping is needed."""
+    from helpers import write_tif
+
+    rng = np.random.default_rng(3)
+    bands = rng.integers(100, 140, (3, 24, 32)).astype(np.uint8)
+    bands[:, :, :10] += 60
+    path = write_tif(tmp_path / "aerial.tif", bands)
+    palette = fit_collection([path], 4, seed=2)
+    assert palette.band_mapping is None
+    whole = segment(np.moveaxis(bands, 0, 2), 4, seed=2)
+    assert palette.inertia == pytest.approx(whole.inertia, rel=1e-12)
+    np.testing.assert_allclose(palette.centers, whole.centers, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(palette.palette, whole.palette)
+    np.testing.assert_array_equal(palette.counts, whole.counts)
+
+
+def test_a_kept_palette_maps_a_new_tile_as_the_fit_did(water_tiles, tmp_path):
+    """The mapping survives palette.json, and apply_palette / segment_collection use it:
+    a new tile of water and field only (another value range) gets the fit's water class."""
+    from helpers import write_tif
+
+    fitted = segment_collection(list(water_tiles), 3, out=tmp_path / "fit")
+    water_class = int(_label_tif(tmp_path / "fit" / "labels" / "dark.tif")[0, 0])
+    field_class = int(_label_tif(tmp_path / "fit" / "labels" / "dark.tif")[-1, 0])
+    kept = Palette.from_json(fitted.palette.to_json())
+    assert kept == fitted.palette and kept.band_mapping == fitted.palette.band_mapping
+    new = write_tif(tmp_path / "new.tif", _tile({"water": 3, "field": 17}, 5))
+    seg = apply_palette(new, kept)
+    assert set(np.unique(seg.labels[:3]).tolist()) == {water_class}
+    assert set(np.unique(seg.labels[3:]).tolist()) == {field_class}
+    # The same as labelling the tile's bands mapped with the kept bounds, by hand.
+    from core.raster import stretch_rgb
+
+    assert kept.band_mapping is not None
+    by_hand = stretch_rgb(core.open_raster(new), bounds=kept.band_mapping.bounds)
+    np.testing.assert_array_equal(seg.labels, apply_palette(by_hand, kept).labels)
+    applied = segment_collection([new], kept, out=tmp_path / "apply")
+    np.testing.assert_array_equal(_label_tif(tmp_path / "apply" / "labels" / "new.tif"), seg.labels)
+    assert applied.rows[0].counts == tuple(seg.counts.tolist())
+
+
+def test_apply_palette_on_a_file_leaves_no_data_out(water_tiles, tmp_path):
+    from helpers import write_tif
+
+    palette = fit_collection(list(water_tiles), 3)
+    data = _tile({"water": 10, "field": 10}, 6)
+    data[:, :2] = 0
+    seg = apply_palette(write_tif(tmp_path / "holes.tif", data, nodata=0), palette)
+    assert (seg.labels[:2] == -1).all() and (seg.labels[2:] >= 0).all()
+    assert int(seg.counts.sum()) == 18 * 30
+
+
+def test_a_palette_file_without_a_band_mapping_still_loads(trio):
+    """Palettes written before band mappings existed: they load, with no mapping."""
+    palette = fit_collection(trio, 3)
+    data = json.loads(palette.to_json())
+    assert data["band_mapping"] is None  # photos only: nothing to map
+    del data["band_mapping"]
+    old = Palette.from_json(json.dumps(data))
+    assert old.band_mapping is None and old == palette
+
+
+def test_a_malformed_band_mapping_is_refused(water_tiles):
+    data = json.loads(fit_collection(list(water_tiles), 3).to_json())
+    data["band_mapping"]["low"] = [1.0, "x", 2.0]
+    with pytest.raises(ValueError, match="malformed field"):
+        Palette.from_json(json.dumps(data))
+
+
+def test_the_band_mapping_is_the_same_on_dask(water_tiles):
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            on_dask = fit_collection([str(p) for p in water_tiles], 3, client=client)
+    assert on_dask == fit_collection([str(p) for p in water_tiles], 3)
+    assert on_dask.band_mapping is not None
+
+
+def test_a_decimated_band_sample_keeps_the_spread_of_the_values(tmp_path, monkeypatch):
+    """Read at 1/3 resolution, a noisy raster's bounds stay near its full-resolution 2–98 %
+    (an average of 3 x 3 pixels would pull them towards the mean: about 1 700–3 300)."""
+    from helpers import write_tif
+
+    monkeypatch.setattr(collection, "_SAMPLE_READ", 400)
+    data = np.random.default_rng(9).integers(0, 5000, (3, 60, 60)).astype(np.uint16)
+    mapping = fit_collection([write_tif(tmp_path / "noise.tif", data)], 2).band_mapping
+    assert mapping is not None
+    low, high = np.percentile(data.reshape(3, -1), [2, 98], axis=1)
+    np.testing.assert_allclose(mapping.low, low, atol=150)
+    np.testing.assert_allclose(mapping.high, high, atol=150)
+
+
+def test_a_mixed_collection_maps_only_its_deeper_rasters(water_tiles, tmp_path):
+    """Photos and 8-bit tiles as they are, uint16 tiles through the mapping (measured on
+    them alone); a palette without a mapping shows a uint16 tile with its own stretch."""
+    from helpers import png, write_tif
+
+    photo = small_photo("china.jpg", 8)[:20, :30]
+    byte = np.moveaxis(photo, 2, 0).copy()
+    sources = {
+        "photo.png": png(photo),
+        "byte.tif": write_tif(tmp_path / "byte.tif", byte).read_bytes(),
+        **{p.name: p.read_bytes() for p in water_tiles},
+    }
+    mixed = fit_collection(sources, 4)
+    assert mixed.band_mapping == fit_collection(list(water_tiles), 4).band_mapping
+    assert mixed.n_images == 4 and mixed.n_pixels == 4 * 20 * 30
+    for name in ("photo.png", "byte.tif"):  # the same pixels as the photo's array
+        np.testing.assert_array_equal(
+            apply_palette(sources[name], mixed).labels, apply_palette(photo, mixed).labels
+        )
+    photos_only = fit_collection([photo], 4)
+    assert photos_only.band_mapping is None
+    own_stretch = core.open_image(water_tiles[0]).rgb
+    np.testing.assert_array_equal(
+        apply_palette(water_tiles[0], photos_only).labels,
+        apply_palette(own_stretch, photos_only).labels,
+    )

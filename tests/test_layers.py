@@ -78,14 +78,16 @@ def test_the_dashboard_uses_only_public_names_of_core():
     assert not private, f"the dashboard reaches into core's private names: {private}"
 
 
-def _modules_loaded_by(statement: str) -> set[str]:
-    """Top-level names in ``sys.modules`` after `statement` runs in a fresh interpreter."""
+def _modules_loaded_by(statement: str, *, top_level: bool = True) -> set[str]:
+    """Names in ``sys.modules`` (top-level ones only by default) after `statement` runs in
+    a fresh interpreter."""
     code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    return {name.split(".")[0] for name in done.stdout.split()}
+    names = set(done.stdout.split())
+    return {name.split(".")[0] for name in names} if top_level else names
 
 
 #: Peers that cost 0.1-1 s to import: imported where they are used, never by ``import core``.
@@ -105,6 +107,13 @@ HEAVY = {
 
 def test_import_core_loads_no_heavy_peer():
     assert not HEAVY & _modules_loaded_by("import core")
+
+
+def test_collections_and_rasters_load_on_first_use():
+    lazy = {"core.collection", "core.raster", "core.raster_segmentation", "core.kmeans_nd"}
+    assert not lazy & _modules_loaded_by("import core", top_level=False)
+    after = _modules_loaded_by("import core; core.fit_collection", top_level=False)
+    assert "core.collection" in after
 
 
 def test_import_dashboard_app_loads_no_compute_peer():

@@ -312,6 +312,24 @@ def test_stretch_maps_percentiles_to_0_and_255(tmp_path):
     np.testing.assert_array_equal(single[:, :, 0], single[:, :, 2])
 
 
+def test_stretch_with_fixed_bounds(tmp_path):
+    """Oracle: the bounds a raster's own percentiles give reproduce its default stretch;
+    other bounds map linearly and clip; 8-bit bands with (0, 255) stay as they are."""
+    values = np.arange(100 * 100, dtype=np.uint16).reshape(1, 100, 100) * 3
+    raster = open_raster(write_tif(tmp_path / "ramp.tif", np.concatenate([values] * 3)))
+    own = np.percentile(values.astype(float), [2, 98])
+    np.testing.assert_array_equal(stretch_rgb(raster, bounds=[tuple(own)] * 3), stretch_rgb(raster))
+    fixed = stretch_rgb(raster, bounds=[(0, 3000), (1500, 4500), (0, 30000)])
+    expected = np.clip(np.rint((values[0].astype(float) - 1500) * 255 / 3000), 0, 255)
+    np.testing.assert_array_equal(fixed[:, :, 1], expected)
+    assert (fixed[values[0] >= 3000, 0] == 255).all()
+    raw = np.arange(3 * 16 * 16, dtype=np.int64).reshape(3, 16, 16) % 256
+    byte = open_raster(write_tif(tmp_path / "byte.tif", raw.astype(np.uint8)))
+    np.testing.assert_array_equal(stretch_rgb(byte, bounds=[(0, 255)] * 3), np.moveaxis(raw, 0, 2))
+    with pytest.raises(ValueError, match="three finite"):
+        stretch_rgb(raster, bounds=[(0, 1)] * 2)
+
+
 def test_stretch_uses_named_rgb_and_blacks_out_nodata(utm_tif):
     raster = open_raster(utm_tif)
     shown = stretch_rgb(raster)  # bands named red/green/blue, not 0/1/2
