@@ -88,22 +88,46 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: Seconds the background warm-up waits after the first page before it loads the kernels:
+#: importing numba holds the interpreter for most of a second, and in that time the server
+#: would send the first page's images late (measured: first visit 3.8 s with the loading at
+#: once, 3.0 s without). A big job does not wait for the delay (:func:`wait_for_engine`).
+WARM_UP_DELAY_S = 3.0
+
+
+class _WarmUp(threading.Thread):
+    """Loads kseg's compiled kernels after :data:`WARM_UP_DELAY_S`, or at once when hurried."""
+
+    def __init__(self) -> None:
+        super().__init__(name="kseg-delayed-warm-up", daemon=True)
+        self.hurry = threading.Event()
+
+    def run(self) -> None:
+        self.hurry.wait(WARM_UP_DELAY_S)
+        loading = core.warm_up()  # the NumPy path answers until the kernels are in
+        if loading is not None:
+            loading.join()
+
+
 @st.cache_resource(show_spinner=False)
-def warm_up_engine() -> threading.Thread | None:
-    """Load kseg's compiled kernels in a background thread, once per server (the NumPy path
-    answers meanwhile); the thread, or None without numba."""
-    return core.warm_up()
+def warm_up_engine() -> _WarmUp:
+    """Load kseg's compiled kernels in the background, once per server, a few seconds after
+    the first page (the NumPy path answers meanwhile); the thread (without numba it loads
+    nothing)."""
+    thread = _WarmUp()
+    thread.start()
+    return thread
 
 
 def wait_for_engine() -> None:
-    """Let the background warm-up finish (starting it if need be) before a big job.
+    """Let the background warm-up finish (starting it, without its delay) before a big job.
 
     Loading takes well under a second; while it runs, k-means would take the NumPy path,
     which costs seconds on a 12 MP photo. Small images never wait.
     """
     thread = warm_up_engine()
-    if thread is not None:
-        thread.join()
+    thread.hurry.set()
+    thread.join()
 
 
 @st.cache_resource(max_entries=len(SAMPLES) + 1, show_spinner=False)

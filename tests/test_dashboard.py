@@ -216,10 +216,12 @@ def test_the_engine_warms_up_once_the_first_page_is_drawn(monkeypatch):
 
     monkeypatch.setattr(core, "warm_up", lambda: calls.append("warm up"))
     monkeypatch.setattr(core, "segment", recorded)
+    monkeypatch.setattr(pipeline, "WARM_UP_DELAY_S", 0.0)
     for cached in (pipeline.warm_up_engine, pipeline.segmentation, pipeline._stored_segmentation):
         cached.clear()
     try:
         assert clean(new_app().run())
+        pipeline.warm_up_engine().join(timeout=60)
         assert calls == ["segment", "warm up"]  # k-means did not compete with the loading
     finally:
         pipeline.warm_up_engine.clear()
@@ -228,7 +230,22 @@ def test_the_engine_warms_up_once_the_first_page_is_drawn(monkeypatch):
 def test_wait_for_engine_returns_once_the_warm_up_is_done():
     pipeline.wait_for_engine()
     thread = pipeline.warm_up_engine()
-    assert thread is None or not thread.is_alive()
+    assert not thread.is_alive()
+
+
+def test_the_warm_up_waits_its_delay_unless_a_big_job_hurries_it(monkeypatch):
+    started = []
+    monkeypatch.setattr(core, "warm_up", lambda: started.append(True))
+    monkeypatch.setattr(pipeline, "WARM_UP_DELAY_S", 600.0)
+    pipeline.warm_up_engine.clear()
+    try:
+        thread = pipeline.warm_up_engine()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and started == []  # still waiting out its delay
+        pipeline.wait_for_engine()  # a big job: no delay
+        assert not thread.is_alive() and started == [True]
+    finally:
+        pipeline.warm_up_engine.clear()
 
 
 def test_the_app_lets_idle_openmp_threads_sleep():
