@@ -90,9 +90,10 @@ def digest(data: bytes) -> str:
 
 #: Seconds the background warm-up waits after the first page before it loads the kernels:
 #: importing numba holds the interpreter for most of a second, and in that time the server
-#: would send the first page's images late (measured: first visit 3.8 s with the loading at
-#: once, 3.0 s without). A big job does not wait for the delay (:func:`wait_for_engine`).
-WARM_UP_DELAY_S = 3.0
+#: would send the first page's images late (bench_dashboard.py, first visit: 3.8–4.1 s with
+#: the loading at once, 3.1 s with this delay; a 12 MP upload right after it unchanged at
+#: 1.4 s, as the loading is done by then). A big job skips the delay (:func:`wait_for_engine`).
+WARM_UP_DELAY_S = 1.0
 
 
 class _WarmUp(threading.Thread):
