@@ -29,6 +29,21 @@ def assert_same_palette(a: Palette, b: Palette) -> None:
     assert a.inertia == pytest.approx(b.inertia, rel=1e-9)
 
 
+@pytest.fixture
+def client():
+    """A Dask client on an in-process cluster of two one-thread workers (closed after)."""
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+            ) as cluster,
+            distributed.Client(cluster) as dask_client,
+        ):
+            yield dask_client
+
+
 @pytest.fixture(scope="module")
 def trio() -> list[np.ndarray]:
     """Three small photos of different sizes (same width, so they stack into one image)."""
@@ -318,21 +333,10 @@ def test_segment_collection_all_unreadable(tmp_path):
     assert "not found" in result.errors[0].error
 
 
-def test_same_results_on_a_threaded_dask_client(trio):
+def test_same_results_on_a_threaded_dask_client(trio, client):
     """In-memory images on a client are scattered to workers; the results do not change."""
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            on_dask = segment_collection(
-                {f"{i}": im for i, im in enumerate(trio)}, 4, client=client
-            )
-            palette = fit_collection(trio, 4, client=client)
+    on_dask = segment_collection({f"{i}": im for i, im in enumerate(trio)}, 4, client=client)
+    palette = fit_collection(trio, 4, client=client)
     here = segment_collection({f"{i}": im for i, im in enumerate(trio)}, 4)
     assert_same_palette(on_dask.palette, here.palette)
     assert_same_palette(palette, here.palette)
@@ -538,17 +542,8 @@ def test_a_malformed_band_mapping_is_refused(water_tiles):
         Palette.from_json(json.dumps(data))
 
 
-def test_the_band_mapping_is_the_same_on_dask(water_tiles):
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            on_dask = fit_collection([str(p) for p in water_tiles], 3, client=client)
+def test_the_band_mapping_is_the_same_on_dask(water_tiles, client):
+    on_dask = fit_collection([str(p) for p in water_tiles], 3, client=client)
     assert on_dask == fit_collection([str(p) for p in water_tiles], 3)
     assert on_dask.band_mapping is not None
 
