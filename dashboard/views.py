@@ -83,6 +83,10 @@ _PAGE_CSS = """
   overflow: hidden; white-space: nowrap; }
 /* On a phone the colour names would overlap: the colours speak, the tooltip names them. */
 @media (max-width: 640px) { .kseg-palette div { font-size: 0; } }
+/* A very tall image (a 2 x 100,000 strip) would stretch to the column's width and run on
+   for metres (47,000 px at 390 px wide): none is drawn taller than one and a half screens,
+   and each keeps its shape. Photos up to 2:3 portrait on a desktop are not affected. */
+[data-testid="stImage"] img { max-height: 150vh; object-fit: contain; }
 </style>
 """
 

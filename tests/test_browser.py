@@ -137,3 +137,34 @@ def test_concurrent_sessions_each_see_only_their_own_image(server, tmp_path, pho
                 assert sum(size in text for size in sizes) == 1  # its own, no one else's
         finally:
             browser.close()
+
+
+def test_a_very_tall_image_is_drawn_no_taller_than_one_and_a_half_screens(server, tmp_path):
+    """A 2 x 20,000 strip stretched to the column's width would be ~4 million px tall."""
+    from playwright.sync_api import sync_playwright
+
+    strip = np.zeros((20_000, 2, 3), np.uint8)
+    strip[:, :, 0] = np.linspace(0, 255, 20_000).astype(np.uint8)[:, None]
+    strip[:, 1, 2] = 200
+    upload = tmp_path / "strip.png"
+    Image.fromarray(strip).save(upload)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{server}/?image=Upload%20your%20own%E2%80%A6", timeout=TIMEOUT_MS)
+            # On a phone the sidebar (and its uploader) starts closed: send the file to it.
+            chooser = page.locator("[data-testid='stFileUploaderDropzone'] input[type=file]")
+            chooser.wait_for(state="attached")
+            chooser.set_input_files(str(upload))
+            page.get_by_text("Segmented: k = 6 in CIELAB").wait_for()
+            wait_until_idle(page, TIMEOUT_MS)
+            assert no_exception(page)
+            images = page.locator("[data-testid='stImage'] img")
+            assert images.count() == 2
+            for i in range(2):
+                box = images.nth(i).bounding_box()
+                assert box is not None and 0 < box["height"] <= 1.5 * 844 + 1
+        finally:
+            browser.close()
