@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from helpers import small_photo
@@ -51,3 +54,20 @@ def kernels_loaded() -> None:
         pytest.skip("numba is not installed")
     _accel.compile_kernels()
     assert _accel.enabled(work=1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run streamlit_app.py`` on a free port for the browser tests; always
+    terminated. CI must have Chromium; elsewhere the tests are skipped without it."""
+    from devtools.browser import CHROMIUM, ServerFailed, streamlit_server
+
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the browser test: /usr/bin/chromium is missing (see .ci/run).")
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium).")
+    try:
+        with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+            yield url
+    except ServerFailed as error:
+        pytest.fail(str(error))

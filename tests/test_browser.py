@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,8 @@ from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
-    ServerFailed,
     full_page_screenshot,
     no_exception,
-    streamlit_server,
     wait_until_idle,
 )
 
@@ -30,20 +27,6 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 TIMEOUT_MS = 180_000  # CI machines have two cores; the first run also compiles kernels
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run streamlit_app.py`` on a free port; always terminated."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the browser test: /usr/bin/chromium is missing (see .ci/run).")
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium).")
-    try:
-        with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
-            yield url
-    except ServerFailed as error:
-        pytest.fail(str(error))
 
 
 def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):

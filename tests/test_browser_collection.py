@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from helpers import small_photo
@@ -14,10 +11,8 @@ from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
-    ServerFailed,
     full_page_screenshot,
     no_exception,
-    streamlit_server,
     wait_until_idle,
 )
 
@@ -25,19 +20,6 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 TIMEOUT_MS = 180_000
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the browser test: /usr/bin/chromium is missing (see .ci/run).")
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium).")
-    try:
-        with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
-            yield url
-    except ServerFailed as error:
-        pytest.fail(str(error))
 
 
 def test_collection_page_in_a_real_browser(server, tmp_path):
