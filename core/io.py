@@ -357,6 +357,9 @@ def _millions(n: int) -> str:
 #: Rows are converted in strips of about this many pixels, so that converting a 100 MP
 #: image costs a few megabytes on top of the decoded image and the final uint8 array.
 _STRIP_PIXELS: Final = 1 << 20
+# RGB images up to this size (a 16 MP camera) are converted in one piece: a transient copy
+# of 48 MB at most.
+_WHOLE_RGB_PIXELS: Final = 16 << 20
 _HIGH_DEPTH_MODES: Final = ("I", "F")
 _ALPHA_MODES: Final = ("RGBA", "LA", "PA", "RGBa", "La")
 # First bytes of the formats people upload, to tell "damaged PNG" from "not an image".
@@ -523,6 +526,10 @@ def _to_rgb(image: Image.Image, label: str) -> tuple[np.ndarray, np.ndarray | No
         return rgb, None
     has_alpha = mode in _ALPHA_MODES or (mode in ("P", "L", "RGB") and "transparency" in image.info)
     if not has_alpha:
+        if mode == "RGB" and width * height <= _WHOLE_RGB_PIXELS:
+            # One copy out of Pillow: at camera sizes the strips' crops cost more (1 MP:
+            # 1.6 vs 4.0 ms) than the few megabytes they save.
+            return np.array(image), None
         for top, bottom, band in _strips(image):
             rgb[top:bottom] = np.asarray(band if band.mode == "RGB" else band.convert("RGB"))
         return rgb, None

@@ -221,7 +221,10 @@ def test_fit_collection_reports_progress(trio):
 @settings(max_examples=25, deadline=None)
 @given(
     st.lists(
-        st.lists(st.integers(0, (1 << 24) - 1), min_size=0, max_size=40, unique=True),
+        # Small ids too, so that parts share colours (what a merge has to add up).
+        st.lists(
+            st.integers(0, 40) | st.integers(0, (1 << 24) - 1), min_size=0, max_size=40, unique=True
+        ),
         min_size=1,
         max_size=6,
     ),
@@ -344,6 +347,38 @@ def test_same_results_on_a_threaded_dask_client(trio, client):
         dataclasses.replace(r, elapsed=o.elapsed)
         for r, o in zip(here.rows, on_dask.rows, strict=True)
     )
+
+
+def test_histograms_in_chunks_on_dask_match_one_per_image(tmp_path, client):
+    """On a cluster, a task sums a few images' histograms: the same palette, rows and
+    errors as one image at a time, and progress still counts every image."""
+    rng = np.random.default_rng(5)
+    sources: dict[str, object] = {}
+    for i in range(22):
+        image = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+        image[:, :10] = (i * 11) % 256  # a block shared by many images
+        if i % 2:
+            path = tmp_path / f"{i:02d}.png"
+            Image.fromarray(image).save(path)
+            sources[f"{i:02d}"] = str(path)
+        else:
+            sources[f"{i:02d}"] = image
+    sources["07"] = b"not an image"  # an error inside a chunk
+    executor = collection._executor(client)
+    assert executor.chunk_size(len(sources)) > 1
+    seen: list[tuple[str, int, int]] = []
+    on_dask = segment_collection(
+        sources, 5, client=client, progress=lambda *step: seen.append(step)
+    )
+    here = segment_collection(sources, 5)
+    assert_same_palette(on_dask.palette, here.palette)
+    assert [row.error for row in on_dask.rows] == [row.error for row in here.rows]
+    assert [row.counts for row in on_dask.rows] == [row.counts for row in here.rows]
+    assert on_dask.rows[7].error is not None
+    assert [done for stage, done, total in seen if stage == "histograms"][-1] == 22
+    colors, counts = collection.collection_histogram(sources, client=client)
+    assert int(counts.sum()) == 21 * 12 * 20
+    assert colors.shape[0] == len(np.unique(colors, axis=0))
 
 
 def test_local_client_refuses_to_start_in_a_spawned_child(monkeypatch):
