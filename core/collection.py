@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from core.arrays import as_rgb_image
 from core.colorspaces import rgb_to_features
-from core.colortable import ColorTable, _sorted_counts, pixel_ids, recolor
+from core.colortable import ColorTable, pixel_ids, recolor, sorted_counts
 from core.engines import fit_colors
 from core.errors import ImageError
 from core.kmeans import assign
@@ -557,7 +557,7 @@ def _histogram(
             (_ImageInfo(source.index, 0, 0, _failure_message(source, e)),),
         )
     # A sort of the pixels' colour ids: faster than a 2**24-bin histogram at camera sizes.
-    ids, counts = _sorted_counts(pixels.valid_ids())
+    ids, counts = sorted_counts(pixels.valid_ids())
     height, width = pixels.rgb.shape[:2]
     return _Histogram(
         ids.astype(np.uint32),

@@ -118,8 +118,14 @@ def segmented_image(seg: Segmentation) -> np.ndarray:
 
 
 def segmented_png(seg: Segmentation) -> bytes:
-    """:func:`segmented_image` as PNG bytes (transparent where pixels do not count)."""
-    return png_bytes(segmented_image(seg))
+    """:func:`segmented_image` as PNG bytes (transparent where pixels do not count).
+
+    Written by :func:`core.png.encode_png`: a 12 MP result in 0.04 s instead of Pillow's
+    0.8 s, for a somewhat larger file (1.1 vs 0.7 MB on a 12 MP photo at k = 6).
+    """
+    from core.png import encode_png
+
+    return encode_png(segmented_image(seg))
 
 
 def _file_stem(seg: Segmentation, i: int) -> str:
@@ -158,7 +164,9 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     >>> mask_png(seg, 0)[:4]
     b'\x89PNG'
     """
-    return png_bytes(seg.mask(i).astype(np.uint8) * 255)
+    from core.png import encode_png
+
+    return encode_png(seg.mask(i).astype(np.uint8) * 255)
 
 
 def masks_zip(seg: Segmentation) -> bytes:
@@ -244,8 +252,14 @@ def cutout(
             )
         # Exact: 255 * a // 255 == a, and 0 stays 0.
         inside = ((inside.astype(np.uint16) * alpha) // 255).astype(np.uint8)
-    rgba = np.dstack([image, inside])
-    rgba[inside == 0] = 0
+    import cv2
+
+    rgba = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2RGBA)
+    rgba[:, :, 3] = inside
+    # Zero outside, as one multiply of each pixel's 4 bytes read as one word (a
+    # boolean-indexed assignment took 0.4 s at 12 MP).
+    words = rgba.view(np.uint32)[:, :, 0]
+    np.multiply(words, inside != 0, out=words)
     return rgba
 
 
@@ -276,10 +290,14 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     >>> cutouts_zip(image, seg)[:2]
     b'PK'
     """
+    from core.png import encode_png
+
+    # Photo pixels: PNG's "sub" filter over ISA-L's deflate, 7x faster than Pillow at zlib
+    # level 1 (0.11 vs 0.76 s per 12 MP cut-out) for a file 6 % larger.
     return _zip(
         {
-            f"cutout_{_file_stem(seg, i)}.png": png_bytes(
-                cutout(image, seg, i, alpha=alpha), compress_level=1
+            f"cutout_{_file_stem(seg, i)}.png": encode_png(
+                cutout(image, seg, i, alpha=alpha), row_filter="sub"
             )
             for i in range(seg.k)
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 import types
 import zlib
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 
@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - isal has wheels wherever kseg is teste
 _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 # PNG colour types by the shape of the array.
 _GREY, _RGB, _PALETTE, _RGBA = 0, 2, 3, 6
+_FILTERS: Final = {"none": 0, "sub": 1}
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -46,8 +47,9 @@ def encode_png(
     *,
     palette: np.ndarray | None = None,
     alpha: np.ndarray | None = None,
+    row_filter: Literal["none", "sub"] = "none",
 ) -> bytes:
-    """PNG bytes of an image, losslessly (deflate level 1 with ISA-L, no row filters).
+    """PNG bytes of an image, losslessly (deflate level 1 with ISA-L).
 
     Parameters
     ----------
@@ -57,6 +59,11 @@ def encode_png(
         Colours of an indexed image (n ≤ 256): the file is a palette PNG.
     alpha : (m,) ndarray of uint8, optional
         Opacity of the first m palette entries (a tRNS chunk); only with `palette`.
+    row_filter : {"none", "sub"}
+        PNG's row filter. "none" suits flat colours (segmented images, masks, labels):
+        long runs of equal bytes. "sub" stores each byte's difference from the same
+        channel of the pixel on its left, which shrinks photographs (cut-outs) a lot for
+        one vectorised pass.
 
     Returns
     -------
@@ -101,12 +108,18 @@ def encode_png(
         )
     if alpha is not None and palette is None:
         raise ValueError("alpha (a tRNS chunk) applies to indexed images: pass a palette.")
+    if row_filter not in _FILTERS:
+        raise ValueError(f"row_filter must be one of {sorted(_FILTERS)}, got {row_filter!r}.")
     rows = array.reshape(height, -1)
     if depth == 16:
         rows = rows.astype(">u2").view(np.uint8)  # PNG samples are big-endian
-    # Each row starts with its filter byte (0: none).
-    raw = np.zeros((height, rows.shape[1] + 1), dtype=np.uint8)
+    # Each row starts with its filter type byte.
+    raw = np.empty((height, rows.shape[1] + 1), dtype=np.uint8)
+    raw[:, 0] = _FILTERS[row_filter]
     raw[:, 1:] = rows
+    if row_filter == "sub":
+        step = rows.shape[1] // width  # bytes per pixel
+        np.subtract(rows[:, step:], rows[:, :-step], out=raw[:, 1 + step :])  # mod 256
     header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     parts = [_SIGNATURE, _chunk(b"IHDR", header)]
     if palette is not None:

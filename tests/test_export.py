@@ -115,6 +115,9 @@ def test_cutout_multiplies_the_images_own_alpha(noisy_blocks, result):
     alpha = np.random.default_rng(2).integers(0, 256, size=result.shape, dtype=np.uint8)
     rgba = cutout(noisy_blocks, result, 0, alpha=alpha)
     np.testing.assert_array_equal(rgba[:, :, 3], np.where(result.mask(0), alpha, 0))
+    kept = rgba[:, :, 3] > 0
+    np.testing.assert_array_equal(rgba[kept, :3], noisy_blocks[kept])
+    assert not rgba[~kept].any()  # fully transparent pixels are black, inside or out
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from helpers import ROOT
 #: core's modules, lowest layer first; a module may import only from its own layer or below.
 LAYERS = [
     {"validation", "errors", "version", "_accel", "_accel_nd", "_kernels"},
-    {"arrays", "io", "samples", "raster", "masking"},
+    {"arrays", "io", "samples", "raster", "masking", "png"},
     {"colorspaces", "colortable", "texture", "features"},
     {"kmeans", "engines", "kmeans_nd"},
     {"cleanup", "segmentation", "raster_segmentation"},

@@ -30,12 +30,15 @@ def _cv2(data: bytes) -> np.ndarray:
 sides = st.integers(1, 40)
 
 
+filters = st.sampled_from(["none", "sub"])
+
+
 @settings(max_examples=60, deadline=None)
-@given(st.data(), st.sampled_from([3, 4]))
-def test_rgb_and_rgba_round_trip(data, channels):
+@given(st.data(), st.sampled_from([3, 4]), filters)
+def test_rgb_and_rgba_round_trip(data, channels, row_filter):
     shape = (data.draw(sides), data.draw(sides), channels)
     image = data.draw(arrays(np.uint8, shape))
-    encoded = encode_png(image)
+    encoded = encode_png(image, row_filter=row_filter)
     np.testing.assert_array_equal(np.asarray(_pil(encoded)), image)
     # OpenCV (libpng) reads BGR(A).
     order = [2, 1, 0] if channels == 3 else [2, 1, 0, 3]
@@ -43,10 +46,10 @@ def test_rgb_and_rgba_round_trip(data, channels):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.data(), st.sampled_from([np.uint8, np.uint16]))
-def test_grey_8_and_16_bit_round_trip(data, dtype):
+@given(st.data(), st.sampled_from([np.uint8, np.uint16]), filters)
+def test_grey_8_and_16_bit_round_trip(data, dtype, row_filter):
     image = data.draw(arrays(dtype, (data.draw(sides), data.draw(sides))))
-    encoded = encode_png(image)
+    encoded = encode_png(image, row_filter=row_filter)
     decoded = _cv2(encoded)
     assert decoded.dtype == dtype
     np.testing.assert_array_equal(decoded, image)
@@ -54,14 +57,14 @@ def test_grey_8_and_16_bit_round_trip(data, dtype):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.data())
-def test_indexed_round_trip_with_transparency(data):
+@given(st.data(), filters)
+def test_indexed_round_trip_with_transparency(data, row_filter):
     n = data.draw(st.integers(1, 256))
     colors = data.draw(arrays(np.uint8, (n, 3)))
     shape = (data.draw(sides), data.draw(sides))
     indices = data.draw(arrays(np.uint8, shape, elements=st.integers(0, n - 1)))
     opacity = data.draw(arrays(np.uint8, (n,)))
-    encoded = encode_png(indices, palette=colors, alpha=opacity)
+    encoded = encode_png(indices, palette=colors, alpha=opacity, row_filter=row_filter)
     image = _pil(encoded)
     assert image.mode == "P"
     np.testing.assert_array_equal(np.asarray(image), indices)
@@ -82,6 +85,13 @@ def test_the_standard_library_zlib_writes_the_same_image(monkeypatch):
         np.testing.assert_array_equal(np.asarray(_pil(data)), image)
 
 
+def test_the_sub_filter_shrinks_a_photo():
+    from helpers import small_photo
+
+    photo = small_photo(scale=1)
+    assert len(encode_png(photo, row_filter="sub")) < 0.8 * len(encode_png(photo))
+
+
 def test_a_segmented_image_is_small():
     """k flat colours compress to a few percent of the raw pixels."""
     labels = np.repeat(np.arange(8, dtype=np.uint8), 20_000).reshape(400, 400)
@@ -99,6 +109,7 @@ def test_a_segmented_image_is_small():
         (np.zeros((4, 4), np.uint8), {"palette": np.zeros((257, 3), np.uint8)}, "256"),
         (np.zeros((4, 4), np.uint8), {"palette": np.zeros((2, 4), np.uint8)}, "palette"),
         (np.zeros((4, 4), np.uint8), {"alpha": np.zeros(2, np.uint8)}, "palette"),
+        (np.zeros((4, 4), np.uint8), {"row_filter": "paeth"}, "row_filter"),
     ],
 )
 def test_what_it_cannot_write_is_refused(pixels, kwargs, message):
