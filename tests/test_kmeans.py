@@ -208,8 +208,10 @@ def test_bounded_compiled_lloyd_equals_plain_numpy_lloyd(tol, monkeypatch, kerne
     assert fast.wcss == pytest.approx(plain.wcss, rel=1e-9)
 
 
-def test_restarts_in_threads_give_the_sequential_result(monkeypatch):
-    # Starts are drawn in order before the restarts run, so threads change nothing.
+@pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
+def test_restarts_in_threads_give_the_sequential_result(monkeypatch, kernels_loaded):
+    # Starts are drawn in order before the restarts run, so threads change nothing. (Only
+    # the compiled path runs restarts in threads.)
     rng = np.random.default_rng(7)
     x = np.vstack([rng.normal(c, 0.6, (1500, 3)) for c in (0, 3, 6, 9)])
     w = rng.integers(1, 5, x.shape[0]).astype(np.float64)
@@ -220,3 +222,49 @@ def test_restarts_in_threads_give_the_sequential_result(monkeypatch):
     np.testing.assert_array_equal(threaded.labels, sequential.labels)
     np.testing.assert_array_equal(threaded.centers, sequential.centers)
     assert threaded.wcss == sequential.wcss and threaded.n_iter == sequential.n_iter
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_bounded_numpy_lloyd_equals_plain_numpy_lloyd(tol, k, monkeypatch):
+    """Without the kernels, Lloyd uses Hamerly's bounds in NumPy from the first pass on
+    large inputs: the same labels, iterations and centres as the plain NumPy passes."""
+    monkeypatch.setattr(_accel, "AVAILABLE", False)
+    rng = np.random.default_rng(11 + k)
+    x = np.vstack([rng.normal(loc, 0.8, size=(9_000, 3)) for loc in (0, 2, 4, 7)])
+    w = rng.integers(1, 5, size=x.shape[0]).astype(float)
+    start = x[rng.choice(x.shape[0], k, replace=False)]
+    monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 10**9)
+    plain = kmeans(x, k, sample_weight=w, init=start, tol=tol)
+    monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 1)
+    bounded = kmeans(x, k, sample_weight=w, init=start, tol=tol)
+    assert bounded.n_iter == plain.n_iter and bounded.converged == plain.converged
+    np.testing.assert_array_equal(bounded.labels, plain.labels)
+    np.testing.assert_allclose(bounded.centers, plain.centers, rtol=1e-9, atol=1e-12)
+    assert bounded.wcss == pytest.approx(plain.wcss, rel=1e-9)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(1, 9),
+    max_iter=st.integers(1, 12),
+    scale=st.sampled_from([0.05, 1.0, 300.0]),
+)
+def test_bounded_numpy_lloyd_matches_plain_on_any_data(monkeypatch, seed, k, max_iter, scale):
+    """Property: on random data at any scale, with any iteration cap (so runs that stop
+    mid-way, with the last move pending), bounded and plain NumPy Lloyd agree."""
+    monkeypatch.setattr(_accel, "AVAILABLE", False)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(int(rng.integers(k, 400)), 3)) * scale
+    w = rng.integers(1, 9, size=x.shape[0]).astype(float)
+    monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 10**9)
+    plain = kmeans(x, k, sample_weight=w, max_iter=max_iter, seed=seed)
+    monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 1)
+    bounded = kmeans(x, k, sample_weight=w, max_iter=max_iter, seed=seed)
+    np.testing.assert_array_equal(bounded.labels, plain.labels)
+    assert bounded.n_iter == plain.n_iter
+    np.testing.assert_allclose(bounded.centers, plain.centers, rtol=1e-9, atol=1e-9 * scale)
+    assert bounded.wcss == pytest.approx(plain.wcss, rel=1e-9, abs=1e-12 * scale**2)
