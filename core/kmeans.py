@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 
-# Lloyd with Hamerly's bounds pays off from about this many points (compiled path only).
+# Lloyd with Hamerly's bounds pays off from about this many points (compiled, or NumPy).
 _BOUNDS_ABOVE: Final = 50_000
 # Restarts run in threads from this n * k on (below, a pass is too short to be worth a
 # thread) and below _BOUNDS_ABOVE points (above, Lloyd calls the parallel bounded kernels,
@@ -386,7 +386,7 @@ def assign(x: np.ndarray, x_sq: np.ndarray, centers: np.ndarray) -> tuple[np.nda
         for j in range(1, k):
             np.less(out[j], low, out=near)  # strictly: ties go to the lower centre
             np.minimum(low, out[j], out=low)
-            lab[near] = j
+            np.putmask(lab, near, j)
     distances += x_sq
     np.maximum(distances, 0.0, out=distances)
     return labels, distances
@@ -516,7 +516,7 @@ class _NumPyBounds:
                 np.maximum(low, row, out=larger)  # the one of the two that is not the min
                 np.minimum(low2, larger, out=low2)
                 np.minimum(low, row, out=low)
-                lab[closer] = j
+                np.putmask(lab, closer, j)
         best += x_sq
         second += x_sq
         return labels, np.sqrt(np.maximum(best, 0.0)), np.sqrt(np.maximum(second, 0.0))
