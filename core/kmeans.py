@@ -7,8 +7,10 @@ every centre to the mean of its points, repeat until nothing moves — written f
   colours of an image, weighted by how often each occurs, gives exactly the result of
   clustering every pixel: identical pixels always fall in the same cluster.
 * **Vectorised.** Distances come from BLAS as ``‖x‖² − 2 x·c + ‖c‖²`` in bounded chunks,
-  so memory stays flat however many points there are; centre updates are weighted
-  ``bincount`` sums.
+  so memory stays flat however many points there are, laid out centre by centre so that
+  the nearest centre is found in k passes over long rows; centre updates are weighted
+  ``bincount`` sums. On large inputs Hamerly's bounds skip the points that cannot change
+  cluster, compiled or in NumPy.
 * **Robust.** k-means++ seeding (greedy, as in scikit-learn), several restarts keeping the
   lowest WCSS, a relative tolerance and an iteration cap, empty clusters re-seeded at the
   worst-served point, and the same result for the same seed.
