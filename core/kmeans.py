@@ -481,8 +481,8 @@ class _NumPyBounds:
 
     Distances come from :func:`assign`'s BLAS formula, so a point that is reassigned gets
     the label plain Lloyd gives it; the bounds only decide which points cannot change. A
-    sweep of the NumPy path costs 35 ms on 394k colours (most of it ``argmin`` over short
-    rows); a bounded step re-examines the few points near a boundary.
+    plain NumPy pass over a 1 MP photo's 394k colours costs about 24 ms plus 10 ms of
+    sums; a bounded step, which re-examines the few points near a boundary, about 8 ms.
     """
 
     def __init__(self, x_sq: np.ndarray, wx: np.ndarray) -> None:
