@@ -50,7 +50,8 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
         Grayscale, RGB or RGBA, channels in that order.
     compress_level : int
         zlib level, 0–9: 6 (Pillow's default) for files people keep, 1 where speed matters
-        more than a few percent of size (the cut-outs ZIP of a 12 MP photo).
+        more than a few percent of size. (:func:`core.png.encode_png` is faster still: it
+        writes kseg's own outputs.)
 
     Returns
     -------
