@@ -268,3 +268,19 @@ def test_bounded_numpy_lloyd_matches_plain_on_any_data(monkeypatch, seed, k, max
     assert bounded.n_iter == plain.n_iter
     np.testing.assert_allclose(bounded.centers, plain.centers, rtol=1e-9, atol=1e-9 * scale)
     assert bounded.wcss == pytest.approx(plain.wcss, rel=1e-9, abs=1e-12 * scale**2)
+
+
+@pytest.mark.parametrize(("n", "k"), [(7, 3), (12_345, 200), (140_001, 8)])
+def test_assign_matches_brute_force_across_chunks(n, k):
+    """Nearest centre and squared distance, also where rows span several chunks (the last
+    one short) and for many centres, against distances computed the plain way."""
+    from core.kmeans import assign
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 3)) * 10
+    centers = rng.normal(size=(k, 3)) * 10
+    assert n <= 7 or n > kmeans_module._chunk_rows(k)  # several chunks in the big cases
+    labels, distances = assign(x, np.einsum("ij,ij->i", x, x), centers)
+    plain = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, plain.argmin(axis=1))
+    np.testing.assert_allclose(distances, plain.min(axis=1), atol=1e-9)
