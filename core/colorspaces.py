@@ -20,6 +20,8 @@ which Euclidean distance is the distance k-means uses:
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final, NamedTuple
 
 import numpy as np
@@ -208,6 +210,30 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     colors = np.asarray(colors)
     if colors.ndim != 2 or colors.shape[1] != 3:
         raise ValueError(f"colors must have shape (n, 3), got {colors.shape}.")
+    n = colors.shape[0]
+    workers = min(os.cpu_count() or 1, 4, n // _THREAD_ROWS)
+    if space == "rgb" or workers < 2:
+        return _features(colors, space)
+    # Every row is converted on its own, so converting slices side by side gives the same
+    # bits; NumPy releases the GIL in these loops (1.5-1.9x on 2 cores from 2**18 rows).
+    out = np.empty((n, 3))
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+
+    def convert(part: int) -> None:
+        rows = slice(bounds[part], bounds[part + 1])
+        out[rows] = _features(colors[rows], space)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kseg-colors") as pool:
+        list(pool.map(convert, range(workers)))
+    return out
+
+
+# Colour conversions are split over threads from this many rows per thread on.
+_THREAD_ROWS: Final = 1 << 17
+
+
+def _features(colors: np.ndarray, space: str) -> np.ndarray:
+    """:func:`rgb_to_features` on (n, 3) colours (prior validation assumed)."""
     rgb01 = colors.astype(np.float64) / 255.0
     if space == "rgb":
         return rgb01

@@ -69,3 +69,16 @@ def test_names_are_case_insensitive_and_checked():
         check_color_space(3)
     with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
         rgb_to_features(np.zeros((4, 4)), "rgb")
+
+
+@pytest.mark.parametrize("space", ["rgb", "hsv", "lab", "oklab"])
+def test_large_inputs_converted_in_threads_give_the_same_bits(space, monkeypatch):
+    """From _THREAD_ROWS rows per thread on, slices are converted side by side: every
+    row must come out exactly as when the whole array is converted at once."""
+    from core import colorspaces
+
+    colors = np.random.default_rng(4).integers(0, 256, (10_001, 3), dtype=np.uint8)
+    whole = colorspaces._features(colors, space)
+    monkeypatch.setattr(colorspaces, "_THREAD_ROWS", 1000)
+    monkeypatch.setattr(colorspaces.os, "cpu_count", lambda: 4)
+    np.testing.assert_array_equal(rgb_to_features(colors, space), whole)
