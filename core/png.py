@@ -31,6 +31,7 @@ _SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 # PNG colour types by the shape of the array.
 _GREY, _RGB, _PALETTE, _RGBA = 0, 2, 3, 6
 _FILTERS: Final = {"none": 0, "sub": 1}
+_IDAT_BYTES: Final = 1 << 30
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -127,6 +128,11 @@ def encode_png(
         if alpha is not None:
             opacity = np.asarray(alpha, dtype=np.uint8).ravel()[: colors.shape[0]]
             parts.append(_chunk(b"tRNS", opacity.tobytes()))
-    parts.append(_chunk(b"IDAT", _deflate_module.compress(raw.data, 1)))
+    data = _deflate_module.compress(raw.data, 1)
+    # A chunk holds at most 2**31 - 1 bytes; the stream may span several IDAT chunks.
+    parts.extend(
+        _chunk(b"IDAT", data[start : start + _IDAT_BYTES])
+        for start in range(0, len(data), _IDAT_BYTES)
+    )
     parts.append(_chunk(b"IEND", b""))
     return b"".join(parts)

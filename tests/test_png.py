@@ -115,3 +115,13 @@ def test_a_segmented_image_is_small():
 def test_what_it_cannot_write_is_refused(pixels, kwargs, message):
     with pytest.raises(ValueError, match=message):
         encode_png(pixels, **kwargs)
+
+
+def test_a_stream_split_over_several_idat_chunks_decodes(monkeypatch):
+    """Large images span several IDAT chunks (each holds at most 2**31 - 1 bytes)."""
+    monkeypatch.setattr(png, "_IDAT_BYTES", 100)
+    image = np.random.default_rng(2).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    encoded = encode_png(image)
+    assert encoded.count(b"IDAT") > 3
+    np.testing.assert_array_equal(np.asarray(_pil(encoded)), image)
+    np.testing.assert_array_equal(_cv2(encoded)[:, :, ::-1], image)
