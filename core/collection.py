@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from core.arrays import as_rgb_image
 from core.colorspaces import rgb_to_features
-from core.colortable import ColorTable, pixel_ids, recolor, sorted_counts
+from core.colortable import ColorTable, ids_to_colors, pixel_ids, recolor, sorted_counts
 from core.engines import fit_colors
 from core.errors import ImageError
 from core.kmeans import assign
@@ -736,15 +736,6 @@ class _FitParams:
         )
 
 
-def _colors_of(ids: np.ndarray) -> np.ndarray:
-    """(m, 3) uint8 RGB of 24-bit colour ids."""
-    ids = ids.astype(np.int64)
-    colors = np.empty((ids.shape[0], 3), dtype=np.uint8)
-    for channel in range(3):
-        colors[:, channel] = (ids >> (8 * channel)) & 0xFF
-    return colors
-
-
 def _palette_from_histogram(total: _Histogram, params: _FitParams) -> Palette:
     """Fit step: exact weighted k-means on the summed histogram (prior validation assumed)."""
     return _fit_histogram(total, params, with_lookup=False)[0]
@@ -763,7 +754,7 @@ def _fit_histogram(
     total: _Histogram, params: _FitParams, *, with_lookup: bool
 ) -> tuple[Palette, np.ndarray | None]:
     ids = total.ids.astype(np.int64)
-    colors = _colors_of(ids)
+    colors = ids_to_colors(ids)
     counts = total.counts.astype(np.int64)
     # fit_colors needs the ids and counts only; the "image" is the colours themselves.
     table = ColorTable(image=colors.reshape(-1, 1, 3), ids=ids, colors=colors, counts=counts)
@@ -1186,7 +1177,7 @@ def collection_histogram(
     if total_future is None:
         return np.empty((0, 3), np.uint8), np.empty(0, np.int64)
     total = executor.gather(total_future)
-    return _colors_of(total.ids), total.counts.astype(np.int64)
+    return ids_to_colors(total.ids), total.counts.astype(np.int64)
 
 
 def fit_collection(
@@ -1739,7 +1730,7 @@ def _label_pixels(pixels: _Pixels, palette: Palette) -> tuple[np.ndarray, np.nda
     missing = labels == _UNKNOWN
     if missing.any():
         new = np.unique(ids[missing])
-        features = rgb_to_features(_colors_of(new), palette.color_space)
+        features = rgb_to_features(ids_to_colors(new), palette.color_space)
         nearest, _ = assign(
             features, np.einsum("ij,ij->i", features, features), np.asarray(palette.centers)
         )

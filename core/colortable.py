@@ -18,7 +18,7 @@ import numpy as np
 
 from core import _accel
 
-__all__ = ["ColorTable", "cluster_means", "pixel_ids", "recolor", "sorted_counts"]
+__all__ = ["ColorTable", "cluster_means", "ids_to_colors", "pixel_ids", "recolor", "sorted_counts"]
 
 _N_IDS: Final = 1 << 24
 # Up to this many pixels sorting the colour ids beats a 2**24-bin histogram (measured:
@@ -82,7 +82,23 @@ def sorted_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ids[starts], counts
 
 
-def _ids_to_colors(ids: np.ndarray) -> np.ndarray:
+def ids_to_colors(ids: np.ndarray) -> np.ndarray:
+    """The RGB colours of 24-bit colour ids: the inverse of :func:`pixel_ids`.
+
+    Parameters
+    ----------
+    ids : (m,) ndarray of int
+        Ids ``r | g << 8 | b << 16``.
+
+    Returns
+    -------
+    (m, 3) ndarray of uint8
+
+    Examples
+    --------
+    >>> ids_to_colors(np.array([0x0000FF, 0x102030], dtype=np.uint32)).tolist()
+    [[255, 0, 0], [48, 32, 16]]
+    """
     colors = np.empty((ids.shape[0], 3), dtype=np.uint8)
     for channel in range(3):
         colors[:, channel] = (ids >> (8 * channel)) & 0xFF
@@ -143,7 +159,7 @@ class ColorTable:
         return cls(
             image=image,
             ids=distinct,
-            colors=_ids_to_colors(distinct),
+            colors=ids_to_colors(distinct),
             counts=counts.astype(np.int64),
         )
 
