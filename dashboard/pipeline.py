@@ -25,6 +25,7 @@ at the end: every cache of the app lives in this module.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import threading
@@ -108,6 +109,7 @@ class _WarmUp(threading.Thread):
         loading = core.warm_up()  # the NumPy path answers until the kernels are in
         if loading is not None:
             loading.join()
+        gc.freeze()  # numba's ~90,000 objects: out of every collection (see dashboard.app)
 
 
 @st.cache_resource(show_spinner=False)

@@ -256,6 +256,24 @@ def test_the_app_lets_idle_openmp_threads_sleep():
     assert kept.strip() == "ACTIVE"  # an explicit setting wins
 
 
+def test_the_app_keeps_what_its_imports_made_out_of_garbage_collection():
+    # Streamlit collects garbage after every run: without the freeze, each collection walks
+    # every object of the imports while the browser waits for the run's last messages.
+    code = "import gc, dashboard.app; print(gc.get_freeze_count())"
+    assert int(run_python(code).strip()) > 50_000
+
+
+def test_a_link_reopens_an_explore_panel():
+    # The panels' settings are declared when dashboard.explore is imported: before the
+    # address is read, or the link's panel would be dropped as unknown.
+    at = new_app()
+    at.query_params["view"] = "Understand k-means"
+    at.query_params["explore"] = "engines"
+    at.run()
+    assert clean(at)
+    assert at.toggle(key="run_engines").value is False  # the engines panel, not the sweep
+
+
 def test_query_string_reopens_the_same_view():
     at = new_app()
     at.query_params["k"] = "4"
