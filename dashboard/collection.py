@@ -349,7 +349,9 @@ def render_downloads(run: CollectionRun, pixel_size: float | None) -> None:
 
 def main() -> None:
     """The page."""
-    st.set_page_config(page_title="kseg · collection", page_icon="🎨", layout="wide")
+    st.set_page_config(
+        page_title="kseg · collection", page_icon=":material/palette:", layout="wide"
+    )
     st.title("Collection: one palette over many images", anchor=False)
     st.markdown(
         "Upload several images: kseg fits **one** k-means palette on every pixel of all of "
