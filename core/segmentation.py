@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -532,33 +533,39 @@ def _segment_colors(
     """Colour k-means with any engine (prior validation assumed)."""
     engine, fit_pixels = options["engine"], options["fit_pixels"]
     n_pixels = rgb.shape[0] * rgb.shape[1]
-    table = ColorTable.from_image(rgb)
-    fit_image, fit_table = rgb, table
-    if fit_pixels is not None and n_pixels > fit_pixels:
-        if rgb.shape[0] == 1:  # a strip of pixels that count: every step-th pixel
-            fit_image = np.ascontiguousarray(rgb[:, :: -(-n_pixels // fit_pixels)])
-        else:
-            fit_image = resize_to_max_pixels(rgb, fit_pixels)
-        fit_table = ColorTable.from_image(fit_image)
-    if fit_table.n_colors < min(k, table.n_colors):
-        # A working copy too small to hold k colours (e.g. fit_pixels=1) would leave
-        # clusters empty that the full image can fill: fit on the full image instead.
-        fit_image, fit_table = rgb, table
-    subsampled = fit_table is not table
-    if engine == "opencv":
-        run = opencv_kmeans(rgb_to_features(fit_image.reshape(-1, 3), space), k, fit)
-        labels: np.ndarray = run.labels.reshape(fit_image.shape[:2])  # per pixel
+    fit_image = rgb
+    if fit_pixels is None or n_pixels <= fit_pixels:
+        table = ColorTable.from_image(rgb)
+        run, labels = _fit(rgb, table, k, space, fit, engine)
+        centers, wcss = run.centers, run.wcss
     else:
-        run = fit_colors(rgb_to_features(fit_table.colors, space), fit_table, k, fit, engine=engine)
-        labels = run.labels  # per distinct colour
-    centers, wcss = run.centers, run.wcss
-    if subsampled:
-        # Label every full-resolution colour with its nearest fitted centre, then move each
-        # centre to the mean of its members, as one Lloyd update would.
-        features = rgb_to_features(table.colors, space)
-        labels, centers, wcss = assign_and_update(
-            features, table.counts.astype(np.float64), centers
-        )
+        # Two independent jobs side by side: the full image's colours, counted and
+        # converted (the compiled histogram and NumPy's conversions release the GIL), and
+        # the centres, fitted on a smaller copy.
+        def count() -> tuple[ColorTable, np.ndarray]:
+            table = ColorTable.from_image(rgb)
+            return table, rgb_to_features(table.colors, space)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kseg-count") as pool:
+            counting = pool.submit(count)
+            if rgb.shape[0] == 1:  # a strip of pixels that count: every step-th pixel
+                fit_image = np.ascontiguousarray(rgb[:, :: -(-n_pixels // fit_pixels)])
+            else:
+                fit_image = resize_to_max_pixels(rgb, fit_pixels)
+            fit_table = ColorTable.from_image(fit_image)
+            if fit_table.n_colors < k and fit_table.n_colors < counting.result()[0].n_colors:
+                # A working copy too small to hold k colours (e.g. fit_pixels=1) would
+                # leave clusters empty that the full image can fill: fit on it instead.
+                fit_image, fit_table = rgb, counting.result()[0]
+            run, labels = _fit(fit_image, fit_table, k, space, fit, engine)
+            table, features = counting.result()
+        centers, wcss = run.centers, run.wcss
+        if fit_table is not table:
+            # Label every full-resolution colour with its nearest fitted centre, then move
+            # each centre to the mean of its members, as one Lloyd update would.
+            labels, centers, wcss = assign_and_update(
+                features, table.counts.astype(np.float64), centers
+            )
     return Segmentation.from_labels(
         rgb,
         labels,
@@ -575,6 +582,18 @@ def _segment_colors(
         stacklevel=4,
         **options,
     )
+
+
+def _fit(
+    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, fit: FitParams, engine: Engine
+) -> tuple[Any, np.ndarray]:
+    """Fit the centres on `image` (whose colour table is `table`); the engine's run and its
+    labels: one per distinct colour, or per pixel (H, W) for OpenCV, which sees pixels."""
+    if engine == "opencv":
+        run = opencv_kmeans(rgb_to_features(image.reshape(-1, 3), space), k, fit)
+        return run, run.labels.reshape(image.shape[:2])
+    run = fit_colors(rgb_to_features(table.colors, space), table, k, fit, engine=engine)
+    return run, run.labels
 
 
 def _segment_features(

@@ -13,8 +13,10 @@ from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
 from core import _accel
+from core.arrays import resize_to_max_pixels
 from core.colorspaces import COLOR_SPACES, rgb_to_features
-from core.kmeans import kmeans
+from core.colortable import ColorTable
+from core.kmeans import assign_and_update, kmeans
 from core.segmentation import segment
 
 
@@ -139,6 +141,27 @@ def test_fit_pixels_labels_full_image_with_centres_fitted_small(china):
             result.palette[j], big[result.labels == j].mean(axis=0), atol=0.5
         )
     assert segment(big, 4, fit_pixels=10**9).fit_shape == big.shape[:2]
+
+
+@pytest.mark.parametrize("space", ["rgb", "lab"])
+def test_fit_pixels_is_a_fit_on_the_small_copy_then_one_update_on_every_colour(china, space):
+    # The recipe built by hand, step by step: segment() counts the full image's colours on
+    # a thread while it fits, and must still give exactly this.
+    big = np.ascontiguousarray(np.repeat(np.repeat(china, 2, axis=0), 2, axis=1))
+    result = segment(big, 5, fit_pixels=30_000, color_space=space, seed=3)
+    small = resize_to_max_pixels(big, 30_000)
+    fitted = segment(small, 5, color_space=space, seed=3)
+    table = ColorTable.from_image(big)
+    features = rgb_to_features(table.colors, space)
+    color_labels, centers, wcss = assign_and_update(
+        features, table.counts.astype(np.float64), fitted.centers
+    )
+    labels, _ = table.paint(color_labels, np.zeros((5, 3), np.uint8))
+    assert result.fit_shape == small.shape[:2]
+    assert same_partition(result.labels, labels)
+    assert result.wcss == pytest.approx(wcss, rel=1e-12)
+    order = np.lexsort(centers.T)
+    np.testing.assert_allclose(result.centers[np.lexsort(result.centers.T)], centers[order])
 
 
 def test_fewer_distinct_colours_than_k_warns_and_leaves_empty_clusters(blocks):
