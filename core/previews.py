@@ -15,6 +15,7 @@ from PIL import Image
 
 from core.arrays import check_segmented_image
 from core.io import LoadedImage
+from core.png import encode_png
 from core.segmentation import Segmentation
 
 __all__ = [
@@ -168,22 +169,21 @@ def segmented_preview(seg: Segmentation, *, max_pixels: int = 1_000_000) -> byte
     b'\x89PNG'
     """
     labels = _screen_labels(seg, max_pixels)
-    buffer = io.BytesIO()
+    # Index k (unused by any cluster) stands for the pixels that do not count: white and
+    # clear, as in core.export.segmented_image. kseg's PNG writer: 1 MP in ~3 ms, where
+    # Pillow's (level 3) took ~25 ms.
+    palette = np.vstack([seg.palette, np.full((1, 3), 255, np.uint8)])
+    opaque = np.full(seg.k + 1, 255, dtype=np.uint8)
+    opaque[seg.k] = 0
     if seg.k < 256:
-        # Index k (unused by any cluster) stands for the pixels that do not count: white
-        # and clear, as in core.export.segmented_image.
-        indexed = Image.fromarray(np.where(labels < 0, seg.k, labels).astype(np.uint8))
-        indexed.putpalette(seg.palette.tobytes() + b"\xff\xff\xff")
-        if seg.valid is not None:
-            indexed.info["transparency"] = seg.k
-        indexed.save(buffer, format="PNG", compress_level=3)
-    else:
-        palette = np.vstack([seg.palette, np.full((1, 3), 255, np.uint8)])
-        painted = palette[labels]  # label -1: the white row
-        if seg.valid is not None:
-            painted = np.dstack([painted, np.where(labels < 0, 0, 255).astype(np.uint8)])
-        Image.fromarray(np.ascontiguousarray(painted)).save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
+        indices = np.where(labels < 0, seg.k, labels).astype(np.uint8)
+        if seg.valid is None:
+            return encode_png(indices, palette=palette)
+        return encode_png(indices, palette=palette, alpha=opaque)
+    painted = palette[labels]  # label -1: the white row
+    if seg.valid is not None:
+        painted = np.dstack([painted, opaque[labels]])
+    return encode_png(np.ascontiguousarray(painted))
 
 
 def file_preview(data: bytes, image: LoadedImage, *, max_pixels: int = 1_000_000) -> bytes:
