@@ -521,7 +521,7 @@ def _to_rgb(image: Image.Image, label: str) -> tuple[np.ndarray, np.ndarray | No
     if mode == "RGB" and "transparency" not in image.info and width * height <= _WHOLE_RGB_PIXELS:
         # One copy out of Pillow: at camera sizes the strips' crops cost more (1 MP: 1.6
         # vs 4.0 ms) than the few megabytes they save.
-        return np.array(image), None
+        return _whole_rgb(image), None
     rgb = np.empty((height, width, 3), dtype=np.uint8)
     if mode.startswith("I;16") or mode in _HIGH_DEPTH_MODES:
         scale = _gray_scaler(image, label)
@@ -542,6 +542,31 @@ def _to_rgb(image: Image.Image, label: str) -> tuple[np.ndarray, np.ndarray | No
     if alpha.min() == 255:
         return rgb, None
     return rgb, alpha
+
+
+def _whole_rgb(image: Image.Image) -> np.ndarray:
+    """``np.array(image)`` for an RGB image, with one pass less.
+
+    NumPy's route packs the pixels in 64 KiB blocks, joins them into one bytes object and
+    copies that (12 MP: 73 ms). Packing them in one block, then copying it into a writable
+    array, takes 38 ms. Pillow's raw encoder is what ``Image.tobytes`` itself uses; should
+    a Pillow release change it, this falls back to NumPy's route.
+    """
+    width, height = image.size
+    rgb = np.empty((height, width, 3), dtype=np.uint8)
+    try:
+        encoder = Image._getencoder("RGB", "raw", "RGB")
+        try:
+            encoder.setimage(image.im, (0, 0, width, height))
+            _, status, data = encoder.encode(rgb.nbytes + 1)
+        finally:
+            encoder.cleanup()
+    except Exception:  # pragma: no cover - a Pillow without this encoder API
+        return np.array(image)
+    if status != 1 or len(data) != rgb.nbytes:  # pragma: no cover - as above
+        return np.array(image)
+    rgb.reshape(-1)[:] = np.frombuffer(data, dtype=np.uint8)
+    return rgb
 
 
 def _gray_scaler(image: Image.Image, label: str) -> Callable[[np.ndarray], np.ndarray]:

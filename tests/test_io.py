@@ -401,3 +401,22 @@ def test_wide_strips_convert_like_the_whole_image(monkeypatch):
         banded = open_image(bytes(data))
         np.testing.assert_array_equal(banded.rgb, reference.rgb)
     np.testing.assert_array_equal(whole[1].rgb[..., 0], np.rint(gray16 / 257).astype(np.uint8))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    quality=st.sampled_from([60, 95]),
+)
+def test_an_rgb_jpeg_loads_as_pillow_decodes_it_into_a_writable_array(height, width, seed, quality):
+    # core.io packs Pillow's pixels in one block (faster than np.array's route): the
+    # same bytes, and an array the caller may write to.
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    data = encode(Image.fromarray(pixels), "JPEG", quality=quality)
+    loaded = load_image(io.BytesIO(data))
+    with Image.open(io.BytesIO(data)) as reference:
+        np.testing.assert_array_equal(loaded, np.asarray(reference.convert("RGB")))
+    assert loaded.flags.writeable and loaded.flags.c_contiguous
+    loaded[0, 0] = 7
