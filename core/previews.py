@@ -86,7 +86,17 @@ def _screen_copy(image: np.ndarray, max_pixels: int) -> np.ndarray:
         return image
     import cv2  # imported where used: ``import core`` stays light
 
-    return cv2.resize(np.ascontiguousarray(image), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    image = np.ascontiguousarray(image)
+    # Halve while the image is over twice the size asked for: an exact 2 x 2 average is
+    # OpenCV's fast path (12 MP: 3 ms, where one area resize by 3.46 takes 40 ms). The
+    # last step is area interpolation to the exact size. (An odd last row or column is
+    # left out of a halving: a preview never shows the difference.)
+    while image.shape[0] >= 2 * size[0] and image.shape[1] >= 2 * size[1]:
+        half_h, half_w = image.shape[0] // 2, image.shape[1] // 2
+        image = cv2.resize(
+            image[: 2 * half_h, : 2 * half_w], (half_w, half_h), interpolation=cv2.INTER_AREA
+        )
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
 
 
 def preview_bytes(
