@@ -3,7 +3,9 @@
 Each kernel fuses what NumPy does in several passes with temporaries into one pass:
 
 * :func:`color_histogram` — 24-bit colour id of every pixel and its count, without an
-  id array (NumPy: RGBA copy, cast, ``bincount``);
+  id array (NumPy: RGBA copy, cast, ``bincount``); :func:`color_counts` returns just the
+  distinct ids and their counts, noting each id where it is first seen instead of
+  scanning the 2**24 bins afterwards;
 * :func:`lloyd_pass` — nearest centre, change count, WCSS and the weighted sums for the
   update step, in one sweep over the points (NumPy: a BLAS distance block, ``argmin``,
   and one ``bincount`` per dimension), split across threads with private accumulators;
@@ -158,6 +160,7 @@ def compile_kernels() -> None:
         lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
         for pixels in (read_only, writable):
             nonzero_bins(color_histogram(pixels))
+            color_counts(pixels)
             paint(pixels, lookup, palette)
     finally:
         _warming.clear()
@@ -174,6 +177,14 @@ def color_histogram(pixels: np.ndarray) -> np.ndarray:
     """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin int32 histogram."""
     result: np.ndarray = _require().color_histogram(pixels)
     return result
+
+
+def color_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct 24-bit colour ids (int64, ascending) of (n, 3) uint8 pixels and their
+    counts (int64): :func:`color_histogram` then :func:`nonzero_bins`, reading back only
+    the histogram's blocks that were touched."""
+    ids, counts = _require().color_counts(pixels)
+    return ids, counts
 
 
 def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,6 +250,7 @@ __all__ = [
     "bounds_init",
     "bounds_step",
     "charge",
+    "color_counts",
     "color_histogram",
     "compile_kernels",
     "enabled",

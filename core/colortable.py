@@ -150,7 +150,7 @@ class ColorTable:
         if n <= _SORT_UP_TO:
             distinct, counts = sorted_counts(_pixel_ids(image))
         elif _accel.enabled():
-            distinct, counts = _accel.nonzero_bins(_accel.color_histogram(image.reshape(n, 3)))
+            distinct, counts = _accel.color_counts(image.reshape(n, 3))
         else:
             histogram = np.bincount(_pixel_ids(image).astype(np.intp), minlength=_N_IDS)
             distinct = np.flatnonzero(histogram > 0)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import run_python
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import core
 from core import _accel
@@ -32,6 +35,25 @@ def test_distinct_colours_match_numpy():
     pixels = rng.integers(0, 256, size=(5000, 3), dtype=np.uint8)
     pixels[::2] = pixels[1::2]  # duplicates
     ids, counts = _accel.nonzero_bins(_accel.color_histogram(pixels))
+    keys = pixels[:, 0].astype(np.int64) | (pixels[:, 1].astype(np.int64) << 8)
+    keys |= pixels[:, 2].astype(np.int64) << 16
+    expected_ids, expected_counts = np.unique(keys, return_counts=True)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pixels=arrays(
+        np.uint8, st.tuples(st.integers(1, 3000), st.just(3)), elements=st.integers(0, 255)
+    ),
+    repeat=st.integers(1, 3),
+)
+def test_color_counts_match_numpy(pixels, repeat):
+    # The ids first seen, radix-sorted, against NumPy's unique: every id order, duplicates
+    # in every position, ids that differ only in their high or low 12 bits.
+    pixels = np.ascontiguousarray(np.tile(pixels, (repeat, 1)))
+    ids, counts = _accel.color_counts(pixels)
     keys = pixels[:, 0].astype(np.int64) | (pixels[:, 1].astype(np.int64) << 8)
     keys |= pixels[:, 2].astype(np.int64) << 16
     expected_ids, expected_counts = np.unique(keys, return_counts=True)
