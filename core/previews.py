@@ -240,7 +240,7 @@ def _screen_labels(seg: Segmentation, max_pixels: int) -> np.ndarray:
     height, width = screen_size(*seg.shape, max_pixels=max_pixels)
     rows = ((np.arange(height) + 0.5) * seg.shape[0] / height).astype(np.intp)
     cols = ((np.arange(width) + 0.5) * seg.shape[1] / width).astype(np.intp)
-    return seg.labels[np.ix_(rows, cols)]
+    return seg.labels_at(rows, cols)
 
 
 def cluster_thumbnails(

@@ -268,3 +268,41 @@ def test_old_names_the_readme_promised_keep_working(blocks):
     assert core.io.resize_to_max_pixels is core.resize_to_max_pixels
     assert core.figures.preview_bytes is previews.preview_bytes
     assert core.figures.cluster_thumbnails is previews.cluster_thumbnails
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 30), width=st.integers(1, 30))
+def test_labels_at_is_the_labels_on_a_grid_before_and_after_painting(photo, seed, height, width):
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, photo.shape[0], height)
+    cols = rng.integers(0, photo.shape[1], width)
+    result = segment(photo, 5, seed=0)
+    before = result.labels_at(rows, cols)  # from the colour table: nothing painted yet
+    assert before.dtype == np.int32
+    np.testing.assert_array_equal(before, result.labels[np.ix_(rows, cols)])
+    np.testing.assert_array_equal(result.labels_at(rows, cols), before)  # painted now
+
+
+def test_a_result_painted_on_first_use_is_the_same_everywhere(photo):
+    import pickle
+    import threading
+
+    reference = segment(photo, 4, seed=1)
+    labels, segmented = reference.labels.copy(), reference.segmented.copy()
+    np.testing.assert_array_equal(segmented, reference.palette[labels])
+    # Unpickled before painting: it still paints the same pixels.
+    thawed = pickle.loads(pickle.dumps(segment(photo, 4, seed=1)))
+    np.testing.assert_array_equal(thawed.labels, labels)
+    np.testing.assert_array_equal(thawed.segmented, segmented)
+    # Painted by several threads at once: every one sees the same read-only arrays.
+    shared = segment(photo, 4, seed=1)
+    seen: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: seen.append(shared.labels)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got in seen:
+        np.testing.assert_array_equal(got, labels)
+        assert not got.flags.writeable
+    assert shared.shape == photo.shape[:2] == segment(photo, 4).shape
