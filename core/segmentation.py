@@ -312,6 +312,13 @@ class Segmentation:
         if per_color:
             color_labels = rank[flat].astype(np.int32)
             color_labels.setflags(write=False)
+            if table.image.flags.writeable:
+                # The caller may change its array afterwards: paint from a private copy
+                # (3 bytes a pixel, where the painted arrays take 7). A read-only image,
+                # such as the dashboard's, is kept as it is.
+                private = table.image.copy()
+                private.setflags(write=False)
+                table = replace(table, image=private)
             object.__setattr__(result, "_recipe", (table, color_labels))
         return result
 

@@ -171,7 +171,13 @@ def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
     """
     source = io.BytesIO(_data)
     source.name = _name  # type: ignore[attr-defined]  # names the file in error messages
-    return core.open_image(source, max_pixels=UPLOAD_MAX_PIXELS)
+    loaded = core.open_image(source, max_pixels=UPLOAD_MAX_PIXELS)
+    # Shared by every session and never changed: read-only, which also lets a segmentation
+    # paint its pixels from these when they are first read, without a private copy.
+    for array in (loaded.rgb, loaded.alpha):
+        if array is not None:
+            array.setflags(write=False)
+    return loaded
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

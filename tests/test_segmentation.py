@@ -306,3 +306,15 @@ def test_a_result_painted_on_first_use_is_the_same_everywhere(photo):
         np.testing.assert_array_equal(got, labels)
         assert not got.flags.writeable
     assert shared.shape == photo.shape[:2] == segment(photo, 4).shape
+
+
+def test_changing_the_image_after_segmenting_it_changes_nothing(photo):
+    # The pixels are painted when first read: from the image as it was, not as it is.
+    image = photo.copy()
+    expected = segment(photo, 4, seed=2).labels
+    result = segment(image, 4, seed=2)
+    image[:] = 0
+    np.testing.assert_array_equal(result.labels, expected)
+    frozen = photo.copy()
+    frozen.setflags(write=False)  # read-only: kept without a copy
+    np.testing.assert_array_equal(segment(frozen, 4, seed=2).labels, expected)
