@@ -78,27 +78,41 @@ ENGINES = "engines side by side (default size)"
 SAMPLE = "China (temple)"
 
 
-def timed(page, action, done_selector: str) -> float:
-    """Seconds from `action()` until `done_selector` is visible and the script is idle."""
+#: True once the page shows `text` (an element whose whole text it is) or an element
+#: matching `css`, visible, the script has run to the end (no running icon, no spinner)
+#: and every image has arrived and been decoded.
+DONE_JS = """([text, css]) => {
+  const app = document.querySelector('[data-testid=stApp]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const busy = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSpinner"]';
+  if (document.querySelector(busy)) return false;
+  const images = [...document.querySelectorAll('[data-testid=stImage] img')];
+  if (!images.every(img => img.complete && img.naturalWidth > 0)) return false;
+  const shown = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  if (css) return [...document.querySelectorAll(css)].some(shown);
+  return [...document.querySelectorAll('body *')].some(
+    el => el.childElementCount === 0 && el.textContent.trim() === text && shown(el));
+}"""
+
+
+def timed(page, action, text: str | None = None, css: str | None = None) -> float:
+    """Seconds from `action()` until the page is done (:data:`DONE_JS`).
+
+    The page checks itself on every animation frame: Playwright's own waits poll at up to
+    500 ms intervals, which added up to half a second to a row at random.
+    """
     started = time.perf_counter()
     action()
-    page.locator(done_selector).first.wait_for(state="visible", timeout=TIMEOUT_MS)
-    wait_until_idle(page, TIMEOUT_MS)
-    # Every image on the page has arrived and been decoded.
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
-        ".every(img => img.complete && img.naturalWidth > 0)",
-        timeout=TIMEOUT_MS,
-    )
+    page.wait_for_function(DONE_JS, arg=[text, css], polling="raf", timeout=TIMEOUT_MS)
     elapsed = time.perf_counter() - started
     if not no_exception(page):
         raise RuntimeError("the page shows an exception")
-    print(f"  … {done_selector}: {elapsed:.2f} s", file=sys.stderr, flush=True)
+    print(f"  … {text or css}: {elapsed:.2f} s", file=sys.stderr, flush=True)
     return elapsed
 
 
 def caption(k: int) -> str:
-    return f"text='Segmented: k = {k} in CIELAB'"
+    return f"Segmented: k = {k} in CIELAB"
 
 
 def run(mp: float, repeats: int, pick_seconds: float) -> tuple[list[tuple[str, float]], str, Path]:
@@ -133,11 +147,11 @@ def run(mp: float, repeats: int, pick_seconds: float) -> tuple[list[tuple[str, f
                     timed(
                         page,
                         lambda: chooser.value.set_files(photo),
-                        f"text='{size}' >> visible=true",
+                        size,
                     ),
                 )
             )
-            page.locator(caption(6)).wait_for()
+            page.get_by_text(caption(6), exact=True).wait_for()
 
             thumb = page.locator("[data-testid='stSidebar'] input[type='range']").first
             rows.append(
@@ -152,7 +166,7 @@ def run(mp: float, repeats: int, pick_seconds: float) -> tuple[list[tuple[str, f
                 revisits.append(timed(page, lambda: thumb.press("ArrowRight"), caption(7)))
             rows.append(("revisit k (cached, median)", statistics.median(revisits)))
 
-            cards = "text='Cluster 0'"
+            cards = "Cluster 0"
             tab = page.get_by_role("tab", name="Clusters")
             rows.append(("open Clusters tab, first", timed(page, tab.click, cards)))
             again = []
@@ -168,7 +182,7 @@ def run(mp: float, repeats: int, pick_seconds: float) -> tuple[list[tuple[str, f
             rows.append(
                 (
                     ENGINES,
-                    timed(page, toggle.click, "[data-testid='stDataFrame']"),
+                    timed(page, toggle.click, css="[data-testid='stDataFrame']"),
                 )
             )
         except Exception:
