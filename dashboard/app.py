@@ -40,11 +40,12 @@ TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-
 links.choice("view", TABS, TABS[0])
 
 # Streamlit collects garbage after every script run (``runner.postScriptGC``), and a full
-# collection walks every object the imports above made (Streamlit, NumPy, Plotly: ~170,000
-# in the server), holding the interpreter for 80–160 ms on 2 cores just as the browser asks
-# for the run's last messages, images and scripts (bench_dashboard.py: a cached rerun 0.30
-# -> 0.20 s). What exists now lives as long as the server: leave it out of collections.
-# Imported once per server, so this runs once; the kernels' warm-up does the same.
+# collection walks every object the imports above made (Streamlit, NumPy, Plotly: ~85,000,
+# twice that once numba is in), holding the interpreter for 80–160 ms on 2 busy cores just
+# as the browser asks for the run's last messages, images and scripts (bench_dashboard.py:
+# a cached rerun 0.30 -> 0.20 s). What exists now lives as long as the server: leave it out
+# of collections. Imported once per server, so this runs once; the kernels' warm-up does
+# the same.
 gc.freeze()
 
 
