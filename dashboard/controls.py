@@ -40,7 +40,9 @@ N_INIT_RANGE = (1, 20)
 SEED_MAX = 2**31 - 1
 INITS = ("k-means++", "random")
 
-links.choice("image", [*SAMPLES, SCENE_SAMPLE, UPLOAD], next(iter(SAMPLES)))
+#: The photo a first visit shows (the first bundled sample).
+DEFAULT_SAMPLE = next(iter(SAMPLES))
+links.choice("image", [*SAMPLES, SCENE_SAMPLE, UPLOAD], DEFAULT_SAMPLE)
 links.integer("k", *K_RANGE, DEFAULT_K)
 # The address keeps the library's name (?color_space=lab, as the CLI); labels work too.
 links.choice(

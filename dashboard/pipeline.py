@@ -162,6 +162,21 @@ def uploaded_file(upload: Any) -> ImageFile:
     return ImageFile(key=key, data=data, name=upload.name or "upload")
 
 
+def prepare_first_page(sample: str, params: Params) -> None:
+    """Compute and cache what a visit to the plain address shows: `sample` decoded, its
+    original preview, its segmentation at `params` and the segmented preview.
+
+    The server runs this before it answers (:mod:`dashboard.server`), so its first visitor
+    gets the page from these caches, as every later visitor does; the page's own calls
+    (:func:`dashboard.app.main`) must stay the same calls for that to hold, which the tests
+    check."""
+    file = sample_file(sample)
+    loaded = load(file.key, file.data, file.name)
+    original_preview(file.key, file.data, loaded)
+    seg, _ = segmentation(file.key, loaded, params)
+    segmented_preview(file.key, seg, params)
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
     """Decode the file; raises :class:`core.ImageError` for anything we cannot use.

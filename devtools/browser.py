@@ -40,8 +40,11 @@ class ServerFailed(RuntimeError):
 
 
 @contextmanager
-def streamlit_server(log_path: Path, *, start_timeout: float = 120) -> Iterator[str]:
-    """Run ``streamlit run streamlit_app.py`` on a free port; yield its URL; always stop it.
+def streamlit_server(
+    log_path: Path, *, start_timeout: float = 120, poll_seconds: float = 0.5
+) -> Iterator[str]:
+    """Run ``streamlit run streamlit_app.py`` on a free port; yield its URL once its health
+    check answers (asked every `poll_seconds`); always stop it.
 
     Raises
     ------
@@ -83,7 +86,7 @@ def streamlit_server(log_path: Path, *, start_timeout: float = 120) -> Iterator[
                     pass
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise ServerFailed(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
+                time.sleep(poll_seconds)
             yield url
         finally:
             process.terminate()
