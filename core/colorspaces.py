@@ -27,6 +27,7 @@ from typing import Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from core import _accel
 from core.validation import COLOR_SPACE_VALUES, ColorSpace, check_color_space
 
 __all__ = [
@@ -211,6 +212,10 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     if colors.ndim != 2 or colors.shape[1] != 3:
         raise ValueError(f"colors must have shape (n, 3), got {colors.shape}.")
     n = colors.shape[0]
+    if space == "lab" and colors.dtype == np.uint8 and _accel.enabled(0):
+        # Once the compiled kernels are loaded (never loaded for this alone): one fused
+        # pass, 2.6x less work than NumPy's, equal to rounding.
+        return _accel.lab_of_colors(colors, _LINEAR_OF_LEVEL, _SRGB_TO_XYZ, _D65_WHITE)
     workers = min(os.cpu_count() or 1, 4, n // _THREAD_ROWS)
     if space == "rgb" or workers < 2:
         return _features(colors, space)

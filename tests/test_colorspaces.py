@@ -77,8 +77,31 @@ def test_large_inputs_converted_in_threads_give_the_same_bits(space, monkeypatch
     row must come out exactly as when the whole array is converted at once."""
     from core import colorspaces
 
+    monkeypatch.setattr(colorspaces._accel, "enabled", lambda work=None: False)  # NumPy's
     colors = np.random.default_rng(4).integers(0, 256, (10_001, 3), dtype=np.uint8)
     whole = colorspaces._features(colors, space)
     monkeypatch.setattr(colorspaces, "_THREAD_ROWS", 1000)
     monkeypatch.setattr(colorspaces.os, "cpu_count", lambda: 4)
     np.testing.assert_array_equal(rgb_to_features(colors, space), whole)
+
+
+@pytest.mark.parametrize(("rgb", "lab"), LAB_REFERENCE)
+def test_compiled_lab_matches_reference(rgb, lab, kernels_loaded):
+    a, b, lightness = rgb_to_features(np.array([rgb], dtype=np.uint8), "lab")[0]
+    np.testing.assert_allclose([lightness, a, b], lab, atol=0.02)
+
+
+def test_compiled_lab_equals_numpy_lab_to_rounding_on_the_rgb_cube(kernels_loaded, monkeypatch):
+    """Every 5th of the 2**24 colours (both branches of CIELAB's f, every channel level):
+    the fused kernel and NumPy's passes agree to ~1e-13, and the kernel is the one used."""
+    from core import _accel, colorspaces
+
+    ids = np.arange(0, 1 << 24, 5)
+    colors = np.stack([ids & 255, (ids >> 8) & 255, ids >> 16], axis=1).astype(np.uint8)
+    used = []
+    kernel = _accel.lab_of_colors
+    monkeypatch.setattr(_accel, "lab_of_colors", lambda *a: used.append(1) or kernel(*a))
+    compiled = rgb_to_features(colors, "lab")
+    assert used
+    numpy = colorspaces._features(colors, "lab")
+    np.testing.assert_allclose(compiled, numpy, rtol=0, atol=1e-9)
