@@ -215,21 +215,28 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
     if space == "lab" and colors.dtype == np.uint8 and _accel.enabled(0):
         # Once the compiled kernels are loaded (never loaded for this alone): one fused
         # pass, 2.6x less work than NumPy's, equal to rounding.
-        return _accel.lab_of_colors(colors, _LINEAR_OF_LEVEL, _SRGB_TO_XYZ, _D65_WHITE)
+        def convert(rows: np.ndarray) -> np.ndarray:
+            return _accel.lab_of_colors(rows, _LINEAR_OF_LEVEL, _SRGB_TO_XYZ, _D65_WHITE)
+    else:
+
+        def convert(rows: np.ndarray) -> np.ndarray:
+            return _features(rows, space)
+
     workers = min(os.cpu_count() or 1, 4, n // _THREAD_ROWS)
     if space == "rgb" or workers < 2:
-        return _features(colors, space)
+        return convert(colors)
     # Every row is converted on its own, so converting slices side by side gives the same
-    # bits; NumPy releases the GIL in these loops (1.5-1.9x on 2 cores from 2**18 rows).
+    # bits; NumPy and the kernel release the GIL in these loops (NumPy: 1.5-1.9x on 2
+    # cores from 2**18 rows).
     out = np.empty((n, 3))
     bounds = np.linspace(0, n, workers + 1).astype(int)
 
-    def convert(part: int) -> None:
+    def convert_part(part: int) -> None:
         rows = slice(bounds[part], bounds[part + 1])
-        out[rows] = _features(colors[rows], space)
+        out[rows] = convert(colors[rows])
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kseg-colors") as pool:
-        list(pool.map(convert, range(workers)))
+        list(pool.map(convert_part, range(workers)))
     return out
 
 
