@@ -216,6 +216,7 @@ def rgb_to_features(colors: npt.ArrayLike, color_space: ColorSpace | str = "rgb"
         # Once the compiled kernels are loaded (never loaded for this alone): one fused
         # pass, 2.6x less work than NumPy's, equal to rounding.
         def convert(rows: np.ndarray) -> np.ndarray:
+            rows = np.ascontiguousarray(rows)  # the layout the kernel is compiled for
             return _accel.lab_of_colors(rows, _LINEAR_OF_LEVEL, _SRGB_TO_XYZ, _D65_WHITE)
     else:
 

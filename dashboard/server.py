@@ -5,7 +5,7 @@
 the page's modules and computes the first page (the default sample photo at the default
 settings) into the app's caches. A fresh server's first visitor then waits only for the
 browser, like every later visitor. bench_dashboard.py, first visit on 2 cores: 2.5–2.9 s
-before, ~1.9 s after, for ~0.4 s more before the server is up.
+before, 1.5–2.2 s after, for ~0.4 s more before the server is up.
 
 kseg's compiled kernels still load in the background after the first page
 (:func:`dashboard.pipeline.warm_up_engine`): loading them here would hold the start for
