@@ -403,19 +403,43 @@ def test_wide_strips_convert_like_the_whole_image(monkeypatch):
     np.testing.assert_array_equal(whole[1].rgb[..., 0], np.rint(gray16 / 257).astype(np.uint8))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     height=st.integers(1, 40),
     width=st.integers(1, 40),
     seed=st.integers(0, 2**32 - 1),
     quality=st.sampled_from([60, 95]),
+    subsampling=st.sampled_from([0, 1, 2]),  # 4:4:4, 4:2:2, 4:2:0
+    progressive=st.booleans(),
+    smooth=st.booleans(),
 )
-def test_an_rgb_jpeg_loads_as_pillow_decodes_it_into_a_writable_array(height, width, seed, quality):
-    # core.io packs Pillow's pixels in one block (faster than np.array's route): the
-    # same bytes, and an array the caller may write to.
+def test_an_rgb_jpeg_loads_as_pillow_decodes_it_into_a_writable_array(
+    height, width, seed, quality, subsampling, progressive, smooth
+):
+    # core.io decodes a plain RGB JPEG with simplejpeg (libjpeg-turbo straight into NumPy):
+    # the same pixels as Pillow's, whatever the subsampling and partial 8 x 8 or 16 x 16
+    # blocks at the edges, and an array the caller may write to.
+    from unittest import mock
+
+    from core import io as core_io
+
     pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    data = encode(Image.fromarray(pixels), "JPEG", quality=quality)
-    loaded = load_image(io.BytesIO(data))
+    if smooth:  # smooth gradients, where upsampling differences would show
+        pixels = cv2.GaussianBlur(pixels, (0, 0), 3)
+    data = encode(
+        Image.fromarray(pixels),
+        "JPEG",
+        quality=quality,
+        subsampling=subsampling,
+        progressive=progressive,
+    )
+    decoded = []
+    fast = core_io._jpeg_rgb
+    with mock.patch.object(
+        core_io, "_jpeg_rgb", lambda *a: decoded.append(fast(*a)) or decoded[-1]
+    ):
+        loaded = load_image(io.BytesIO(data))
+    assert decoded and decoded[0] is not None  # by simplejpeg, not by Pillow
     with Image.open(io.BytesIO(data)) as reference:
         np.testing.assert_array_equal(loaded, np.asarray(reference.convert("RGB")))
     assert loaded.flags.writeable and loaded.flags.c_contiguous
