@@ -45,6 +45,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 from typing import Final
 
@@ -185,9 +187,38 @@ def color_histogram(pixels: np.ndarray) -> np.ndarray:
 def color_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct 24-bit colour ids (int64, ascending) of (n, 3) uint8 pixels and their
     counts (int64): :func:`color_histogram` then :func:`nonzero_bins`, reading back only
-    the histogram's blocks that were touched."""
-    ids, counts = _require().color_counts(pixels)
+    the bins of the colours seen.
+
+    The 64 MB counting table is kept between calls (:func:`_zeroed_table`): the kernel
+    clears the bins it wrote, and a fresh table would cost 16,000 page faults, as long as
+    the counting itself at 12 MP (0.10-0.12 s against 0.05-0.06 s)."""
+    with _zeroed_table(np.int32) as histogram:
+        ids, counts = _require().color_counts(pixels, histogram)
     return ids, counts
+
+
+#: 2**24-entry tables of zeros kept for the next call, by dtype: at most one each (the
+#: int32 one is 64 MB), taken by one call at a time; a call that finds none in the pool
+#: (another thread holds it) uses a fresh one, and keeps it if the pool is empty again.
+_TABLES: dict[np.dtype, np.ndarray] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+@contextmanager
+def _zeroed_table(dtype: type) -> Iterator[np.ndarray]:
+    """A 2**24-entry table of zeros for one call, which must leave it all zeros again.
+
+    A table is returned to the pool only when the call ends normally: one that raised may
+    be left dirty, and is dropped.
+    """
+    key = np.dtype(dtype)
+    with _TABLES_LOCK:
+        table = _TABLES.pop(key, None)
+    if table is None:
+        table = np.zeros(1 << 24, dtype=key)
+    yield table
+    with _TABLES_LOCK:
+        _TABLES.setdefault(key, table)
 
 
 def lab_of_colors(

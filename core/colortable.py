@@ -205,18 +205,20 @@ class ColorTable:
         color_labels = np.asarray(color_labels, dtype=np.int32)
         palette = np.ascontiguousarray(palette, dtype=np.uint8)
         ids = self.ids
-        if self.n_pixels > _SORT_UP_TO and _accel.enabled():
-            # uint8 entries (k <= 256) keep the 2**24-entry table inside a typical L3 cache.
-            lookup = np.zeros(_N_IDS, dtype=np.uint8 if palette.shape[0] <= 256 else np.int32)
+        # A 2**24-entry lookup table from colour id to label; uint8 entries (k <= 256) keep
+        # it inside a typical L3 cache. The table is kept between calls and only the
+        # entries of this image's colours are written, then cleared: a fresh one costs
+        # 4,000 page faults (as much as the lookup itself for a screen-sized preview).
+        with _accel._zeroed_table(np.uint8 if palette.shape[0] <= 256 else np.int32) as lookup:
             lookup[ids] = color_labels
-            labels, painted = _accel.paint(self.image.reshape(-1, 3), lookup, palette)
-            return labels.reshape(self.shape), painted.reshape(*self.shape, 3)
-        # A 2**24-entry lookup table (np.zeros maps it lazily: only the pages of the image's
-        # colours are touched); uint8 entries keep it cache-friendly when k <= 256.
-        small = palette.shape[0] <= 256
-        lookup = np.zeros(_N_IDS, dtype=np.uint8 if small else np.int32)
-        lookup[ids] = color_labels
-        labels = np.take(lookup, _pixel_ids(self.image)).astype(np.int32).reshape(self.shape)
+            try:
+                if self.n_pixels > _SORT_UP_TO and _accel.enabled():
+                    labels, painted = _accel.paint(self.image.reshape(-1, 3), lookup, palette)
+                    return labels.reshape(self.shape), painted.reshape(*self.shape, 3)
+                taken = np.take(lookup, _pixel_ids(self.image))
+            finally:
+                lookup[ids] = 0
+        labels = taken.astype(np.int32).reshape(self.shape)
         return labels, recolor(labels, palette)
 
     def coarse(self, bits: int = 5) -> tuple[np.ndarray, int]:

@@ -59,6 +59,24 @@ def test_color_counts_match_numpy(pixels, repeat):
     expected_ids, expected_counts = np.unique(keys, return_counts=True)
     np.testing.assert_array_equal(ids, expected_ids)
     np.testing.assert_array_equal(counts, expected_counts)
+    # The counting table is kept for the next call: every bin written is cleared again.
+    assert not _accel._TABLES[np.dtype(np.int32)].any()
+
+
+def test_a_kept_table_is_reused_clean_and_dropped_when_its_call_fails():
+    with _accel._zeroed_table(np.uint8) as first:
+        assert not first.any() and first.shape == (1 << 24,)
+    with _accel._zeroed_table(np.uint8) as again:
+        assert again is first  # kept between calls
+        with _accel._zeroed_table(np.uint8) as other:
+            assert other is not first  # one call at a time: another gets a fresh one
+        again[123] = 9  # a call that fails half-way, leaving its table dirty...
+        with pytest.raises(RuntimeError), _accel._zeroed_table(np.uint8) as dirty:
+            dirty[5] = 1
+            raise RuntimeError
+        again[123] = 0
+    with _accel._zeroed_table(np.uint8) as next_one:
+        assert not next_one.any()  # ...never hands it to the next call
 
 
 def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
