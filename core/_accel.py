@@ -164,7 +164,11 @@ def compile_kernels() -> None:
         lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
         for pixels in (read_only, writable):
             nonzero_bins(color_histogram(pixels))
-            color_counts(pixels)
+            # Colour ids under 256 (green and blue 0) fit a 256-bin table: the kept 64 MB
+            # one is made by the first image that needs it, not by warming up.
+            reds = pixels * np.array([1, 0, 0], dtype=np.uint8)
+            reds.setflags(write=pixels.flags.writeable)
+            _require().color_counts(reds, np.zeros(256, dtype=np.int32))
             paint(pixels, lookup, palette)
             lab_of_colors(pixels, np.zeros(256), np.eye(3), np.ones(3))
     finally:
