@@ -205,11 +205,11 @@ def open_image(
                 mode = image.mode
                 n_frames = _n_frames(image)
                 image.seek(0)
+                fast = _jpeg_rgb(data, image)  # a JPEG's EXIF is read with its header
+                if fast is None:
+                    image.load()  # (a PNG's eXIf chunk may follow its pixels)
                 orientation = _orientation(image)
-                rgb, alpha = _jpeg_rgb(data, image), None
-                if rgb is None:
-                    image.load()
-                    rgb, alpha = _to_rgb(image, label)
+                rgb, alpha = (fast, None) if fast is not None else _to_rgb(image, label)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:

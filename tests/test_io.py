@@ -387,6 +387,20 @@ def test_every_exif_orientation_matches_pillow(orientation):
     np.testing.assert_array_equal(loaded.rgb, reference)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_of_a_jpeg_matches_pillow(orientation):
+    # A plain RGB JPEG is decoded by simplejpeg; its EXIF orientation comes from the header.
+    from PIL import ImageOps
+
+    image = np.random.default_rng(orientation).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(Image.fromarray(image), "JPEG", quality=95, exif=exif)
+    with Image.open(io.BytesIO(data)) as decoded:
+        expected = np.asarray(ImageOps.exif_transpose(decoded).convert("RGB"))
+    np.testing.assert_array_equal(open_image(data).rgb, expected)
+
+
 def test_wide_strips_convert_like_the_whole_image(monkeypatch):
     """Band-by-band conversion gives the same pixels as converting in one go."""
     import core.io
