@@ -2,10 +2,9 @@
 
 Each kernel fuses what NumPy does in several passes with temporaries into one pass:
 
-* :func:`color_histogram` — 24-bit colour id of every pixel and its count, without an
-  id array (NumPy: RGBA copy, cast, ``bincount``); :func:`color_counts` returns just the
-  distinct ids and their counts, noting each id where it is first seen instead of
-  scanning the 2**24 bins afterwards;
+* :func:`color_counts` — the distinct 24-bit colour ids of the pixels and their counts,
+  without an id array (NumPy: RGBA copy, cast, ``bincount``), noting each id where it is
+  first seen instead of scanning the 2**24 bins afterwards;
 * :func:`lloyd_pass` — nearest centre, change count, WCSS and the weighted sums for the
   update step, in one sweep over the points (NumPy: a BLAS distance block, ``argmin``,
   and one ``bincount`` per dimension), split across threads with private accumulators;
@@ -163,7 +162,6 @@ def compile_kernels() -> None:
         bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
         lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
         for pixels in (read_only, writable):
-            nonzero_bins(color_histogram(pixels))
             # Colour ids under 256 (green and blue 0) fit a 256-bin table: the kept 64 MB
             # one is made by the first image that needs it, not by warming up.
             reds = pixels * np.array([1, 0, 0], dtype=np.uint8)
@@ -182,16 +180,10 @@ def _require() -> ModuleType:
     return kernels
 
 
-def color_histogram(pixels: np.ndarray) -> np.ndarray:
-    """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin int32 histogram."""
-    result: np.ndarray = _require().color_histogram(pixels)
-    return result
-
-
 def color_counts(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct 24-bit colour ids (int64, ascending) of (n, 3) uint8 pixels and their
-    counts (int64): :func:`color_histogram` then :func:`nonzero_bins`, reading back only
-    the bins of the colours seen.
+    counts (int64), counted in a 2**24-bin table whose bins are read back only for the
+    colours seen.
 
     The 64 MB counting table is kept between calls (:func:`_zeroed_table`): the kernel
     clears the bins it wrote, and a fresh table would cost 16,000 page faults, as long as
@@ -234,12 +226,6 @@ def lab_of_colors(
     1e-13), 2.6x faster on one core."""
     result: np.ndarray = _require().lab_of_colors(colors, linear, to_xyz, white)
     return result
-
-
-def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
-    ids, counts = _require().nonzero_bins(histogram)
-    return ids, counts
 
 
 def lloyd_pass(
@@ -300,12 +286,10 @@ __all__ = [
     "bounds_step",
     "charge",
     "color_counts",
-    "color_histogram",
     "compile_kernels",
     "enabled",
     "lloyd_pass",
     "loaded",
-    "nonzero_bins",
     "paint",
     "warm_up_in_background",
 ]

@@ -33,18 +33,6 @@ def jit(**options: object):
 
 
 @jit(nogil=True)
-def color_histogram(pixels: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """Count every 24-bit colour of (n, 3) uint8 pixels into a 2**24-bin histogram."""
-    histogram = np.zeros(1 << 24, dtype=np.int32)
-    for i in range(pixels.shape[0]):
-        color = (
-            np.int64(pixels[i, 0]) | (np.int64(pixels[i, 1]) << 8) | (np.int64(pixels[i, 2]) << 16)
-        )
-        histogram[color] += 1
-    return histogram
-
-
-@jit(nogil=True)
 def color_counts(
     pixels: np.ndarray, histogram: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -161,24 +149,6 @@ def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compile
     mass = np.zeros(k)
     changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
     return sums, mass, changed, inertia
-
-
-@jit(nogil=True)
-def nonzero_bins(histogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Indices (int64) and values (int64) of the non-zero bins, in one pass."""
-    n = 0
-    for value in histogram:
-        if value:
-            n += 1
-    ids = np.empty(n, dtype=np.int64)
-    counts = np.empty(n, dtype=np.int64)
-    n = 0
-    for i in range(histogram.shape[0]):
-        if histogram[i]:
-            ids[n] = i
-            counts[n] = histogram[i]
-            n += 1
-    return ids, counts
 
 
 def lloyd_pass(

@@ -644,8 +644,8 @@ def _segment_colors(
         centers, wcss = run.centers, run.wcss
     else:
         # Two independent jobs side by side: the full image's colours, counted and
-        # converted (the compiled histogram and NumPy's conversions release the GIL), and
-        # the centres, fitted on a smaller copy.
+        # converted (the compiled count and the conversions release the GIL), and the
+        # centres, fitted on a smaller copy.
         def count() -> tuple[ColorTable, np.ndarray]:
             table = ColorTable.from_image(rgb)
             return table, rgb_to_features(table.colors, space)
