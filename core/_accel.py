@@ -8,6 +8,9 @@ Each kernel fuses what NumPy does in several passes with temporaries into one pa
 * :func:`lloyd_pass` — nearest centre, change count, WCSS and the weighted sums for the
   update step, in one sweep over the points (NumPy: a BLAS distance block, ``argmin``,
   and one ``bincount`` per dimension), split across threads with private accumulators;
+* :func:`kmeans_plusplus` — greedy k-means++ seeding, every trial's distances in one pass;
+* :func:`lloyd_run` — a whole plain Lloyd run in one call (a small input's passes are
+  too short to pay Python's overhead on each one);
 * :func:`paint` — label and recoloured pixel of every pixel from a colour lookup table;
 * :func:`lab_of_colors` — CIELAB of distinct colours (NumPy: a dozen passes with
   temporaries);
@@ -158,6 +161,8 @@ def compile_kernels() -> None:
         read_only = writable.copy()
         read_only.setflags(write=False)  # numba compiles read-only arrays separately
         lloyd_pass(x, w, centers, labels, distances)
+        lloyd_run(x, w, centers, labels, distances, 1, 2, 0.0)
+        kmeans_plusplus(x, np.einsum("ij,ij->i", x, x), w, 0, rng.random(9), 3, centers)
         sums, mass = bounds_init(x, w, centers, labels, upper, lower)
         bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
         lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
@@ -244,6 +249,40 @@ def lloyd_pass(
     return sums, mass, changed, inertia
 
 
+def kmeans_plusplus(
+    x: np.ndarray,
+    x_sq: np.ndarray,
+    w: np.ndarray,
+    first: int,
+    uniforms: np.ndarray,
+    n_trials: int,
+    centers: np.ndarray,
+) -> int:
+    """Greedy weighted k-means++ into `centers` from pre-drawn random numbers; returns k,
+    or the first centre it could not place (see :func:`core._kernels.kmeans_plusplus`)."""
+    return int(_require().kmeans_plusplus(x, x_sq, w, first, uniforms, n_trials, centers))
+
+
+def lloyd_run(
+    x: np.ndarray,
+    w: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    distances: np.ndarray,
+    first: int,
+    max_iter: int,
+    tol_abs: float,
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Plain Lloyd iterations `first`..`max_iter` in one compiled call, labels and distances
+    updated in place; returns ``(status, n_iter, centers, moved, sums, mass, inertia)``:
+    status 0 converged, 1 stopped at `max_iter`, 2 a cluster emptied (see
+    :func:`core._kernels.lloyd_run`)."""
+    status, n_iter, centers, moved, sums, mass, inertia = _require().lloyd_run(
+        x, w, centers, labels, distances, first, max_iter, tol_abs
+    )
+    return int(status), int(n_iter), centers, moved, sums, mass, float(inertia)
+
+
 def bounds_init(
     x: np.ndarray,
     w: np.ndarray,
@@ -288,7 +327,9 @@ __all__ = [
     "color_counts",
     "compile_kernels",
     "enabled",
+    "kmeans_plusplus",
     "lloyd_pass",
+    "lloyd_run",
     "loaded",
     "paint",
     "warm_up_in_background",

@@ -151,6 +151,117 @@ def _lloyd_pass(x, w, centers, labels, distances):  # pragma: no cover - compile
     return sums, mass, changed, inertia
 
 
+@jit(nogil=True)
+def kmeans_plusplus(x, x_sq, w, first, uniforms, n_trials, centers):  # pragma: no cover
+    """Greedy weighted k-means++ into `centers` (k, d), as ``core.kmeans._kmeans_plusplus``
+    computes it (equal to rounding) from the same random numbers: `first` is the first
+    centre's row, `uniforms` the (k - 1) * `n_trials` draws for the trials.
+
+    Returns k when every centre was placed, or the index of the first centre it could not
+    place because every point already sits on a centre (the caller then runs the NumPy
+    version, which draws differently in that case).
+    """
+    n, d = x.shape
+    k = centers.shape[0]
+    closest = np.empty(n)
+    cumulative = np.empty(n)
+    trial_distances = np.empty((n_trials, n))
+    trials = np.empty(n_trials, dtype=np.int64)
+    costs = np.empty(n_trials)
+    for t in range(d):
+        centers[0, t] = x[first, t]
+    center_sq = 0.0
+    for t in range(d):
+        center_sq += centers[0, t] * centers[0, t]
+    for i in range(n):
+        dot = 0.0
+        for t in range(d):
+            dot += x[i, t] * centers[0, t]
+        closest[i] = max(x_sq[i] - 2.0 * dot + center_sq, 0.0)
+    for c in range(1, k):
+        total = 0.0
+        for i in range(n):
+            total += w[i] * closest[i]
+            cumulative[i] = total
+        if total <= 0.0:
+            return c
+        for trial in range(n_trials):
+            draw = uniforms[(c - 1) * n_trials + trial] * total
+            trials[trial] = min(np.searchsorted(cumulative, draw), n - 1)
+        for trial in range(n_trials):
+            row = trials[trial]
+            candidate_sq = 0.0
+            for t in range(d):
+                candidate_sq += x[row, t] * x[row, t]
+            cost = 0.0
+            for i in range(n):
+                dot = 0.0
+                for t in range(d):
+                    dot += x[i, t] * x[row, t]
+                distance = min(closest[i], max(x_sq[i] - 2.0 * dot + candidate_sq, 0.0))
+                trial_distances[trial, i] = distance
+                cost += w[i] * distance
+            costs[trial] = cost
+        best = 0
+        for trial in range(1, n_trials):
+            if costs[trial] < costs[best]:  # the first of equal costs
+                best = trial
+        for t in range(d):
+            centers[c, t] = x[trials[best], t]
+        closest[:] = trial_distances[best]
+    return k
+
+
+@jit(nogil=True)
+def lloyd_run(x, w, centers, labels, distances, first, max_iter, tol_abs):  # pragma: no cover
+    """Plain Lloyd iterations `first`..`max_iter` from `centers`, in one call: the steps of
+    ``core.kmeans._lloyd`` without history, so a small run pays no Python per iteration.
+
+    Returns ``(status, n_iter, centers, moved, sums, mass, inertia)``:
+
+    * status 0 (converged) or 1 (`max_iter` reached): `centers` are the ones the final
+      sweep labelled with, and `sums`, `mass`, `inertia` are that sweep's (`moved` is
+      `centers`);
+    * status 2: a cluster emptied in iteration `n_iter`: `centers` labelled that sweep,
+      `moved` are the new means with each empty centre left in place, for the caller to
+      re-seed and carry on.
+    """
+    k, d = centers.shape
+    for n_iter in range(first, max_iter + 1):
+        sums = np.zeros((k, d))
+        mass = np.zeros(k)
+        changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
+        if changed == 0:
+            return 0, n_iter, centers, centers, sums, mass, inertia
+        moved = centers.copy()
+        empty = False
+        shift = 0.0
+        for j in range(k):
+            if mass[j] > 0:
+                for t in range(d):
+                    moved[j, t] = sums[j, t] / mass[j]
+            else:
+                empty = True
+        if empty:
+            return 2, n_iter, centers, moved, sums, mass, inertia
+        for j in range(k):
+            for t in range(d):
+                step = moved[j, t] - centers[j, t]
+                shift += step * step
+        centers = moved
+        if shift <= tol_abs or n_iter == max_iter:
+            # One more assignment, so labels agree with the centres they are reported with.
+            sums = np.zeros((k, d))
+            mass = np.zeros(k)
+            changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
+            return (0 if shift <= tol_abs else 1), n_iter, centers, centers, sums, mass, inertia
+    # first > max_iter: nothing to run (the caller never asks for that).
+    sums = np.zeros((k, d))
+    mass = np.zeros(k)
+    changed, inertia = _sweep(x, w, centers, labels, distances, 0, x.shape[0], sums, mass)
+    return 1, max_iter, centers, centers, sums, mass, inertia
+
+
 def lloyd_pass(
     x: np.ndarray,
     w: np.ndarray,

@@ -224,6 +224,88 @@ def test_restarts_in_threads_give_the_sequential_result(monkeypatch, kernels_loa
     assert threaded.wcss == sequential.wcss and threaded.n_iter == sequential.n_iter
 
 
+@pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(1, 9),
+    max_iter=st.integers(1, 40),
+    tol=st.sampled_from([0.0, 1e-4, 1e-2]),
+    far=st.booleans(),
+)
+def test_compiled_lloyd_run_takes_the_steps_of_the_python_loop(
+    seed, k, max_iter, tol, far, kernels_loaded
+):
+    """A small compiled run goes through one kernel call (``_accel.lloyd_run``); the
+    step-through's loop (``record_history``) runs the same compiled passes one by one from
+    Python. Same labels, iterations and centres, also when a centre starts where no point
+    chooses it (an empty cluster is re-seeded between kernel calls) or at `max_iter`."""
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal(loc, 1.0, size=(60, 3)) for loc in (0, 3, 6)])
+    w = rng.integers(1, 4, size=x.shape[0]).astype(float)
+    start = x[rng.choice(x.shape[0], k, replace=False)]
+    if far:
+        start[-1] = 1e3  # serves no point: empty after the first pass
+    calls = []
+    run = _accel.lloyd_run
+
+    def spy(*args):
+        calls.append(args[5])  # the first iteration of the call
+        return run(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_accel, "lloyd_run", spy)
+        fast = kmeans(x, k, sample_weight=w, init=start, max_iter=max_iter, tol=tol)
+    stepped = kmeans(
+        x, k, sample_weight=w, init=start, max_iter=max_iter, tol=tol, record_history=True
+    )
+    assert calls and calls[0] == 1
+    if far and k > 1:
+        assert len(calls) >= 2 or max_iter == 1  # re-seeded between two calls
+    assert (fast.n_iter, fast.converged) == (stepped.n_iter, stepped.converged)
+    np.testing.assert_array_equal(fast.labels, stepped.labels)
+    np.testing.assert_allclose(fast.centers, stepped.centers, rtol=1e-12, atol=1e-12)
+    assert fast.wcss == pytest.approx(stepped.wcss, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
+def test_compiled_kmeans_plusplus_draws_what_numpy_draws(kernels_loaded):
+    """The compiled seeding picks the same centres from the same random numbers and leaves
+    the generator where NumPy's leaves it (so later restarts draw the same too); when every
+    point sits on a centre before k are placed, it hands over to NumPy."""
+    plusplus = kmeans_module._kmeans_plusplus
+    calls = []
+    kernel = _accel.kmeans_plusplus
+
+    def spy(*args):
+        calls.append(kernel(*args))
+        return calls[-1]
+
+    cases = []
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        n, d, k = int(rng.integers(20, 800)), int(rng.integers(1, 6)), int(rng.integers(1, 17))
+        x = rng.normal(size=(n, d)) * 10 * rng.random()
+        w = rng.random(n) * (rng.random(n) > 0.2)
+        w[0] += 1.0
+        cases.append((x, w, k, seed))
+    grid = np.repeat(np.eye(3), 4, axis=0)  # three distinct points, five centres
+    cases.append((grid, np.ones(12), 5, 0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_accel, "kmeans_plusplus", spy)
+        for x, w, k, seed in cases:
+            x_sq = np.einsum("ij,ij->i", x, x)
+            numpy_rng, compiled_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+            expected = plusplus(x, x_sq, w, k, numpy_rng)
+            got = plusplus(x, x_sq, w, k, compiled_rng, compiled=True)
+            np.testing.assert_array_equal(got, expected)
+            assert compiled_rng.random() == numpy_rng.random()
+    assert len(calls) == len(cases)
+    assert calls[-1] == 3 and [c for c in calls[:-1]] == [case[2] for case in cases[:-1]]
+
+
 @pytest.mark.parametrize("tol", [0.0, 1e-4])
 @pytest.mark.parametrize("k", [1, 2, 7])
 def test_bounded_numpy_lloyd_equals_plain_numpy_lloyd(tol, k, monkeypatch):
