@@ -63,6 +63,38 @@ def test_color_counts_match_numpy(pixels, repeat):
     assert not _accel._TABLES[np.dtype(np.int32)].any()
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 700),
+    k=st.integers(1, 20),
+    grid=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_lloyd_pass_equals_a_direct_nearest_centre_search(n, k, grid, seed):
+    # The pass over colours works centre by centre on blocks of 128 points: labels and
+    # distances must be those of the textbook search, bit for bit (ties to the lower
+    # centre: grid points make many), across block edges, with the sums it reports.
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, size=(n, 3)).astype(float) if grid else rng.normal(size=(n, 3))
+    w = rng.integers(1, 5, size=n).astype(float)
+    centers = rng.integers(0, 4, size=(k, 3)).astype(float) if grid else rng.normal(size=(k, 3))
+    labels = np.full(n, -1, dtype=np.int32)
+    labels[: n // 2] = 0
+    distances = np.empty(n)
+    sums, mass, changed, inertia = _accel.lloyd_pass(x, w, centers, labels, distances)
+    table = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    expected = table.argmin(axis=1)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(distances, table[np.arange(n), expected])
+    assert changed == n - np.count_nonzero(expected[: n // 2] == 0)
+    np.testing.assert_allclose(mass, np.bincount(expected, weights=w, minlength=k))
+    for t in range(3):
+        np.testing.assert_allclose(
+            sums[:, t], np.bincount(expected, weights=w * x[:, t], minlength=k), atol=1e-9
+        )
+    assert inertia == pytest.approx(float(w @ distances), rel=1e-12)
+
+
 def test_a_kept_table_is_reused_clean_and_dropped_when_its_call_fails():
     with _accel._zeroed_table(np.uint8) as first:
         assert not first.any() and first.shape == (1 << 24,)
