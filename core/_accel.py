@@ -11,6 +11,9 @@ Each kernel fuses what NumPy does in several passes with temporaries into one pa
 * :func:`kmeans_plusplus` — greedy k-means++ seeding, every trial's distances in one pass;
 * :func:`lloyd_run` — a whole plain Lloyd run in one call (a small input's passes are
   too short to pay Python's overhead on each one);
+* :func:`group_sums` / :func:`coarse_sums` — weight and weighted sums per group (a
+  cluster, a coarse cell) in one pass (NumPy: a cast, a product and a ``bincount`` per
+  column);
 * :func:`paint` — label and recoloured pixel of every pixel from a colour lookup table;
 * :func:`lab_of_colors` — CIELAB of distinct colours (NumPy: a dozen passes with
   temporaries);
@@ -162,6 +165,7 @@ def compile_kernels() -> None:
         read_only.setflags(write=False)  # numba compiles read-only arrays separately
         lloyd_pass(x, w, centers, labels, distances)
         lloyd_run(x, w, centers, labels, distances, 1, 2, 0.0)
+        coarse_sums(np.zeros(64, dtype=np.int64), 5, w, x)
         kmeans_plusplus(x, np.einsum("ij,ij->i", x, x), w, 0, rng.random(9), 3, centers)
         sums, mass = bounds_init(x, w, centers, labels, upper, lower)
         bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
@@ -173,6 +177,7 @@ def compile_kernels() -> None:
             reds.setflags(write=pixels.flags.writeable)
             _require().color_counts(reds, np.zeros(256, dtype=np.int32))
             paint(pixels, lookup, palette)
+            group_sums(np.zeros(64, dtype=np.intp), w, pixels, 1)
             lab_of_colors(pixels, np.zeros(256), np.eye(3), np.ones(3))
     finally:
         _warming.clear()
@@ -311,6 +316,25 @@ def bounds_step(
     return int(_require().bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass))
 
 
+def group_sums(
+    groups: np.ndarray, weights: np.ndarray, values: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Total weight (n_groups,) and weighted sums (n_groups, d) of `values` per group:
+    ``bincount(groups, weights)`` and one ``bincount`` of ``values[:, t] * weights`` per
+    column, the same sums to the bit, in one pass."""
+    mass, sums = _require().group_sums(groups, weights, values, n_groups)
+    return mass, sums
+
+
+def coarse_sums(
+    ids: np.ndarray, bits: int, weights: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_sums` over the cells of ``ColorTable.coarse(bits)`` of colours `ids`
+    (all ``2**(3 * bits)`` cells, empty ones included)."""
+    mass, sums = _require().coarse_sums(ids, bits, weights, values)
+    return mass, sums
+
+
 def paint(
     pixels: np.ndarray, lookup: np.ndarray, palette: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -324,9 +348,11 @@ __all__ = [
     "bounds_init",
     "bounds_step",
     "charge",
+    "coarse_sums",
     "color_counts",
     "compile_kernels",
     "enabled",
+    "group_sums",
     "kmeans_plusplus",
     "lloyd_pass",
     "lloyd_run",

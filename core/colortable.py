@@ -311,16 +311,34 @@ def cluster_means(
     """
     # The labels as intp and the weights as float64 once: bincount would convert them on
     # each of its four calls (394k colours: 16 -> 7 ms). The same sums, to the bit.
-    labels = np.asarray(labels).astype(np.intp, copy=False)
+    labels = np.ascontiguousarray(labels, dtype=np.intp)
+    if labels.size and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must be in [0, {k}), got {labels.min()}..{labels.max()}.")
     if weights is None:
-        counts = np.bincount(labels, minlength=k).astype(np.int64)
         w = np.ones(labels.shape[0])
     else:
-        w = np.asarray(weights).astype(np.float64, copy=False)
-        counts = np.bincount(labels, weights=w, minlength=k).astype(np.int64)
-    sums = np.empty((k, 3))
-    for j in range(3):
-        sums[:, j] = np.bincount(labels, weights=colors[:, j] * w, minlength=k)
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+    if (
+        # The kinds of arrays the kernel is compiled for at warm-up (any other would
+        # compile a variant on the spot).
+        colors.dtype == np.uint8
+        and colors.flags.c_contiguous
+        and labels.flags.writeable
+        and w.flags.writeable
+        and _accel.enabled(work=labels.shape[0])
+    ):
+        # One compiled pass, the same sums to the bit (12 MP photo's 1.2 M colours: 50 ms
+        # in NumPy).
+        mass, sums = _accel.group_sums(labels, w, colors, k)
+        counts = mass.astype(np.int64)
+    else:
+        if weights is None:
+            counts = np.bincount(labels, minlength=k).astype(np.int64)
+        else:
+            counts = np.bincount(labels, weights=w, minlength=k).astype(np.int64)
+        sums = np.empty((k, 3))
+        for j in range(3):
+            sums[:, j] = np.bincount(labels, weights=colors[:, j] * w, minlength=k)
     palette = np.zeros((k, 3), dtype=np.uint8)
     filled = counts > 0
     palette[filled] = np.rint(sums[filled] / counts[filled, None]).astype(np.uint8)

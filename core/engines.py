@@ -20,6 +20,7 @@ from typing import Final
 
 import numpy as np
 
+from core import _accel
 from core.colortable import ColorTable
 from core.kmeans import KMeansResult, kmeans
 from core.validation import ENGINE_VALUES, Engine, FitParams
@@ -112,21 +113,10 @@ def fit_colors(
         # Seed and restart on a coarse histogram (a few thousand weighted cells), then refine
         # the best start exactly on all distinct colours. The refinement is plain Lloyd on
         # the full data, so the result is a true k-means solution of every pixel.
-        cell, n_cells = table.coarse(_COARSE_BITS)
-        mass = np.bincount(cell, weights=weights, minlength=n_cells)
+        mass, sums = _coarse_sums(table, weights, features)
         occupied = np.flatnonzero(mass)
         if occupied.shape[0] >= k:
-            coarse = (
-                np.column_stack(
-                    [
-                        np.bincount(cell, weights=weights * features[:, j], minlength=n_cells)[
-                            occupied
-                        ]
-                        for j in range(features.shape[1])
-                    ]
-                )
-                / mass[occupied, None]
-            )
+            coarse = sums[occupied] / mass[occupied, None]
             seeded = fit_points(coarse, k, params, sample_weight=mass[occupied])
             start, runs = seeded.centers, 1
     return fit_points(
@@ -138,6 +128,32 @@ def fit_colors(
         n_init=runs,
         record_history=record_history,
     )
+
+
+def _coarse_sums(
+    table: ColorTable, weights: np.ndarray, features: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weight and weighted feature sums of every cell of ``table.coarse(_COARSE_BITS)``, in
+    one compiled pass when the kernels are loaded (the same sums, bit for bit)."""
+    if (
+        # The kinds of arrays the kernel is compiled for at warm-up.
+        features.dtype == np.float64
+        and features.flags.c_contiguous
+        and features.flags.writeable
+        and table.ids.flags.writeable
+        and weights.flags.writeable
+        and _accel.enabled(work=features.shape[0])
+    ):
+        return _accel.coarse_sums(table.ids, _COARSE_BITS, weights, features)
+    cell, n_cells = table.coarse(_COARSE_BITS)
+    mass = np.bincount(cell, weights=weights, minlength=n_cells)
+    sums = np.column_stack(
+        [
+            np.bincount(cell, weights=weights * features[:, j], minlength=n_cells)
+            for j in range(features.shape[1])
+        ]
+    )
+    return mass, sums
 
 
 def fit_points(

@@ -95,6 +95,64 @@ def test_lloyd_pass_equals_a_direct_nearest_centre_search(n, k, grid, seed):
     assert inertia == pytest.approx(float(w @ distances), rel=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    image=arrays(
+        np.uint8,
+        st.tuples(st.integers(1, 60), st.integers(1, 60), st.just(3)),
+        elements=st.integers(0, 255),
+    ),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_group_sums_equal_numpys_bincounts_to_the_bit(image, k, seed):
+    # The coarse cells' sums (engines) and each cluster's mean colour (the palette), in one
+    # compiled pass or with NumPy's bincount per column: the same numbers, not just close.
+    from core import engines
+    from core.colortable import ColorTable, cluster_means
+
+    _accel.compile_kernels()
+    table = ColorTable.from_image(image)
+    weights = table.counts.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(table.n_colors, 3))
+    labels = rng.integers(0, k, size=table.n_colors)
+    pixel_labels = rng.integers(0, k, size=image.shape[0] * image.shape[1])
+
+    def results():
+        return (
+            engines._coarse_sums(table, weights, features),
+            cluster_means(table.colors, labels, k, table.counts),
+            cluster_means(image.reshape(-1, 3), pixel_labels, k),
+        )
+
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("coarse_sums", "group_sums"):
+            kernel = getattr(_accel, name)
+            patch.setattr(_accel, name, lambda *a, kernel=kernel: calls.append(1) or kernel(*a))
+        compiled = results()
+        assert len(calls) == 3
+        patch.setattr(_accel, "enabled", lambda work=None: False)
+        plain = results()
+        assert len(calls) == 3
+    for got, expected in zip(compiled, plain, strict=True):
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_cluster_means_refuses_labels_outside_k(compiled, monkeypatch):
+    from core.colortable import cluster_means
+
+    if not compiled:
+        monkeypatch.setattr(_accel, "enabled", lambda work=None: False)
+    colors = np.zeros((4, 3), dtype=np.uint8)
+    for labels in ([0, 1, 2, 3], [0, -1, 0, 0]):
+        with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+            cluster_means(colors, np.array(labels), 3)
+
+
 def test_a_kept_table_is_reused_clean_and_dropped_when_its_call_fails():
     with _accel._zeroed_table(np.uint8) as first:
         assert not first.any() and first.shape == (1 << 24,)
