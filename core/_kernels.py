@@ -429,19 +429,23 @@ def bounds_step(x, w, centers, moved, labels, upper, lower, sums, mass):  # prag
 
 
 @jit(nogil=True)
+def _add_to_group(mass, sums, group, weights, values, i):  # pragma: no cover - compiled
+    """Add point `i` to `group`: its weight to `mass`, its weighted values to `sums`."""
+    weight = weights[i]
+    mass[group] += weight
+    for t in range(values.shape[1]):
+        sums[group, t] += values[i, t] * weight
+
+
+@jit(nogil=True)
 def group_sums(groups, weights, values, n_groups):  # pragma: no cover - compiled
     """Total weight and weighted sum of `values` (n, d) per group: what NumPy gets from one
     ``bincount`` per column, in the same order (so the same sums, bit for bit), in one
     pass without the (n,) products and casts."""
-    d = values.shape[1]
     mass = np.zeros(n_groups)
-    sums = np.zeros((n_groups, d))
+    sums = np.zeros((n_groups, values.shape[1]))
     for i in range(groups.shape[0]):
-        group = groups[i]
-        weight = weights[i]
-        mass[group] += weight
-        for t in range(d):
-            sums[group, t] += values[i, t] * weight
+        _add_to_group(mass, sums, groups[i], weights, values, i)
     return mass, sums
 
 
@@ -451,18 +455,14 @@ def coarse_sums(ids, bits, weights, values):  # pragma: no cover - compiled
     worked out from its 24-bit id on the way."""
     shift = 8 - bits
     top = (1 << bits) - 1
-    d = values.shape[1]
     mass = np.zeros(1 << (3 * bits))
-    sums = np.zeros((1 << (3 * bits), d))
+    sums = np.zeros((1 << (3 * bits), values.shape[1]))
     for i in range(ids.shape[0]):
         color = ids[i]
         cell = (color >> shift) & top
         cell |= ((color >> (8 + shift)) & top) << bits
         cell |= ((color >> (16 + shift)) & top) << (2 * bits)
-        weight = weights[i]
-        mass[cell] += weight
-        for t in range(d):
-            sums[cell, t] += values[i, t] * weight
+        _add_to_group(mass, sums, cell, weights, values, i)
     return mass, sums
 
 
