@@ -366,3 +366,55 @@ def test_assign_matches_brute_force_across_chunks(n, k):
     plain = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, plain.argmin(axis=1))
     np.testing.assert_allclose(distances, plain.min(axis=1), atol=1e-9)
+    # Last pass's labels, a tenth of them stale, read chunk by chunk (the last one short).
+    stale = labels.copy()
+    stale[::10] = rng.integers(0, k, stale[::10].shape[0])
+    again, _, _ = kmeans_module._nearest(x, np.einsum("ij,ij->i", x, x), centers, previous=stale)
+    np.testing.assert_array_equal(again, labels)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 700),
+    st.integers(1, 20),
+    st.integers(1, 4),
+    st.booleans(),
+    st.integers(0, 2**16),
+)
+def test_numpy_nearest_search_is_the_textbook_one(n, k, d, grid, seed):
+    """The NumPy path's nearest centre (lowest centre of equal distances), its distance and
+    the second nearest, bit for bit against ``argmin``/``sort`` over the same BLAS distance
+    block; and with last pass's labels (`previous`, partly stale) the same answer. Grid
+    data makes many exact ties, where only the tie rule decides."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, (n, d)).astype(float) if grid else rng.random((n, d))
+    centers = x[rng.integers(0, n, k)].copy()
+    if grid and k > 1:
+        centers[::2] = rng.integers(0, 4, centers[::2].shape)  # equal centres too
+    x_sq = np.einsum("ij,ij->i", x, x)
+    block = (-2.0 * centers) @ x.T + np.einsum("ij,ij->i", centers, centers)[:, None]
+    ordered = np.sort(block, axis=0)
+    labels, best, second = kmeans_module._nearest(x, x_sq, centers, second=True)
+    np.testing.assert_array_equal(labels, block.argmin(axis=0))
+    np.testing.assert_array_equal(best, np.maximum(ordered[0] + x_sq, 0.0))
+    runner_up = np.maximum(ordered[1] + x_sq, 0.0) if k > 1 else np.full(n, np.inf)
+    np.testing.assert_array_equal(second, runner_up)
+    stale = labels.copy()
+    flip = rng.random(n) < rng.random()
+    stale[flip] = rng.integers(0, k, int(flip.sum()))
+    again, again_best, _ = kmeans_module._nearest(x, x_sq, centers, previous=stale)
+    np.testing.assert_array_equal(again, labels)
+    np.testing.assert_array_equal(again_best, best)
+
+
+def test_last_labels_are_read_from_the_rows_of_a_short_chunk():
+    """A chunk shorter than the distance block reads each point's last centre from the
+    block's full rows: a wrong stride would land in the stale tail of row 0, which here
+    holds the minimum, and keep stale labels."""
+    block = np.zeros((2, 10))
+    out = block[:, :5]
+    out[0], out[1] = 0.0, 1.0  # centre 0 is nearest to all five points
+    low, labels = out.min(axis=0), np.empty(5, dtype=np.int32)
+    stale = np.ones(5, dtype=np.int32)
+    assert kmeans_module._keep_labels(block, out, low, stale, labels)
+    np.testing.assert_array_equal(labels, np.zeros(5))
