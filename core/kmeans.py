@@ -412,7 +412,10 @@ def _nearest(
         if runner_up is not None:
             # The second nearest: the minimum once the nearest centre's entry is masked (a
             # tie for the nearest leaves the other one, at the same distance).
-            np.put_along_axis(out, lab[None, :].astype(np.intp), np.inf, axis=0)
+            own = lab.astype(np.intp)
+            own *= block.shape[1]  # the nearest centre's entry, as a flat index of `block`
+            own += np.arange(stop - start)
+            block.reshape(-1)[own] = np.inf
             np.min(out, axis=0, out=runner_up[start:stop])
     best += x_sq
     np.maximum(best, 0.0, out=best)

@@ -371,6 +371,9 @@ def test_assign_matches_brute_force_across_chunks(n, k):
     stale[::10] = rng.integers(0, k, stale[::10].shape[0])
     again, _, _ = kmeans_module._nearest(x, np.einsum("ij,ij->i", x, x), centers, previous=stale)
     np.testing.assert_array_equal(again, labels)
+    # The second nearest (Hamerly's lower bounds), chunk by chunk too.
+    _, _, second = kmeans_module._nearest(x, np.einsum("ij,ij->i", x, x), centers, second=True)
+    np.testing.assert_allclose(second, np.sort(plain, axis=1)[:, 1], atol=1e-9)
 
 
 @settings(max_examples=80, deadline=None)
