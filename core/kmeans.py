@@ -645,12 +645,13 @@ def _lloyd_with_bounds(
     max_iter: int,
     tol_abs: float,
     bounds: _NumPyBounds | type[_CompiledBounds] = _CompiledBounds,
-) -> tuple[np.ndarray, int | None, bool, _Bounded | None]:
+) -> tuple[np.ndarray, int, bool, _Bounded | None]:
     """Lloyd's iterations with Hamerly's bounds; the same steps as :func:`_lloyd`.
 
     Returns the centres to report, the iterations run, whether they converged, and where
-    the run stopped. Returns ``n_iter=None`` (and the centres so far) if a cluster empties,
-    for plain Lloyd to re-seed it and carry on.
+    the run stopped. If a cluster empties, returns the iteration whose assignment emptied
+    it, the centres of that assignment and no stop, for plain Lloyd to redo that iteration,
+    re-seed the cluster and carry on.
     """
     n = x.shape[0]
     labels = np.empty(n, dtype=np.int32)
@@ -658,7 +659,7 @@ def _lloyd_with_bounds(
     sums, mass = bounds.init(x, w, centers, labels, upper, lower)
     for n_iter in range(1, max_iter + 1):
         if not (mass > 0).all():
-            return centers, None, False, None
+            return centers, n_iter, False, None
         new_centers = sums / mass[:, None]
         moved = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
         centers = new_centers
@@ -741,7 +742,8 @@ def _lloyd(
     plain_passes = _PLAIN_PASSES if state.compiled else 0
     if state.compiled and history is None and not bounded:
         return _compiled_lloyd(state, centers, max_iter, tol_abs)
-    for n_iter in range(1, max_iter + 1):
+    while n_iter < max_iter:
+        n_iter += 1
         if bounded and n_iter > plain_passes:
             # The same iterations from here on, with Hamerly's bounds.
             left = max_iter - n_iter + 1
@@ -749,10 +751,9 @@ def _lloyd(
             centers, bounded_iter, converged, stop = _lloyd_with_bounds(
                 x, w, centers, left, tol_abs, bounds
             )
-            if bounded_iter is not None:
-                n_iter += bounded_iter - 1
+            n_iter += bounded_iter - 1
+            if stop is not None:
                 if isinstance(bounds, _NumPyBounds):
-                    assert stop is not None
                     # A plain NumPy sweep costs 3x a bounded step: finish with a step.
                     state.labels, state.distances, sums, mass = stop.finish(x, w, centers, bounds)
                     inertia = float(w @ state.distances)
@@ -760,7 +761,8 @@ def _lloyd(
                     sums, mass, _, inertia = state.sweep(centers)
                 centers, inertia = _means(centers, sums, mass, inertia)
                 return KMeansResult(centers, state.labels, inertia, n_iter, converged)
-            bounded = False  # a cluster emptied: plain Lloyd carries on and re-seeds it
+            # A cluster emptied in iteration n_iter: plain Lloyd redoes it and re-seeds it.
+            bounded = False
         sums, mass, n_changed, inertia = state.sweep(centers)
         if history is not None:
             history.append(IterationRecord(centers.copy(), inertia, n_changed))

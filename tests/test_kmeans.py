@@ -421,3 +421,40 @@ def test_last_labels_are_read_from_the_rows_of_a_short_chunk():
     stale = np.ones(5, dtype=np.int32)
     assert kmeans_module._keep_labels(block, out, low, stale, labels)
     np.testing.assert_array_equal(labels, np.zeros(5))
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_bounded_lloyd_counts_the_iterations_before_a_cluster_empties(path, monkeypatch, request):
+    """When a cluster empties during a bounded run, plain Lloyd redoes that iteration and
+    re-seeds it: the run reports the iterations plain Lloyd reports, and stays within
+    max_iter. Starts off the data empty clusters after a few iterations."""
+    if path == "compiled":
+        request.getfixturevalue("kernels_loaded")
+        monkeypatch.setattr(kmeans_module, "_PLAIN_PASSES", 0)  # bounds from the first pass
+    else:
+        monkeypatch.setattr(_accel, "AVAILABLE", False)
+    emptied = []
+    reseed = kmeans_module._reseed_empty
+    monkeypatch.setattr(
+        kmeans_module, "_reseed_empty", lambda *args: emptied.append(1) or reseed(*args)
+    )
+    rng = np.random.default_rng(0)
+    mismatches = 0
+    for _ in range(300):
+        n, k = int(rng.integers(5, 40)), int(rng.integers(2, 6))
+        x = rng.normal(size=(n, 2)) * rng.choice([1, 5])
+        x[: n // 2] += rng.normal(size=2) * 10
+        w = rng.integers(1, 5, n).astype(float)
+        start = x[rng.integers(0, n, k)] + rng.normal(size=(k, 2)) * 3
+        max_iter = int(rng.integers(2, 12))
+        monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 10**9)
+        plain = kmeans(x, k, sample_weight=w, init=start, tol=0, max_iter=max_iter)
+        before = len(emptied)
+        monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 1)
+        bounded = kmeans(x, k, sample_weight=w, init=start, tol=0, max_iter=max_iter)
+        if len(emptied) > before:  # a cluster emptied in the bounded run
+            mismatches += bounded.n_iter != plain.n_iter
+            assert bounded.n_iter <= max_iter
+            np.testing.assert_array_equal(bounded.labels, plain.labels)
+    assert len(emptied) >= 20  # the case this test is for happened, in both runs
+    assert mismatches == 0
