@@ -306,9 +306,12 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, params.max_iter, epsilon)
     flags = cv2.KMEANS_PP_CENTERS if params.init == "k-means++" else cv2.KMEANS_RANDOM_CENTERS
     cv2.setRNGSeed(params.seed)
-    # As (n, 1, d) d-channel points: a single (1, d) row would be read as d points.
-    compactness, labels, centers = cv2.kmeans(  # type: ignore[call-overload]  # None is allowed
-        points.reshape(-1, 1, points.shape[1]), k, None, criteria, params.n_init, flags
+    # As (n, 1, d) d-channel points: a single (1, d) row would be read as d points. The
+    # labels go into a buffer of ours (read only with KMEANS_USE_INITIAL_LABELS, which is
+    # not set): OpenCV's own stubs before 5.1 do not accept None there.
+    best_labels = np.empty((points.shape[0], 1), dtype=np.int32)
+    compactness, labels, centers = cv2.kmeans(
+        points.reshape(-1, 1, points.shape[1]), k, best_labels, criteria, params.n_init, flags
     )
     return KMeansResult(
         centers=centers.astype(np.float64),
