@@ -439,7 +439,7 @@ def test_bounded_lloyd_counts_the_iterations_before_a_cluster_empties(path, monk
         kmeans_module, "_reseed_empty", lambda *args: emptied.append(1) or reseed(*args)
     )
     rng = np.random.default_rng(0)
-    mismatches = 0
+    mismatches = cases = 0
     for _ in range(300):
         n, k = int(rng.integers(5, 40)), int(rng.integers(2, 6))
         x = rng.normal(size=(n, 2)) * rng.choice([1, 5])
@@ -453,8 +453,9 @@ def test_bounded_lloyd_counts_the_iterations_before_a_cluster_empties(path, monk
         monkeypatch.setattr(kmeans_module, "_BOUNDS_ABOVE", 1)
         bounded = kmeans(x, k, sample_weight=w, init=start, tol=0, max_iter=max_iter)
         if len(emptied) > before:  # a cluster emptied in the bounded run
+            cases += 1
             mismatches += bounded.n_iter != plain.n_iter
             assert bounded.n_iter <= max_iter
             np.testing.assert_array_equal(bounded.labels, plain.labels)
-    assert len(emptied) >= 20  # the case this test is for happened, in both runs
+    assert cases >= 20  # the case this test is for happened often enough to count
     assert mismatches == 0
