@@ -1,4 +1,4 @@
-"""Writing kseg's PNGs: ``core.png.encode_png`` against Pillow and OpenCV, in one run.
+"""Writing kseg's PNGs: ``core.outputs.png.encode_png`` against Pillow and OpenCV, in one run.
 
 Run it from the repository root (after ``pip install -e ".[test]"``)::
 
@@ -9,16 +9,17 @@ kseg writes its own PNG container over ISA-L's deflate (``isal``) because its ou
 written by the hundred (``kseg batch``: two PNGs per image) and downloaded at full size (the
 dashboard). This checks that it is worth it, on the images kseg writes:
 
-    segmented   the photo segmented with k = 6 (``core.export.segmented_image``): k flat
+    segmented   the photo segmented with k = 6 (``core.outputs.export.segmented_image``): k flat
                 colours, RGB
     mask        the largest cluster as a black-and-white mask, grey
     cut-out     the largest cluster's own pixels on a transparent background (RGBA photo
                 pixels), the cut-outs ZIP's content
 
-with, for each, ``core.png.encode_png`` (no row filter for flat colours, "sub" for the
-cut-out: what kseg uses), Pillow at zlib level 6 (its default, what ``core.export.png_bytes``
-writes) and level 1, and ``cv2.imencode`` at zlib level 1 without row filters (what
-``kseg batch`` used before). Every output is decoded again and compared with the input.
+with, for each, ``core.outputs.png.encode_png`` (no row filter for flat colours, "sub" for the
+cut-out: what kseg uses), Pillow at zlib level 6 (its default, what
+``core.outputs.export.png_bytes`` writes) and level 1, and ``cv2.imencode`` at zlib level 1
+without row filters (what ``kseg batch`` used before). Every output is decoded again and
+compared with the input.
 Seconds are the best of 3; sizes in MB. The photo is ``bench_segment.make_photo`` (a
 bundled photo scaled up with σ = 2 noise).
 """
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import core
-    from core import export
-    from core.png import encode_png
+    from core.outputs import export
+    from core.outputs.png import encode_png
 
     photo = make_photo(args.mp)
     seg = core.segment(photo, 6)

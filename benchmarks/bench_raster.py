@@ -6,10 +6,10 @@ Run it from the repository root::
     python benchmarks/bench_raster.py --quick    # 2 MP and 10 MP instead
     python benchmarks/bench_raster.py --check    # exit 1 if a target is missed
 
-The scene is :func:`core.samples.synthetic_scene`: 4 bands (blue, green, red, NIR), uint16,
+The scene is :func:`core.inputs.samples.synthetic_scene`: 4 bands (blue, green, red, NIR), uint16,
 six land covers with smooth brightness variation and 4 % per-pixel noise, so nearly every
 pixel is a distinct feature vector (the colour-histogram trick cannot help). Features are
-:func:`core.raster.raster_features` (standardised float32), the same array for every method.
+:func:`core.inputs.raster.raster_features` (standardised float32), the same array for every method.
 
 Part 1 — 4 bands, 10 MP, k = 8
     kseg        ``core.kmeans_features(x, 8)``: k-means++ and 10 restarts on a 100,000-pixel
@@ -21,8 +21,8 @@ Part 1 — 4 bands, 10 MP, k = 8
     WCSS of every method is recomputed in float64 from its labels with centres at the
     member means. Targets: kseg ≥ 5× faster than sklearn, WCSS ≤ 1.01 × the reference.
 
-Part 3 — clean-up: ``core.raster.sieve_labels`` (GDAL's sieve through rasterio: each small
-    region joins its largest neighbour) against ``core.cleanup.merge_small_regions`` (each
+Part 3 — clean-up: ``core.inputs.raster.sieve_labels`` (GDAL's sieve through rasterio: each small
+    region joins its largest neighbour) against ``core.results.cleanup.merge_small_regions`` (each
     pixel of a small region takes the class of the nearest large region), on the labels of
     a 1 MP photo: time, and regions left (all, and under 20 px).
 
@@ -54,12 +54,12 @@ TARGET_PEAK_MB = 3072
 
 
 def make_raster(megapixels: float, seed: int = 0):
-    """A synthetic scene of about `megapixels` (aspect 4:3) as a core.raster.Raster."""
+    """A synthetic scene of about `megapixels` (aspect 4:3) as a core.inputs.raster.Raster."""
     from affine import Affine
     from rasterio.crs import CRS
 
-    from core.raster import GeoReference, Raster
-    from core.samples import SCENE_BANDS, synthetic_scene
+    from core.inputs.raster import GeoReference, Raster
+    from core.inputs.samples import SCENE_BANDS, synthetic_scene
 
     height = round((megapixels * 1e6 * 3 / 4) ** 0.5)
     width = round(megapixels * 1e6 / height)
@@ -110,8 +110,8 @@ def _rss_mb() -> float:
 def part1(megapixels: float, k: int, seed: int, repeat: int) -> tuple[list[dict], dict]:
     from sklearn.cluster import KMeans
 
-    from core.kmeans_nd import kmeans_features
-    from core.raster import raster_features
+    from core.engine.kmeans_nd import kmeans_features
+    from core.inputs.raster import raster_features
 
     raster = make_raster(megapixels, seed)
     x, _, _ = raster_features(raster)
@@ -156,8 +156,8 @@ def part1(megapixels: float, k: int, seed: int, repeat: int) -> tuple[list[dict]
 
 def part2_worker(megapixels: float, k: int, seed: int) -> dict:
     """In this fresh process: 4 bands + NDVI at `megapixels`, time and peak memory."""
-    from core.kmeans_nd import kmeans_features
-    from core.raster import raster_features
+    from core.engine.kmeans_nd import kmeans_features
+    from core.inputs.raster import raster_features
 
     raster = make_raster(megapixels, seed)
     with open("/proc/self/clear_refs", "w") as handle:
@@ -187,9 +187,9 @@ def part3_cleanup(seed: int, min_pixels: int = 20) -> list[dict]:
     from scipy import ndimage
     from sklearn.datasets import load_sample_image
 
-    from core.cleanup import merge_small_regions
-    from core.raster import sieve_labels
-    from core.segmentation import segment
+    from core.inputs.raster import sieve_labels
+    from core.results.cleanup import merge_small_regions
+    from core.results.segmentation import segment
 
     base = load_sample_image("china.jpg")
     photo = cv2.resize(base, (1224, 817), interpolation=cv2.INTER_CUBIC)

@@ -32,7 +32,8 @@ Columns
                     loaded (``core.warm_up``), as in any process that keeps working.
     first s         kseg's first call in a fresh process, kernels not loaded: a small job
                     takes the NumPy path rather than wait 0.5–0.8 s for numba (a large one
-                    loads them; see ``core._accel.enabled``). The load itself is printed too.
+                    loads them; see ``core.accel.compiled.enabled``). The load itself is
+                    printed too.
     speed-up        sklearn's time / the method's time.
     WCSS ratio      the method's WCSS / the reference WCSS, where the reference is scikit-learn's
                     best of n_init=10 — computed on the distinct colours weighted by their
@@ -138,7 +139,7 @@ def run_method(method: str, image: np.ndarray, k: int, seed: int, repeat: int) -
         seg = segment(image, k, seed=seed, color_space="rgb")
         result["first"] = time.perf_counter() - started
         # Warm = the steady state of a process that keeps working: kernels loaded (a
-        # small first job leaves them unloaded; see core._accel.enabled).
+        # small first job leaves them unloaded; see core.accel.compiled.enabled).
         started = time.perf_counter()
         warm_up(background=False)
         result["load"] = time.perf_counter() - started
@@ -274,7 +275,7 @@ def texture_benchmark(seed: int) -> tuple[str, bool]:
     """The 48-filter Leung–Malik bank at 1 MP: kseg's shared-FFT features vs cv2.filter2D."""
     import cv2
 
-    from core.texture import lm_filter_bank, texture_features
+    from core.features.texture import lm_filter_bank, texture_features
 
     image = make_photo(1, seed=seed)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0

@@ -49,11 +49,11 @@ __all__ = [
     "warn_fewer_colors",
 ]
 
-#: Colour spaces (display names and axes: :mod:`core.colorspaces`).
+#: Colour spaces (display names and axes: :mod:`core.features.colorspaces`).
 ColorSpace = Literal["rgb", "hsv", "lab", "oklab"]
 #: How the first centres are picked.
 Init = Literal["k-means++", "random"]
-#: k-means implementations (descriptions: :data:`core.engines.ENGINES`).
+#: k-means implementations (descriptions: :data:`core.engine.engines.ENGINES`).
 Engine = Literal["kseg", "sklearn", "opencv"]
 
 COLOR_SPACE_VALUES: Final[tuple[str, ...]] = get_args(ColorSpace)

@@ -23,8 +23,8 @@ import streamlit as st
 
 import core
 from core import collection as coll
-from core.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
-from core.export import png_bytes
+from core.features.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
+from core.outputs.export import png_bytes
 
 #: Pixels of each thumbnail in the grid.
 THUMBNAIL_PIXELS = 60_000

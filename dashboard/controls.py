@@ -13,10 +13,10 @@ from typing import Any
 
 import streamlit as st
 
-from core.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
-from core.masking import MaskOptions
-from core.samples import SAMPLES
-from core.segmentation import DEFAULT_COLOR_SPACE
+from core.features.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
+from core.inputs.masking import MaskOptions
+from core.inputs.samples import SAMPLES
+from core.results.segmentation import DEFAULT_COLOR_SPACE
 from core.validation import DEFAULT_N_INIT
 from dashboard import links
 
@@ -55,7 +55,7 @@ links.integer("seed", 0, SEED_MAX, 0)
 links.choice("init", INITS, INITS[0])
 links.integer("n_init", *N_INIT_RANGE, DEFAULT_N_INIT)
 links.choice("working_size", list(WORKING_SIZES), DEFAULT_WORKING_SIZE)
-#: Pixels that don't count (core.masking.MaskOptions): the CLI's --ignore-transparent,
+#: Pixels that don't count (core.inputs.masking.MaskOptions): the CLI's --ignore-transparent,
 #: --ignore-color and --color-tolerance.
 COLOR_TOLERANCE_RANGE = (0, 64)
 links.choice("ignore_transparent", [True, False], True)

@@ -13,13 +13,13 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from core import figures
-from core.compare import ENGINE_RUNS
-from core.export import compact_number, segmented_image
-from core.masking import n_counted, transparent_outside
-from core.previews import preview_bytes
-from core.steps import Steps
-from core.sweep import DEFAULT_KS, sweep_gif, sweep_zip
+from core.explore.compare import ENGINE_RUNS
+from core.explore.steps import Steps
+from core.explore.sweep import DEFAULT_KS, sweep_gif, sweep_zip
+from core.inputs.masking import n_counted, transparent_outside
+from core.outputs import figures
+from core.outputs.export import compact_number, segmented_image
+from core.outputs.previews import preview_bytes
 from dashboard import links, pipeline
 from dashboard.controls import Params
 from dashboard.pipeline import k_range

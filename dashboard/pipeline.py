@@ -40,16 +40,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import core
-from core import figures, previews
-from core.cleanup import merge_small_regions
-from core.compare import EngineRun, compare_engines
-from core.compression import Compression, compress
-from core.export import png_bytes
-from core.masking import MaskOptions
-from core.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
-from core.steps import Steps, kmeans_steps
-from core.sweep import sweep
-from core.texture import LM_FILTER_NAMES, lm_filter_bank
+from core.explore.compare import EngineRun, compare_engines
+from core.explore.compression import Compression, compress
+from core.explore.steps import Steps, kmeans_steps
+from core.explore.sweep import sweep
+from core.features.texture import LM_FILTER_NAMES, lm_filter_bank
+from core.inputs.masking import MaskOptions
+from core.inputs.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
+from core.outputs import figures, previews
+from core.outputs.export import png_bytes
+from core.results.cleanup import merge_small_regions
 from dashboard.controls import SCENE_SAMPLE, Params, RasterParams
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
@@ -277,7 +277,7 @@ def counted_image(
 ) -> np.ndarray:
     """The working-size image for the elbow, the sweep and the steps, RGBA when some pixels
     do not count (alpha 0 there: the sidebar's mask at this size), so that ``core.elbow``,
-    ``core.sweep`` and ``core.steps.kmeans_steps`` leave out the pixels ``core.segment``
+    ``core.sweep`` and ``core.explore.steps.kmeans_steps`` leave out the pixels ``core.segment``
     does. Keyed on the mask, as every cache that receives it is (through ``Params``)."""
     return mask.with_mask(_loaded, working_image(key, _loaded, fit_pixels))
 
@@ -330,7 +330,7 @@ def cluster_areas(
     raster = _loaded.raster
     if raster is None or raster.geo.crs is None or _seg.shape != (raster.height, raster.width):
         return None
-    from core.raster import class_areas
+    from core.inputs.raster import class_areas
 
     rows = raster.row_areas()
     return None if rows is None else class_areas(_seg.labels, rows, _seg.k)
@@ -495,7 +495,7 @@ def shrunk_image(key: str, _image: np.ndarray, max_pixels: int | None) -> np.nda
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def engine_runs(key: str, _image: np.ndarray, params: Params) -> list[EngineRun]:
-    """kseg, scikit-learn and OpenCV on the same pixels (:func:`core.compare.compare_engines`).
+    """kseg, scikit-learn and OpenCV on the same pixels (``compare_engines``).
 
     `key` names the pixels: the file's key and the size compared at."""
     return compare_engines(

@@ -19,8 +19,8 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 import core
-from core import export, figures
-from core.masking import MaskOptions, n_counted
+from core.inputs.masking import MaskOptions, n_counted
+from core.outputs import export, figures
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, Params
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
@@ -329,7 +329,7 @@ def render_downloads(
     raster = loaded.raster
     if raster is not None and seg.shape == (raster.height, raster.width):
         # rasterio (GDAL) loads only for a GeoTIFF, not with the page.
-        from core.raster import class_polygons, label_geotiff, polygons_json
+        from core.inputs.raster import class_polygons, label_geotiff, polygons_json
 
         buttons += [
             (
@@ -431,7 +431,7 @@ def render_raster_classes(
     )
     base = f"{stem}_k{result.k}_bands"
     columns = st.columns(4)
-    from core.raster import polygons_json
+    from core.inputs.raster import polygons_json
 
     downloads = [
         ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),

@@ -2,7 +2,8 @@
 
     python scripts/make_sample_raster.py
 
-A synthetic 4-band (blue, green, red, NIR) uint16 scene from :func:`core.samples.synthetic_scene`,
+A synthetic 4-band (blue, green, red, NIR) uint16 scene from
+:func:`core.inputs.samples.synthetic_scene`,
 256 × 320 pixels of 10 m in UTM zone 32N (EPSG:32632), with a tilted-swath no-data border
 (0) as real scenes have, deflate-compressed. Deterministic: the same bytes every run.
 """
@@ -19,7 +20,7 @@ from affine import Affine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.samples import SAMPLE_RASTER, SCENE_BANDS, synthetic_scene  # noqa: E402
+from core.inputs.samples import SAMPLE_RASTER, SCENE_BANDS, synthetic_scene  # noqa: E402
 
 HEIGHT, WIDTH = 256, 320
 TRANSFORM = Affine(10.0, 0.0, 600_000.0, 0.0, -10.0, 5_100_000.0)

@@ -45,10 +45,10 @@ def kernels_loaded() -> None:
     """Load the compiled kernels, so that even small jobs take the compiled path.
 
     Without it a small job in a process that has not loaded them takes the NumPy path
-    (see ``core._accel.enabled``), and a test comparing the two paths would compare NumPy
+    (see ``core.accel.compiled.enabled``), and a test comparing the two paths would compare NumPy
     with itself.
     """
-    from core import _accel
+    from core.accel import compiled as _accel
 
     if not _accel.AVAILABLE:  # pragma: no cover - numba missing
         pytest.skip("numba is not installed")

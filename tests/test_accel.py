@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import core
-from core import _accel
-from core.segmentation import segment
+from core.accel import compiled as _accel
+from core.results.segmentation import segment
 
 pytestmark = pytest.mark.skipif(not _accel.AVAILABLE, reason="numba is not installed")
 
@@ -108,8 +108,8 @@ def test_lloyd_pass_equals_a_direct_nearest_centre_search(n, k, grid, seed):
 def test_group_sums_equal_numpys_bincounts_to_the_bit(image, k, seed):
     # The coarse cells' sums (engines) and each cluster's mean colour (the palette), in one
     # compiled pass or with NumPy's bincount per column: the same numbers, not just close.
-    from core import engines
-    from core.colortable import ColorTable, cluster_means
+    from core.engine import engines
+    from core.features.colortable import ColorTable, cluster_means
 
     _accel.compile_kernels()
     table = ColorTable.from_image(image)
@@ -143,7 +143,7 @@ def test_group_sums_equal_numpys_bincounts_to_the_bit(image, k, seed):
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_cluster_means_refuses_labels_outside_k(compiled, monkeypatch):
-    from core.colortable import cluster_means
+    from core.features.colortable import cluster_means
 
     if not compiled:
         monkeypatch.setattr(_accel, "enabled", lambda work=None: False)
@@ -154,18 +154,18 @@ def test_cluster_means_refuses_labels_outside_k(compiled, monkeypatch):
 
 
 def test_a_kept_table_is_reused_clean_and_dropped_when_its_call_fails():
-    with _accel._zeroed_table(np.uint8) as first:
+    with _accel.zeroed_table(np.uint8) as first:
         assert not first.any() and first.shape == (1 << 24,)
-    with _accel._zeroed_table(np.uint8) as again:
+    with _accel.zeroed_table(np.uint8) as again:
         assert again is first  # kept between calls
-        with _accel._zeroed_table(np.uint8) as other:
+        with _accel.zeroed_table(np.uint8) as other:
             assert other is not first  # one call at a time: another gets a fresh one
         again[123] = 9  # a call that fails half-way, leaving its table dirty...
-        with pytest.raises(RuntimeError), _accel._zeroed_table(np.uint8) as dirty:
+        with pytest.raises(RuntimeError), _accel.zeroed_table(np.uint8) as dirty:
             dirty[5] = 1
             raise RuntimeError
         again[123] = 0
-    with _accel._zeroed_table(np.uint8) as next_one:
+    with _accel.zeroed_table(np.uint8) as next_one:
         assert not next_one.any()  # ...never hands it to the next call
 
 
@@ -181,7 +181,8 @@ def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
     root = Path(__file__).resolve().parents[1]
     install = tmp_path / "site"
     shutil.copytree(root / "core", install / "core", ignore=shutil.ignore_patterns("__pycache__"))
-    (install / "core" / "__pycache__").write_text("")  # a file: no cache folder can be made
+    for package in (install / "core").rglob("__init__.py"):
+        (package.parent / "__pycache__").write_text("")  # a file: no cache folder can be made
     blocked = tmp_path / "blocked"
     blocked.write_text("")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CACHE", "KSEG"))}
@@ -193,7 +194,7 @@ def test_read_only_install_imports_and_runs_without_a_disk_cache(tmp_path):
     )
     code = (
         "import numpy as np, core.cli\n"
-        "from core import _accel\n"
+        "from core.accel import compiled as _accel\n"
         "pixels = np.array([[1, 2, 3], [1, 2, 3], [9, 9, 9]], dtype=np.uint8)\n"
         "print(_accel.color_counts(pixels)[1].tolist())\n"
     )
@@ -219,7 +220,7 @@ def test_a_small_first_job_does_not_load_numba_and_the_budget_then_loads_it():
     """Rent or buy: small jobs take the NumPy path until it has cost about a load."""
     out = run_python(
         "import sys, numpy as np\n"
-        "from core import _accel, segment\n"
+        "from core import segment\nfrom core.accel import compiled as _accel\n"
         "rng = np.random.default_rng(0)\n"
         "image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)\n"
         "first = segment(image, 5, color_space='rgb')\n"
@@ -239,7 +240,7 @@ def test_a_small_first_job_does_not_load_numba_and_the_budget_then_loads_it():
 def test_a_large_job_loads_the_kernels_at_once():
     out = run_python(
         "import sys, numpy as np\n"
-        "from core import _accel, kmeans\n"
+        "from core import kmeans\nfrom core.accel import compiled as _accel\n"
         "k = 8\n"
         "points = np.random.default_rng(0).random((_accel.LOAD_AT_ONCE_WORK // k, 1))\n"
         "print(_accel.enabled(work=10), _accel.loaded())\n"

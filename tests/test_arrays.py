@@ -1,11 +1,11 @@
-"""core.arrays: the array-to-array helpers (validate an image, shrink an image)."""
+"""core.inputs.arrays: the array-to-array helpers (validate an image, shrink an image)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.arrays import as_rgb_image, check_segmented_image, resize_to_max_pixels
+from core.inputs.arrays import as_rgb_image, check_segmented_image, resize_to_max_pixels
 
 
 def test_resize_to_max_pixels():

@@ -20,8 +20,7 @@ from helpers import small_photo, write_tif
 from PIL import Image
 
 import core
-from core import batch
-from core.cli import EXIT_ERROR, main
+from core.cli import EXIT_ERROR, batch, main
 from core.collection import (
     Palette,
     apply_palette,

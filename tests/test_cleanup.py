@@ -1,4 +1,4 @@
-"""core.cleanup: small regions merge into the cluster around them."""
+"""core.results.cleanup: small regions merge into the cluster around them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from core.cleanup import merge_small_labels, merge_small_regions
-from core.segmentation import segment
+from core.results.cleanup import merge_small_labels, merge_small_regions
+from core.results.segmentation import segment
 
 
 def speckled(seed: int = 0) -> np.ndarray:

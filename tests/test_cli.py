@@ -15,11 +15,12 @@ import pytest
 from helpers import ROOT
 from PIL import Image
 
-from core import __version__, export
+from core import __version__
 from core.cli import EXIT_ERROR, main
-from core.elbow import elbow
-from core.io import resize_to_max_pixels
-from core.segmentation import segment
+from core.explore.elbow import elbow
+from core.inputs.io import resize_to_max_pixels
+from core.outputs import export
+from core.results.segmentation import segment
 
 
 @pytest.fixture
@@ -215,7 +216,7 @@ def test_interrupt_exits_130_without_traceback(image_file, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("core.segmentation.segment", interrupted)
+    monkeypatch.setattr("core.results.segmentation.segment", interrupted)
     assert main(["segment", str(image_file), "-k", "2"]) == 130
     assert capsys.readouterr().err == "kseg: interrupted\n"
 

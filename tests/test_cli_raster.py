@@ -13,8 +13,8 @@ from PIL import Image
 from core import open_image, segment
 from core.cli import EXIT_ERROR, main
 from core.errors import ImageError
-from core.raster import LABEL_NODATA
-from core.samples import SAMPLE_RASTER
+from core.inputs.raster import LABEL_NODATA
+from core.inputs.samples import SAMPLE_RASTER
 
 
 def test_open_image_reads_a_geotiff_with_rasterio():

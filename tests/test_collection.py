@@ -15,8 +15,18 @@ from PIL import Image
 
 import core
 from core import collection
-from core.collection import Palette, apply_palette, fit_collection, segment_collection
-from core.segmentation import segment
+from core.collection import (
+    Palette,
+    apply_palette,
+    bands,
+    executors,
+    fit_collection,
+    histograms,
+    run,
+    segment_collection,
+    sources,
+)
+from core.results.segmentation import segment
 
 
 def assert_same_palette(a: Palette, b: Palette) -> None:
@@ -237,15 +247,15 @@ def test_merge_histograms_sums_counts(id_lists, dense):
     for i, ids in enumerate(id_lists):
         ids_array = np.array(sorted(ids), dtype=np.uint32)
         counts = rng.integers(1, 1000, size=ids_array.shape[0]).astype(np.uint32)
-        parts.append(collection._Histogram(ids_array, counts, (collection._ImageInfo(i, 1, 1),)))
+        parts.append(histograms.Histogram(ids_array, counts, (sources.ImageInfo(i, 1, 1),)))
         for key, count in zip(ids_array.tolist(), counts.tolist(), strict=True):
             expected[key] = expected.get(key, 0) + count
-    threshold = collection._DENSE_ABOVE
+    threshold = histograms._DENSE_ABOVE
     try:
-        collection._DENSE_ABOVE = -1 if dense else threshold
+        histograms._DENSE_ABOVE = -1 if dense else threshold
         merged = collection.merge_histograms(*parts)
     finally:
-        collection._DENSE_ABOVE = threshold
+        histograms._DENSE_ABOVE = threshold
     assert merged.ids.tolist() == sorted(expected)
     assert merged.counts.tolist() == [expected[key] for key in sorted(expected)]
     assert [info.index for info in merged.infos] == list(range(len(id_lists)))
@@ -278,7 +288,7 @@ def test_segment_collection_table(tmp_path, trio):
 
 def test_segment_collection_with_a_kept_palette_does_not_fit(trio, monkeypatch):
     palette = fit_collection(trio[:1], 3)
-    monkeypatch.setattr(collection, "_fit", None)  # any fit would fail
+    monkeypatch.setattr(run, "fit_palette", None)  # any fit would fail
     result = segment_collection(trio, palette)
     assert result.palette is palette
     for row, image in zip(result.rows, trio, strict=True):
@@ -364,7 +374,7 @@ def test_histograms_in_chunks_on_dask_match_one_per_image(tmp_path, client):
         else:
             sources[f"{i:02d}"] = image
     sources["07"] = b"not an image"  # an error inside a chunk
-    executor = collection._executor(client)
+    executor = executors.make_executor(client)
     assert executor.chunk_size(len(sources)) > 1
     seen: list[tuple[str, int, int]] = []
     on_dask = segment_collection(
@@ -385,8 +395,8 @@ def test_local_client_refuses_to_start_in_a_spawned_child(monkeypatch):
     class Child:
         name = "SpawnProcess-1"
 
-    monkeypatch.setattr(collection.multiprocessing, "parent_process", lambda: Child())
-    monkeypatch.setattr(collection.multiprocessing, "current_process", lambda: Child())
+    monkeypatch.setattr(executors.multiprocessing, "parent_process", lambda: Child())
+    monkeypatch.setattr(executors.multiprocessing, "current_process", lambda: Child())
     with (
         pytest.raises(RuntimeError, match="if __name__ == "),
         collection.local_client(1),
@@ -494,15 +504,15 @@ def test_the_band_mapping_is_2_to_98_percent_of_the_pooled_pixels(water_tiles):
 def test_the_band_sample_is_bounded_and_seeded(water_tiles, monkeypatch):
     """Each raster is read decimated and sends at most `size` pixels, the same each time;
     pooled samples weigh each raster by its valid pixels, not by its sample's size."""
-    monkeypatch.setattr(collection, "_SAMPLE_READ", 150)  # a 20 x 30 tile is read at 1/2
-    source = collection._as_sources([water_tiles[0]], None)[0]
-    sample = collection._band_sample(source, None, 40, 7)
-    again = collection._band_sample(source, None, 40, 7)
+    monkeypatch.setattr(bands, "_SAMPLE_READ", 150)  # a 20 x 30 tile is read at 1/2
+    source = sources.as_sources([water_tiles[0]], None)[0]
+    sample = bands._band_sample(source, None, 40, 7)
+    again = bands._band_sample(source, None, 40, 7)
     assert sample is not None and again is not None
     assert sample.values.shape == (40, 3) and sample.values.dtype == np.uint16
     np.testing.assert_array_equal(sample.values, again.values)
     assert sample.weight == pytest.approx(20 * 30 / 40)
-    other = collection._band_sample(source, None, 40, 8)
+    other = bands._band_sample(source, None, 40, 8)
     assert other is not None and not np.array_equal(other.values, sample.values)
 
 
@@ -539,7 +549,7 @@ def test_a_kept_palette_maps_a_new_tile_as_the_fit_did(water_tiles, tmp_path):
     assert set(np.unique(seg.labels[:3]).tolist()) == {water_class}
     assert set(np.unique(seg.labels[3:]).tolist()) == {field_class}
     # The same as labelling the tile's bands mapped with the kept bounds, by hand.
-    from core.raster import stretch_rgb
+    from core.inputs.raster import stretch_rgb
 
     assert kept.band_mapping is not None
     by_hand = stretch_rgb(core.open_raster(new), bounds=kept.band_mapping.bounds)
@@ -588,7 +598,7 @@ def test_a_decimated_band_sample_keeps_the_spread_of_the_values(tmp_path, monkey
     (an average of 3 x 3 pixels would pull them towards the mean: about 1 700–3 300)."""
     from helpers import write_tif
 
-    monkeypatch.setattr(collection, "_SAMPLE_READ", 400)
+    monkeypatch.setattr(bands, "_SAMPLE_READ", 400)
     data = np.random.default_rng(9).integers(0, 5000, (3, 60, 60)).astype(np.uint16)
     mapping = fit_collection([write_tif(tmp_path / "noise.tif", data)], 2).band_mapping
     assert mapping is not None

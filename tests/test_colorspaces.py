@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.colorspaces import AXIS_TITLES, COLOR_SPACES, check_color_space, rgb_to_features
+from core.features.colorspaces import AXIS_TITLES, COLOR_SPACES, check_color_space, rgb_to_features
 
 # sRGB -> CIELAB (D65) reference values, e.g. from Bruce Lindbloom's calculator.
 LAB_REFERENCE = [
@@ -75,7 +75,7 @@ def test_names_are_case_insensitive_and_checked():
 def test_large_inputs_converted_in_threads_give_the_same_bits(space, monkeypatch):
     """From _THREAD_ROWS rows per thread on, slices are converted side by side: every
     row must come out exactly as when the whole array is converted at once."""
-    from core import colorspaces
+    from core.features import colorspaces
 
     monkeypatch.setattr(colorspaces._accel, "enabled", lambda work=None: False)  # NumPy's
     colors = np.random.default_rng(4).integers(0, 256, (10_001, 3), dtype=np.uint8)
@@ -94,7 +94,8 @@ def test_compiled_lab_matches_reference(rgb, lab, kernels_loaded):
 def test_compiled_lab_equals_numpy_lab_to_rounding_on_the_rgb_cube(kernels_loaded, monkeypatch):
     """Every 5th of the 2**24 colours (both branches of CIELAB's f, every channel level):
     the fused kernel and NumPy's passes agree to ~1e-13, and the kernel is the one used."""
-    from core import _accel, colorspaces
+    from core.accel import compiled as _accel
+    from core.features import colorspaces
 
     ids = np.arange(0, 1 << 24, 5)
     colors = np.stack([ids & 255, (ids >> 8) & 255, ids >> 16], axis=1).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""core.colortable: distinct colours and counts, painting labels back, palettes from labels."""
+"""core.features.colortable: distinct colours and counts, labels painted back, palettes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core import _accel, colortable
-from core.colortable import ColorTable, cluster_means, recolor
+from core.accel import compiled as _accel
+from core.features import colortable
+from core.features.colortable import ColorTable, cluster_means, recolor
 
 images = arrays(
     np.uint8,

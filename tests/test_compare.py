@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from core.colorspaces import rgb_to_features
-from core.compare import ENGINE_RUNS, compare_engines
-from core.segmentation import segment
+from core.explore.compare import ENGINE_RUNS, compare_engines
+from core.features.colorspaces import rgb_to_features
+from core.results.segmentation import segment
 
 
 def test_engines_agree_and_kseg_is_the_reference(china):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.compression import compress, indexed_png
-from core.segmentation import segment
+from core.explore.compression import compress, indexed_png
+from core.results.segmentation import segment
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 17])

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.samples import SAMPLE_RASTER
+from core.inputs.samples import SAMPLE_RASTER
 from dashboard.controls import SCENE_SAMPLE, UPLOAD
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -86,7 +86,7 @@ def test_elbow_tab_leaves_no_data_out(scene_app):
     scene_app.session_state["view"] = "Choosing k"
     scene_app.run()
     assert not scene_app.exception and not scene_app.error
-    from core.masking import MaskOptions
+    from core.inputs.masking import MaskOptions
     from dashboard import pipeline
 
     loaded = pipeline.load(pipeline.sample_file(SCENE_SAMPLE).key, SAMPLE_RASTER.read_bytes())

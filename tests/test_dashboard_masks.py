@@ -11,8 +11,8 @@ from helpers import APP, png
 from streamlit.testing.v1 import AppTest
 
 import core
-from core.masking import MaskOptions
-from core.steps import kmeans_steps
+from core.explore.steps import kmeans_steps
+from core.inputs.masking import MaskOptions
 from dashboard.controls import UPLOAD
 
 

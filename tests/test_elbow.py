@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.elbow import elbow, find_knee
-from core.segmentation import segment
+from core.explore.elbow import elbow, find_knee
+from core.results.segmentation import segment
 
 
 def four_blobs(seed: int = 0) -> np.ndarray:

@@ -1,14 +1,14 @@
-"""core.engines: each engine on its own, with the settings segment() gives it."""
+"""core.engine.engines: each engine on its own, with the settings segment() gives it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.colorspaces import rgb_to_features
-from core.colortable import ColorTable
-from core.engines import fit_colors, opencv_kmeans, sklearn_kmeans
-from core.kmeans import kmeans
+from core.engine.engines import fit_colors, opencv_kmeans, sklearn_kmeans
+from core.engine.kmeans import kmeans
+from core.features.colorspaces import rgb_to_features
+from core.features.colortable import ColorTable
 from core.validation import FitParams
 
 

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from core.cli import main
-from core.export import (
+from core.inputs.io import resize_to_max_pixels
+from core.outputs.export import (
     PALETTE_FIELDS,
     cutout,
     cutouts_zip,
@@ -27,8 +28,7 @@ from core.export import (
     recipe,
     recipe_json,
 )
-from core.io import resize_to_max_pixels
-from core.segmentation import segment
+from core.results.segmentation import segment
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -229,7 +229,7 @@ def test_recipe_is_json_even_with_numpy_parameters(noisy_blocks):
 
 
 def test_compact_number_is_one_convention():
-    from core.export import compact_number
+    from core.outputs.export import compact_number
 
     assert [compact_number(v) for v in (24_441_400.2, 36_600, 3511.4, 0.1234, 0)] == [
         "24.4 M",

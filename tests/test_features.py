@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.engine.kmeans import kmeans
 from core.features import pixel_features
-from core.kmeans import kmeans
-from core.segmentation import segment
+from core.results.segmentation import segment
 from core.validation import DEFAULT_N_INIT
 
 
@@ -25,12 +25,12 @@ def test_position_features_make_regions_spatially_coherent():
 
 
 def test_segment_features_and_spatial_weight_still_work_and_warn():
-    import core.features
+    from core.results.segmentation import segment_features
 
     image = np.zeros((6, 8, 3), dtype=np.uint8)
     image[:, 4:] = 255
     with pytest.warns(DeprecationWarning, match="segment_features"):
-        old = core.features.segment_features(image, 2, spatial_weight=1.0)
+        old = segment_features(image, 2, spatial_weight=1.0)
     new = segment(image, 2, position_weight=1.0)
     np.testing.assert_array_equal(old.labels, new.labels)
     assert old.position_weight == 1.0

@@ -1,4 +1,4 @@
-"""core.figures: tested by structure (trace types, counts, colours), never by pixels."""
+"""core.outputs.figures: tested by structure (trace types, counts, colours), never by pixels."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import plotly.graph_objects as go
 import pytest
 
 import core
-from core import figures
-from core.elbow import Elbow
-from core.steps import kmeans_steps
-from core.texture import LM_FILTER_NAMES, lm_filter_bank
+from core.explore.elbow import Elbow
+from core.explore.steps import kmeans_steps
+from core.features.texture import LM_FILTER_NAMES, lm_filter_bank
+from core.outputs import figures
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_compression_psnr_axis_has_its_own_round_ticks():
 def test_elbow_of_a_one_colour_image_has_no_negative_axis():
     import warnings
 
-    from core.elbow import elbow
+    from core.explore.elbow import elbow
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -167,7 +167,7 @@ def test_elbow_of_a_one_colour_image_has_no_negative_axis():
 
 
 def test_legends_sit_below_the_plot_not_on_the_title(seg, photo):
-    from core.elbow import elbow
+    from core.explore.elbow import elbow
 
     curve = elbow(photo, range(1, 5), n_init=1)
     for figure in (

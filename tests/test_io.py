@@ -16,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 
 from core.errors import ImageError
-from core.io import DEFAULT_MAX_PIXELS, load_image, open_image
+from core.inputs.io import DEFAULT_MAX_PIXELS, load_image, open_image
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:
@@ -403,14 +403,14 @@ def test_every_exif_orientation_of_a_jpeg_matches_pillow(orientation):
 
 def test_wide_strips_convert_like_the_whole_image(monkeypatch):
     """Band-by-band conversion gives the same pixels as converting in one go."""
-    import core.io
+    import core.inputs.io
 
     rng = np.random.default_rng(3)
     rgba = rng.integers(0, 256, (37, 23, 4), dtype=np.uint8)
     gray16 = rng.integers(0, 65536, (37, 23), dtype=np.uint16)
     files = [encode(Image.fromarray(rgba, mode="RGBA"), "PNG"), cv2.imencode(".png", gray16)[1]]
     whole = [open_image(bytes(f)) for f in files]
-    monkeypatch.setattr(core.io, "_STRIP_PIXELS", 50)  # two rows per band
+    monkeypatch.setattr(core.inputs.io, "_STRIP_PIXELS", 50)  # two rows per band
     for data, reference in zip(files, whole, strict=True):
         banded = open_image(bytes(data))
         np.testing.assert_array_equal(banded.rgb, reference.rgb)
@@ -430,12 +430,12 @@ def test_wide_strips_convert_like_the_whole_image(monkeypatch):
 def test_an_rgb_jpeg_loads_as_pillow_decodes_it_into_a_writable_array(
     height, width, seed, quality, subsampling, progressive, smooth
 ):
-    # core.io decodes a plain RGB JPEG with simplejpeg (libjpeg-turbo straight into NumPy):
+    # core.inputs.io decodes a plain RGB JPEG with simplejpeg (libjpeg-turbo straight into NumPy):
     # the same pixels as Pillow's, whatever the subsampling and partial 8 x 8 or 16 x 16
     # blocks at the edges, and an array the caller may write to.
     from unittest import mock
 
-    from core import io as core_io
+    from core.inputs import io as core_io
 
     pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
     if smooth:  # smooth gradients, where upsampling differences would show

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from core.errors import ImageError
-from core.io import load_image
+from core.inputs.io import load_image
 
 CASES = int(os.environ.get("KSEG_FUZZ_CASES", "400"))
 SEED = int(os.environ.get("KSEG_FUZZ_SEED", "20261201"))

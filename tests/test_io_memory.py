@@ -35,7 +35,7 @@ image.save(path, format="TIFF" if kind == "float_tiff" else "PNG", **options)
 _LOAD = """
 import io, json, sys
 from PIL import Image
-from core.io import open_image
+from core.inputs.io import open_image
 
 # A tiny file of the same kind first, so the modules the decode path imports on first use
 # are in the baseline: the bound is on the decode's memory, not on importing libraries.

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
-from core import _accel
-from core.kmeans import assign_and_update, kmeans
+from core.accel import compiled as _accel
+from core.engine.kmeans import assign_and_update, kmeans
 
 # The module (core.kmeans the attribute is the function, re-exported by the package).
-kmeans_module = importlib.import_module("core.kmeans")
+kmeans_module = importlib.import_module("core.engine.kmeans")
 
 
 def brute_force_lloyd(x, w, centers, max_iter=500):
@@ -356,7 +356,7 @@ def test_bounded_numpy_lloyd_matches_plain_on_any_data(monkeypatch, seed, k, max
 def test_assign_matches_brute_force_across_chunks(n, k):
     """Nearest centre and squared distance, also where rows span several chunks (the last
     one short) and for many centres, against distances computed the plain way."""
-    from core.kmeans import assign
+    from core.engine.kmeans import assign
 
     rng = np.random.default_rng(n)
     x = rng.normal(size=(n, 3)) * 10

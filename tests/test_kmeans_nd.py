@@ -1,4 +1,4 @@
-"""core.kmeans_nd: exact Lloyd on every pixel, against a brute-force oracle and scikit-learn."""
+"""core.engine.kmeans_nd: exact Lloyd on every pixel, against brute force and scikit-learn."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core import _accel
-from core.kmeans_nd import kmeans_features, label_features
+from core.accel import compiled as _accel
+from core.engine.kmeans_nd import kmeans_features, label_features
 
 
 def brute_lloyd(x, centers, max_iter=300):

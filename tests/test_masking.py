@@ -1,4 +1,4 @@
-"""Pixels that don't count: segment(mask=...) and core.masking."""
+"""Pixels that don't count: segment(mask=...) and core.inputs.masking."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PIL import Image
 
 from core import open_image, segment
 from core.errors import ImageError
-from core.masking import MaskOptions, mask_from_color, resolve_mask
+from core.inputs.masking import MaskOptions, mask_from_color, resolve_mask
 
 LOGO_COLORS = np.array([[200, 30, 40], [20, 60, 180], [250, 200, 20]])
 
@@ -127,7 +127,7 @@ def test_mask_from_color():
 
 
 def test_segmented_export_is_transparent_where_pixels_do_not_count():
-    from core import export
+    from core.outputs import export
 
     rgba = logo_rgba()
     seg = segment(rgba, 3)
@@ -141,7 +141,7 @@ def test_segmented_export_is_transparent_where_pixels_do_not_count():
 
 def test_elbow_and_scatter_leave_masked_pixels_out():
     from core import elbow
-    from core.figures import scatter3d_figure
+    from core.outputs.figures import scatter3d_figure
 
     rgba = logo_rgba()
     curve = elbow(rgba, range(1, 5))
@@ -156,7 +156,7 @@ def test_elbow_and_scatter_leave_masked_pixels_out():
 
 
 def test_recipe_says_which_pixels_were_left_out():
-    from core import export
+    from core.outputs import export
 
     rgba = logo_rgba()
     recipe = export.recipe(segment(rgba, 3), image_name="logo.png")
@@ -193,8 +193,8 @@ def test_recipe_command_reproduces_a_custom_mask(tmp_path, monkeypatch, options)
     import json
     import shlex
 
-    from core import export
     from core.cli import main
+    from core.outputs import export
 
     rgba = scan_with_background()
     (tmp_path / "scan.png").write_bytes(png(rgba))
@@ -271,7 +271,7 @@ def test_elbow_wcss_is_segments_wcss_for_every_k():
 
 
 def test_sweep_frames_agree_with_segment(photo):
-    from core.sweep import sweep, sweep_frames
+    from core.explore.sweep import sweep, sweep_frames
 
     mask = np.random.default_rng(2).random(photo.shape[:2]) > 0.4
     results = sweep(photo, [2, 4, 5], mask=mask, seed=1)
@@ -292,7 +292,7 @@ def test_sweep_frames_agree_with_segment(photo):
 
 
 def test_steps_cluster_only_the_pixels_that_count():
-    from core.steps import kmeans_steps
+    from core.explore.steps import kmeans_steps
 
     rgba = logo_rgba(background=(0, 0, 0))
     opaque = rgba[:, :, 3] > 0
@@ -310,8 +310,8 @@ def test_steps_cluster_only_the_pixels_that_count():
 
 
 def test_scatter_figures_never_draw_a_masked_pixel(photo):
-    from core.figures import scatter3d_figure, steps_figure
-    from core.steps import kmeans_steps
+    from core.explore.steps import kmeans_steps
+    from core.outputs.figures import scatter3d_figure, steps_figure
 
     image = photo.copy()
     mask = np.random.default_rng(4).random(image.shape[:2]) > 0.5
@@ -335,8 +335,8 @@ def test_scatter_figures_never_draw_a_masked_pixel(photo):
 
 def test_explore_tools_refuse_an_all_masked_image_as_segment_does():
     from core import elbow
-    from core.steps import kmeans_steps
-    from core.sweep import sweep
+    from core.explore.steps import kmeans_steps
+    from core.explore.sweep import sweep
 
     rgba = logo_rgba()
     rgba[:, :, 3] = 0

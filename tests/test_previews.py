@@ -1,4 +1,4 @@
-"""core.previews: screen-sized encoded previews and per-cluster thumbnails."""
+"""core.outputs.previews: screen-sized encoded previews and per-cluster thumbnails."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from helpers import png
 from PIL import Image
 
 import core
-from core import previews
-from core.export import segmented_image
+from core.outputs import previews
+from core.outputs.export import segmented_image
 
 
 @pytest.fixture(scope="module")

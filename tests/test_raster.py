@@ -1,4 +1,4 @@
-"""core.raster: GeoTIFFs made here with rasterio (UTM 10 m; EPSG:4326 at two latitudes)."""
+"""core.inputs.raster: GeoTIFFs made here with rasterio (UTM 10 m; EPSG:4326 at two latitudes)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from PIL import Image
 from rasterio.crs import CRS
 
 from core.errors import ImageError
-from core.raster import (
+from core.inputs.raster import (
     LABEL_NODATA,
     GeoReference,
     band_positions,
@@ -448,7 +448,7 @@ def test_polygons_in_a_geographic_crs_have_true_areas(tmp_path):
 
 
 def test_bundled_sample_raster_is_the_scripts_scene():
-    from core.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
+    from core.inputs.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
 
     raster = load_sample_raster()
     assert raster.n_bands == 4 and raster.dtype == "uint16"
@@ -478,7 +478,7 @@ def test_class_areas_match_a_pixel_by_pixel_sum(labels, seed):
 
 
 def test_pixel_size_text_names_the_unit():
-    from core.raster import GeoReference
+    from core.inputs.raster import GeoReference
 
     step = Affine(0.001, 0, 10, 0, -0.001, 50)
     assert GeoReference(CRS.from_epsg(4326), step).pixel_size_text == "0.001 × 0.001°"

@@ -1,4 +1,4 @@
-"""core.raster_segmentation: classes of a multiband scene, masked pixels, GIS outputs."""
+"""core.results.raster_segmentation: classes of a multiband scene, masked pixels, GIS outputs."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
+from core.engine.kmeans_nd import kmeans_features
 from core.errors import ImageError
-from core.kmeans_nd import kmeans_features
-from core.raster import LABEL_NODATA, GeoReference, Raster, raster_features
-from core.raster_segmentation import segment_raster
-from core.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
+from core.inputs.raster import LABEL_NODATA, GeoReference, Raster, raster_features
+from core.inputs.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
+from core.results.raster_segmentation import segment_raster
 
 
 def make_raster(height=60, width=80, seed=0, nodata_rows=5):

@@ -1,12 +1,12 @@
-"""core.samples: the sample photos, read as shipped."""
+"""core.inputs.samples: the sample photos, read as shipped."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.io import load_image
-from core.samples import SAMPLES, load_sample, sample_bytes
+from core.inputs.io import load_image
+from core.inputs.samples import SAMPLES, load_sample, sample_bytes
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))

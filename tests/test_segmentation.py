@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
-from core import _accel
-from core.arrays import resize_to_max_pixels
-from core.colorspaces import COLOR_SPACES, rgb_to_features
-from core.colortable import ColorTable
-from core.kmeans import assign_and_update, kmeans
-from core.segmentation import segment
+from core.accel import compiled as _accel
+from core.engine.kmeans import assign_and_update, kmeans
+from core.features.colorspaces import COLOR_SPACES, rgb_to_features
+from core.features.colortable import ColorTable
+from core.inputs.arrays import resize_to_max_pixels
+from core.results.segmentation import segment
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -261,13 +261,13 @@ def test_old_names_the_readme_promised_keep_working(blocks):
     run = kmeans(blocks.reshape(-1, 3) / 255.0, 2, record_history=True)
     assert run.inertia == run.wcss
     assert run.history is not None and run.history[0].inertia == run.history[0].wcss
-    import core.figures
-    import core.io
-    from core import previews
+    import core.inputs.io
+    import core.outputs.figures
+    from core.outputs import previews
 
-    assert core.io.resize_to_max_pixels is core.resize_to_max_pixels
-    assert core.figures.preview_bytes is previews.preview_bytes
-    assert core.figures.cluster_thumbnails is previews.cluster_thumbnails
+    assert core.inputs.io.resize_to_max_pixels is core.resize_to_max_pixels
+    assert core.outputs.figures.preview_bytes is previews.preview_bytes
+    assert core.outputs.figures.cluster_thumbnails is previews.cluster_thumbnails
 
 
 @settings(max_examples=25, deadline=None)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.web.server.app_discovery import discover_asgi_app
 
 import core
-from core import previews
+from core.outputs import previews
 from dashboard import server
 from dashboard.controls import DEFAULT_SAMPLE
 

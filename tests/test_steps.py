@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from core.kmeans import kmeans
-from core.steps import kmeans_steps
+from core.engine.kmeans import kmeans
+from core.explore.steps import kmeans_steps
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])

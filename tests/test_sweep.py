@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.segmentation import segment
-from core.sweep import sweep, sweep_frames, sweep_gif, sweep_zip
+from core.explore.sweep import sweep, sweep_frames, sweep_gif, sweep_zip
+from core.results.segmentation import segment
 
 
 def test_each_k_equals_segment(photo):

@@ -1,4 +1,4 @@
-"""Tests for core.texture: the Leung–Malik bank and per-pixel texture features."""
+"""Tests for core.features.texture: the Leung–Malik bank and per-pixel texture features."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from core.texture import LM_FILTER_NAMES, LM_N_FILTERS, lm_filter_bank, texture_features
+from core.features.texture import LM_FILTER_NAMES, LM_N_FILTERS, lm_filter_bank, texture_features
 
-# Index groups of the bank, from the layout documented in core.texture.
+# Index groups of the bank, from the layout documented in core.features.texture.
 FIRST = [12 * s + k for s in range(3) for k in range(6)]
 SECOND = [12 * s + 6 + k for s in range(3) for k in range(6)]
 LOG = list(range(36, 44))

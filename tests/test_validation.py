@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import core
-from core.colorspaces import SPACES
-from core.elbow import elbow
-from core.engines import ENGINES
-from core.steps import kmeans_steps
-from core.sweep import sweep
+from core.engine.engines import ENGINES
+from core.explore.elbow import elbow
+from core.explore.steps import kmeans_steps
+from core.explore.sweep import sweep
+from core.features.colorspaces import SPACES
 from core.validation import (
     COLOR_SPACE_VALUES,
     LIMITS,

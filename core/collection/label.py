@@ -1,0 +1,439 @@
+"""The label step: each image labelled with the palette's centres, its outputs written safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.engine.kmeans import assign
+from core.features.colorspaces import rgb_to_features
+from core.features.colortable import ColorTable, ids_to_colors, pixel_ids, recolor
+from core.inputs.arrays import as_rgb_image
+from core.results.segmentation import Segmentation
+from core.validation import (
+    FitParams,
+)
+
+if TYPE_CHECKING:
+    pass
+from core.collection.palette import Palette
+from core.collection.results import ImageResult
+from core.collection.settings import N_IDS, UNKNOWN, FitSettings
+from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
+
+
+def check_palette_size(palette: Palette) -> None:
+    if palette.k > palette.n_pixels:
+        raise ValueError(
+            f"k={palette.k} is more than the number of pixels in the collection "
+            f"({palette.n_pixels}); lower k."
+        )
+    n_empty = int((palette.counts == 0).sum())
+    if n_empty:
+        warnings.warn(
+            f"The collection has only {palette.n_colors} distinct colour(s), fewer than "
+            f"k={palette.k}: {n_empty} cluster(s) are empty. Lower k to at most "
+            f"{palette.n_colors}.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def apply_palette(
+    image: npt.ArrayLike | str | os.PathLike | bytes, palette: Palette
+) -> Segmentation:
+    """Label an image with a kept palette: each pixel goes to its exact nearest centre.
+
+    No refit: the centres, colours and cluster numbers are the palette's, so cluster ``i``
+    means the same thing in every image. With the same options, ``segment(image, k, ...)``
+    equals ``apply_palette(image, fit_collection([image], k, ...))``: label for label
+    at ``tol=0``; at a positive `tol` the centres and palette agree, and ``segment``'s labels
+    come from its last assignment, before the centres' final move, so a few boundary colours
+    may differ (this function's WCSS is then the lower).
+
+    Parameters
+    ----------
+    image : (H, W, 3) array_like of uint8, or path, URL or bytes of an image file
+        RGB image (see :func:`core.results.segmentation.as_rgb_image` for other layouts), or a file
+        read as :func:`segment_collection` reads it: a GeoTIFF's bands mapped to RGB with
+        the palette's :attr:`Palette.band_mapping` (so a new tile maps as the fit did), and
+        transparent or no-data pixels left out (label ``-1``, as ``mask="auto"``).
+    palette : Palette
+
+    Returns
+    -------
+    Segmentation
+        `palette` and `centers` are the palette's; `counts`, `fractions` and `inertia`
+        (WCSS against the palette's centres) are this image's.
+
+    Raises
+    ------
+    TypeError
+        If `palette` is not a :class:`Palette` or `image` not a numeric array.
+    ValueError
+        If the image is empty, of the wrong shape, or contains NaN.
+    ImageError
+        If a file cannot be read, or none of its pixels count.
+    """
+    started = time.perf_counter()
+    if not isinstance(palette, Palette):
+        raise TypeError(
+            f"palette must be a core.Palette, got {type(palette).__name__}; read a kept one "
+            "with core.Palette.from_json(Path('palette.json').read_text())."
+        )
+    if not isinstance(image, str | os.PathLike | bytes):
+        return _apply(ColorTable.from_image(as_rgb_image(image)), palette, started)
+    source = as_sources([image], None)[0]
+    pixels = read_pixels(source, palette.band_mapping)
+    if pixels.valid is None:
+        return _apply(ColorTable.from_image(pixels.rgb), palette, started)
+    from core.inputs.masking import scatter
+
+    # The pixels that count as a (1, n) strip, put back on the grid after (as segment does).
+    strip = np.ascontiguousarray(pixels.rgb[pixels.valid])[None]
+    result = scatter(_apply(ColorTable.from_image(strip), palette, started), pixels.valid)
+    return replace(result, elapsed=time.perf_counter() - started)
+
+
+def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
+    features = rgb_to_features(table.colors, palette.color_space)
+    x_sq = np.einsum("ij,ij->i", features, features)
+    color_labels, distances = assign(features, x_sq, np.asarray(palette.centers))
+    weights = table.counts
+    k = palette.k
+    labels, segmented = table.paint(color_labels, palette.palette)
+    counts = np.bincount(color_labels, weights=weights, minlength=k).astype(np.int64)
+    shares = counts / counts.sum()
+    for array in (labels, segmented, counts, shares):
+        array.setflags(write=False)
+    return Segmentation(
+        labels=labels,
+        palette=palette.palette,
+        segmented=segmented,
+        centers=palette.centers,
+        counts=counts,
+        shares=shares,
+        wcss=float(weights @ distances),
+        n_iter=palette.n_iter,
+        converged=palette.converged,
+        n_colors=table.n_colors,
+        k=k,
+        color_space=palette.color_space,
+        fit=FitParams(
+            seed=0 if palette.seed is None else palette.seed,
+            init=palette.init,  # type: ignore[arg-type]
+            n_init=palette.n_init,
+            max_iter=palette.max_iter,
+            tol=palette.tol,
+        ),
+        engine="kseg",
+        fit_shape=table.shape,
+        elapsed=time.perf_counter() - started,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Labelling one image (map step 2, on a worker)
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    source: Source
+    palette: Palette | None  # None: fit this image on its own (per_image)
+    fit: FitSettings | None
+    out: str | None
+    stem: str
+    outputs: Outputs
+    run_key: str  # outputs written under this key are reused by resume
+    resume: bool
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Which optional files to write per image."""
+
+    masks: bool = False  # one black-and-white PNG per cluster
+    polygons: bool = False  # GeoJSON polygons of each cluster, for georeferenced rasters
+    polygon_min_pixels: int = 1  # regions smaller than this are sieved before polygons
+
+
+def _sidecar(out: str, stem: str) -> Path:
+    return Path(out) / "rows" / f"{stem}.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    # A worker killed mid-write leaves a temporary file, never a truncated output.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def label_job(job: LabelJob, payload: Any = None, lookup: np.ndarray | None = None) -> ImageResult:
+    """Map step 2: read, label, write outputs; an unreadable image becomes an error row."""
+    started = time.perf_counter()
+    if lookup is not None and job.palette is not None:
+        _seed_lookup(job.palette, lookup)
+    if payload is not None:
+        job = replace(job, source=replace(job.source, data=payload))
+    source = job.source
+    if job.resume and job.out is not None:
+        kept = _resumed(job)
+        if kept is not None:
+            return kept
+    try:
+        pixels = read_pixels(source, None if job.palette is None else job.palette.band_mapping)
+    except Exception as e:
+        return ImageResult(source.index, source.name, 0, 0, error=failure_message(source, e))
+    rgb = pixels.rgb
+    if job.palette is None:
+        # Per image: exactly what segment() gives for this image on its own.
+        from core.results.segmentation import segment
+
+        assert job.fit is not None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # fewer colours than k: empty
+                seg = segment(rgb, **vars(job.fit), mask=pixels.valid)
+        except ValueError as e:  # k above this image's pixel count
+            return ImageResult(source.index, source.name, 0, 0, error=f"'{source.name}': {e}")
+        labels, segmented, counts = seg.labels, seg.segmented, seg.counts
+        palette_colors, hex_colors = seg.palette, seg.hex_colors
+    else:
+        labels, segmented, counts = _label_pixels(pixels, job.palette)
+        palette_colors, hex_colors = job.palette.palette, job.palette.hex_colors
+    areas: tuple[float, ...] = ()
+    row_areas = None if pixels.geo is None else pixels.geo.row_areas(rgb.shape[0])
+    if row_areas is not None:
+        from core.inputs.raster import class_areas
+
+        counted = _counted_labels(labels, pixels.valid)
+        areas = tuple(float(a) for a in class_areas(counted, row_areas, len(counts)))
+    outputs = {}
+    if job.out is not None:
+        outputs = _write_outputs(
+            Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
+        )
+    row = ImageResult(
+        index=source.index,
+        file=source.name,
+        width=int(rgb.shape[1]),
+        height=int(rgb.shape[0]),
+        counts=tuple(int(c) for c in counts),
+        hex_colors=tuple(hex_colors),
+        areas_m2=areas,
+        outputs=outputs,
+        elapsed=time.perf_counter() - started,
+    )
+    if job.out is not None:
+        record = {"key": job.run_key, "row": row.to_dict()}
+        write_atomic(_sidecar(job.out, job.stem), json.dumps(record).encode())
+    return row
+
+
+_lookups: OrderedDict[str, np.ndarray] = OrderedDict()
+_lookups_lock = threading.Lock()
+
+
+def _lookup(palette: Palette) -> np.ndarray:
+    with _lookups_lock:
+        table = _lookups.get(palette.key)
+        if table is None:
+            table = np.full(N_IDS, UNKNOWN, dtype=np.uint8)
+            _lookups[palette.key] = table
+            while len(_lookups) > 2:  # 16 MiB each
+                _lookups.popitem(last=False)
+        return table
+
+
+def _seed_lookup(palette: Palette, lookup: np.ndarray) -> None:
+    """Start this process's table for `palette` from the one the fit built."""
+    with _lookups_lock:
+        if palette.key not in _lookups:
+            _lookups[palette.key] = np.array(lookup, dtype=np.uint8)  # a writable copy
+            while len(_lookups) > 2:
+                _lookups.popitem(last=False)
+
+
+def _label_pixels(pixels: Pixels, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (H, W), painted image (H, W, 3) and pixels per cluster (k,) of one image.
+
+    The same nearest-centre rule as :func:`apply_palette` (the colour's features in the
+    palette's space, assigned with :func:`core.engine.kmeans.assign`), through the lookup table.
+    Pixels that do not count (``pixels.valid``) are labelled too, but not counted.
+    """
+    rgb = pixels.rgb
+    if palette.k >= UNKNOWN:  # labels do not fit the uint8 table: the direct path
+        seg = _apply(ColorTable.from_image(rgb), palette, 0.0)
+        counts = seg.counts
+        if pixels.valid is not None:
+            counts = np.bincount(seg.labels[pixels.valid], minlength=palette.k).astype(np.int64)
+        return seg.labels, seg.segmented, counts
+    ids = pixel_ids(rgb)
+    table = _lookup(palette)
+    labels = table[ids]
+    missing = labels == UNKNOWN
+    if missing.any():
+        new = np.unique(ids[missing])
+        features = rgb_to_features(ids_to_colors(new), palette.color_space)
+        nearest, _ = assign(
+            features, np.einsum("ij,ij->i", features, features), np.asarray(palette.centers)
+        )
+        table[new] = nearest
+        labels[missing] = table[ids[missing]]
+    counted = labels if pixels.valid is None else labels[pixels.valid.ravel()]
+    counts = np.bincount(counted, minlength=palette.k).astype(np.int64)
+    labels = labels.reshape(rgb.shape[:2])
+    return labels, recolor(labels, palette.palette), counts
+
+
+def _resumed(job: LabelJob) -> ImageResult | None:
+    assert job.out is not None
+    path = _sidecar(job.out, job.stem)
+    try:
+        record = json.loads(path.read_text())
+        if record.get("key") != job.run_key:
+            return None
+        row = ImageResult.from_dict(record["row"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if row.file != job.source.name or not all(Path(p).exists() for p in row.outputs.values()):
+        return None
+    return ImageResult(
+        index=job.source.index,
+        file=row.file,
+        width=row.width,
+        height=row.height,
+        counts=row.counts,
+        hex_colors=row.hex_colors,
+        outputs=row.outputs,
+        elapsed=0.0,
+        areas_m2=row.areas_m2,
+    )
+
+
+def _write_outputs(
+    out: Path,
+    stem: str,
+    labels: np.ndarray,
+    segmented: np.ndarray,
+    palette: np.ndarray,
+    pixels: Pixels,
+    options: Outputs,
+) -> dict[str, str]:
+    """The files of one image: segmented and label images, optional masks and polygons.
+
+    A georeferenced raster gets GeoTIFFs in its CRS and transform (:mod:`core.inputs.raster`'s
+    writers: uint8 labels with no-data 255 and a colour table, the segmented RGB with an
+    alpha band); anything else PNGs (an indexed label PNG whose palette is the cluster
+    colours). Pixels that do not count are no-data / transparent in both.
+    """
+    from core.outputs.png import encode_png
+
+    k = int(palette.shape[0])
+    valid = pixels.valid
+    outputs = {}
+    if pixels.geo is not None:
+        from core.inputs.raster import label_geotiff, rgb_geotiff
+
+        counted = _counted_labels(labels, valid)
+        files = {
+            "segmented": (
+                out / "segmented" / f"{stem}.tif",
+                # RGBA like kseg segment's, whether or not the scene has no-data.
+                rgb_geotiff(segmented, counted >= 0, pixels.geo),
+            ),
+            "labels": (
+                out / "labels" / f"{stem}.tif",
+                label_geotiff(counted, palette, pixels.geo),
+            ),
+        }
+        if options.polygons:
+            from core.inputs.raster import class_polygons, polygons_json
+
+            collection = class_polygons(
+                counted, pixels.geo, palette=palette, min_pixels=options.polygon_min_pixels
+            )
+            (out / "polygons").mkdir(exist_ok=True)
+            files["polygons"] = (out / "polygons" / f"{stem}.geojson", polygons_json(collection))
+        for name, (path, data) in files.items():
+            write_atomic(path, data)
+            outputs[name] = str(path)
+    else:
+        path = out / "segmented" / f"{stem}.png"
+        painted = segmented
+        if valid is not None:  # transparent where the pixel does not count
+            painted = np.dstack([painted, np.where(valid, 255, 0).astype(np.uint8)])
+        write_atomic(path, encode_png(painted))
+        outputs["segmented"] = str(path)
+        path = out / "labels" / f"{stem}.png"
+        write_atomic(path, _label_png(labels, palette, valid))
+        outputs["labels"] = str(path)
+    if options.masks:
+        folder = out / "masks" / stem
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(k):
+            mask = labels == i
+            if valid is not None:
+                mask &= valid
+            write_atomic(folder / f"mask_{i:02d}.png", encode_png(mask.view(np.uint8) * 255))
+        outputs["masks"] = str(folder)
+    return outputs
+
+
+def _counted_labels(labels: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
+    """(H, W) int32 labels with -1 where the pixel does not count (core's convention)."""
+    counted = labels.astype(np.int32)
+    if valid is not None:
+        counted[~valid] = -1
+    return counted
+
+
+def _label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None) -> bytes:
+    """Indexed PNG of the clusters (PNG palette = cluster colours; 255 = does not count,
+    transparent); 16-bit grey above 255 clusters."""
+    from core.outputs.png import encode_png
+
+    k = int(palette.shape[0])
+    if k >= UNKNOWN:
+        return encode_png(labels.astype(np.uint16))
+    indexed = labels.astype(np.uint8)
+    colors = np.zeros((256, 3), dtype=np.uint8)
+    colors[:k] = palette
+    if valid is None:
+        return encode_png(indexed, palette=colors)
+    indexed = np.where(valid, indexed, np.uint8(UNKNOWN))
+    alpha = np.full(256, 255, dtype=np.uint8)
+    alpha[UNKNOWN] = 0
+    return encode_png(indexed, palette=colors, alpha=alpha)
+
+
+def read_segmented(path: str | os.PathLike) -> np.ndarray:
+    """The painted image an output file holds, colours as written (no display stretch).
+
+    Parameters
+    ----------
+    path : path
+        A ``segmented/`` output of :func:`segment_collection`: a PNG, or the RGB(A)
+        GeoTIFF written for a georeferenced raster.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+    """
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        from core.inputs.raster import open_raster
+
+        return np.ascontiguousarray(np.moveaxis(open_raster(path).data[:3], 0, 2))
+    from core.inputs.io import load_image
+
+    return load_image(path)
