@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from core.cli import EXIT_ERROR, main
 from core.explore.elbow import elbow
 from core.inputs.io import resize_to_max_pixels
 from core.outputs import export
+from core.outputs.tables import read_areas_csv
 from core.results.segmentation import segment
 
 
@@ -49,15 +49,16 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
     expected = segment(photo, 4, color_space="lab", seed=2)
 
     np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
-    masks = sorted(out.glob("mask_*.png"))
+    np.testing.assert_array_equal(read_png(out / "labels.png"), expected.labels)
+    masks = sorted((out / "masks").glob("mask_*.png"))
     # The same names as the dashboard's ZIP of masks.
     assert [m.name for m in masks] == [export.mask_file_name(expected, i) for i in range(4)]
     for i, mask in enumerate(masks):
         np.testing.assert_array_equal(read_png(mask) == 255, expected.mask(i))
-    with (out / "palette.csv").open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_areas_csv(out / "areas.csv")
     assert [r["hex"] for r in rows] == expected.hex_colors
-    assert [int(r["pixels"]) for r in rows] == expected.counts.tolist()
+    assert [r["pixels"] for r in rows] == expected.counts.tolist()
+    np.testing.assert_allclose([r["share"] for r in rows], expected.shares, atol=5e-7)
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["parameters"] == expected.params
     assert recipe["command"].startswith("kseg segment flower.png -k 4 --color-space lab --seed 2")
@@ -79,12 +80,9 @@ def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert main(["segment", str(image_file), "-k", "2", "--quiet"]) == 0
     names = sorted(p.name for p in (tmp_path / "flower_k2").iterdir())
-    assert [name[:8] for name in names[:2]] == ["mask_00_", "mask_01_"]
-    assert names[2:] == [
-        "palette.csv",
-        "recipe.json",
-        "segmented.png",
-    ]
+    masks = sorted(p.name for p in (tmp_path / "flower_k2" / "masks").iterdir())
+    assert [name[:8] for name in masks] == ["mask_00_", "mask_01_"]
+    assert names == ["areas.csv", "labels.png", "masks", "recipe.json", "segmented.png"]
     assert capsys.readouterr() == ("", "")
 
 
@@ -145,7 +143,7 @@ def test_fewer_colours_than_k_is_a_one_line_warning(tmp_path, blocks, capsys):
     assert main(["segment", str(path), "-k", "6", "-o", str(tmp_path / "o"), "-q"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("kseg: warning: The image has only 4")
-    assert len(list((tmp_path / "o").glob("mask_*.png"))) == 6
+    assert len(list((tmp_path / "o" / "masks").glob("mask_*.png"))) == 6
 
 
 @pytest.mark.parametrize(

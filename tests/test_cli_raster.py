@@ -96,14 +96,14 @@ def test_kseg_segment_photo_leaves_transparent_pixels_out(tmp_path, capsys):
     path = tmp_path / "logo.png"
     Image.fromarray(rgba, "RGBA").save(path)
     assert main(["segment", str(path), "-k", "2", "-q", "-o", str(tmp_path / "a")]) == 0
-    rows = list(csv.DictReader((tmp_path / "a" / "palette.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((tmp_path / "a" / "areas.csv").read_text().splitlines()))
     assert {r["hex"] for r in rows} == {"#c81e28", "#143cb4"}
     segmented = np.asarray(Image.open(tmp_path / "a" / "segmented.png"))
     assert segmented.shape == (30, 40, 4) and segmented[0, 0, 3] == 0
     # --keep-transparent: the white background is a cluster again.
     assert main(["segment", str(path), "-k", "3", "-q", "--keep-transparent",
                  "-o", str(tmp_path / "b")]) == 0  # fmt: skip
-    rows = list(csv.DictReader((tmp_path / "b" / "palette.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((tmp_path / "b" / "areas.csv").read_text().splitlines()))
     assert "#ffffff" in {r["hex"] for r in rows}
 
 
@@ -115,14 +115,14 @@ def test_kseg_segment_ignore_color_and_mask_file(tmp_path, capsys):
     Image.fromarray(rgb).save(path)
     assert main(["segment", str(path), "-k", "2", "-q", "--ignore-color", "#FFFFFF",
                  "-o", str(tmp_path / "a")]) == 0  # fmt: skip
-    rows = list(csv.DictReader((tmp_path / "a" / "palette.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((tmp_path / "a" / "areas.csv").read_text().splitlines()))
     assert {r["hex"] for r in rows} == {"#0ac80a", "#0a0ac8"}
     mask = np.zeros((20, 30), np.uint8)
     mask[:, :10] = 255
     Image.fromarray(mask).save(tmp_path / "mask.png")
     assert main(["segment", str(path), "-k", "1", "-q", "--mask", str(tmp_path / "mask.png"),
                  "-o", str(tmp_path / "b")]) == 0  # fmt: skip
-    rows = list(csv.DictReader((tmp_path / "b" / "palette.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((tmp_path / "b" / "areas.csv").read_text().splitlines()))
     assert [r["hex"] for r in rows] == ["#0ac80a"]
     Image.fromarray(mask[:10]).save(tmp_path / "small.png")
     code = main(["segment", str(path), "-k", "1", "--mask", str(tmp_path / "small.png"),

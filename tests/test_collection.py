@@ -275,7 +275,7 @@ def test_segment_collection_table(tmp_path, trio):
         seg = apply_palette(image, expected)
         assert row.counts == tuple(seg.counts.tolist())
         assert (row.width, row.height) == (image.shape[1], image.shape[0])
-        assert sum(row.fractions) == pytest.approx(1.0)
+        assert sum(row.shares) == pytest.approx(1.0)
         assert row.hex_colors == tuple(expected.hex_colors)
     records = result.areas()
     assert len(records) == 2 * 4

@@ -20,7 +20,7 @@ from helpers import ROOT
 
 #: core's layers, lowest first: a module's layer is the first prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
-    ("core.errors", "core.validation", "core.version", "core.accel"),
+    ("core.errors", "core.deprecation", "core.validation", "core.version", "core.accel"),
     ("core.inputs",),
     ("core.features",),
     ("core.engine",),

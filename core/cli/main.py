@@ -384,7 +384,7 @@ def _run_segment(args: argparse.Namespace) -> None:
         mask=photo_mask(args, loaded, rgb),
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_k{args.k}")
-    _write_outputs(result, out, image_name=Path(args.image).name, args=args)
+    written = _write_outputs(result, out, image_name=Path(args.image).name, args=args)
     if args.quiet:
         return
     height, width = result.shape
@@ -403,34 +403,48 @@ def _run_segment(args: argparse.Namespace) -> None:
         f"WCSS {export.compact_number(result.wcss)}, {result.n_iter} iterations{converged}, "
         f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
     )
-    print(
-        f"wrote {result.k + 3} files to {out}: segmented.png, "
-        f"{export.mask_file_name(result, 0)} .. {export.mask_file_name(result, result.k - 1)}, "
-        "palette.csv, recipe.json"
-    )
+    print(f"wrote {len(written)} files to {out}: {_listing(written)}")
 
 
 def _write_outputs(
     result: Segmentation, out: Path, *, image_name: str, args: argparse.Namespace
-) -> None:
-    from core.outputs import export
+) -> list[str]:
+    """Write a photo's outputs (the README's "Outputs" table); the names written."""
+    from core.outputs import export, tables
+    from core.outputs.files import write_atomic
 
-    files: dict[str, bytes] = {"segmented.png": export.segmented_png(result)}
-    for i in range(result.k):
-        files[export.mask_file_name(result, i)] = export.mask_png(result, i)
-    files["palette.csv"] = export.palette_csv(result).encode("utf-8")
+    files: dict[str, bytes] = {
+        "labels.png": export.labels_png(result),
+        "segmented.png": export.segmented_png(result),
+        "areas.csv": tables.areas_csv(tables.area_rows(result.counts, result.hex_colors)).encode(
+            "utf-8"
+        ),
+    }
     recipe = export.recipe_json(
         result, image_name=image_name, downscale_to=args.downscale_to, mask=mask_options(args)
     )
     files["recipe.json"] = recipe.encode("utf-8")
+    for i in range(result.k):
+        files[f"masks/{export.mask_file_name(result, i)}"] = export.mask_png(result, i)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        (out / "masks").mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            (out / name).write_bytes(data)
+            write_atomic(out / name, data)
     except OSError as e:
         raise Failure(
             _describe_os_error(e, f"Choose another output folder with -o (was '{out}').")
         ) from e
+    return list(files)
+
+
+def _listing(names: list[str]) -> str:
+    """``labels.png, segmented.png, areas.csv, recipe.json, masks/ (6)``: folders counted."""
+    top = [n for n in names if "/" not in n]
+    folders: dict[str, int] = {}
+    for n in names:
+        if "/" in n:
+            folders[n.split("/")[0]] = folders.get(n.split("/")[0], 0) + 1
+    return ", ".join([*top, *(f"{f}/ ({c})" for f, c in folders.items())])
 
 
 def _palette_table(result: Segmentation) -> str:

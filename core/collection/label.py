@@ -30,6 +30,7 @@ from core.collection.palette import Palette
 from core.collection.results import ImageResult
 from core.collection.settings import N_IDS, UNKNOWN, FitSettings
 from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
+from core.outputs.export import label_png
 
 
 def check_palette_size(palette: Palette) -> None:
@@ -376,7 +377,7 @@ def _write_outputs(
         write_atomic(path, encode_png(painted))
         outputs["segmented"] = str(path)
         path = out / "labels" / f"{stem}.png"
-        write_atomic(path, _label_png(labels, palette, valid))
+        write_atomic(path, label_png(labels, palette, valid))
         outputs["labels"] = str(path)
     if options.masks:
         folder = out / "masks" / stem
@@ -396,25 +397,6 @@ def _counted_labels(labels: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
     if valid is not None:
         counted[~valid] = -1
     return counted
-
-
-def _label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None) -> bytes:
-    """Indexed PNG of the clusters (PNG palette = cluster colours; 255 = does not count,
-    transparent); 16-bit grey above 255 clusters."""
-    from core.outputs.png import encode_png
-
-    k = int(palette.shape[0])
-    if k >= UNKNOWN:
-        return encode_png(labels.astype(np.uint16))
-    indexed = labels.astype(np.uint8)
-    colors = np.zeros((256, 3), dtype=np.uint8)
-    colors[:k] = palette
-    if valid is None:
-        return encode_png(indexed, palette=colors)
-    indexed = np.where(valid, indexed, np.uint8(UNKNOWN))
-    alpha = np.full(256, 255, dtype=np.uint8)
-    alpha[UNKNOWN] = 0
-    return encode_png(indexed, palette=colors, alpha=alpha)
 
 
 def read_segmented(path: str | os.PathLike) -> np.ndarray:

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     pass
 from core.collection.palette import Palette
+from core.deprecation import DeprecatedAlias
+from core.outputs import tables
+from core.outputs.tables import area_rows
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class ImageResult:
     areas_m2 : tuple of float
         Ground area per cluster in m², from a georeferenced raster's CRS and transform
         (each row's own pixel area in a geographic CRS); empty for other images.
+    area_basis : str or None
+        How `areas_m2` was measured (``"ellipsoid"`` or ``"plane"``); None without areas.
     outputs : dict of str to str
         Files written for this image (``segmented``, ``labels``, ``masks``, ``polygons``).
     elapsed : float
@@ -53,6 +58,7 @@ class ImageResult:
     outputs: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
     areas_m2: tuple[float, ...] = ()
+    area_basis: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,10 +70,12 @@ class ImageResult:
         return self.width * self.height
 
     @property
-    def fractions(self) -> tuple[float, ...]:
-        """Share of the image's pixels per cluster."""
+    def shares(self) -> tuple[float, ...]:
+        """Share of the image's pixels that count, per class (they sum to 1)."""
         total = sum(self.counts)
         return tuple(c / total for c in self.counts) if total else ()
+
+    fractions = DeprecatedAlias("shares")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +89,7 @@ class ImageResult:
             "outputs": dict(self.outputs),
             "elapsed": self.elapsed,
             "areas_m2": list(self.areas_m2),
+            "area_basis": self.area_basis,
         }
 
     @classmethod
@@ -96,6 +105,7 @@ class ImageResult:
             outputs={str(a): str(b) for a, b in data["outputs"].items()},
             elapsed=float(data["elapsed"]),
             areas_m2=tuple(float(a) for a in data.get("areas_m2", ())),
+            area_basis=data.get("area_basis"),
         )
 
 
@@ -153,37 +163,33 @@ class CollectionResult:
 
 
 def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[dict[str, Any]]:
-    """Long table of areas: one record per (image, cluster), images in the order given.
+    """Long table of areas: one record per (image, class), images in the order given.
 
     Parameters
     ----------
     rows : iterable of ImageResult
         Successful rows (error rows are skipped).
     pixel_size : float or None
-        Side of a pixel in metres; adds ``area_m2`` and ``area_ha``. Without it, the
-        areas of georeferenced rasters (:attr:`ImageResult.areas_m2`) fill those columns
-        (blank for the other images).
+        Side of a pixel in metres; adds ``area_m2``, ``area_ha`` and ``area_basis``. Without
+        it, the areas of georeferenced rasters (:attr:`ImageResult.areas_m2`) fill those
+        columns (blank for the other images).
+
+    Returns
+    -------
+    list of dict
+        The columns of :func:`core.outputs.tables.areas_csv`, ``file`` first.
     """
-    rows = list(rows)
+    rows = [row for row in rows if row.ok]
     with_areas = _has_areas(rows, pixel_size)
     records = []
     for row in rows:
-        if not row.ok:
-            continue
-        total = sum(row.counts)
-        for cluster, (count, color) in enumerate(zip(row.counts, row.hex_colors, strict=True)):
-            record: dict[str, Any] = {
-                "file": row.file,
-                "cluster": cluster,
-                "hex": color,
-                "pixels": count,
-                "share": round(count / total, 6) if total else 0.0,
-            }
-            if with_areas:
-                area = _area_m2(row, cluster, pixel_size)
-                record["area_m2"] = None if area is None else round(area, 3)
-                record["area_ha"] = None if area is None else round(area / 10_000, 6)
-            records.append(record)
+        areas, basis = None, None
+        if with_areas:
+            areas = [_area_m2(row, i, pixel_size) for i in range(len(row.counts))]
+            basis = "pixel size" if pixel_size is not None else row.area_basis
+        records += area_rows(
+            row.counts, row.hex_colors, areas_m2=areas, area_basis=basis, file=row.file
+        )
     return records
 
 
@@ -203,16 +209,8 @@ def _area_m2(row: ImageResult, cluster: int, pixel_size: float | None) -> float 
 
 
 def areas_csv(rows: Iterable[ImageResult], pixel_size: float | None) -> str:
-    """CSV text of :func:`area_records`."""
-    rows = list(rows)
-    columns = ["file", "cluster", "hex", "pixels", "share"]
-    if _has_areas(rows, pixel_size):
-        columns += ["area_m2", "area_ha"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(area_records(rows, pixel_size))
-    return buffer.getvalue()
+    """CSV text of :func:`area_records` (:func:`core.outputs.tables.areas_csv`)."""
+    return tables.areas_csv(area_records(rows, pixel_size))
 
 
 def errors_csv(rows: Iterable[ImageResult]) -> str:
@@ -256,7 +254,7 @@ def shares_figure(result: CollectionResult) -> Any:
     n_clusters = max((len(row.counts) for row in rows), default=0)
     figure = go.Figure()
     for cluster in range(n_clusters):
-        shares = [100 * row.fractions[cluster] for row in rows]
+        shares = [100 * row.shares[cluster] for row in rows]
         colors = [row.hex_colors[cluster] for row in rows]
         figure.add_trace(
             go.Bar(

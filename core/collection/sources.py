@@ -181,7 +181,7 @@ def as_sources(sources: object, max_pixels: int | None) -> list[Source]:
                 name = getattr(data, "name", None) or f"image {i + 1}"
             pairs.append((str(name), data))
     result = []
-    for i, (name, data) in enumerate(pairs):
+    for i, (name, data) in enumerate(_relative_names(pairs)):
         if isinstance(data, os.PathLike):
             data = os.fspath(data)
         elif hasattr(data, "read"):
@@ -192,6 +192,29 @@ def as_sources(sources: object, max_pixels: int | None) -> list[Source]:
             data = np.asarray(data)
         result.append(Source(index=i, name=name, data=data, max_pixels=max_pixels))
     return result
+
+
+def _relative_names(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Local paths named relative to the folder they share (``tiles/a/x.tif`` and
+    ``tiles/b/y.tif`` -> ``a/x.tif``, ``b/y.tif``; one file -> its file name), so tables
+    don't depend on how the input was typed. URLs and in-memory images keep their names."""
+    local = [
+        os.path.abspath(os.fspath(data))
+        for name, data in pairs
+        if isinstance(data, str | os.PathLike) and "://" not in os.fspath(data)
+    ]
+    if not local:
+        return pairs
+    try:
+        root = os.path.commonpath([os.path.dirname(path) for path in local])
+    except ValueError:  # paths on different drives
+        return pairs
+    renamed = []
+    for name, data in pairs:
+        if isinstance(data, str | os.PathLike) and "://" not in os.fspath(data):
+            name = Path(os.path.relpath(os.path.abspath(os.fspath(data)), root)).as_posix()
+        renamed.append((name, data))
+    return renamed
 
 
 def output_stems(sources: Sequence[Source]) -> list[str]:

@@ -21,11 +21,16 @@ from PIL import Image
 from core.inputs.masking import MaskOptions, transparent_outside
 from core.results.segmentation import Segmentation
 
+# The label PNG's index for pixels that don't count (no-data, masked out, dropped).
+_NOT_COUNTED = 255
+
 __all__ = [
     "PALETTE_FIELDS",
     "compact_number",
     "cutout",
     "cutouts_zip",
+    "label_png",
+    "labels_png",
     "mask_file_name",
     "mask_png",
     "masks_zip",
@@ -127,6 +132,55 @@ def segmented_png(seg: Segmentation) -> bytes:
     from core.outputs.png import encode_png
 
     return encode_png(segmented_image(seg))
+
+
+def label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None = None) -> bytes:
+    """The label image: an indexed PNG whose pixel values are the class numbers.
+
+    Parameters
+    ----------
+    labels : (H, W) ndarray of int
+        Class per pixel (-1 or anything where `valid` is False: does not count).
+    palette : (k, 3) ndarray of uint8
+        Class colours: the PNG's palette, so viewers show the classes in their colours.
+    valid : (H, W) ndarray of bool, optional
+        Pixels that count; the others get index 255, transparent.
+
+    Returns
+    -------
+    bytes
+        PNG; 16-bit grey (value = class) when there are 255 classes or more.
+
+    Examples
+    --------
+    >>> from PIL import Image
+    >>> import io
+    >>> labels = np.array([[0, 1], [1, 1]])
+    >>> png = label_png(labels, np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8))
+    >>> np.asarray(Image.open(io.BytesIO(png))).tolist()
+    [[0, 1], [1, 1]]
+    """
+    from core.outputs.png import encode_png
+
+    k = int(palette.shape[0])
+    if k >= _NOT_COUNTED:
+        return encode_png(np.where(labels < 0, 0, labels).astype(np.uint16))
+    if valid is None and labels.min(initial=0) < 0:
+        valid = labels >= 0
+    indexed = labels.astype(np.uint8)
+    colors = np.zeros((256, 3), dtype=np.uint8)
+    colors[:k] = palette
+    if valid is None:
+        return encode_png(indexed, palette=colors)
+    indexed = np.where(valid, indexed, np.uint8(_NOT_COUNTED))
+    alpha = np.full(256, 255, dtype=np.uint8)
+    alpha[_NOT_COUNTED] = 0
+    return encode_png(indexed, palette=colors, alpha=alpha)
+
+
+def labels_png(seg: Segmentation) -> bytes:
+    """:func:`label_png` of a segmentation (pixels that don't count are transparent)."""
+    return label_png(seg.labels, seg.palette, seg.valid)
 
 
 def _file_stem(seg: Segmentation, i: int) -> str:
