@@ -282,7 +282,10 @@ def test_segment_collection_table(tmp_path, trio):
     first = records[0]
     assert first["area_m2"] == pytest.approx(first["pixels"] * 100.0)
     assert first["area_ha"] == pytest.approx(first["pixels"] * 100.0 / 10_000)
-    assert result.areas_csv().splitlines()[0] == "file,cluster,hex,pixels,share,area_m2,area_ha"
+    header = "file,class,name,hex,pixels,share,area_m2,area_ha,area_basis"
+    assert result.areas_csv().splitlines()[0] == header
+    assert first["area_basis"] == "pixel size"
+    assert "e-" not in result.areas_csv()  # plain decimals, never 4.3e-05
     assert result.errors_csv().splitlines()[1].startswith("broken.jpg,")
 
 

@@ -189,7 +189,10 @@ def test_recipe_command_reproduces_the_labels(tmp_path, monkeypatch, blocks, dow
 
     monkeypatch.chdir(tmp_path)  # run the command where the image is, as a user would
     assert main([*words[1:], "-o", "again", "--quiet"]) == 0
-    masks = [decode(path.read_bytes()) for path in sorted((tmp_path / "again" / "masks").glob("mask_*.png"))]
+    masks = [
+        decode(path.read_bytes())
+        for path in sorted((tmp_path / "again" / "masks").glob("mask_*.png"))
+    ]
     labels = np.argmax(np.stack(masks), axis=0)
     assert all(mask.shape == original.shape for mask in masks)
     np.testing.assert_array_equal(sum(mask == 255 for mask in masks), 1)  # a partition
