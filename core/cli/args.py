@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from core.features.colorspaces import COLOR_SPACES
-from core.results.segmentation import DEFAULT_COLOR_SPACE
-from core.validation import DEFAULT_N_INIT, INITS, LIMITS
+from core.validation import DEFAULT_COLOR_SPACE, DEFAULT_N_INIT, INITS, LIMITS
 
 __all__ = [
     "EXIT_ERROR",

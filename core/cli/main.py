@@ -416,9 +416,9 @@ def _write_outputs(
     files: dict[str, bytes] = {
         "labels.png": export.labels_png(result),
         "segmented.png": export.segmented_png(result),
-        "areas.csv": tables.areas_csv(tables.area_rows(result.counts, result.hex_colors)).encode(
-            "utf-8"
-        ),
+        "areas.csv": tables.areas_csv(
+            tables.area_rows(result.counts.tolist(), result.hex_colors)
+        ).encode("utf-8"),
     }
     recipe = export.recipe_json(
         result, image_name=image_name, downscale_to=args.downscale_to, mask=mask_options(args)

@@ -16,7 +16,10 @@ from core.errors import ImageError
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, ids_to_colors
 from core.validation import (
+    DEFAULT_COLOR_SPACE,
     DEFAULT_N_INIT,
+    ColorSpace,
+    Init,
 )
 
 if TYPE_CHECKING:
@@ -206,9 +209,9 @@ def fit_collection(
     sources: Iterable[Any] | Mapping[str, Any],
     k: int,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "lab",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
+    init: Init = "k-means++",
     n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,

@@ -9,12 +9,15 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.validation import (
+    DEFAULT_COLOR_SPACE,
     DEFAULT_N_INIT,
+    ColorSpace,
+    Init,
     check_positive_int,
 )
 
@@ -34,9 +37,9 @@ def segment_collection(
     sources: Iterable[Any] | Mapping[str, Any],
     k: int | Palette,
     *,
-    color_space: Literal["rgb", "hsv", "lab", "oklab"] = "lab",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
-    init: Literal["k-means++", "random"] = "k-means++",
+    init: Init = "k-means++",
     n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     tol: float = 1e-4,

@@ -21,6 +21,7 @@ which Euclidean distance is the distance k-means uses:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, NamedTuple
 
@@ -44,34 +45,14 @@ __all__ = [
 
 
 class SpaceInfo(NamedTuple):
-    """How people see one colour space: its display name, a description, its axes."""
+    """One colour space: its display name, a description, its axes, and its converter
+    (``convert(colors, rgb01)``: uint8 (n, 3) colours and the same scaled to [0, 1] ->
+    (n, 3) float64 coordinates in the order of `axes`)."""
 
     name: str
     description: str
     axes: tuple[str, str, str]
-
-
-#: The one table of colour spaces, keyed by the names :func:`rgb_to_features` accepts.
-SPACES: Final[dict[str, SpaceInfo]] = {
-    "rgb": SpaceInfo("RGB", "the raw red, green and blue channels", ("R", "G", "B")),
-    "hsv": SpaceInfo("HSV", "hue (circular), saturation, value", ("S·cos(H)", "S·sin(H)", "V")),
-    "lab": SpaceInfo(
-        "CIELAB", "perceptual, L* lightness with a*/b* colour axes", ("a*", "b*", "L*")
-    ),
-    "oklab": SpaceInfo("OKLab", "modern perceptual space with even hues", ("a", "b", "L")),
-}
-assert tuple(SPACES) == COLOR_SPACE_VALUES
-
-#: Colour space -> "Name — description", for UIs.
-COLOR_SPACES: Final[dict[str, str]] = {
-    key: f"{info.name} — {info.description}" for key, info in SPACES.items()
-}
-#: Colour space -> display name ("CIELAB"), for labels, captions and URLs.
-COLOR_SPACE_NAMES: Final[dict[str, str]] = {key: info.name for key, info in SPACES.items()}
-#: Names of the three feature axes per colour space, for plots and tables.
-AXIS_TITLES: Final[dict[str, tuple[str, str, str]]] = {
-    key: info.axes for key, info in SPACES.items()
-}
+    convert: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def color_space_name(color_space: str) -> str:
@@ -247,11 +228,48 @@ _THREAD_ROWS: Final = 1 << 17
 
 def _features(colors: np.ndarray, space: str) -> np.ndarray:
     """:func:`rgb_to_features` on (n, 3) colours (prior validation assumed)."""
-    rgb01 = colors.astype(np.float64) / 255.0
-    if space == "rgb":
-        return rgb01
-    if space == "hsv":
-        return _rgb_to_hsv_cone(rgb01)
-    if space == "lab":
-        return _rgb_to_lab(_linear_rgb(colors, rgb01))
+    return SPACES[space].convert(colors, colors.astype(np.float64) / 255.0)
+
+
+def _rgb(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
+    return rgb01
+
+
+def _hsv(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
+    return _rgb_to_hsv_cone(rgb01)
+
+
+def _lab(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
+    return _rgb_to_lab(_linear_rgb(colors, rgb01))
+
+
+def _oklab(colors: np.ndarray, rgb01: np.ndarray) -> np.ndarray:
     return _rgb_to_oklab(_linear_rgb(colors, rgb01))
+
+
+#: The one table of colour spaces, keyed by the names :func:`rgb_to_features` accepts (the
+#: :data:`core.validation.ColorSpace` type names the same keys). A new space: one entry here
+#: and its converter, and its key in that ``Literal``.
+SPACES: Final[dict[str, SpaceInfo]] = {
+    "rgb": SpaceInfo("RGB", "the raw red, green and blue channels", ("R", "G", "B"), _rgb),
+    "hsv": SpaceInfo(
+        "HSV", "hue (circular), saturation, value", ("S·cos(H)", "S·sin(H)", "V"), _hsv
+    ),
+    "lab": SpaceInfo(
+        "CIELAB", "perceptual, L* lightness with a*/b* colour axes", ("a*", "b*", "L*"), _lab
+    ),
+    "oklab": SpaceInfo("OKLab", "modern perceptual space with even hues", ("a", "b", "L"), _oklab),
+}
+if tuple(SPACES) != COLOR_SPACE_VALUES:  # pragma: no cover - a table out of step with the type
+    raise ImportError("core.features.colorspaces.SPACES and core.validation.ColorSpace differ")
+
+#: Colour space -> "Name — description", for UIs.
+COLOR_SPACES: Final[dict[str, str]] = {
+    key: f"{info.name} — {info.description}" for key, info in SPACES.items()
+}
+#: Colour space -> display name ("CIELAB"), for labels, captions and URLs.
+COLOR_SPACE_NAMES: Final[dict[str, str]] = {key: info.name for key, info in SPACES.items()}
+#: Names of the three feature axes per colour space, for plots and tables.
+AXIS_TITLES: Final[dict[str, tuple[str, str, str]]] = {
+    key: info.axes for key, info in SPACES.items()
+}

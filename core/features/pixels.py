@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from core.features.colorspaces import rgb_to_features
 from core.inputs.arrays import as_rgb_image
-from core.validation import ColorSpace, check_color_space, check_weight
+from core.validation import DEFAULT_COLOR_SPACE, ColorSpace, check_color_space, check_weight
 
 __all__ = ["DEFAULT_TEXTURE_COMPONENTS", "pixel_features"]
 
@@ -39,7 +39,7 @@ DEFAULT_TEXTURE_COMPONENTS: Final = 8
 def pixel_features(
     image: npt.ArrayLike,
     *,
-    color_space: ColorSpace = "lab",
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     position_weight: float = 0.0,
     texture_weight: float = 0.0,
     texture_components: int = DEFAULT_TEXTURE_COMPONENTS,

@@ -27,6 +27,7 @@ from core.inputs.arrays import as_rgb_image, resize_to_max_pixels
 from core.inputs.masking import MaskSpec, counted_pixels, scatter
 from core.results.cleanup import merge_small_regions
 from core.validation import (
+    DEFAULT_COLOR_SPACE,
     DEFAULT_N_INIT,
     ColorSpace,
     Engine,
@@ -54,7 +55,6 @@ __all__ = [
 
 #: CIELAB by default: on photos it keeps the hues people notice (a red roof, green leaves)
 #: that RGB distances merge into browns. The CLI and the dashboard use the same default.
-DEFAULT_COLOR_SPACE: ColorSpace = "lab"
 
 
 class _Later:
