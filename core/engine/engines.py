@@ -16,24 +16,28 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Final
+from collections.abc import Callable
+from typing import Final, NamedTuple
 
 import numpy as np
 
 from core.accel import compiled as _accel
 from core.engine.kmeans import KMeansResult, kmeans
+from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable
-from core.validation import ENGINE_VALUES, Engine, FitParams
+from core.validation import ENGINE_VALUES, ColorSpace, Engine, FitParams
 
-__all__ = ["ENGINES", "fit_colors", "fit_points", "opencv_kmeans", "sklearn_kmeans"]
+__all__ = [
+    "ENGINES",
+    "ENGINE_TABLE",
+    "EngineInfo",
+    "fit_colors",
+    "fit_image",
+    "fit_points",
+    "opencv_kmeans",
+    "sklearn_kmeans",
+]
 
-#: Engines accepted by :func:`core.segment`, with what each one does.
-ENGINES: Final[dict[str, str]] = {
-    "kseg": "kseg's own exact engine: clusters distinct colours weighted by their counts",
-    "sklearn": "scikit-learn KMeans (Lloyd) on the distinct colours, weighted",
-    "opencv": "OpenCV cv2.kmeans on every pixel (no weights)",
-}
-assert tuple(ENGINES) == ENGINE_VALUES
 
 # Images with more distinct colours than this are seeded on a coarse histogram first.
 _COARSE_ABOVE: Final = 4096
@@ -320,3 +324,93 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
         n_iter=params.max_iter,
         converged=False,
     )
+
+
+def _kseg(
+    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+) -> KMeansResult:
+    return fit_colors(rgb_to_features(table.colors, space), table, k, params, engine="kseg")
+
+
+def _sklearn(
+    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+) -> KMeansResult:
+    return fit_colors(rgb_to_features(table.colors, space), table, k, params, engine="sklearn")
+
+
+def _opencv(
+    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+) -> KMeansResult:
+    return opencv_kmeans(rgb_to_features(image.reshape(-1, 3), space), k, params)
+
+
+class EngineInfo(NamedTuple):
+    """One k-means engine: what it does, whether it sees every pixel (else the distinct
+    colours, weighted), and its fit function ``fit(image, table, k, color_space, params)``
+    -> :class:`KMeansResult` (labels per distinct colour, or per pixel)."""
+
+    description: str
+    per_pixel: bool
+    fit: Callable[[np.ndarray, ColorTable, int, ColorSpace, FitParams], KMeansResult]
+
+
+#: The one table of engines :func:`core.segment` accepts (the :data:`core.validation.Engine`
+#: type names the same keys). A new engine: one entry here and its fit function.
+ENGINE_TABLE: Final[dict[str, EngineInfo]] = {
+    "kseg": EngineInfo(
+        "kseg's own exact engine: clusters distinct colours weighted by their counts",
+        False,
+        _kseg,
+    ),
+    "sklearn": EngineInfo(
+        "scikit-learn KMeans (Lloyd) on the distinct colours, weighted", False, _sklearn
+    ),
+    "opencv": EngineInfo("OpenCV cv2.kmeans on every pixel (no weights)", True, _opencv),
+}
+if tuple(ENGINE_TABLE) != ENGINE_VALUES:  # pragma: no cover - a table out of step with the type
+    raise ImportError("core.engine.engines.ENGINE_TABLE and core.validation.Engine differ")
+
+#: Engine -> what it does, for UIs and the README (:func:`core.segment`'s `engine`).
+ENGINES: Final[dict[str, str]] = {name: info.description for name, info in ENGINE_TABLE.items()}
+
+
+def fit_image(
+    image: np.ndarray,
+    table: ColorTable,
+    k: int,
+    space: ColorSpace,
+    params: FitParams,
+    engine: Engine = "kseg",
+) -> tuple[KMeansResult, np.ndarray]:
+    """Fit `k` centres to `image` (whose colour table is `table`) with `engine`.
+
+    Prior validation assumed.
+
+    Parameters
+    ----------
+    image : (H, W, 3) ndarray of uint8
+    table : ColorTable
+        The distinct colours of `image` and their counts.
+    k : int
+    space : str
+        Colour space of the features.
+    params : FitParams
+    engine : str
+        A key of :data:`ENGINE_TABLE`.
+
+    Returns
+    -------
+    run : KMeansResult
+    labels : ndarray of int
+        One per distinct colour of `table`, or (H, W) for an engine that sees every pixel.
+
+    Examples
+    --------
+    >>> image = np.zeros((2, 4, 3), dtype=np.uint8); image[:, 2:] = 255
+    >>> run, labels = fit_image(image, ColorTable.from_image(image), 2, "rgb", FitParams())
+    >>> sorted(labels.tolist())
+    [0, 1]
+    """
+    info = ENGINE_TABLE[engine]
+    run = info.fit(image, table, k, space, params)
+    return run, (run.labels.reshape(image.shape[:2]) if info.per_pixel else run.labels)

@@ -18,7 +18,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from core.engine.engines import ENGINES, fit_colors, fit_points, opencv_kmeans
+from core.engine.engines import ENGINES, fit_image, fit_points
 from core.engine.kmeans import assign_and_update
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, cluster_means, recolor
@@ -691,12 +691,8 @@ def _fit(
     image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, fit: FitParams, engine: Engine
 ) -> tuple[Any, np.ndarray]:
     """Fit the centres on `image` (whose colour table is `table`); the engine's run and its
-    labels: one per distinct colour, or per pixel (H, W) for OpenCV, which sees pixels."""
-    if engine == "opencv":
-        run = opencv_kmeans(rgb_to_features(image.reshape(-1, 3), space), k, fit)
-        return run, run.labels.reshape(image.shape[:2])
-    run = fit_colors(rgb_to_features(table.colors, space), table, k, fit, engine=engine)
-    return run, run.labels
+    labels: one per distinct colour, or per pixel (H, W) for an engine that sees pixels."""
+    return fit_image(image, table, k, space, fit, engine)
 
 
 def _segment_features(
