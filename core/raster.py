@@ -41,7 +41,6 @@ import numpy as np
 import rasterio
 import rasterio.errors
 import rasterio.features
-import rasterio.warp
 from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
@@ -50,6 +49,12 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from core.errors import ImageError
+from core.geoarea import (
+    AreaBasis,
+    PixelAreas,
+    ellipsoid_zone_area,
+    pixel_areas,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -156,20 +161,28 @@ class GeoReference:
         match = re.match(r'\w+\["([^"]*)"', self.crs.to_wkt())
         return match.group(1) if match else self.crs.to_string()
 
-    def row_areas(self, height: int) -> np.ndarray | None:
-        """Ground area of one pixel in each row, in m².
+    def row_areas(
+        self, height: int, width: int | None = None, *, basis: AreaBasis | None = None
+    ) -> np.ndarray | None:
+        """Ground area of one pixel in each row, in m², where one value per row suffices.
 
         Parameters
         ----------
         height : int
             Rows of the grid.
+        width : int, optional
+            Columns of the grid. Needed for ground areas in a projected CRS (the default
+            basis then), where the area may vary along a row.
+        basis : {"ellipsoid", "plane"}, optional
+            ``"ellipsoid"``: on the CRS's ellipsoid (:func:`core.geoarea.pixel_areas`);
+            ``"plane"``: the map plane's ``|det T|`` × unit². Default: ``"ellipsoid"``
+            when `width` is given, else ``"plane"`` in a projected CRS (the behaviour of
+            earlier versions). A geographic CRS is always measured on the ellipsoid.
 
         Returns
         -------
         (height,) ndarray of float64, or None
-            None when there is no CRS. In a projected CRS every row holds ``|det T|`` times
-            the square of the CRS's linear unit in metres (the area on the map plane, as
-            GIS tools report it). In a geographic CRS each row's cells are exact
+            None when there is no CRS. In a geographic CRS each row's cells are exact
             ellipsoidal quadrangles (:func:`ellipsoid_zone_area`), so they shrink towards
             the poles.
 
@@ -178,41 +191,36 @@ class GeoReference:
         ImageError
             If the grid is rotated in a geographic CRS, its rows lie beyond ±90° latitude,
             or the CRS has units we cannot turn into metres.
+        ValueError
+            If the ground areas vary along the rows in this CRS (UTM, rotated grids,
+            geostationary views): use :meth:`pixel_areas` instead.
         """
-        if self.crs is None:
+        if basis is None:
+            basis = "plane" if width is None else "ellipsoid"
+        if basis == "ellipsoid" and width is None and self.crs is not None:
+            if not self.crs.is_geographic:
+                raise ValueError("row_areas needs the grid's width for ground areas: pass width.")
+        areas = self.pixel_areas(height, 1 if width is None else width, basis=basis)
+        if areas is None:
             return None
-        t = self.transform
-        if self.crs.is_geographic:
-            if t.b != 0 or t.d != 0:
-                raise ImageError(
-                    "The raster's grid is rotated in a geographic CRS, so kseg cannot compute "
-                    "its pixel areas. Warp it to a projected CRS first "
-                    "(e.g. `gdalwarp -t_srs EPSG:3857 in.tif out.tif`)."
-                )
-            unit = _angular_unit(self.crs)
-            edges = (t.f + t.e * np.arange(height + 1)) * unit
-            if np.abs(edges).max() > math.pi / 2 * (1 + 1e-9):
-                raise ImageError(
-                    f"The raster's rows reach latitude {np.degrees(np.abs(edges).max()):.1f}°, "
-                    f"beyond ±90°: its transform does not fit its CRS ({self.crs_name}). Check "
-                    "the georeference (gdalinfo) and assign the right CRS (gdal_edit.py -a_srs)."
-                )
-            a, f = _ellipsoid(self.crs)
-            zone = ellipsoid_zone_area(np.clip(edges, -math.pi / 2, math.pi / 2), a, f)
-            return np.abs(np.diff(zone)) * abs(t.a) * unit
-        if self.crs.is_projected:
-            try:
-                _, factor = self.crs.linear_units_factor
-            except rasterio.errors.CRSError as e:
-                raise ImageError(
-                    f"The raster's CRS ({self.crs_name}) has a linear unit kseg cannot turn "
-                    "into metres. Reproject it to a metric CRS (gdalwarp -t_srs …)."
-                ) from e
-            return np.full(height, abs(t.a * t.e - t.b * t.d) * factor * factor)
-        raise ImageError(
-            f"The raster's CRS ({self.crs_name}) is neither projected nor geographic, so its "
-            "pixel areas are unknown. Assign the right CRS (gdal_edit.py -a_srs EPSG:…)."
-        )
+        if areas.rows is None:
+            raise ValueError(
+                f"Ground areas vary along the rows in {self.crs_name}: use "
+                "GeoReference.pixel_areas(height, width) and its class_areas()."
+            )
+        return areas.rows
+
+    def pixel_areas(
+        self, height: int, width: int, *, basis: AreaBasis = "ellipsoid"
+    ) -> PixelAreas | None:
+        """Ground area of every pixel, in m² (see :func:`core.geoarea.pixel_areas`).
+
+        Returns
+        -------
+        PixelAreas or None
+            None when there is no CRS; its ``basis`` says where the areas were measured.
+        """
+        return pixel_areas(self.crs, self.transform, (height, width), basis=basis)
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,16 +285,26 @@ class Raster:
     def n_valid(self) -> int:
         return int(np.count_nonzero(self.valid))
 
-    def row_areas(self) -> np.ndarray | None:
-        """Ground area (m²) of a pixel in each row; see :meth:`GeoReference.row_areas`."""
-        return self.geo.row_areas(self.height)
+    def row_areas(self, *, basis: AreaBasis | None = None) -> np.ndarray | None:
+        """Area (m²) of a pixel in each row; see :meth:`GeoReference.row_areas`.
 
-    def valid_area_m2(self) -> float | None:
-        """Ground area of the valid pixels in m² (None without a CRS)."""
-        rows = self.row_areas()
-        if rows is None:
-            return None
-        return float(np.count_nonzero(self.valid, axis=1) @ rows)
+        Without `basis`, the plane area in a projected CRS (as in earlier versions); use
+        :meth:`pixel_areas` for ground areas in any CRS.
+        """
+        width = None if basis is None else self.width
+        return self.geo.row_areas(self.height, width, basis=basis)
+
+    def pixel_areas(self, *, basis: AreaBasis = "ellipsoid") -> PixelAreas | None:
+        """Ground area of every pixel (:meth:`GeoReference.pixel_areas`); None without a CRS."""
+        return self.geo.pixel_areas(self.height, self.width, basis=basis)
+
+    def valid_area_m2(self, *, basis: AreaBasis = "ellipsoid") -> float | None:
+        """Ground area of the valid pixels in m² (None without a CRS).
+
+        Pixels off the Earth (a geostationary view's corners) add nothing.
+        """
+        areas = self.pixel_areas(basis=basis)
+        return None if areas is None else areas.total(self.valid)
 
 
 def is_georeferenced(source: RasterSource) -> bool:
@@ -542,63 +560,6 @@ def _band_names(src: Any) -> tuple[str, ...]:
 
 def _millions(n: int) -> str:
     return f"{n / 1e6:,.1f} million" if n >= 1_000_000 else f"{n:,}"
-
-
-def _angular_unit(crs: CRS) -> float:
-    """Radians per unit of a geographic CRS (degrees unless it says otherwise)."""
-    try:
-        _, factor = crs.units_factor
-    except (rasterio.errors.CRSError, AttributeError):
-        return math.pi / 180
-    return float(factor) if factor else math.pi / 180
-
-
-def _ellipsoid(crs: CRS) -> tuple[float, float]:
-    """Semi-major axis (m) and flattening of a CRS's ellipsoid (WGS 84 when unstated)."""
-    match = re.search(
-        r'(?:SPHEROID|ELLIPSOID)\["[^"]*",\s*([0-9.eE+-]+),\s*([0-9.eE+-]+)', crs.to_wkt()
-    )
-    if not match:
-        return 6378137.0, 1 / 298.257223563
-    a, inverse_f = float(match.group(1)), float(match.group(2))
-    return a, (1.0 / inverse_f if inverse_f else 0.0)
-
-
-def ellipsoid_zone_area(latitude: np.ndarray, a: float, f: float) -> np.ndarray:
-    """Area between the equator and `latitude`, per radian of longitude, on an ellipsoid.
-
-    Parameters
-    ----------
-    latitude : ndarray of float
-        Geodetic latitudes in radians.
-    a : float
-        Semi-major axis in metres.
-    f : float
-        Flattening (0 for a sphere).
-
-    Returns
-    -------
-    ndarray of float64
-        Signed area in m² (negative south of the equator). The area of a cell between
-        latitudes φ1, φ2 and longitudes λ1, λ2 (radians) is ``|λ2 − λ1| · |S(φ2) − S(φ1)|``.
-        The closed form of the authalic-latitude integral:
-        ``S(φ) = b²/2 · (sin φ / (1 − e² sin² φ) + atanh(e sin φ) / e)``.
-
-    Examples
-    --------
-    >>> import math
-    >>> total = 4 * math.pi * float(ellipsoid_zone_area(np.array(math.pi / 2), 6378137.0,
-    ...                                                 1 / 298.257223563))
-    >>> round(total / 1e6)  # the WGS 84 ellipsoid's surface, km²
-    510065622
-    """
-    s = np.sin(np.asarray(latitude, dtype=np.float64))
-    b = a * (1.0 - f)
-    e2 = f * (2.0 - f)
-    if e2 == 0:
-        return a * a * s
-    e = math.sqrt(e2)
-    return 0.5 * b * b * (s / (1.0 - e2 * s * s) + np.arctanh(e * s) / e)
 
 
 def class_areas(labels: np.ndarray, row_areas: np.ndarray, k: int) -> np.ndarray:
@@ -1049,10 +1010,21 @@ def sieve_labels(labels: np.ndarray, min_pixels: int, *, connectivity: int = 4) 
     labels = np.asarray(labels)
     valid = labels >= 0
     source = np.where(valid, labels, 0).astype(np.int32)
-    if min_pixels == 1:
+    if min_pixels == 1 or labels.size == 0:
         return np.where(valid, source, -1).astype(np.int32)
-    sieved = rasterio.features.sieve(source, min_pixels, mask=valid, connectivity=connectivity)
-    return np.where(valid, sieved, -1).astype(np.int32)
+    # GDAL refuses a threshold as large as the image. Every region is smaller than
+    # size + 1 pixels, so any larger threshold sieves the same way; a masked-out margin
+    # makes the image larger than that threshold.
+    threshold = min(int(min_pixels), labels.size + 1)
+    height, width = source.shape
+    margin = 0 if threshold < labels.size else -(-(threshold + 1) // height) - width
+    if margin:
+        source = np.pad(source, ((0, 0), (0, margin)))
+        mask = np.pad(valid, ((0, 0), (0, margin)))
+    else:
+        mask = valid
+    sieved = rasterio.features.sieve(source, threshold, mask=mask, connectivity=connectivity)
+    return np.where(valid, sieved[:, :width], -1).astype(np.int32)
 
 
 def majority_filter(labels: np.ndarray, size: int = 3) -> np.ndarray:
@@ -1114,8 +1086,10 @@ def class_polygons(
     min_pixels: int = 1,
     connectivity: int = 4,
     to_wgs84: bool = True,
+    class_names: Sequence[str] | None = None,
+    area_basis: AreaBasis = "ellipsoid",
 ) -> dict[str, Any]:
-    """The regions of each class as GeoJSON polygons.
+    """The regions of each class as GeoJSON polygons (see :func:`core.vectors.polygonize`).
 
     Parameters
     ----------
@@ -1129,81 +1103,41 @@ def class_polygons(
         small; 1 keeps every region.
     connectivity : {4, 8}
     to_wgs84 : bool
-        Reproject coordinates to longitude/latitude (EPSG:4326), as RFC 7946 asks; False
-        keeps the scene's CRS and records it in a ``"crs"`` member (GDAL's convention).
+        Reproject coordinates to longitude/latitude (EPSG:4326), as RFC 7946 asks: edges
+        densified, polygons split at the antimeridian, every geometry valid. False keeps
+        the scene's CRS and records it in a ``"crs"`` member (GDAL's convention).
+    class_names : sequence of str, optional
+        The ``name`` of each class; default ``"class 0"`` ….
+    area_basis : {"ellipsoid", "plane"}
+        Where ``area_m2`` is measured (:func:`core.geoarea.pixel_areas`).
 
     Returns
     -------
     dict
-        A GeoJSON FeatureCollection; each feature has properties ``class``, ``pixels``,
-        ``area_m2`` (None without a CRS) and, with `palette`, ``color``.
+        A GeoJSON FeatureCollection; each feature has properties ``class``, ``name``,
+        ``pixels`` (exact), ``area_m2`` (None without a CRS) and, with `palette`,
+        ``color``. When the polygons cannot all reach WGS 84 (a geostationary view with
+        pixel corners off the Earth) the collection stays in the scene's CRS, with its
+        ``"crs"`` member and a one-line ``"note"`` saying so, instead of raising.
     """
+    from core.vectors import ReprojectionError, polygonize
+
     if min_pixels > 1:
         labels = sieve_labels(labels, min_pixels, connectivity=connectivity)
-    labels = np.asarray(labels)
-    valid = labels >= 0
-    source = np.where(valid, labels, 0).astype(np.int32)
-    rows = geo.row_areas(labels.shape[0])
-    pixel_area = None
-    if rows is not None and np.ptp(rows) == 0:
-        pixel_area = float(rows[0])
-    det = abs(geo.transform.a * geo.transform.e - geo.transform.b * geo.transform.d)
-    reproject = to_wgs84 and geo.crs is not None and geo.crs.to_epsg() != 4326
-    features = []
-    for geometry, value in rasterio.features.shapes(
-        source, mask=valid, connectivity=connectivity, transform=geo.transform
-    ):
-        cls = int(value)
-        n_pixels = _ring_area(geometry) / det if det else 0.0
-        if pixel_area is not None:
-            area = n_pixels * pixel_area
-        elif rows is not None:
-            area = _geographic_polygon_area(geometry, geo)
-        else:
-            area = None
-        if reproject:
-            geometry = rasterio.warp.transform_geom(geo.crs, "EPSG:4326", geometry)
-        properties: dict[str, Any] = {
-            "class": cls,
-            "pixels": round(n_pixels),
-            "area_m2": None if area is None else round(area, 3),
-        }
-        if palette is not None:
-            r, g, b = (int(v) for v in np.asarray(palette)[cls])
-            properties["color"] = f"#{r:02x}{g:02x}{b:02x}"
-        features.append({"type": "Feature", "geometry": geometry, "properties": properties})
-    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if not reproject and geo.crs is not None and not to_wgs84:
-        collection["crs"] = {"type": "name", "properties": {"name": geo.crs_name}}
-    return collection
-
-
-def _ring_area(geometry: dict[str, Any]) -> float:
-    """Planar area of a GeoJSON polygon (outer ring minus holes), shoelace formula."""
-    total = 0.0
-    for i, ring in enumerate(geometry["coordinates"]):
-        xy = np.asarray(ring, dtype=np.float64)
-        x, y = xy[:, 0], xy[:, 1]
-        area = 0.5 * abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])))
-        total += area if i == 0 else -area
-    return total
-
-
-def _geographic_polygon_area(geometry: dict[str, Any], geo: GeoReference) -> float:
-    """Area of a pixel-aligned polygon in a north-up geographic grid, from its rasterisation."""
-    ring = np.asarray(geometry["coordinates"][0], dtype=np.float64)
-    inverse = ~geo.transform
-    cols, rows = inverse @ (ring[:, 0], ring[:, 1])
-    top, bottom = int(np.rint(rows.min())), int(np.rint(rows.max()))
-    left, right = int(np.rint(cols.min())), int(np.rint(cols.max()))
-    shape = (bottom - top, right - left)
-    local = geo.transform @ Affine.translation(left, top)
-    mask = rasterio.features.geometry_mask(
-        [geometry], out_shape=shape, transform=local, invert=True
+    polygons = polygonize(
+        labels,
+        geo,
+        palette=palette,
+        class_names=class_names,
+        connectivity=connectivity,
+        area_basis=area_basis,
     )
-    areas = GeoReference(geo.crs, local).row_areas(shape[0])
-    assert areas is not None
-    return float(np.count_nonzero(mask, axis=1) @ areas)
+    try:
+        return polygons.geojson(to_wgs84=to_wgs84)
+    except ReprojectionError as e:
+        collection = polygons.geojson(to_wgs84=False)
+        collection["note"] = str(e)
+        return collection
 
 
 def polygons_json(collection: dict[str, Any]) -> bytes:
