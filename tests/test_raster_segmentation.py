@@ -34,6 +34,18 @@ def same_partition(a, b):
     return len(pairs) == len(set(a.ravel().tolist())) == len(set(b.ravel().tolist()))
 
 
+def _ground_oracle(raster, labels, k):
+    from pyproj import CRS as ProjCRS
+    from pyproj import Proj, Transformer
+
+    rows, cols = np.nonzero(labels >= 0)
+    x, y = raster.geo.transform @ (cols + 0.5, rows + 0.5)
+    crs = ProjCRS.from_wkt(raster.geo.crs.to_wkt())
+    lon, lat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
+    scale = Proj(crs).get_factors(lon, lat).areal_scale
+    return np.bincount(labels[rows, cols], weights=100.0 / np.asarray(scale), minlength=k)
+
+
 def test_classes_of_the_sample_scene():
     raster = load_sample_raster()
     seg = segment_raster(raster, 5, indices=["ndvi"])
@@ -42,7 +54,13 @@ def test_classes_of_the_sample_scene():
     assert seg.counts.sum() == raster.n_valid
     assert list(seg.counts) == sorted(seg.counts, reverse=True)  # largest first
     np.testing.assert_allclose(seg.shares.sum(), 1.0)
-    np.testing.assert_allclose(seg.areas_m2, seg.counts * 100.0)
+    # Ground areas: each 10 m pixel covers 100 m² / the projection's areal scale there
+    # (pyproj's own scale factors at the pixel centres, an independent oracle).
+    assert seg.area_basis == "ellipsoid"
+    np.testing.assert_allclose(seg.areas_m2, _ground_oracle(raster, seg.labels, 5), rtol=1e-6)
+    plane = segment_raster(raster, 5, indices=["ndvi"], area_basis="plane")
+    assert plane.area_basis == "plane"
+    np.testing.assert_allclose(plane.areas_m2, seg.counts * 100.0)
     assert seg.segmented[~raster.valid].max() == 0
     for i in range(5):  # the palette is the mean display colour of each class
         np.testing.assert_allclose(
@@ -108,6 +126,8 @@ def test_outputs_written_and_read_back(tmp_path):
         "scene_segmented.tif",
         "scene_areas.csv",
         "scene_classes.geojson",
+        "scene_classes.gpkg",
+        "scene_stats.csv",
     ]
     with rasterio.open(files[0]) as src:
         assert src.crs == raster.geo.crs and src.transform == raster.geo.transform
@@ -120,7 +140,9 @@ def test_outputs_written_and_read_back(tmp_path):
         assert src.count == 4 and src.read(4)[:5].max() == 0
     rows = list(csv.DictReader(io.StringIO(files[2].read_text())))
     assert [int(r["pixels"]) for r in rows] == seg.counts.tolist()
-    assert float(rows[0]["area_ha"]) == pytest.approx(seg.counts[0] * 100 / 10_000)
+    # A 10 m UTM grid: on the ellipsoid, within the projection's scale factor of 100 m².
+    assert float(rows[0]["area_ha"]) == pytest.approx(seg.counts[0] * 100 / 10_000, rel=2e-3)
+    assert {r["area_basis"] for r in rows} == {"ellipsoid"}
     collection = json.loads(files[3].read_text())
     assert collection["type"] == "FeatureCollection" and collection["features"]
     assert {f["properties"]["class"] for f in collection["features"]} <= set(range(4))
