@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -261,16 +262,19 @@ class ClassPolygons:
             data.append(np.array([self.colors[c] for c in self.classes], dtype=object))
         buffer = io.BytesIO()
         crs = None if self.crs is None else _crs_text(self.crs, wkt=True)
-        pyogrio.raw.write(
-            buffer,
-            shapely.to_wkb(geoms) if len(self) else np.array([], dtype=object),
-            data,
-            fields,
-            crs=crs,
-            driver="GPKG",
-            layer=layer,
-            geometry_type=geometry_type,
-        )
+        with warnings.catch_warnings():
+            # A raster without a CRS gives a layer without one: pyogrio says so, we know.
+            warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
+            pyogrio.raw.write(
+                buffer,
+                shapely.to_wkb(geoms) if len(self) else np.array([], dtype=object),
+                data,
+                fields,
+                crs=crs,
+                driver="GPKG",
+                layer=layer,
+                geometry_type=geometry_type,
+            )
         return buffer.getvalue()
 
 
