@@ -165,3 +165,25 @@ def test_cleaned_sieves_and_keeps_totals():
     assert changed > 0
     assert clean.areas_m2.sum() == pytest.approx(seg.areas_m2.sum())
     assert seg.cleaned() is seg
+
+
+def test_class_statistics_are_in_original_units(tmp_path):
+    raster, _ = make_raster()
+    seg = segment_raster(raster, 3, indices=["ndvi"])
+    rows = seg.class_statistics()
+    assert len(rows) == 3 * len(seg.feature_names)
+    assert [r["feature"] for r in rows[: len(seg.feature_names)]] == list(seg.feature_names)
+    for row in rows:  # the oracle: NumPy over each class's raw pixels
+        mask = seg.labels == row["class"]
+        if row["feature"] == "NDVI":
+            from core.raster import spectral_index
+
+            values = spectral_index(raster, "ndvi")[mask]
+        else:
+            values = raster.data[raster.band_names.index(row["feature"])][mask]
+        assert row["pixels"] == mask.sum()
+        assert row["mean"] == pytest.approx(values.astype(np.float64).mean(), rel=1e-9)
+        assert row["std"] == pytest.approx(values.astype(np.float64).std(), rel=1e-6, abs=1e-9)
+    table = list(csv.DictReader(io.StringIO(seg.stats_csv().decode())))
+    assert list(table[0]) == ["class", "feature", "pixels", "mean", "std"]
+    assert len(table) == len(rows)
