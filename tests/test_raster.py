@@ -422,9 +422,7 @@ def test_polygons_cover_each_class(utm_tif):
     labels = np.where(raster.valid, (np.arange(50) >= 25)[None, :].astype(np.int32), -1)
     labels[20, 10] = 1  # a speck, sieved away with min_pixels=2
     palette = np.array([[0, 0, 255], [0, 255, 0]], dtype=np.uint8)
-    native = class_polygons(
-        labels, raster.geo, palette=palette, to_wgs84=False, area_basis="plane"
-    )
+    native = class_polygons(labels, raster.geo, palette=palette, to_wgs84=False, area_basis="plane")
     assert native["crs"]["properties"]["name"] == "EPSG:32633"
     by_class = {0: 0, 1: 0}
     for feature in native["features"]:
