@@ -1,4 +1,4 @@
-"""Writing kseg's PNGs: ``core.outputs.png.encode_png`` against Pillow and OpenCV, in one run.
+"""Writing kseg's PNGs: ``core.formats.png.encode_png`` against Pillow and OpenCV, in one run.
 
 Run it from the repository root (after ``pip install -e ".[test]"``)::
 
@@ -15,7 +15,7 @@ dashboard). This checks that it is worth it, on the images kseg writes:
     cut-out     the largest cluster's own pixels on a transparent background (RGBA photo
                 pixels), the cut-outs ZIP's content
 
-with, for each, ``core.outputs.png.encode_png`` (no row filter for flat colours, "sub" for the
+with, for each, ``core.formats.png.encode_png`` (no row filter for flat colours, "sub" for the
 cut-out: what kseg uses), Pillow at zlib level 6 (its default, what
 ``core.outputs.export.png_bytes`` writes) and level 1, and ``cv2.imencode`` at zlib level 1
 without row filters (what ``kseg batch`` used before). Every output is decoded again and
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import core
+    from core.formats.png import encode_png
     from core.outputs import export
-    from core.outputs.png import encode_png
 
     photo = make_photo(args.mp)
     seg = core.segment(photo, 6)

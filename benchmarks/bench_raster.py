@@ -111,7 +111,7 @@ def part1(megapixels: float, k: int, seed: int, repeat: int) -> tuple[list[dict]
     from sklearn.cluster import KMeans
 
     from core.engine.kmeans_nd import kmeans_features
-    from core.inputs.raster import raster_features
+    from core.features.bands import raster_features
 
     raster = make_raster(megapixels, seed)
     x, _, _ = raster_features(raster)
@@ -157,7 +157,7 @@ def part1(megapixels: float, k: int, seed: int, repeat: int) -> tuple[list[dict]
 def part2_worker(megapixels: float, k: int, seed: int) -> dict:
     """In this fresh process: 4 bands + NDVI at `megapixels`, time and peak memory."""
     from core.engine.kmeans_nd import kmeans_features
-    from core.inputs.raster import raster_features
+    from core.features.bands import raster_features
 
     raster = make_raster(megapixels, seed)
     with open("/proc/self/clear_refs", "w") as handle:
@@ -187,8 +187,8 @@ def part3_cleanup(seed: int, min_pixels: int = 20) -> list[dict]:
     from scipy import ndimage
     from sklearn.datasets import load_sample_image
 
-    from core.inputs.raster import sieve_labels
     from core.results.cleanup import merge_small_regions
+    from core.results.raster_cleanup import sieve_labels
     from core.results.segmentation import segment
 
     base = load_sample_image("china.jpg")

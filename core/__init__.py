@@ -30,7 +30,6 @@ from core.version import __version__
 MOVED_MODULES = {
     "core.arrays": "core.inputs.arrays",
     "core.io": "core.inputs.io",
-    "core.raster": "core.inputs.raster",
     "core.masking": "core.inputs.masking",
     "core.samples": "core.inputs.samples",
     "core.colorspaces": "core.features.colorspaces",
@@ -42,7 +41,7 @@ MOVED_MODULES = {
     "core.segmentation": "core.results.segmentation",
     "core.raster_segmentation": "core.results.raster_segmentation",
     "core.cleanup": "core.results.cleanup",
-    "core.png": "core.outputs.png",
+    "core.png": "core.formats.png",
     "core.export": "core.outputs.export",
     "core.previews": "core.outputs.previews",
     "core.figures": "core.outputs.figures",

@@ -217,7 +217,7 @@ def _raster_classes(
         "Above, the shown colours were clustered. Here every valid pixel is clustered on the "
         "bands you choose (and NDVI / NDWI), as GIS tools do, with k from the sidebar."
     )
-    from core.inputs.raster import default_rgb_bands
+    from core.inputs.display import default_rgb_bands
 
     default_rgb = tuple(raster.band_names[i] for i in default_rgb_bands(raster))
     raster_params = controls.raster_features_ui(raster.band_names, default_rgb)  # type: ignore[arg-type]

@@ -329,7 +329,9 @@ def render_downloads(
     raster = loaded.raster
     if raster is not None and seg.shape == (raster.height, raster.width):
         # rasterio (GDAL) loads only for a GeoTIFF, not with the page.
-        from core.inputs.raster import class_polygons, label_geotiff, polygons_json
+        from core.formats.geotiff import label_geotiff
+        from core.formats.vectors import polygons_json
+        from core.results.raster_cleanup import class_polygons
 
         buttons += [
             (
@@ -431,7 +433,7 @@ def render_raster_classes(
     )
     base = f"{stem}_k{result.k}_bands"
     columns = st.columns(4)
-    from core.inputs.raster import polygons_json
+    from core.formats.vectors import polygons_json
 
     downloads = [
         ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),

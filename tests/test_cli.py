@@ -17,9 +17,9 @@ from PIL import Image
 from core import __version__
 from core.cli import EXIT_ERROR, main
 from core.explore.elbow import elbow
+from core.formats.tables import read_areas_csv
 from core.inputs.io import resize_to_max_pixels
 from core.outputs import export
-from core.outputs.tables import read_areas_csv
 from core.results.segmentation import segment
 
 

@@ -552,7 +552,7 @@ def test_a_kept_palette_maps_a_new_tile_as_the_fit_did(water_tiles, tmp_path):
     assert set(np.unique(seg.labels[:3]).tolist()) == {water_class}
     assert set(np.unique(seg.labels[3:]).tolist()) == {field_class}
     # The same as labelling the tile's bands mapped with the kept bounds, by hand.
-    from core.inputs.raster import stretch_rgb
+    from core.inputs.display import stretch_rgb
 
     assert kept.band_mapping is not None
     by_hand = stretch_rgb(core.open_raster(new), bounds=kept.band_mapping.bounds)

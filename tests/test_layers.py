@@ -1,7 +1,8 @@
 """The one map of the house: core's layers, lowest first, and the rules every module keeps.
 
 CONTRIBUTING.md ("Where things go") and the README point here. Data flows one way:
-bytes -> inputs -> features -> engine -> results -> outputs -> explore -> collection -> cli.
+bytes -> inputs -> features -> engine -> formats -> results -> outputs -> explore -> collection
+-> cli.
 A module imports only from its own layer or below -- imports inside functions count; only
 ``if TYPE_CHECKING:`` imports are exempt -- and the module graph has no cycle. No module uses
 another module's ``_private`` names or assigns into another module. No module of ``core/`` or
@@ -24,11 +25,12 @@ LAYERS: list[tuple[str, ...]] = [
     ("core.inputs",),
     ("core.features",),
     ("core.engine",),
+    ("core.formats",),
     ("core.results",),
     ("core.outputs",),
     ("core.explore",),
     ("core.collection",),
-    ("core.cli", "core.__main__", "core"),
+    ("core.cli", "core.__main__", "core.raster", "core"),
 ]
 MAX_LINES = 1000
 

@@ -1,4 +1,4 @@
-"""core.outputs.png: every file it writes decodes, with two independent decoders, to the input."""
+"""core.formats.png: every file it writes decodes, with two independent decoders, to the input."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from core.outputs import png
-from core.outputs.png import encode_png
+from core.formats import png
+from core.formats.png import encode_png
 
 
 def _pil(data: bytes) -> Image.Image:

@@ -17,24 +17,19 @@ from PIL import Image
 from rasterio.crs import CRS
 
 from core.errors import ImageError
+from core.features.bands import raster_features, spectral_index
+from core.formats.geotiff import label_geotiff, rgb_geotiff
+from core.formats.vectors import polygons_json
+from core.inputs.display import band_positions, stretch_rgb
 from core.inputs.raster import (
     LABEL_NODATA,
     GeoReference,
-    band_positions,
     class_areas,
-    class_polygons,
     ellipsoid_zone_area,
     is_georeferenced,
-    label_geotiff,
-    majority_filter,
     open_raster,
-    polygons_json,
-    raster_features,
-    rgb_geotiff,
-    sieve_labels,
-    spectral_index,
-    stretch_rgb,
 )
+from core.results.raster_cleanup import class_polygons, majority_filter, sieve_labels
 
 WGS84_A, WGS84_F = 6378137.0, 1 / 298.257223563
 
@@ -200,7 +195,9 @@ def test_utm_area_is_pixels_times_100_m2(utm_tif):
     raster = open_raster(utm_tif)
     rows = raster.row_areas()
     np.testing.assert_array_equal(rows, np.full(40, 100.0))
-    assert raster.valid_area_m2() == raster.n_valid * 100.0
+    assert raster.valid_area_m2(basis="plane") == raster.n_valid * 100.0
+    # On the ellipsoid a UTM pixel differs from its plane area by the scale factor only.
+    assert raster.valid_area_m2() == pytest.approx(raster.n_valid * 100.0, rel=2e-3)
     labels = np.where(raster.valid, (np.arange(50) >= 25)[None, :].astype(int), -1)
     np.testing.assert_allclose(class_areas(labels, rows, 2), [37 * 25 * 100.0] * 2)
 
@@ -420,7 +417,7 @@ def test_polygons_cover_each_class(utm_tif):
     labels = np.where(raster.valid, (np.arange(50) >= 25)[None, :].astype(np.int32), -1)
     labels[20, 10] = 1  # a speck, sieved away with min_pixels=2
     palette = np.array([[0, 0, 255], [0, 255, 0]], dtype=np.uint8)
-    native = class_polygons(labels, raster.geo, palette=palette, to_wgs84=False)
+    native = class_polygons(labels, raster.geo, palette=palette, to_wgs84=False, area_basis="plane")
     assert native["crs"]["properties"]["name"] == "EPSG:32633"
     by_class = {0: 0, 1: 0}
     for feature in native["features"]:
@@ -457,7 +454,7 @@ def test_bundled_sample_raster_is_the_scripts_scene():
     assert 0.7 < raster.n_valid / raster.n_pixels < 0.95  # a tilted swath with no-data corners
     bands, _ = synthetic_scene(raster.height, raster.width, seed=2026)
     np.testing.assert_array_equal(raster.data[:, raster.valid], bands[:, raster.valid])
-    assert raster.valid_area_m2() == raster.n_valid * 100.0
+    assert raster.valid_area_m2(basis="plane") == raster.n_valid * 100.0
 
 
 LABELS = st.integers(-1, 4)

@@ -14,7 +14,8 @@ from rasterio.crs import CRS
 
 from core.engine.kmeans_nd import kmeans_features
 from core.errors import ImageError
-from core.inputs.raster import LABEL_NODATA, GeoReference, Raster, raster_features
+from core.features.bands import raster_features
+from core.inputs.raster import LABEL_NODATA, GeoReference, Raster
 from core.inputs.samples import SCENE_BANDS, load_sample_raster, synthetic_scene
 from core.results.raster_segmentation import segment_raster
 
@@ -34,6 +35,18 @@ def same_partition(a, b):
     return len(pairs) == len(set(a.ravel().tolist())) == len(set(b.ravel().tolist()))
 
 
+def _ground_oracle(raster, labels, k):
+    from pyproj import CRS as ProjCRS
+    from pyproj import Proj, Transformer
+
+    rows, cols = np.nonzero(labels >= 0)
+    x, y = raster.geo.transform @ (cols + 0.5, rows + 0.5)
+    crs = ProjCRS.from_wkt(raster.geo.crs.to_wkt())
+    lon, lat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True).transform(x, y)
+    scale = Proj(crs).get_factors(lon, lat).areal_scale
+    return np.bincount(labels[rows, cols], weights=100.0 / np.asarray(scale), minlength=k)
+
+
 def test_classes_of_the_sample_scene():
     raster = load_sample_raster()
     seg = segment_raster(raster, 5, indices=["ndvi"])
@@ -42,7 +55,13 @@ def test_classes_of_the_sample_scene():
     assert seg.counts.sum() == raster.n_valid
     assert list(seg.counts) == sorted(seg.counts, reverse=True)  # largest first
     np.testing.assert_allclose(seg.shares.sum(), 1.0)
-    np.testing.assert_allclose(seg.areas_m2, seg.counts * 100.0)
+    # Ground areas: each 10 m pixel covers 100 m² / the projection's areal scale there
+    # (pyproj's own scale factors at the pixel centres, an independent oracle).
+    assert seg.area_basis == "ellipsoid"
+    np.testing.assert_allclose(seg.areas_m2, _ground_oracle(raster, seg.labels, 5), rtol=1e-6)
+    plane = segment_raster(raster, 5, indices=["ndvi"], area_basis="plane")
+    assert plane.area_basis == "plane"
+    np.testing.assert_allclose(plane.areas_m2, seg.counts * 100.0)
     assert seg.segmented[~raster.valid].max() == 0
     for i in range(5):  # the palette is the mean display colour of each class
         np.testing.assert_allclose(
@@ -108,6 +127,8 @@ def test_outputs_written_and_read_back(tmp_path):
         "scene_segmented.tif",
         "scene_areas.csv",
         "scene_classes.geojson",
+        "scene_classes.gpkg",
+        "scene_stats.csv",
     ]
     with rasterio.open(files[0]) as src:
         assert src.crs == raster.geo.crs and src.transform == raster.geo.transform
@@ -120,7 +141,9 @@ def test_outputs_written_and_read_back(tmp_path):
         assert src.count == 4 and src.read(4)[:5].max() == 0
     rows = list(csv.DictReader(io.StringIO(files[2].read_text())))
     assert [int(r["pixels"]) for r in rows] == seg.counts.tolist()
-    assert float(rows[0]["area_ha"]) == pytest.approx(seg.counts[0] * 100 / 10_000)
+    # A 10 m UTM grid: on the ellipsoid, within the projection's scale factor of 100 m².
+    assert float(rows[0]["area_ha"]) == pytest.approx(seg.counts[0] * 100 / 10_000, rel=2e-3)
+    assert {r["area_basis"] for r in rows} == {"ellipsoid"}
     collection = json.loads(files[3].read_text())
     assert collection["type"] == "FeatureCollection" and collection["features"]
     assert {f["properties"]["class"] for f in collection["features"]} <= set(range(4))
@@ -143,3 +166,25 @@ def test_cleaned_sieves_and_keeps_totals():
     assert changed > 0
     assert clean.areas_m2.sum() == pytest.approx(seg.areas_m2.sum())
     assert seg.cleaned() is seg
+
+
+def test_class_statistics_are_in_original_units(tmp_path):
+    raster, _ = make_raster()
+    seg = segment_raster(raster, 3, indices=["ndvi"])
+    rows = seg.class_statistics()
+    assert len(rows) == 3 * len(seg.feature_names)
+    assert [r["feature"] for r in rows[: len(seg.feature_names)]] == list(seg.feature_names)
+    for row in rows:  # the oracle: NumPy over each class's raw pixels
+        mask = seg.labels == row["class"]
+        if row["feature"] == "NDVI":
+            from core.features.bands import spectral_index
+
+            values = spectral_index(raster, "ndvi")[mask]
+        else:
+            values = raster.data[raster.band_names.index(row["feature"])][mask]
+        assert row["pixels"] == mask.sum()
+        assert row["mean"] == pytest.approx(values.astype(np.float64).mean(), rel=1e-9)
+        assert row["std"] == pytest.approx(values.astype(np.float64).std(), rel=1e-6, abs=1e-9)
+    table = list(csv.DictReader(io.StringIO(seg.stats_csv().decode())))
+    assert list(table[0]) == ["class", "feature", "pixels", "mean", "std"]
+    assert len(table) == len(rows)

@@ -410,8 +410,9 @@ def _write_outputs(
     result: Segmentation, out: Path, *, image_name: str, args: argparse.Namespace
 ) -> list[str]:
     """Write a photo's outputs (the README's "Outputs" table); the names written."""
-    from core.outputs import export, tables
-    from core.outputs.files import write_atomic
+    from core.formats import tables
+    from core.formats.files import write_atomic
+    from core.outputs import export
 
     files: dict[str, bytes] = {
         "labels.png": export.labels_png(result),

@@ -52,7 +52,8 @@ def _band_sample(source: Source, payload: Any, size: int, seed: int) -> _BandSam
                 head = file.read(4)
         if not head.startswith(TIFF_MAGIC):
             return None
-        from core.inputs.raster import default_rgb_bands, is_georeferenced, open_raster
+        from core.inputs.display import default_rgb_bands
+        from core.inputs.raster import is_georeferenced, open_raster
 
         if not is_georeferenced(data):
             return None

@@ -338,13 +338,13 @@ def _write_outputs(
     alpha band); anything else PNGs (an indexed label PNG whose palette is the cluster
     colours). Pixels that do not count are no-data / transparent in both.
     """
-    from core.outputs.png import encode_png
+    from core.formats.png import encode_png
 
     k = int(palette.shape[0])
     valid = pixels.valid
     outputs = {}
     if pixels.geo is not None:
-        from core.inputs.raster import label_geotiff, rgb_geotiff
+        from core.formats.geotiff import label_geotiff, rgb_geotiff
 
         counted = _counted_labels(labels, valid)
         files = {
@@ -359,7 +359,8 @@ def _write_outputs(
             ),
         }
         if options.polygons:
-            from core.inputs.raster import class_polygons, polygons_json
+            from core.formats.vectors import polygons_json
+            from core.results.raster_cleanup import class_polygons
 
             collection = class_polygons(
                 counted, pixels.geo, palette=palette, min_pixels=options.polygon_min_pixels

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     pass
 from core.collection.palette import Palette
 from core.deprecation import DeprecatedAlias
-from core.outputs import tables
-from core.outputs.tables import area_rows
+from core.formats import tables
+from core.formats.tables import area_rows
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
     Returns
     -------
     list of dict
-        The columns of :func:`core.outputs.tables.areas_csv`, ``file`` first.
+        The columns of :func:`core.formats.tables.areas_csv`, ``file`` first.
     """
     rows = [row for row in rows if row.ok]
     with_areas = _has_areas(rows, pixel_size)
@@ -209,7 +209,7 @@ def _area_m2(row: ImageResult, cluster: int, pixel_size: float | None) -> float 
 
 
 def areas_csv(rows: Iterable[ImageResult], pixel_size: float | None) -> str:
-    """CSV text of :func:`area_records` (:func:`core.outputs.tables.areas_csv`)."""
+    """CSV text of :func:`area_records` (:func:`core.formats.tables.areas_csv`)."""
     return tables.areas_csv(area_records(rows, pixel_size))
 
 

@@ -108,7 +108,7 @@ def raster_rgb(raster: Raster, mapping: BandMapping | None) -> np.ndarray:
     ValueError
         If the raster lacks one of the mapping's bands.
     """
-    from core.inputs.raster import default_rgb_bands, stretch_rgb
+    from core.inputs.display import default_rgb_bands, stretch_rgb
 
     if raster.dtype == "uint8":
         return stretch_rgb(raster, default_rgb_bands(raster), bounds=[(0.0, 255.0)] * 3)

@@ -274,7 +274,8 @@ def _open_georeferenced(
 ) -> LoadedImage:
     """A georeferenced TIFF through rasterio (read lazily from a path): every band kept,
     shown with `bands_to_rgb` (default: a 2–98 % stretch)."""
-    from core.inputs.raster import open_raster, stretch_rgb
+    from core.inputs.display import stretch_rgb
+    from core.inputs.raster import open_raster
 
     raster = open_raster(source, max_pixels=max_pixels)
     rgb = (bands_to_rgb or stretch_rgb)(raster)

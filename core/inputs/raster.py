@@ -26,22 +26,18 @@ Labels here use ``-1`` for pixels that do not count (no-data, masked), as
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
-import cv2
 import numpy as np
 import rasterio
 import rasterio.errors
 import rasterio.features
-import rasterio.warp
 from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
@@ -50,6 +46,12 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from core.errors import ImageError
+from core.inputs.geoarea import (
+    AreaBasis,
+    PixelAreas,
+    ellipsoid_zone_area,
+    pixel_areas,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -57,21 +59,10 @@ __all__ = [
     "LABEL_NODATA",
     "GeoReference",
     "Raster",
-    "band_positions",
     "class_areas",
-    "class_polygons",
-    "default_rgb_bands",
     "ellipsoid_zone_area",
     "is_georeferenced",
-    "label_geotiff",
-    "majority_filter",
     "open_raster",
-    "polygons_json",
-    "raster_features",
-    "rgb_geotiff",
-    "sieve_labels",
-    "spectral_index",
-    "stretch_rgb",
 ]
 
 #: Pixel cap for what is read (the same figure as :data:`core.inputs.io.DEFAULT_MAX_PIXELS`).
@@ -85,7 +76,7 @@ INDICES: Final[dict[str, tuple[str, str]]] = {
 }
 
 # Names a band's description or colour interpretation may carry, per role.
-_ROLE_NAMES: Final[dict[str, tuple[str, ...]]] = {
+ROLE_NAMES: Final[dict[str, tuple[str, ...]]] = {
     "red": ("red", "r"),
     "green": ("green", "g"),
     "blue": ("blue", "b"),
@@ -156,20 +147,28 @@ class GeoReference:
         match = re.match(r'\w+\["([^"]*)"', self.crs.to_wkt())
         return match.group(1) if match else self.crs.to_string()
 
-    def row_areas(self, height: int) -> np.ndarray | None:
-        """Ground area of one pixel in each row, in m².
+    def row_areas(
+        self, height: int, width: int | None = None, *, basis: AreaBasis | None = None
+    ) -> np.ndarray | None:
+        """Ground area of one pixel in each row, in m², where one value per row suffices.
 
         Parameters
         ----------
         height : int
             Rows of the grid.
+        width : int, optional
+            Columns of the grid. Needed for ground areas in a projected CRS (the default
+            basis then), where the area may vary along a row.
+        basis : {"ellipsoid", "plane"}, optional
+            ``"ellipsoid"``: on the CRS's ellipsoid (:func:`core.inputs.geoarea.pixel_areas`);
+            ``"plane"``: the map plane's ``|det T|`` × unit². Default: ``"ellipsoid"``
+            when `width` is given, else ``"plane"`` in a projected CRS (the behaviour of
+            earlier versions). A geographic CRS is always measured on the ellipsoid.
 
         Returns
         -------
         (height,) ndarray of float64, or None
-            None when there is no CRS. In a projected CRS every row holds ``|det T|`` times
-            the square of the CRS's linear unit in metres (the area on the map plane, as
-            GIS tools report it). In a geographic CRS each row's cells are exact
+            None when there is no CRS. In a geographic CRS each row's cells are exact
             ellipsoidal quadrangles (:func:`ellipsoid_zone_area`), so they shrink towards
             the poles.
 
@@ -178,41 +177,36 @@ class GeoReference:
         ImageError
             If the grid is rotated in a geographic CRS, its rows lie beyond ±90° latitude,
             or the CRS has units we cannot turn into metres.
+        ValueError
+            If the ground areas vary along the rows in this CRS (UTM, rotated grids,
+            geostationary views): use :meth:`pixel_areas` instead.
         """
-        if self.crs is None:
+        if basis is None:
+            basis = "plane" if width is None else "ellipsoid"
+        if basis == "ellipsoid" and width is None and self.crs is not None:
+            if not self.crs.is_geographic:
+                raise ValueError("row_areas needs the grid's width for ground areas: pass width.")
+        areas = self.pixel_areas(height, 1 if width is None else width, basis=basis)
+        if areas is None:
             return None
-        t = self.transform
-        if self.crs.is_geographic:
-            if t.b != 0 or t.d != 0:
-                raise ImageError(
-                    "The raster's grid is rotated in a geographic CRS, so kseg cannot compute "
-                    "its pixel areas. Warp it to a projected CRS first "
-                    "(e.g. `gdalwarp -t_srs EPSG:3857 in.tif out.tif`)."
-                )
-            unit = _angular_unit(self.crs)
-            edges = (t.f + t.e * np.arange(height + 1)) * unit
-            if np.abs(edges).max() > math.pi / 2 * (1 + 1e-9):
-                raise ImageError(
-                    f"The raster's rows reach latitude {np.degrees(np.abs(edges).max()):.1f}°, "
-                    f"beyond ±90°: its transform does not fit its CRS ({self.crs_name}). Check "
-                    "the georeference (gdalinfo) and assign the right CRS (gdal_edit.py -a_srs)."
-                )
-            a, f = _ellipsoid(self.crs)
-            zone = ellipsoid_zone_area(np.clip(edges, -math.pi / 2, math.pi / 2), a, f)
-            return np.abs(np.diff(zone)) * abs(t.a) * unit
-        if self.crs.is_projected:
-            try:
-                _, factor = self.crs.linear_units_factor
-            except rasterio.errors.CRSError as e:
-                raise ImageError(
-                    f"The raster's CRS ({self.crs_name}) has a linear unit kseg cannot turn "
-                    "into metres. Reproject it to a metric CRS (gdalwarp -t_srs …)."
-                ) from e
-            return np.full(height, abs(t.a * t.e - t.b * t.d) * factor * factor)
-        raise ImageError(
-            f"The raster's CRS ({self.crs_name}) is neither projected nor geographic, so its "
-            "pixel areas are unknown. Assign the right CRS (gdal_edit.py -a_srs EPSG:…)."
-        )
+        if areas.rows is None:
+            raise ValueError(
+                f"Ground areas vary along the rows in {self.crs_name}: use "
+                "GeoReference.pixel_areas(height, width) and its class_areas()."
+            )
+        return areas.rows
+
+    def pixel_areas(
+        self, height: int, width: int, *, basis: AreaBasis = "ellipsoid"
+    ) -> PixelAreas | None:
+        """Ground area of every pixel, in m² (see :func:`core.inputs.geoarea.pixel_areas`).
+
+        Returns
+        -------
+        PixelAreas or None
+            None when there is no CRS; its ``basis`` says where the areas were measured.
+        """
+        return pixel_areas(self.crs, self.transform, (height, width), basis=basis)
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,16 +271,26 @@ class Raster:
     def n_valid(self) -> int:
         return int(np.count_nonzero(self.valid))
 
-    def row_areas(self) -> np.ndarray | None:
-        """Ground area (m²) of a pixel in each row; see :meth:`GeoReference.row_areas`."""
-        return self.geo.row_areas(self.height)
+    def row_areas(self, *, basis: AreaBasis | None = None) -> np.ndarray | None:
+        """Area (m²) of a pixel in each row; see :meth:`GeoReference.row_areas`.
 
-    def valid_area_m2(self) -> float | None:
-        """Ground area of the valid pixels in m² (None without a CRS)."""
-        rows = self.row_areas()
-        if rows is None:
-            return None
-        return float(np.count_nonzero(self.valid, axis=1) @ rows)
+        Without `basis`, the plane area in a projected CRS (as in earlier versions); use
+        :meth:`pixel_areas` for ground areas in any CRS.
+        """
+        width = None if basis is None else self.width
+        return self.geo.row_areas(self.height, width, basis=basis)
+
+    def pixel_areas(self, *, basis: AreaBasis = "ellipsoid") -> PixelAreas | None:
+        """Ground area of every pixel (:meth:`GeoReference.pixel_areas`); None without a CRS."""
+        return self.geo.pixel_areas(self.height, self.width, basis=basis)
+
+    def valid_area_m2(self, *, basis: AreaBasis = "ellipsoid") -> float | None:
+        """Ground area of the valid pixels in m² (None without a CRS).
+
+        Pixels off the Earth (a geostationary view's corners) add nothing.
+        """
+        areas = self.pixel_areas(basis=basis)
+        return None if areas is None else areas.total(self.valid)
 
 
 def is_georeferenced(source: RasterSource) -> bool:
@@ -544,63 +548,6 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:,.1f} million" if n >= 1_000_000 else f"{n:,}"
 
 
-def _angular_unit(crs: CRS) -> float:
-    """Radians per unit of a geographic CRS (degrees unless it says otherwise)."""
-    try:
-        _, factor = crs.units_factor
-    except (rasterio.errors.CRSError, AttributeError):
-        return math.pi / 180
-    return float(factor) if factor else math.pi / 180
-
-
-def _ellipsoid(crs: CRS) -> tuple[float, float]:
-    """Semi-major axis (m) and flattening of a CRS's ellipsoid (WGS 84 when unstated)."""
-    match = re.search(
-        r'(?:SPHEROID|ELLIPSOID)\["[^"]*",\s*([0-9.eE+-]+),\s*([0-9.eE+-]+)', crs.to_wkt()
-    )
-    if not match:
-        return 6378137.0, 1 / 298.257223563
-    a, inverse_f = float(match.group(1)), float(match.group(2))
-    return a, (1.0 / inverse_f if inverse_f else 0.0)
-
-
-def ellipsoid_zone_area(latitude: np.ndarray, a: float, f: float) -> np.ndarray:
-    """Area between the equator and `latitude`, per radian of longitude, on an ellipsoid.
-
-    Parameters
-    ----------
-    latitude : ndarray of float
-        Geodetic latitudes in radians.
-    a : float
-        Semi-major axis in metres.
-    f : float
-        Flattening (0 for a sphere).
-
-    Returns
-    -------
-    ndarray of float64
-        Signed area in m² (negative south of the equator). The area of a cell between
-        latitudes φ1, φ2 and longitudes λ1, λ2 (radians) is ``|λ2 − λ1| · |S(φ2) − S(φ1)|``.
-        The closed form of the authalic-latitude integral:
-        ``S(φ) = b²/2 · (sin φ / (1 − e² sin² φ) + atanh(e sin φ) / e)``.
-
-    Examples
-    --------
-    >>> import math
-    >>> total = 4 * math.pi * float(ellipsoid_zone_area(np.array(math.pi / 2), 6378137.0,
-    ...                                                 1 / 298.257223563))
-    >>> round(total / 1e6)  # the WGS 84 ellipsoid's surface, km²
-    510065622
-    """
-    s = np.sin(np.asarray(latitude, dtype=np.float64))
-    b = a * (1.0 - f)
-    e2 = f * (2.0 - f)
-    if e2 == 0:
-        return a * a * s
-    e = math.sqrt(e2)
-    return 0.5 * b * b * (s / (1.0 - e2 * s * s) + np.arctanh(e * s) / e)
-
-
 def class_areas(labels: np.ndarray, row_areas: np.ndarray, k: int) -> np.ndarray:
     """Ground area of each class, summing each row's pixel area.
 
@@ -635,577 +582,3 @@ def class_areas(labels: np.ndarray, row_areas: np.ndarray, k: int) -> np.ndarray
         counts = np.stack([np.bincount(r[r >= 0], minlength=k)[:k] for r in block])
         areas += row_areas[start : start + step] @ counts
     return areas
-
-
-# --- bands, indices and display ---------------------------------------------------------
-
-
-def band_positions(raster: Raster, bands: Sequence[int | str] | None) -> list[int]:
-    """Positions (0-based) of the chosen bands.
-
-    Parameters
-    ----------
-    raster : Raster
-    bands : sequence of int or str, or None
-        0-based positions, or names as in :attr:`Raster.band_names` (case-insensitive; the
-        roles ``"red"``, ``"green"``, ``"blue"``, ``"nir"`` also match common spellings).
-        None chooses every band.
-
-    Returns
-    -------
-    list of int
-
-    Raises
-    ------
-    ValueError
-        If a band does not exist, naming the bands that do.
-    """
-    if bands is None:
-        return list(range(raster.n_bands))
-    if isinstance(bands, (str, int)):
-        bands = [bands]
-    return [_band_position(raster, band) for band in bands]
-
-
-def _band_position(raster: Raster, band: int | str) -> int:
-    names = raster.band_names
-    if isinstance(band, (int, np.integer)) and not isinstance(band, bool):
-        if 0 <= band < len(names):
-            return int(band)
-        raise ValueError(
-            f"Band {band} does not exist: the raster has {len(names)} bands, numbered "
-            f"0 to {len(names) - 1} ({', '.join(names)})."
-        )
-    if isinstance(band, str):
-        wanted = band.strip().lower()
-        for i, name in enumerate(names):
-            if name.lower() == wanted:
-                return i
-        role = next((r for r, spellings in _ROLE_NAMES.items() if wanted in (r, *spellings)), None)
-        if role is not None:
-            for i, name in enumerate(names):
-                if name.lower() in _ROLE_NAMES[role]:
-                    return i
-        raise ValueError(
-            f"No band is called {band!r}; the bands are {', '.join(map(repr, names))}. "
-            "Choose one of them, or give its 0-based position."
-        )
-    raise ValueError(f"A band is an int position or a str name, got {band!r}.")
-
-
-def spectral_index(
-    raster: Raster,
-    index: str,
-    *,
-    red: int | str = "red",
-    green: int | str = "green",
-    nir: int | str = "nir",
-) -> np.ndarray:
-    """A normalised-difference index of every pixel.
-
-    Parameters
-    ----------
-    raster : Raster
-    index : {"ndvi", "ndwi"}
-        NDVI = (NIR − red) / (NIR + red); NDWI = (green − NIR) / (green + NIR) (McFeeters).
-    red, green, nir : int or str
-        Where to find each band (see :func:`band_positions`).
-
-    Returns
-    -------
-    (H, W) ndarray of float32
-        Values in [−1, 1]; 0 where both bands are 0.
-
-    Raises
-    ------
-    ValueError
-        If `index` is unknown or a band it needs cannot be found.
-    """
-    key = index.lower() if isinstance(index, str) else index
-    if key not in INDICES:
-        raise ValueError(f"Unknown index {index!r}; choose one of {', '.join(INDICES)}.")
-    where = {"red": red, "green": green, "nir": nir}
-    first, second = (_band_position(raster, where[role]) for role in INDICES[key])
-    a = raster.data[first].astype(np.float32)
-    b = raster.data[second].astype(np.float32)
-    total = a + b
-    np.subtract(a, b, out=a)
-    np.divide(a, total, out=a, where=total != 0)
-    a[total == 0] = 0.0
-    return a
-
-
-def raster_features(
-    raster: Raster,
-    *,
-    bands: Sequence[int | str] | None = None,
-    indices: Sequence[str] = (),
-    standardize: bool = True,
-    valid: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Feature vectors of the valid pixels: chosen bands, then indices.
-
-    Parameters
-    ----------
-    raster : Raster
-    bands : sequence of int or str, optional
-        Bands to use (see :func:`band_positions`); default every band.
-    indices : sequence of {"ndvi", "ndwi"}
-        Indices appended as extra features.
-    standardize : bool
-        Scale every feature to zero mean and unit variance over the valid pixels, so a
-        16-bit band does not outweigh an index in [−1, 1] (as Orfeo ToolBox does). False
-        keeps the raw values.
-    valid : (H, W) ndarray of bool, optional
-        Pixels to use; default :attr:`Raster.valid`.
-
-    Returns
-    -------
-    features : (n, d) ndarray of float32
-        One row per valid pixel, in row-major order.
-    valid : (H, W) ndarray of bool
-        Which pixels the rows are.
-    names : tuple of str
-        The name of each feature.
-
-    Raises
-    ------
-    ValueError
-        If a band or index does not exist, or no pixel is valid.
-    """
-    positions = band_positions(raster, bands)
-    keys = [i.lower() for i in indices]
-    for key in keys:
-        if key not in INDICES:
-            raise ValueError(f"Unknown index {key!r}; choose one of {', '.join(INDICES)}.")
-    mask = raster.valid if valid is None else np.asarray(valid, dtype=bool)
-    if mask.shape != raster.valid.shape:
-        raise ValueError(f"valid must have shape {raster.valid.shape}, got {mask.shape}.")
-    n = int(np.count_nonzero(mask))
-    if n == 0:
-        raise ValueError("No pixel is valid: the whole raster is no-data or masked.")
-    d = len(positions) + len(keys)
-    if d == 0:
-        raise ValueError("Choose at least one band or index.")
-    flat = mask.ravel()
-    all_valid = bool(flat.all())
-    features = np.empty((n, d), dtype=np.float32)
-    sources: list[Any] = [lambda p=p: raster.data[p] for p in positions]
-    sources += [lambda key=key: spectral_index(raster, key) for key in keys]
-    for j, source in enumerate(sources):
-        # One contiguous float32 column at a time: statistics and scaling run on it, and
-        # the (n, d) matrix is written once, column by column.
-        column = source().ravel()
-        values = (column if all_valid else column[flat]).astype(np.float32, copy=True)
-        del column
-        if standardize:
-            mean, std = _mean_std(values)
-            values -= np.float32(mean)
-            if std > 0:
-                values *= np.float32(1.0 / std)
-        features[:, j] = values
-        del values
-    names = tuple(raster.band_names[p] for p in positions) + tuple(k.upper() for k in keys)
-    return features, mask, names
-
-
-def _mean_std(values: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation of a 1-D array in float64, in bounded chunks."""
-    total = squares = 0.0
-    for start in range(0, values.shape[0], 1 << 20):
-        chunk = values[start : start + (1 << 20)].astype(np.float64)
-        total += float(chunk.sum())
-        squares += float(np.square(chunk).sum())  # not BLAS: see kmeans_nd._threads_for
-    mean = total / values.shape[0]
-    return mean, math.sqrt(max(squares / values.shape[0] - mean * mean, 0.0))
-
-
-def default_rgb_bands(raster: Raster) -> tuple[int, int, int]:
-    """The bands to show as red, green, blue: by name when the file says, else 0, 1, 2."""
-    try:
-        return tuple(_band_position(raster, role) for role in ("red", "green", "blue"))  # type: ignore[return-value]
-    except ValueError:
-        if raster.n_bands >= 3:
-            return (0, 1, 2)
-        return (0, 0, 0)
-
-
-def stretch_rgb(
-    raster: Raster,
-    rgb: Sequence[int | str] | None = None,
-    *,
-    percentiles: tuple[float, float] = (2.0, 98.0),
-    bounds: Sequence[tuple[float, float]] | None = None,
-) -> np.ndarray:
-    """The display image: three bands, each stretched linearly between two values.
-
-    By default the two values are percentiles of this raster's valid pixels (a display
-    stretch of its own); with `bounds` they are given, so that rasters stretched with the
-    same bounds show the same value as the same colour (one mapping for a collection).
-
-    Parameters
-    ----------
-    raster : Raster
-    rgb : three ints or strs, optional
-        Bands to show as red, green and blue; default :func:`default_rgb_bands` (a
-        single-band raster is shown in grey).
-    percentiles : (float, float)
-        The values at these percentiles of the valid pixels map to 0 and 255 (2–98 %, as
-        GIS viewers do); values beyond are clipped. Unused with `bounds`.
-    bounds : three (low, high) pairs of float, optional
-        Per channel, the band values that map to 0 and 255 (values beyond are clipped),
-        instead of percentiles. ``[(0, 255)] * 3`` keeps 8-bit bands as they are.
-
-    Returns
-    -------
-    (H, W, 3) ndarray of uint8
-        Invalid pixels are black (show them with the validity mask).
-
-    Examples
-    --------
-    >>> raster = Raster(np.array([[[0, 500, 1000]]] * 3, dtype=np.uint16),
-    ...                 np.ones((1, 3), dtype=bool), GeoReference(None, Affine.identity()),
-    ...                 None, ("red", "green", "blue"), "uint16")
-    >>> stretch_rgb(raster, bounds=[(0, 1000)] * 3)[0, :, 0].tolist()
-    [0, 128, 255]
-    """
-    positions = band_positions(raster, rgb) if rgb is not None else list(default_rgb_bands(raster))
-    if len(positions) != 3:
-        raise ValueError(f"rgb must name three bands, got {len(positions)}.")
-    low_p, high_p = percentiles
-    if not 0 <= low_p < high_p <= 100:
-        raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {percentiles}.")
-    if bounds is not None and (
-        len(bounds) != 3 or not all(len(pair) == 2 and np.isfinite(pair).all() for pair in bounds)
-    ):
-        raise ValueError(f"bounds must be three finite (low, high) pairs, got {bounds!r}.")
-    valid = raster.valid
-    # Percentiles of a strided subsample: exact enough for display, bounded work.
-    step = max(1, int(math.sqrt(raster.n_pixels / 1_000_000)))
-    sample_valid = valid[::step, ::step]
-    out = np.zeros((raster.height, raster.width, 3), dtype=np.uint8)
-    for channel, position in enumerate(positions):
-        band = raster.data[position]
-        if bounds is not None:
-            low, high = (float(v) for v in bounds[channel])
-        else:
-            sample = band[::step, ::step][sample_valid]
-            if sample.size == 0:
-                continue
-            low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
-        scale = 255.0 / (high - low) if high > low else 0.0
-        scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
-        np.clip(scaled, 0, 255, out=scaled)
-        out[:, :, channel] = np.rint(scaled).astype(np.uint8)
-    out[~valid] = 0
-    return out
-
-
-# --- writing -------------------------------------------------------------------------------
-
-
-def _to_uint8_labels(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"labels must be a 2-D (H, W) array, got shape {labels.shape}.")
-    if labels.size and int(labels.max()) >= LABEL_NODATA:
-        raise ValueError(f"A label GeoTIFF holds at most {LABEL_NODATA} classes (0 … 254).")
-    out = labels.astype(np.uint8)
-    out[labels < 0] = LABEL_NODATA
-    return out
-
-
-def _write(profile: dict[str, Any], write: Any) -> bytes:
-    with MemoryFile() as memfile, warnings.catch_warnings():
-        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-        with memfile.open(**profile) as dst:
-            write(dst)
-        return bytes(memfile.read())
-
-
-def _profile(height: int, width: int, count: int, geo: GeoReference | None) -> dict[str, Any]:
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": height,
-        "width": width,
-        "count": count,
-        "dtype": "uint8",
-        "compress": "deflate",
-        "tiled": height * width > 512 * 512,
-    }
-    if geo is not None:
-        profile["transform"] = geo.transform
-        if geo.crs is not None:
-            profile["crs"] = geo.crs
-    return profile
-
-
-def label_geotiff(
-    labels: np.ndarray,
-    palette: np.ndarray,
-    geo: GeoReference | None,
-    *,
-    class_names: Sequence[str] | None = None,
-) -> bytes:
-    """A single-band uint8 GeoTIFF of the classes, ready to lay over the scene in QGIS.
-
-    Parameters
-    ----------
-    labels : (H, W) ndarray of int
-        Class per pixel in ``0 … 254``; ``-1`` (pixels that do not count) becomes no-data.
-    palette : (k, 3) ndarray of uint8
-        Colour of each class, written as the band's colour table (no-data transparent).
-    geo : GeoReference or None
-        CRS and transform to write (the scene's); None writes a plain TIFF.
-    class_names : sequence of str, optional
-        One description per class, stored as band tags ``CLASS_0`` … (GDAL metadata);
-        default ``"cluster i #rrggbb"``.
-
-    Returns
-    -------
-    bytes
-        The GeoTIFF file (deflate-compressed, no-data :data:`LABEL_NODATA`).
-    """
-    out = _to_uint8_labels(labels)
-    palette = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    k = palette.shape[0]
-    if class_names is None:
-        class_names = [f"cluster {i} #{r:02x}{g:02x}{b:02x}" for i, (r, g, b) in enumerate(palette)]
-    if len(class_names) != k:
-        raise ValueError(f"class_names must have one name per class ({k}), got {len(class_names)}.")
-    profile = _profile(out.shape[0], out.shape[1], 1, geo)
-    profile["nodata"] = LABEL_NODATA
-    colormap = {i: (0, 0, 0, 0) for i in range(256)}
-    for i, (r, g, b) in enumerate(palette):
-        colormap[i] = (int(r), int(g), int(b), 255)
-
-    def write(dst: Any) -> None:
-        dst.write(out, 1)
-        dst.write_colormap(1, colormap)
-        dst.set_band_description(1, f"kseg classes (k={k})")
-        dst.update_tags(1, **{f"CLASS_{i}": name for i, name in enumerate(class_names)})
-        dst.update_tags(K=str(k), SOFTWARE="kseg")
-
-    return _write(profile, write)
-
-
-def rgb_geotiff(rgb: np.ndarray, valid: np.ndarray | None, geo: GeoReference | None) -> bytes:
-    """The segmented image as an RGB(A) GeoTIFF in the scene's georeference.
-
-    Parameters
-    ----------
-    rgb : (H, W, 3) ndarray of uint8
-    valid : (H, W) ndarray of bool, or None
-        Pixels that count; with it, a fourth alpha band makes the others transparent.
-    geo : GeoReference or None
-
-    Returns
-    -------
-    bytes
-    """
-    rgb = np.asarray(rgb, dtype=np.uint8)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}.")
-    count = 3 if valid is None else 4
-    profile = _profile(rgb.shape[0], rgb.shape[1], count, geo)
-    profile["photometric"] = "RGB"
-
-    def write(dst: Any) -> None:
-        dst.write(np.moveaxis(rgb, 2, 0), [1, 2, 3])
-        interp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue]
-        if valid is not None:
-            dst.write(np.where(valid, 255, 0).astype(np.uint8), 4)
-            interp.append(ColorInterp.alpha)
-        dst.colorinterp = interp
-
-    return _write(profile, write)
-
-
-def sieve_labels(labels: np.ndarray, min_pixels: int, *, connectivity: int = 4) -> np.ndarray:
-    """Merge every region smaller than `min_pixels` into its largest neighbour (GDAL sieve).
-
-    Parameters
-    ----------
-    labels : (H, W) ndarray of int
-        ``-1`` marks pixels that do not count; they stay ``-1`` and absorb nothing.
-    min_pixels : int
-        Regions of fewer pixels are merged; 1 changes nothing.
-    connectivity : {4, 8}
-
-    Returns
-    -------
-    (H, W) ndarray of int32
-
-    Examples
-    --------
-    >>> labels = np.zeros((3, 3), dtype=np.int32); labels[1, 1] = 1
-    >>> sieve_labels(labels, 2).tolist()
-    [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
-    """
-    if isinstance(min_pixels, bool) or not isinstance(min_pixels, (int, np.integer)):
-        raise ValueError(f"min_pixels must be a positive integer, got {min_pixels!r}.")
-    if min_pixels < 1 or connectivity not in (4, 8):
-        raise ValueError("min_pixels must be >= 1 and connectivity 4 or 8.")
-    labels = np.asarray(labels)
-    valid = labels >= 0
-    source = np.where(valid, labels, 0).astype(np.int32)
-    if min_pixels == 1:
-        return np.where(valid, source, -1).astype(np.int32)
-    sieved = rasterio.features.sieve(source, min_pixels, mask=valid, connectivity=connectivity)
-    return np.where(valid, sieved, -1).astype(np.int32)
-
-
-def majority_filter(labels: np.ndarray, size: int = 3) -> np.ndarray:
-    """Replace every valid pixel's class by the most common class in its neighbourhood.
-
-    Parameters
-    ----------
-    labels : (H, W) ndarray of int
-        ``-1`` marks pixels that do not count: they neither vote nor change.
-    size : int
-        Odd window side (3 → 3 × 3). A tie keeps the pixel's own class when it is among
-        the most common, else the lowest class.
-
-    Returns
-    -------
-    (H, W) ndarray of int32
-
-    Examples
-    --------
-    >>> labels = np.zeros((3, 3), dtype=np.int32); labels[1, 1] = 1; labels[0, 0] = -1
-    >>> majority_filter(labels).tolist()
-    [[-1, 0, 0], [0, 0, 0], [0, 0, 0]]
-    """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise ValueError(f"size must be a positive odd integer, got {size!r}.")
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"size must be a positive odd integer, got {size!r}.")
-    labels = np.asarray(labels).astype(np.int32)
-    if labels.size == 0 or size == 1:
-        return labels.copy()
-    k = int(labels.max()) + 1
-    best_count = np.full(labels.shape, -1.0, dtype=np.float32)
-    best = labels.copy()
-    own_count = np.zeros(labels.shape, dtype=np.float32)
-    for c in range(k):
-        votes = cv2.boxFilter(
-            (labels == c).astype(np.float32),
-            -1,
-            (size, size),
-            normalize=False,
-            borderType=cv2.BORDER_CONSTANT,
-        )
-        better = votes > best_count
-        best[better] = c
-        best_count[better] = votes[better]
-        own = labels == c
-        own_count[own] = votes[own]
-    keep = own_count >= best_count
-    out = np.where(keep, labels, best)
-    out[labels < 0] = -1
-    return out.astype(np.int32)
-
-
-def class_polygons(
-    labels: np.ndarray,
-    geo: GeoReference,
-    *,
-    palette: np.ndarray | None = None,
-    min_pixels: int = 1,
-    connectivity: int = 4,
-    to_wgs84: bool = True,
-) -> dict[str, Any]:
-    """The regions of each class as GeoJSON polygons.
-
-    Parameters
-    ----------
-    labels : (H, W) ndarray of int
-        ``-1`` marks pixels that do not count (no polygon).
-    geo : GeoReference
-    palette : (k, 3) ndarray of uint8, optional
-        Adds a ``"color"`` (``"#rrggbb"``) property per feature.
-    min_pixels : int
-        Sieve regions smaller than this first (:func:`sieve_labels`), so the file stays
-        small; 1 keeps every region.
-    connectivity : {4, 8}
-    to_wgs84 : bool
-        Reproject coordinates to longitude/latitude (EPSG:4326), as RFC 7946 asks; False
-        keeps the scene's CRS and records it in a ``"crs"`` member (GDAL's convention).
-
-    Returns
-    -------
-    dict
-        A GeoJSON FeatureCollection; each feature has properties ``class``, ``pixels``,
-        ``area_m2`` (None without a CRS) and, with `palette`, ``color``.
-    """
-    if min_pixels > 1:
-        labels = sieve_labels(labels, min_pixels, connectivity=connectivity)
-    labels = np.asarray(labels)
-    valid = labels >= 0
-    source = np.where(valid, labels, 0).astype(np.int32)
-    rows = geo.row_areas(labels.shape[0])
-    pixel_area = None
-    if rows is not None and np.ptp(rows) == 0:
-        pixel_area = float(rows[0])
-    det = abs(geo.transform.a * geo.transform.e - geo.transform.b * geo.transform.d)
-    reproject = to_wgs84 and geo.crs is not None and geo.crs.to_epsg() != 4326
-    features = []
-    for geometry, value in rasterio.features.shapes(
-        source, mask=valid, connectivity=connectivity, transform=geo.transform
-    ):
-        cls = int(value)
-        n_pixels = _ring_area(geometry) / det if det else 0.0
-        if pixel_area is not None:
-            area = n_pixels * pixel_area
-        elif rows is not None:
-            area = _geographic_polygon_area(geometry, geo)
-        else:
-            area = None
-        if reproject:
-            geometry = rasterio.warp.transform_geom(geo.crs, "EPSG:4326", geometry)
-        properties: dict[str, Any] = {
-            "class": cls,
-            "pixels": round(n_pixels),
-            "area_m2": None if area is None else round(area, 3),
-        }
-        if palette is not None:
-            r, g, b = (int(v) for v in np.asarray(palette)[cls])
-            properties["color"] = f"#{r:02x}{g:02x}{b:02x}"
-        features.append({"type": "Feature", "geometry": geometry, "properties": properties})
-    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    if not reproject and geo.crs is not None and not to_wgs84:
-        collection["crs"] = {"type": "name", "properties": {"name": geo.crs_name}}
-    return collection
-
-
-def _ring_area(geometry: dict[str, Any]) -> float:
-    """Planar area of a GeoJSON polygon (outer ring minus holes), shoelace formula."""
-    total = 0.0
-    for i, ring in enumerate(geometry["coordinates"]):
-        xy = np.asarray(ring, dtype=np.float64)
-        x, y = xy[:, 0], xy[:, 1]
-        area = 0.5 * abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])))
-        total += area if i == 0 else -area
-    return total
-
-
-def _geographic_polygon_area(geometry: dict[str, Any], geo: GeoReference) -> float:
-    """Area of a pixel-aligned polygon in a north-up geographic grid, from its rasterisation."""
-    ring = np.asarray(geometry["coordinates"][0], dtype=np.float64)
-    inverse = ~geo.transform
-    cols, rows = inverse @ (ring[:, 0], ring[:, 1])
-    top, bottom = int(np.rint(rows.min())), int(np.rint(rows.max()))
-    left, right = int(np.rint(cols.min())), int(np.rint(cols.max()))
-    shape = (bottom - top, right - left)
-    local = geo.transform @ Affine.translation(left, top)
-    mask = rasterio.features.geometry_mask(
-        [geometry], out_shape=shape, transform=local, invert=True
-    )
-    areas = GeoReference(geo.crs, local).row_areas(shape[0])
-    assert areas is not None
-    return float(np.count_nonzero(mask, axis=1) @ areas)
-
-
-def polygons_json(collection: dict[str, Any]) -> bytes:
-    """A GeoJSON collection as UTF-8 bytes (compact, for downloads)."""
-    return json.dumps(collection, separators=(",", ":")).encode("utf-8")

@@ -55,7 +55,7 @@ def png_bytes(image: np.ndarray, *, compress_level: int = 6) -> bytes:
         Grayscale, RGB or RGBA, channels in that order.
     compress_level : int
         zlib level, 0–9: 6 (Pillow's default) for files people keep, 1 where speed matters
-        more than a few percent of size. (:func:`core.outputs.png.encode_png` is faster still: it
+        more than a few percent of size. (:func:`core.formats.png.encode_png` is faster still: it
         writes kseg's own outputs.)
 
     Returns
@@ -126,10 +126,10 @@ def segmented_image(seg: Segmentation) -> np.ndarray:
 def segmented_png(seg: Segmentation) -> bytes:
     """:func:`segmented_image` as PNG bytes (transparent where pixels do not count).
 
-    Written by :func:`core.outputs.png.encode_png`: a 12 MP result in 0.04 s instead of Pillow's
+    Written by :func:`core.formats.png.encode_png`: a 12 MP result in 0.04 s instead of Pillow's
     0.8 s, for a somewhat larger file (1.1 vs 0.7 MB on a 12 MP photo at k = 6).
     """
-    from core.outputs.png import encode_png
+    from core.formats.png import encode_png
 
     return encode_png(segmented_image(seg))
 
@@ -160,7 +160,7 @@ def label_png(labels: np.ndarray, palette: np.ndarray, valid: np.ndarray | None 
     >>> np.asarray(Image.open(io.BytesIO(png))).tolist()
     [[0, 1], [1, 1]]
     """
-    from core.outputs.png import encode_png
+    from core.formats.png import encode_png
 
     k = int(palette.shape[0])
     if k >= _NOT_COUNTED:
@@ -219,7 +219,7 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     >>> mask_png(seg, 0)[:4]
     b'\x89PNG'
     """
-    from core.outputs.png import encode_png
+    from core.formats.png import encode_png
 
     return encode_png(seg.mask(i).astype(np.uint8) * 255)
 
@@ -345,7 +345,7 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     >>> cutouts_zip(image, seg)[:2]
     b'PK'
     """
-    from core.outputs.png import encode_png
+    from core.formats.png import encode_png
 
     # Photo pixels: PNG's "sub" filter over ISA-L's deflate, 7x faster than Pillow at zlib
     # level 1 (0.11 vs 0.76 s per 12 MP cut-out) for a file 6 % larger.

@@ -13,9 +13,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from core.formats.png import encode_png
 from core.inputs.arrays import check_segmented_image
 from core.inputs.io import LoadedImage
-from core.outputs.png import encode_png
 from core.results.segmentation import Segmentation
 
 __all__ = [

@@ -4,7 +4,9 @@ The raster counterpart of :func:`core.segment`: bands (and indices) in, classes 
 valid pixel clustered exactly by :func:`core.engine.kmeans_nd.kmeans_features`, no-data left out
 (label ``-1``) of the clustering, the shares and the areas. The result writes what a GIS
 user opens on top of the scene: a label GeoTIFF with a colour table, the segmented RGB as
-GeoTIFF, GeoJSON polygons, and a class-area table in m² and hectares.
+GeoTIFF, the class polygons (GeoPackage in the scene's CRS, GeoJSON in WGS 84), a class-area
+table in m² and hectares (on the ellipsoid by default, ``area_basis`` says), and the mean and
+standard deviation of every band and index per class, in the bands' own units.
 """
 
 from __future__ import annotations
@@ -22,21 +24,18 @@ import numpy.typing as npt
 
 from core.engine.kmeans_nd import DEFAULT_SAMPLE_SIZE, kmeans_features
 from core.errors import ImageError
-from core.inputs.raster import (
-    GeoReference,
-    Raster,
-    class_areas,
-    class_polygons,
-    label_geotiff,
-    majority_filter,
-    polygons_json,
-    raster_features,
-    rgb_geotiff,
-    sieve_labels,
-    stretch_rgb,
-)
+from core.features.bands import raster_features, spectral_index
+from core.formats.geotiff import label_geotiff, rgb_geotiff
+from core.formats.vectors import polygons_json
+from core.inputs.display import band_positions, stretch_rgb
+from core.inputs.geoarea import AreaBasis, PixelAreas
+from core.inputs.raster import GeoReference, Raster
+from core.results.raster_cleanup import class_polygons, majority_filter, sieve_labels
 
-__all__ = ["RasterSegmentation", "segment_raster"]
+__all__ = ["STATS_COLUMNS", "RasterSegmentation", "class_statistics", "segment_raster"]
+
+#: The columns of :meth:`RasterSegmentation.stats_csv` (one row per class and feature).
+STATS_COLUMNS = ("class", "feature", "pixels", "mean", "std")
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,7 +63,7 @@ class RasterSegmentation:
     shares : (k,) ndarray of float64
         Share of the valid pixels per class; sums to 1.
     areas_m2 : (k,) ndarray of float64, or None
-        Ground area per class (None when the raster has no CRS).
+        Area per class in m² (None when the raster has no CRS), on :attr:`area_basis`.
     wcss : float
         WCSS of the k-means labels in feature space, over the valid pixels (before any
         clean-up).
@@ -72,6 +71,16 @@ class RasterSegmentation:
     converged : bool
     k : int
     geo : GeoReference
+    row_areas : (H,) ndarray of float64, or None
+        The area of a pixel of each row, when one value per row suffices (see
+        :attr:`pixel_areas`).
+    pixel_areas : core.inputs.geoarea.PixelAreas or None
+        The area of every pixel (None without a CRS).
+    off_earth_pixels : int
+        Counted pixels without a ground area (corners off the Earth in a geostationary
+        view): in the shares, not in the areas.
+    raster : Raster or None
+        The raster segmented, for :meth:`class_statistics` (not copied).
     cleanup : str or None
         The clean-up applied after clustering, e.g. ``"sieve 20 px, majority 3×3"``.
     params : dict
@@ -99,6 +108,33 @@ class RasterSegmentation:
     cleanup: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+    pixel_areas: PixelAreas | None = None
+    off_earth_pixels: int = 0
+    raster: Raster | None = field(default=None, repr=False)
+
+    @property
+    def area_basis(self) -> str | None:
+        """Where :attr:`areas_m2` were measured: ``"ellipsoid"`` or ``"plane"`` (None: no CRS)."""
+        return None if self.pixel_areas is None else self.pixel_areas.basis
+
+    @property
+    def area_note(self) -> str | None:
+        """One sentence on how the areas were measured, for people (None without a CRS)."""
+        if self.pixel_areas is None:
+            return None
+        if self.pixel_areas.basis == "plane":
+            text = f"Areas on the map plane of {self.geo.crs_name} (the projection's m²)."
+        else:
+            text = (
+                f"Areas on the ellipsoid of {self.geo.crs_name} (the ground's m², as QGIS "
+                "measures them)."
+            )
+        if self.off_earth_pixels:
+            text += (
+                f" {self.off_earth_pixels:,} pixels lie off the Earth (no ground area): "
+                "counted in the shares, not in the areas."
+            )
+        return text
 
     @property
     def hex_colors(self) -> list[str]:
@@ -145,8 +181,8 @@ class RasterSegmentation:
             steps.append(f"majority {majority_size}×{majority_size}")
         if not steps:
             return self
-        counts, shares, areas, palette, segmented = _summaries(
-            labels, self.k, self.display, self.row_areas
+        counts, shares, areas, palette, segmented, off = _summaries(
+            labels, self.k, self.display, self.pixel_areas
         )
         cleanup = ", ".join(filter(None, [self.cleanup, *steps]))
         labels.setflags(write=False)
@@ -159,10 +195,11 @@ class RasterSegmentation:
             palette=np.where(counts[:, None] > 0, palette, self.palette),
             segmented=segmented,
             cleanup=cleanup,
+            off_earth_pixels=off,
         )
 
     def area_table(self) -> list[dict[str, Any]]:
-        """One row per class: class, color, pixels, share, area_m2, area_ha."""
+        """One row per class: class, color, pixels, share, area_m2, area_ha, area_basis."""
         rows = []
         for i in range(self.k):
             area = None if self.areas_m2 is None else float(self.areas_m2[i])
@@ -174,15 +211,20 @@ class RasterSegmentation:
                     "share": float(self.shares[i]),
                     "area_m2": area,
                     "area_ha": None if area is None else area / 10_000,
+                    "area_basis": self.area_basis,
                 }
             )
         return rows
 
     def areas_csv(self) -> bytes:
-        """:meth:`area_table` as CSV (UTF-8), areas rounded to 0.01 m²."""
+        """:meth:`area_table` as CSV (UTF-8), areas rounded to 0.01 m².
+
+        The last column, ``area_basis``, says where the areas were measured
+        (``ellipsoid`` or ``plane``; empty without a CRS).
+        """
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["class", "color", "pixels", "share", "area_m2", "area_ha"])
+        writer.writerow(["class", "color", "pixels", "share", "area_m2", "area_ha", "area_basis"])
         for row in self.area_table():
             writer.writerow(
                 [
@@ -192,6 +234,7 @@ class RasterSegmentation:
                     f"{row['share']:.6f}",
                     "" if row["area_m2"] is None else f"{row['area_m2']:.2f}",
                     "" if row["area_ha"] is None else f"{row['area_ha']:.4f}",
+                    row["area_basis"] or "",
                 ]
             )
         return buffer.getvalue().encode("utf-8")
@@ -211,30 +254,108 @@ class RasterSegmentation:
     def polygons(self, *, min_pixels: int = 1, to_wgs84: bool = True) -> dict[str, Any]:
         """The classes as a GeoJSON FeatureCollection (see :func:`class_polygons`)."""
         return class_polygons(
-            self.labels, self.geo, palette=self.palette, min_pixels=min_pixels, to_wgs84=to_wgs84
+            self.labels,
+            self.geo,
+            palette=self.palette,
+            min_pixels=min_pixels,
+            to_wgs84=to_wgs84,
+            area_basis="plane" if self.area_basis == "plane" else "ellipsoid",
         )
 
+    def class_polygons(self, *, min_pixels: int = 1) -> Any:
+        """The classes as :class:`core.formats.vectors.ClassPolygons` (GeoJSON and GeoPackage).
+
+        Regions under `min_pixels` are sieved first (:func:`core.inputs.raster.sieve_labels`);
+        areas are on :attr:`area_basis`.
+        """
+        from core.formats.vectors import polygonize
+
+        labels = self.labels
+        if min_pixels > 1:
+            labels = sieve_labels(labels, min_pixels)
+        return polygonize(labels, self.geo, palette=self.palette, areas=self.pixel_areas)
+
+    def class_statistics(self) -> list[dict[str, Any]]:
+        """Mean and standard deviation of every feature per class, in original units.
+
+        See :func:`class_statistics`; empty when the raster is not kept
+        (:attr:`raster` is None).
+        """
+        if self.raster is None:
+            return []
+        return class_statistics(
+            self.raster,
+            self.labels,
+            self.k,
+            bands=self.params.get("bands"),
+            indices=self.params.get("indices", ()),
+        )
+
+    def stats_csv(self) -> bytes:
+        """:meth:`class_statistics` as CSV (UTF-8): columns :data:`STATS_COLUMNS`."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(STATS_COLUMNS)
+        for row in self.class_statistics():
+            writer.writerow(
+                [
+                    row["class"],
+                    row["feature"],
+                    row["pixels"],
+                    "" if row["mean"] is None else f"{row['mean']:.6g}",
+                    "" if row["std"] is None else f"{row['std']:.6g}",
+                ]
+            )
+        return buffer.getvalue().encode("utf-8")
+
     def write(
-        self, folder: str | Path, stem: str, *, polygons: bool = True, polygon_min_pixels: int = 1
+        self,
+        folder: str | Path,
+        stem: str,
+        *,
+        polygons: bool = True,
+        polygon_min_pixels: int = 1,
+        notes: list[str] | None = None,
     ) -> list[Path]:
-        """Write ``<stem>_labels.tif``, ``_segmented.tif``, ``_areas.csv`` (and ``.geojson``).
+        """Write the GIS files of the result.
+
+        ``<stem>_labels.tif``, ``_segmented.tif``, ``_areas.csv``; with `polygons`,
+        ``_classes.geojson`` (WGS 84) and ``_classes.gpkg`` (the raster's own CRS); and
+        ``_stats.csv`` when :attr:`raster` is kept. A scene whose polygons cannot reach
+        WGS 84 (a geostationary view) gets no GeoJSON, and a one-line note instead.
+
+        Parameters
+        ----------
+        notes : list of str, optional
+            Sentences for the user (a GeoJSON not written, pixels off the Earth) are
+            appended here.
 
         Returns
         -------
         list of Path
             The files written, in that order.
         """
+        from core.formats.vectors import ReprojectionError
+
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
+        said = notes if notes is not None else []
         files = {
             f"{stem}_labels.tif": self.label_geotiff(),
             f"{stem}_segmented.tif": self.segmented_geotiff(),
             f"{stem}_areas.csv": self.areas_csv(),
         }
+        if self.off_earth_pixels:
+            said.append(self.area_note or "")
         if polygons:
-            files[f"{stem}_classes.geojson"] = polygons_json(
-                self.polygons(min_pixels=polygon_min_pixels)
-            )
+            vectors = self.class_polygons(min_pixels=polygon_min_pixels)
+            try:
+                files[f"{stem}_classes.geojson"] = polygons_json(vectors.geojson())
+            except ReprojectionError as e:
+                said.append(str(e))
+            files[f"{stem}_classes.gpkg"] = vectors.geopackage()
+        if self.raster is not None:
+            files[f"{stem}_stats.csv"] = self.stats_csv()
         written = []
         for name, data in files.items():
             path = out / name
@@ -244,9 +365,10 @@ class RasterSegmentation:
 
 
 def _summaries(
-    labels: np.ndarray, k: int, display: np.ndarray, row_areas: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
-    """Counts, shares, areas, mean display colour and the recoloured image of `labels`."""
+    labels: np.ndarray, k: int, display: np.ndarray, pixel_areas: PixelAreas | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, int]:
+    """Counts, shares, areas, mean display colour, the recoloured image of `labels`, and
+    the counted pixels without a ground area."""
     valid = labels >= 0
     flat = labels[valid]
     counts = np.bincount(flat, minlength=k).astype(np.int64)
@@ -259,8 +381,87 @@ def _summaries(
     palette[filled] = np.rint(sums[filled] / counts[filled, None]).astype(np.uint8)
     segmented = np.zeros(display.shape, dtype=np.uint8)
     segmented[valid] = palette[flat]
-    areas = None if row_areas is None else class_areas(labels, row_areas, k)
-    return counts, shares, areas, palette, segmented
+    areas, off = None, 0
+    if pixel_areas is not None:
+        areas, off = pixel_areas.class_sums(labels, k)
+    return counts, shares, areas, palette, segmented, off
+
+
+def class_statistics(
+    raster: Raster,
+    labels: np.ndarray,
+    k: int,
+    *,
+    bands: Sequence[int | str] | None = None,
+    indices: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Mean and standard deviation of each band and index per class, in original units.
+
+    Parameters
+    ----------
+    raster : Raster
+    labels : (H, W) ndarray of int
+        Class per pixel in ``0 … k − 1``; negative for pixels that do not count.
+    k : int
+    bands : sequence of int or str, optional
+        Bands to describe (see :func:`core.inputs.raster.band_positions`); default every band.
+    indices : sequence of {"ndvi", "ndwi"}
+
+    Returns
+    -------
+    list of dict
+        One row per class and feature (bands first, then indices; class by class), with
+        keys :data:`STATS_COLUMNS`: ``class``, ``feature`` (the band's name, or the index
+        upper-cased), ``pixels``, ``mean`` and ``std`` (population standard deviation, in
+        the band's own units — digital numbers, reflectance ×10 000 … as stored; None for
+        an empty class). A long table: one row per value, easy to filter or pivot.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> from core.inputs.raster import GeoReference
+    >>> r = Raster(np.array([[[10, 30, 500]]], dtype=np.uint16), np.ones((1, 3), bool),
+    ...            GeoReference(None, Affine.identity()), None, ("nir",), "uint16")
+    >>> rows = class_statistics(r, np.array([[0, 0, 1]]), 2)
+    >>> [(s["class"], s["mean"], s["std"]) for s in rows]
+    [(0, 20.0, 10.0), (1, 500.0, 0.0)]
+    """
+    labels = np.asarray(labels)
+    if labels.shape != raster.valid.shape:
+        raise ValueError(f"labels must have shape {raster.valid.shape}, got {labels.shape}.")
+    counted = labels >= 0
+    flat = labels[counted].astype(np.int64)
+    counts = np.bincount(flat, minlength=k)[:k]
+    features: list[tuple[str, Any]] = [
+        (raster.band_names[p], lambda p=p: raster.data[p]) for p in band_positions(raster, bands)
+    ]
+    features += [(key.upper(), lambda key=key: spectral_index(raster, key)) for key in indices]
+    table = []
+    for name, source in features:
+        values = np.asarray(source())[counted].astype(np.float64)
+        sums = np.bincount(flat, weights=values, minlength=k)[:k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+        # Two passes: the spread around each class's mean, so large values lose nothing.
+        deviations = values - means[flat]
+        squares = np.bincount(flat, weights=deviations * deviations, minlength=k)[:k]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stds = np.sqrt(squares / counts)
+        table.append((name, means, stds))
+    rows: list[dict[str, Any]] = []
+    for c in range(k):
+        empty = counts[c] == 0
+        for name, means, stds in table:
+            rows.append(
+                {
+                    "class": c,
+                    "feature": name,
+                    "pixels": int(counts[c]),
+                    "mean": None if empty else float(means[c]),
+                    "std": None if empty else float(stds[c]),
+                }
+            )
+    return rows
 
 
 def segment_raster(
@@ -278,6 +479,7 @@ def segment_raster(
     tol: float = 1e-4,
     fit_pixels: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    area_basis: AreaBasis = "ellipsoid",
 ) -> RasterSegmentation:
     """Cluster the valid pixels of a multiband raster into `k` classes.
 
@@ -301,6 +503,9 @@ def segment_raster(
         Scale every feature to unit variance first (see :func:`core.inputs.raster.raster_features`).
     seed, n_init, max_iter, tol, fit_pixels, sample_size
         See :func:`core.engine.kmeans_nd.kmeans_features`.
+    area_basis : {"ellipsoid", "plane"}
+        Areas on the ground (the CRS's ellipsoid, default) or on the map plane of a
+        projected CRS (:func:`core.inputs.geoarea.pixel_areas`).
 
     Returns
     -------
@@ -359,8 +564,10 @@ def segment_raster(
     labels = np.full(valid.shape, -1, dtype=np.int32)
     labels[valid] = rank[fit.labels]
     display = stretch_rgb(raster, rgb)
-    row_areas = raster.row_areas()
-    counts, shares, areas, palette, segmented = _summaries(labels, int(k), display, row_areas)
+    pixel_areas = raster.pixel_areas(basis=area_basis)
+    counts, shares, areas, palette, segmented, off = _summaries(
+        labels, int(k), display, pixel_areas
+    )
     for array in (labels, valid, palette, display, segmented, counts, shares):
         array.setflags(write=False)
     params = {
@@ -390,7 +597,10 @@ def segment_raster(
         converged=fit.converged,
         k=int(k),
         geo=raster.geo,
-        row_areas=row_areas,
+        row_areas=None if pixel_areas is None else pixel_areas.rows,
         params=params,
         elapsed=time.perf_counter() - started,
+        pixel_areas=pixel_areas,
+        off_earth_pixels=off,
+        raster=raster,
     )
