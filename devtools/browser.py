@@ -41,10 +41,14 @@ class ServerFailed(RuntimeError):
 
 @contextmanager
 def streamlit_server(
-    log_path: Path, *, start_timeout: float = 120, poll_seconds: float = 0.5
+    log_path: Path,
+    *,
+    start_timeout: float = 120,
+    poll_seconds: float = 0.5,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run ``streamlit run streamlit_app.py`` on a free port; yield its URL once its health
-    check answers (asked every `poll_seconds`); always stop it.
+    """Run ``streamlit run streamlit_app.py`` on `port` (default: a free one); yield its URL
+    once its health check answers (asked every `poll_seconds`); always stop it.
 
     Raises
     ------
@@ -52,7 +56,7 @@ def streamlit_server(
         If the server exits or is not healthy within `start_timeout` seconds; the message
         ends with the tail of its log.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
