@@ -29,8 +29,8 @@ from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 _CARDS_PER_ROW = 3
 
 
-def _page_icon() -> np.ndarray:
-    """kseg's tab icon: four palette stripes in a rounded square, 32 × 32 RGBA.
+def _page_icon() -> bytes:
+    """kseg's tab icon: four palette stripes in a rounded square, a 32 × 32 RGBA PNG.
 
     An image, served by the app itself: a Material icon (``:material/palette:``) as page
     or navigation icon makes the browser fetch its SVG from fonts.gstatic.com on every
@@ -45,7 +45,7 @@ def _page_icon() -> np.ndarray:
         + np.maximum(np.abs(y - size / 2) - (size / 2 - radius), 0) ** 2
     )
     icon[..., 3] = np.where(corner <= radius**2, 255, 0)
-    return icon
+    return export.png_bytes(icon)
 
 
 #: The browser tab's icon on every page (``st.set_page_config(page_icon=PAGE_ICON)``).
@@ -511,7 +511,8 @@ def render_clusters(
     """The shares chart, a copyable table with areas (from the georeference, or from a
     typed pixel size), and one card per cluster."""
     chart, table = st.columns([2, 3], gap="large")
-    chart.plotly_chart(figures.shares_figure(seg), key="shares_chart", config=_PLOTLY_CONFIG)
+    shares = figures.shares_figure(seg).update_traces(marker_line_color=OUTLINE)
+    chart.plotly_chart(shares, key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
         metres = 0.0
         if areas_m2 is None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    NetworkLog,
     full_page_screenshot,
     no_exception,
     streamlit_server,
@@ -32,33 +32,6 @@ TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-
 PANELS = {"engines": "Engines side by side", "steps": "Step by step"}
 UPLOAD_URL = "?image=Upload%20your%20own%E2%80%A6"
 SCENE_URL = "?image=Satellite%20scene%20(GeoTIFF%2C%204%20bands)"
-
-
-class NetworkLog:
-    """Requests that leave the server, and answers of 400 or more, seen by one page."""
-
-    def __init__(self, server: str) -> None:
-        self.host = urlsplit(server).netloc
-        self.problems: list[str] = []
-
-    def watch(self, page) -> None:
-        page.on("request", self._request)
-        page.on("response", self._response)
-        page.on("requestfailed", self._failed)
-
-    def _request(self, request) -> None:
-        url = urlsplit(request.url)
-        if url.scheme in ("data", "blob"):
-            return
-        if url.netloc != self.host:
-            self.problems.append(f"outside request: {request.url}")
-
-    def _response(self, response) -> None:
-        if response.status >= 400:
-            self.problems.append(f"{response.status}: {response.url}")
-
-    def _failed(self, request) -> None:
-        self.problems.append(f"failed ({request.failure}): {request.url}")
 
 
 def _settle(page) -> None:
@@ -161,7 +134,7 @@ def run(
                             context.close()
             finally:
                 browser.close()
-        problems = sorted(set(log.problems))
+        problems = sorted(set(log.problems + log.failed))
     (out / "network.txt").write_text("\n".join(problems) + "\n")
     return problems
 

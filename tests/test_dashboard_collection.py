@@ -169,3 +169,28 @@ def test_geotiff_uploads_get_areas_from_their_crs_and_geotiffs_in_the_zip(tmp_pa
     (run,) = pipeline.store().runs.values()
     names = zipfile.ZipFile(io.BytesIO(run.outputs_zip)).namelist()
     assert {"labels/north.tif", "labels/south.tif"} <= set(names)
+    # Thumbnails are clear where the GeoTIFF has no data, as the downloaded files are.
+    for thumbnail in run.thumbnails.values():
+        alpha = np.asarray(Image.open(io.BytesIO(thumbnail)).convert("RGBA"))[..., 3]
+        assert alpha.shape == (24, 32)
+        assert (alpha[:4] == 0).all() and (alpha[4:] == 255).all()
+
+
+def test_settings_come_from_the_address_and_shares_are_percentages(images):
+    at = new_page()
+    at.query_params["coll_k"] = "3"
+    at.query_params["coll_space"] = "OKLab"  # a display label works too
+    at.query_params["coll_seed"] = "1e9"  # not a whole number: dropped, with a notice
+    at.run()
+    assert at.number_input(key="coll_k").value == 3
+    assert at.selectbox(key="coll_space").value == "oklab"
+    assert at.number_input(key="coll_seed").value == 0
+    at = upload(at, [(n, png(i)) for n, i in images.items()])
+    assert not at.exception and not at.error
+    assert at.subheader[0].value.startswith("Shared palette (k = 3, OKLab)")
+    areas = at.dataframe[0].value
+    expected = core.fit_collection(list(images.values()), 3, color_space="oklab")
+    flower = core.apply_palette(images["flower.png"], expected)
+    np.testing.assert_allclose(areas["share"][:3], 100 * flower.fractions, atol=1e-4)
+    at.number_input(key="coll_k").set_value(4).run()
+    assert at.query_params["coll_k"] == "4"
