@@ -368,8 +368,16 @@ def scatter_figure(
     max_points: int,
 ) -> go.Figure:
     """The 3D colour-space scatter (samples and converts up to 50,000 pixels)."""
-    return figures.scatter3d_figure(
+    figure = figures.scatter3d_figure(
         _seg, _loaded.rgb, max_points=max_points, seed=params.seed, color_by=color_by
+    )
+    # Plotly fits the cube to the chart's height: on a phone (a chart ~360 px wide and 640
+    # tall) the sides of the cube and its tick labels were cut off. A less tall chart, seen
+    # from a little farther, keeps them on a phone and still fills a desktop's column.
+    eye = figure.layout.scene.camera.eye
+    return figure.update_layout(
+        height=560,
+        scene_camera_eye={"x": 1.25 * eye.x, "y": 1.25 * eye.y, "z": 1.25 * eye.z},
     )
 
 

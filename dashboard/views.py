@@ -69,7 +69,8 @@ CHECKERBOARD_CSS = """
 .st-key-cluster_cards [data-testid="stImage"] img,
 .st-key-overview_images [data-testid="stImage"] img,
 .st-key-sweep_images [data-testid="stImage"] img,
-.st-key-steps_images [data-testid="stImage"] img {
+.st-key-steps_images [data-testid="stImage"] img,
+.st-key-raster_images [data-testid="stImage"] img {
   background: repeating-conic-gradient(#e9ecef 0% 25%, #ffffff 0% 50%) 50% / 16px 16px;
   border-radius: 0.25rem;
 }
@@ -121,6 +122,12 @@ _PAGE_CSS = (
    for metres (47,000 px at 390 px wide): none is drawn taller than one and a half screens,
    and each keeps its shape. Photos up to 2:3 portrait on a desktop are not affected. */
 [data-testid="stImage"] img { max-height: 150vh; object-fit: contain; }
+/* Five tiles in a row on a desktop: values at a size that fits each tile whole. */
+[data-testid="stMetricValue"] { font-size: 1.9rem; }
+/* The table toolbar (search, download, full screen) appears above a table's top right
+   corner: room for it, so that it never covers the widget above (on a phone, the pixel
+   size's - and + buttons). */
+[data-testid="stDataFrame"] { margin-top: 2.25rem; }
 </style>
 """
     + PALETTE_CSS
@@ -235,7 +242,7 @@ def render_overview(
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
         st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
-    metrics = st.columns([1.4, 1, 1, 1, 1])
+    metrics = st.columns([1.3, 1, 1.4, 0.8, 1])
     metrics[0].metric(
         f"Image, {_pixels(loaded.n_pixels)}",
         f"{loaded.width} × {loaded.height}",

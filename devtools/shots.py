@@ -49,6 +49,9 @@ def _tab_shots(page, out: Path, name: str) -> None:
         if tab == "Choosing k":
             page.wait_for_selector(".js-plotly-plot .main-svg")
         _settle(page)
+        if tab == "Clusters":  # the table's toolbar shows: it must cover nothing
+            page.locator("[data-testid='stDataFrame']").first.hover()
+            page.wait_for_timeout(500)
         assert no_exception(page), f"{name}: exception on {tab}"
         full_page_screenshot(page, out / f"{name}_{tab.split()[0].lower()}.png")
     for panel, label in PANELS.items():
