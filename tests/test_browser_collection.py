@@ -66,8 +66,9 @@ def test_collection_page_in_a_real_browser(server, tmp_path):
             assert illegible_legend_labels(page) == []
             assert page.locator(".kseg-legend span").first.inner_text().endswith(" %")
             # Settings live in the address, as on the image page.
-            page.get_by_label("Seed").fill("3")
-            page.get_by_label("Seed").press("Enter")
+            seed = page.get_by_role("spinbutton", name="Seed")
+            seed.fill("3")
+            seed.press("Enter")
             page.wait_for_url("**/collection?coll_seed=3")
             wait_until_idle(page, TIMEOUT_MS)
             assert no_exception(page)
