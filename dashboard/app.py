@@ -91,9 +91,10 @@ def image_file(source: controls.Source) -> pipeline.ImageFile | None:
 def main() -> None:
     st.set_page_config(
         page_title="kseg · k-means image segmentation",
-        # A Material icon, not the emoji: any non-ASCII icon makes Streamlit load its emoji
-        # catalogue, ~0.1 s of regular expressions on a fresh server's first visit.
-        page_icon=":material/palette:",
+        # An image the server sends, not an emoji (any non-ASCII icon makes Streamlit load
+        # its emoji catalogue, ~0.1 s on a fresh server's first visit) nor a Material icon
+        # (the browser fetches those from fonts.gstatic.com: offline, it fails).
+        page_icon=views.PAGE_ICON,
         layout="wide",
         # "auto": open on a desktop, closed on a phone, where it would cover the page.
         initial_sidebar_state="auto",
@@ -186,15 +187,13 @@ def _page() -> None:
 
 
 def run() -> None:
-    """The app: the single-image page (the default, unchanged) and the Collection page."""
+    """The app: the single-image page (the default, unchanged) and the Collection page.
+
+    The pages have no ``icon``: Streamlit makes a page's Material icon the tab's icon,
+    fetched from fonts.gstatic.com (the page must need nothing but its server)."""
     pages = [
-        st.Page(main, title="Single image", icon=":material/image:", default=True),
-        st.Page(
-            _collection_page,
-            title="Collection",
-            icon=":material/photo_library:",
-            url_path="collection",
-        ),
+        st.Page(main, title="Single image", default=True),
+        st.Page(_collection_page, title="Collection", url_path="collection"),
     ]
     st.navigation(pages, position="top").run()
 

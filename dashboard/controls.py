@@ -9,15 +9,14 @@ reopens the same view. An uploaded file cannot travel in a link; the sidebar say
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import streamlit as st
 
 from core.features.colorspaces import COLOR_SPACE_NAMES, COLOR_SPACES
 from core.inputs.masking import MaskOptions
 from core.inputs.samples import SAMPLES
-from core.results.segmentation import DEFAULT_COLOR_SPACE
-from core.validation import DEFAULT_N_INIT
+from core.validation import DEFAULT_COLOR_SPACE, DEFAULT_N_INIT, ColorSpace, Init
 from dashboard import links
 
 UPLOAD = "Upload your own…"
@@ -38,7 +37,9 @@ DEFAULT_K = 6
 K_RANGE = (1, 32)
 N_INIT_RANGE = (1, 20)
 SEED_MAX = 2**31 - 1
-INITS = ("k-means++", "random")
+INITS: tuple[Init, ...] = ("k-means++", "random")
+#: How the 3D scatter colours its points (core.outputs.figures.scatter3d_figure's `color_by`).
+ColorBy = Literal["pixel", "cluster"]
 
 #: The photo a first visit shows (the first bundled sample).
 DEFAULT_SAMPLE = next(iter(SAMPLES))
@@ -64,22 +65,14 @@ links.hex_color("ignore_color", "#ffffff")
 links.integer("color_tolerance", *COLOR_TOLERANCE_RANGE, 0)
 
 
-def _drawn(key: str, draw: Any, *args: Any, **kwargs: Any) -> Any:
-    """Draw a widget with the value the address or the session gives it, and keep it."""
-    links.prime(key)
-    value = draw(*args, key=key, **kwargs)
-    links.keep(key, value)
-    return value
-
-
 @dataclass(frozen=True)
 class Params:
     """Everything that defines a segmentation, as chosen in the sidebar."""
 
     k: int = DEFAULT_K
-    color_space: str = DEFAULT_COLOR_SPACE
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE
     seed: int = 0
-    init: str = "k-means++"
+    init: Init = "k-means++"
     n_init: int = DEFAULT_N_INIT
     fit_pixels: int | None = WORKING_SIZES[DEFAULT_WORKING_SIZE]
     #: Which pixels count; part of every cache key, so every view follows it.
@@ -108,7 +101,7 @@ class Source:
 
 def source_ui() -> Source:
     """Image source: a bundled sample photo or the user's own file."""
-    choice = _drawn(
+    choice = links.drawn(
         "image",
         st.selectbox,
         "Image",
@@ -134,9 +127,9 @@ def source_ui() -> Source:
     return Source(sample=None, upload=upload)
 
 
-def clustering_ui() -> tuple[int, str]:
+def clustering_ui() -> tuple[int, ColorSpace]:
     """The two choices that matter most: k and the colour space."""
-    k = _drawn(
+    k = links.drawn(
         "k",
         st.slider,
         "Number of clusters (k)",
@@ -144,7 +137,7 @@ def clustering_ui() -> tuple[int, str]:
         help="How many colours k-means keeps. Not sure? The **Choosing k** tab runs the "
         "elbow method and suggests one.",
     )
-    color_space = _drawn(
+    color_space = links.drawn(
         "color_space",
         st.selectbox,
         "Colour space",
@@ -159,10 +152,10 @@ def clustering_ui() -> tuple[int, str]:
     return k, color_space
 
 
-def advanced_ui() -> tuple[int, str, int, int | None]:
+def advanced_ui() -> tuple[int, Init, int, int | None]:
     """Seed, initialisation, restarts and fit size, tucked in an expander."""
     with st.expander("Advanced", icon=":material/tune:"):
-        seed = _drawn(
+        seed = links.drawn(
             "seed",
             st.number_input,
             "Random seed",
@@ -172,7 +165,7 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             help="k-means starts from random centres: the same seed gives the same result, "
             "here and with the `kseg` command.",
         )
-        init = _drawn(
+        init = links.drawn(
             "init",
             st.radio,
             "Initialisation",
@@ -181,7 +174,7 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             help="k-means++ spreads the first centres apart (better; the default). Random "
             "picks k colours at random, as in the textbook.",
         )
-        n_init = _drawn(
+        n_init = links.drawn(
             "n_init",
             st.slider,
             "Restarts (n_init)",
@@ -189,7 +182,7 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             help="Run k-means this many times from different starts and keep the best "
             "(lowest WCSS). kseg's restarts run on a colour histogram, so they are cheap.",
         )
-        size_label = _drawn(
+        size_label = links.drawn(
             "working_size",
             st.select_slider,
             "Fit centres on",
@@ -199,13 +192,14 @@ def advanced_ui() -> tuple[int, str, int, int | None]:
             "centre, exactly (`kseg segment --fit-pixels`). *Full* fits on every pixel. "
             "Smaller images are never downscaled.",
         )
-    return int(seed), str(init), int(n_init), WORKING_SIZES[size_label]
+    # `init` is one of INITS: the radio offers nothing else.
+    return int(seed), init, int(n_init), WORKING_SIZES[size_label]
 
 
 def mask_ui() -> MaskOptions:
     """Pixels that don't count: transparent ones, one background colour."""
     with st.expander("Pixels that don't count", icon=":material/texture:"):
-        ignore_transparent = _drawn(
+        ignore_transparent = links.drawn(
             "ignore_transparent",
             st.toggle,
             "Leave out transparent pixels",
@@ -213,7 +207,7 @@ def mask_ui() -> MaskOptions:
             "left out of the clusters, shares, WCSS, the elbow, the sweep and the 3D view "
             "(`kseg --ignore-transparent`, the default).",
         )
-        ignore_color_on = _drawn(
+        ignore_color_on = links.drawn(
             "ignore_color_on",
             st.toggle,
             "Leave out one colour",
@@ -222,13 +216,13 @@ def mask_ui() -> MaskOptions:
         )
         color, tolerance = links.remembered("ignore_color"), 0
         if ignore_color_on:
-            color = _drawn(
+            color = links.drawn(
                 "ignore_color",
                 st.color_picker,
                 "Colour to leave out",
                 help="The background's colour (`kseg --ignore-color`).",
             )
-            tolerance = _drawn(
+            tolerance = links.drawn(
                 "color_tolerance",
                 st.slider,
                 "Tolerance",

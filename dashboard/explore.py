@@ -21,7 +21,8 @@ from core.outputs import figures
 from core.outputs.export import compact_number, segmented_image
 from core.outputs.previews import preview_bytes
 from dashboard import links, pipeline
-from dashboard.controls import Params
+from dashboard.controls import COLOR_SPACE_LABELS, Params
+from dashboard.formats import plural, wcss_label
 from dashboard.pipeline import k_range
 from dashboard.views import CHECKERBOARD_CSS, PLOTLY_CONFIG
 
@@ -58,11 +59,11 @@ def render_explore(
     choice = st.segmented_control(
         "Explore",
         list(PANELS),
-        format_func=PANELS.get,
+        format_func=PANELS.__getitem__,
         required=True,
         key="explore",
         label_visibility="collapsed",
-    )
+    ) or links.remembered("explore")  # required: never empty, but typed as if it could be
     links.keep("explore", choice)
     st.html(CHECKERBOARD_CSS)
     if choice in COUNTED_PANELS and counted is not None:
@@ -118,7 +119,7 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
             {"WCSS": ([r.k for r in results], [r.wcss for r in results])},
             title="WCSS for each k of the sweep",
             x_title="k",
-        ),
+        ).update_layout(yaxis_title=wcss_label(COLOR_SPACE_LABELS[params.color_space])),
         key="sweep_wcss",
         config=PLOTLY_CONFIG,
     )
@@ -180,7 +181,7 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
             title="WCSS falls at every iteration",
             x_title="iteration",
             marker_x=i,
-        ),
+        ).update_layout(yaxis_title=wcss_label(COLOR_SPACE_LABELS[params.color_space])),
         key="steps_wcss",
         config=PLOTLY_CONFIG,
     )
@@ -319,11 +320,12 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
     )
     with st.spinner(
         f"Running kseg, scikit-learn and OpenCV on {width * height:,} pixels, "
-        f"{params.n_init} restart(s) each…",
+        f"{plural(params.n_init, 'restart')} each…",
         show_time=True,
     ):
         runs = pipeline.engine_runs(f"{key}:{width}x{height}", image, params)
     fastest = runs[0].seconds
+    wcss = wcss_label(COLOR_SPACE_LABELS[params.color_space])
     st.dataframe(
         [
             {
@@ -331,18 +333,17 @@ def render_engines(key: str, work: np.ndarray, params: Params) -> None:
                 "time (s)": round(r.seconds, 3),
                 "× kseg's time": round(r.seconds / fastest, 1),
                 "iterations": "—" if r.n_iter is None else str(r.n_iter),
-                "WCSS": compact_number(r.wcss),
+                wcss: compact_number(r.wcss),
                 "agreement (ARI)": round(r.agreement, 4),
-                "what it does": ENGINE_RUNS[r.engine],
             }
             for r in runs
         ],
         hide_index=True,
-        column_config={
-            "engine": st.column_config.TextColumn(width="medium"),
-            "what it does": st.column_config.TextColumn(width="large"),
-        },
+        column_config={"engine": st.column_config.TextColumn(width="medium")},
+        key="engines_table",
     )
+    # What each engine does, in full: a table cell cut these sentences off at its width.
+    st.markdown("\n".join(f"- **{r.engine}**: {ENGINE_RUNS[r.engine]}" for r in runs))
     st.caption("OpenCV does not report its iterations (—).")
 
 

@@ -140,6 +140,15 @@ def prime(key: str) -> None:
         st.session_state[key] = remembered(key)
 
 
+def drawn(key: str, draw: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Draw the widget `key` (``draw(*args, key=key, **kwargs)``, e.g. ``st.slider``)
+    with the value the address or the session gives it, and keep its value."""
+    prime(key)
+    value = draw(*args, key=key, **kwargs)
+    keep(key, value)
+    return value
+
+
 def remembered(key: str) -> Any:
     """The value `key` has in the address (or its default)."""
     values = st.session_state.get(_STATE)

@@ -50,7 +50,9 @@ from core.inputs.samples import SAMPLE_RASTER, SAMPLES, sample_bytes
 from core.outputs import figures, previews
 from core.outputs.export import png_bytes
 from core.results.cleanup import merge_small_regions
-from dashboard.controls import SCENE_SAMPLE, Params, RasterParams
+from core.validation import Init
+from dashboard.controls import SCENE_SAMPLE, ColorBy, Params, RasterParams
+from dashboard.formats import plural
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
 DISPLAY_PIXELS = 1_000_000
@@ -185,7 +187,7 @@ def load(key: str, _data: bytes, _name: str | None = None) -> core.LoadedImage:
     two is instant, and memory stays flat. Files over :data:`UPLOAD_MAX_PIXELS` are refused.
     """
     source = io.BytesIO(_data)
-    source.name = _name  # type: ignore[attr-defined]  # names the file in error messages
+    source.name = _name  # names the file in error messages
     loaded = core.open_image(source, max_pixels=UPLOAD_MAX_PIXELS)
     # Shared by every session and never changed: read-only, which also lets a segmentation
     # paint its pixels from these when they are first read, without a private copy.
@@ -220,7 +222,7 @@ def segmentation(
     fitted = replace(params, k=_loaded.n_pixels)
     result, notes = compute(key, _loaded, fitted)
     note = (
-        f"This image has only {_loaded.n_pixels:,} pixel(s), so k = {fitted.k} was used "
+        f"This image has only {plural(_loaded.n_pixels, 'pixel')}, so k = {fitted.k} was used "
         f"instead of k = {params.k}."
     )
     return result, (note, *notes)
@@ -232,7 +234,8 @@ def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
     if k_max <= n_pixels:
         return k_max, None
     return n_pixels, (
-        f"This image has only {n_pixels:,} pixel(s): k goes up to {n_pixels} here, not {k_max}."
+        f"This image has only {plural(n_pixels, 'pixel')}: k goes up to {n_pixels} here, "
+        f"not {k_max}."
     )
 
 
@@ -252,8 +255,10 @@ def _segment(
         warnings.simplefilter("always")
         # The sidebar's pixels that count (by default: all but transparent pixels and a
         # raster's no-data, as segment's mask="auto").
+        # The pixels alone: `mask` says which count, so the LoadedImage's transparency
+        # has nothing more to add (and core.segment is typed for arrays).
         result = core.segment(
-            _loaded,
+            _loaded.rgb,
             params.k,
             **params.segment_kwargs(),
             fit_pixels=params.fit_pixels,
@@ -359,12 +364,20 @@ def scatter_figure(
     _seg: core.Segmentation,
     _loaded: core.LoadedImage,
     params: Params,
-    color_by: str,
+    color_by: ColorBy,
     max_points: int,
 ) -> go.Figure:
     """The 3D colour-space scatter (samples and converts up to 50,000 pixels)."""
-    return figures.scatter3d_figure(
+    figure = figures.scatter3d_figure(
         _seg, _loaded.rgb, max_points=max_points, seed=params.seed, color_by=color_by
+    )
+    # Plotly fits the cube to the chart's height: on a phone (a chart ~360 px wide and 640
+    # tall) the sides of the cube and its tick labels were cut off. A less tall chart, seen
+    # from a little farther, keeps them on a phone and still fills a desktop's column.
+    eye = figure.layout.scene.camera.eye
+    return figure.update_layout(
+        height=560,
+        scene_camera_eye={"x": 1.25 * eye.x, "y": 1.25 * eye.y, "z": 1.25 * eye.z},
     )
 
 
@@ -449,7 +462,7 @@ def sweep_results(
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def steps_run(key: str, _image: np.ndarray, params: Params, init: str) -> tuple[np.ndarray, Steps]:
+def steps_run(key: str, _image: np.ndarray, params: Params, init: Init) -> tuple[np.ndarray, Steps]:
     """One textbook run, every iteration kept, on a copy of at most :data:`STEPS_PIXELS`."""
     small = core.resize_to_max_pixels(_image, STEPS_PIXELS)
     with warnings.catch_warnings():

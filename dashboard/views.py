@@ -22,11 +22,35 @@ import core
 from core.inputs.masking import MaskOptions, n_counted
 from core.outputs import export, figures
 from dashboard import links
-from dashboard.controls import COLOR_SPACE_LABELS, Params
+from dashboard.controls import COLOR_SPACE_LABELS, ColorBy, Params
+from dashboard.formats import SHARE_FORMAT, metric_number, percent, plural, wcss_label
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 
 _CARDS_PER_ROW = 3
-COLOR_BY = {"pixel": "their own colour", "cluster": "their cluster"}
+
+
+def _page_icon() -> bytes:
+    """kseg's tab icon: four palette stripes in a rounded square, a 32 × 32 RGBA PNG.
+
+    An image, served by the app itself: a Material icon (``:material/palette:``) as page
+    or navigation icon makes the browser fetch its SVG from fonts.gstatic.com on every
+    visit, which fails offline."""
+    size, radius = 32, 7
+    icon = np.zeros((size, size, 4), np.uint8)
+    for i, color in enumerate(("#4C6EF5", "#2F9E44", "#F59F00", "#E03131")):
+        icon[:, 8 * i : 8 * (i + 1), :3] = [int(color[j : j + 2], 16) for j in (1, 3, 5)]
+    y, x = np.mgrid[:size, :size] + 0.5
+    corner = (
+        np.maximum(np.abs(x - size / 2) - (size / 2 - radius), 0) ** 2
+        + np.maximum(np.abs(y - size / 2) - (size / 2 - radius), 0) ** 2
+    )
+    icon[..., 3] = np.where(corner <= radius**2, 255, 0)
+    return export.png_bytes(icon)
+
+
+#: The browser tab's icon on every page (``st.set_page_config(page_icon=PAGE_ICON)``).
+PAGE_ICON = _page_icon()
+COLOR_BY: dict[ColorBy, str] = {"pixel": "their own colour", "cluster": "their cluster"}
 POINTS_SHOWN = [5_000, 10_000, 20_000, 50_000]
 PIXEL_SIZE_MAX = 100_000.0
 ELBOW_K_MAX_RANGE = (3, 20)
@@ -45,7 +69,8 @@ CHECKERBOARD_CSS = """
 .st-key-cluster_cards [data-testid="stImage"] img,
 .st-key-overview_images [data-testid="stImage"] img,
 .st-key-sweep_images [data-testid="stImage"] img,
-.st-key-steps_images [data-testid="stImage"] img {
+.st-key-steps_images [data-testid="stImage"] img,
+.st-key-raster_images [data-testid="stImage"] img {
   background: repeating-conic-gradient(#e9ecef 0% 25%, #ffffff 0% 50%) 50% / 16px 16px;
   border-radius: 0.25rem;
 }
@@ -61,34 +86,52 @@ def _size(shape: tuple[int, ...]) -> str:
     return f"{shape[1]:,} × {shape[0]:,}"
 
 
-def _compact(value: float) -> str:
-    """A number short enough for a metric tile (the CLI prints the same)."""
-    return export.compact_number(value)
-
-
 def _swatch(hex_color: str, size: str = "1.1rem") -> str:
     return (
         f"<span style='display:inline-block;width:{size};height:{size};border-radius:.3rem;"
-        f"background:{hex_color};border:1px solid #0003;vertical-align:middle'></span>"
+        f"background:{hex_color};border:1px solid {OUTLINE};vertical-align:middle'></span>"
     )
 
 
-_PAGE_CSS = """
+#: Outlines that show on the light and the dark theme alike: a near-black cluster (#1d1813)
+#: on the dark page, or a near-white one on the light page, keeps its edge.
+OUTLINE = "rgba(128, 128, 128, 0.6)"
+#: The palette strip and its legend (:func:`palette_strip_html`), on every page.
+PALETTE_CSS = f"""
+<style>
+.kseg-palette {{ display: flex; height: 1.6rem; border-radius: .5rem; overflow: hidden;
+  box-shadow: 0 0 0 1px {OUTLINE}; margin: .25rem 0 .5rem 0; }}
+.kseg-palette div {{ min-width: 2px; box-shadow: inset -1px 0 0 {OUTLINE}; }}
+.kseg-palette div:last-child {{ box-shadow: none; }}
+/* The legend wraps: every colour keeps its hex and share legible on any screen. */
+.kseg-legend {{ display: flex; flex-wrap: wrap; gap: .3rem 1rem; margin: 0 0 1rem 0;
+  font-size: .85rem; }}
+.kseg-legend span {{ display: inline-flex; align-items: center; gap: .4rem;
+  white-space: nowrap; }}
+.kseg-legend i {{ display: inline-block; width: 1rem; height: 1rem; border-radius: .25rem;
+  border: 1px solid {OUTLINE}; }}
+.kseg-legend code {{ font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace;
+  background: none; padding: 0; }}
+</style>
+"""
+_PAGE_CSS = (
+    """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
-.kseg-palette { display: flex; height: 2.4rem; border-radius: .5rem; overflow: hidden;
-  border: 1px solid #0002; margin: .25rem 0 1rem 0; }
-.kseg-palette div { display: flex; align-items: center; justify-content: center;
-  font: 500 .8rem ui-monospace, SFMono-Regular, Menlo, monospace; min-width: 0;
-  overflow: hidden; white-space: nowrap; }
-/* On a phone the colour names would overlap: the colours speak, the tooltip names them. */
-@media (max-width: 640px) { .kseg-palette div { font-size: 0; } }
 /* A very tall image (a 2 x 100,000 strip) would stretch to the column's width and run on
    for metres (47,000 px at 390 px wide): none is drawn taller than one and a half screens,
    and each keeps its shape. Photos up to 2:3 portrait on a desktop are not affected. */
 [data-testid="stImage"] img { max-height: 150vh; object-fit: contain; }
+/* Five tiles in a row on a desktop: values at a size that fits each tile whole. */
+[data-testid="stMetricValue"] { font-size: 1.9rem; }
+/* The table toolbar (search, download, full screen) appears above a table's top right
+   corner: room for it, so that it never covers the widget above (on a phone, the pixel
+   size's - and + buttons). */
+[data-testid="stDataFrame"] { margin-top: 2.25rem; }
 </style>
 """
+    + PALETTE_CSS
+)
 
 
 def render_header() -> None:
@@ -199,7 +242,7 @@ def render_overview(
     render_palette_strip(seg)
     if loaded.n_pixels > DISPLAY_PIXELS:
         st.caption("Shown scaled down to fit the screen; the downloads below are full resolution.")
-    metrics = st.columns([1.4, 1, 1, 1, 1])
+    metrics = st.columns([1.3, 1, 1.4, 0.8, 1])
     metrics[0].metric(
         f"Image, {_pixels(loaded.n_pixels)}",
         f"{loaded.width} × {loaded.height}",
@@ -214,8 +257,8 @@ def render_overview(
         "same result as clustering every pixel, much faster.",
     )
     metrics[2].metric(
-        "WCSS",
-        _compact(seg.wcss),
+        wcss_label(COLOR_SPACE_LABELS[seg.color_space]),
+        metric_number(seg.wcss),
         border=True,
         help="Within-cluster sum of squares: the squared distance from every pixel to its "
         f"centre, summed, in {COLOR_SPACE_LABELS[seg.color_space]} units "
@@ -225,7 +268,7 @@ def render_overview(
         "Iterations",
         f"{seg.n_iter}",
         border=True,
-        help="Lloyd iterations of the final run ("
+        help=f"{plural(seg.n_iter, 'Lloyd iteration')} in the final run ("
         + ("converged" if seg.converged else "stopped at the cap")
         + "). The restarts run first on a coarse colour histogram.",
     )
@@ -239,19 +282,29 @@ def render_overview(
     )
 
 
+def palette_strip_html(hex_colors: list[str], shares: list[float], of: str) -> str:
+    """The palette as one bar, each colour as wide as its share, and below it a legend
+    that wraps (every hex and share legible, however narrow the colour or the screen).
+    Style: :data:`PALETTE_CSS`. `of` ends each tooltip (``"of pixels"``)."""
+    blocks, legend = [], []
+    for hex_color, share in zip(hex_colors, shares, strict=True):
+        blocks.append(
+            f"<div style='flex:{max(share, 0.002):.6f};background:{hex_color}' "
+            f"title='{hex_color}: {percent(share)} {of}'></div>"
+        )
+        legend.append(
+            f"<span><i style='background:{hex_color}'></i><code>{hex_color}</code>"
+            f"{percent(share)}</span>"
+        )
+    return (
+        f"<div class='kseg-palette'>{''.join(blocks)}</div>"
+        f"<div class='kseg-legend'>{''.join(legend)}</div>"
+    )
+
+
 def render_palette_strip(seg: core.Segmentation) -> None:
     """The palette as one bar, each colour as wide as its share of the pixels."""
-    blocks = []
-    for hex_color, (r, g, b), share in zip(
-        seg.hex_colors, seg.palette.tolist(), seg.shares.tolist(), strict=True
-    ):
-        ink = "#1F2430" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#FFFFFF"
-        label = hex_color if share >= 0.07 else ""
-        blocks.append(
-            f"<div style='flex:{share:.6f};background:{hex_color};color:{ink}' "
-            f"title='{hex_color}: {share:.1%} of pixels'>{label}</div>"
-        )
-    st.html(f"<div class='kseg-palette'>{''.join(blocks)}</div>")
+    st.html(palette_strip_html(seg.hex_colors, seg.shares.tolist(), "of pixels"))
 
 
 def render_downloads(
@@ -407,7 +460,7 @@ def render_raster_classes(
         )
     rows = result.area_table()
     for row in rows:
-        row["colour"] = _swatch_data_uri(row["color"])
+        row["colour"] = swatch_data_uri(row["color"])
         row["share"] = 100 * row["share"]
     st.dataframe(
         rows,
@@ -419,7 +472,7 @@ def render_raster_classes(
             "color": "hex",
             "pixels": st.column_config.NumberColumn("pixels", format="localized"),
             "share": st.column_config.ProgressColumn(
-                "share", format="%.2f %%", min_value=0.0, max_value=100.0
+                "share", format=SHARE_FORMAT, min_value=0.0, max_value=100.0
             ),
             "area_m2": st.column_config.NumberColumn("area (m²)", format="localized"),
             "area_ha": st.column_config.NumberColumn("area (ha)", format="%.2f"),
@@ -428,7 +481,7 @@ def render_raster_classes(
     )
     st.caption(
         f"Exact k-means on {int(result.counts.sum()):,} pixels with data, "
-        f"{result.n_iter} Lloyd iteration(s) on every pixel, {result.elapsed:.2f} s. "
+        f"{plural(result.n_iter, 'Lloyd iteration')} on every pixel, {result.elapsed:.2f} s. "
         f"`kseg segment {stem}.tif -k {result.k}` writes the same files."
     )
     base = f"{stem}_k{result.k}_bands"
@@ -467,7 +520,8 @@ def render_clusters(
     """The shares chart, a copyable table with areas (from the georeference, or from a
     typed pixel size), and one card per cluster."""
     chart, table = st.columns([2, 3], gap="large")
-    chart.plotly_chart(figures.shares_figure(seg), key="shares_chart", config=_PLOTLY_CONFIG)
+    shares = figures.shares_figure(seg).update_traces(marker_line_color=OUTLINE)
+    chart.plotly_chart(shares, key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
         metres = 0.0
         if areas_m2 is None:
@@ -492,7 +546,7 @@ def render_clusters(
             )
         rows = export.palette_rows(seg)
         for i, row in enumerate(rows):
-            row["colour"] = _swatch_data_uri(row["hex"])
+            row["colour"] = swatch_data_uri(row["hex"])
             row["share"] = 100 * row["share"]
             if areas_m2 is not None:
                 row["area_m2"] = float(areas_m2[i])
@@ -516,7 +570,7 @@ def render_clusters(
                 "b": st.column_config.NumberColumn("B", width=48),
                 "pixels": st.column_config.NumberColumn("pixels", format="localized"),
                 "share": st.column_config.ProgressColumn(
-                    "share", format="%.1f %%", min_value=0.0, max_value=100.0, width="small"
+                    "share", format=SHARE_FORMAT, min_value=0.0, max_value=100.0, width="small"
                 ),
                 "area_m2": st.column_config.NumberColumn("area (m²)", format="compact"),
                 "area_ha": st.column_config.NumberColumn("area (ha)", format="compact"),
@@ -536,23 +590,23 @@ def render_clusters(
     st.html(CHECKERBOARD_CSS)
     with st.container(key="cluster_cards"):
         for start in range(0, seg.k, _CARDS_PER_ROW):
-            row = st.columns(_CARDS_PER_ROW, gap="small")
+            card_columns = st.columns(_CARDS_PER_ROW, gap="small")
             clusters = range(start, min(seg.k, start + _CARDS_PER_ROW))
-            for column, i in zip(row, clusters, strict=False):
+            for column, i in zip(card_columns, clusters, strict=False):
                 mask, cut = previews[i]
                 with column.container(border=True):
                     st.markdown(
                         f"{_swatch(seg.hex_colors[i], '1.4rem')}&nbsp; **Cluster {i}** "
-                        f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {seg.shares[i]:.1%}",
+                        f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {percent(seg.shares[i])}",
                         unsafe_allow_html=True,
-                        help=f"{seg.counts[i]:,} pixels, {seg.shares[i]:.2%} of the image.",
+                        help=f"{seg.counts[i]:,} pixels, {100 * seg.shares[i]:.2f} % of the image.",
                     )
                     left, right = st.columns(2, gap="small")
                     left.image(mask, caption="mask", width="stretch", output_format="PNG")
                     right.image(cut, caption="cut-out", width="stretch", output_format="PNG")
 
 
-def _swatch_data_uri(hex_color: str) -> str:
+def swatch_data_uri(hex_color: str) -> str:
     """A tiny SVG square of `hex_color`, as a data URI for an image column."""
     return (
         "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='24' "
@@ -562,7 +616,7 @@ def _swatch_data_uri(hex_color: str) -> str:
 
 
 def render_color_space(
-    seg: core.Segmentation, make_figure: Callable[[str, int], go.Figure]
+    seg: core.Segmentation, make_figure: Callable[[ColorBy, int], go.Figure]
 ) -> None:
     """The 3D scatter, with its own two small controls."""
     left, right, _ = st.columns([1, 1, 1])
@@ -574,7 +628,7 @@ def render_color_space(
         required=True,
         key="color_by",
         help="Each pixel in its own colour, or in its cluster's palette colour.",
-    )
+    ) or links.remembered("color_by")  # required: never empty, but typed as if it could be
     links.keep("color_by", color_by)
     links.prime("max_points")
     max_points = right.select_slider(

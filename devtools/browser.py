@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,10 +42,14 @@ class ServerFailed(RuntimeError):
 
 @contextmanager
 def streamlit_server(
-    log_path: Path, *, start_timeout: float = 120, poll_seconds: float = 0.5
+    log_path: Path,
+    *,
+    start_timeout: float = 120,
+    poll_seconds: float = 0.5,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Run ``streamlit run streamlit_app.py`` on a free port; yield its URL once its health
-    check answers (asked every `poll_seconds`); always stop it.
+    """Run ``streamlit run streamlit_app.py`` on `port` (default: a free one); yield its URL
+    once its health check answers (asked every `poll_seconds`); always stop it.
 
     Raises
     ------
@@ -52,7 +57,7 @@ def streamlit_server(
         If the server exits or is not healthy within `start_timeout` seconds; the message
         ends with the tail of its log.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -97,6 +102,37 @@ def streamlit_server(
                 process.wait(timeout=20)
 
 
+class NetworkLog:
+    """What the pages it watches ask for that they should not: any request to another host
+    than the server (the page must work offline) and any answer of 400 or more, in
+    ``problems``, one line each. Requests that failed (a host that does not resolve, or an
+    image a rerun replaced before it arrived) are in ``failed``."""
+
+    def __init__(self, server: str) -> None:
+        self.host = urlsplit(server).netloc
+        self.problems: list[str] = []
+        self.failed: list[str] = []
+
+    def watch(self, page) -> None:
+        page.on("request", self._request)
+        page.on("response", self._response)
+        page.on("requestfailed", self._failed)
+
+    def _request(self, request) -> None:
+        url = urlsplit(request.url)
+        if url.scheme in ("data", "blob"):
+            return
+        if url.netloc != self.host:
+            self.problems.append(f"outside request: {request.url}")
+
+    def _response(self, response) -> None:
+        if response.status >= 400:
+            self.problems.append(f"{response.status}: {response.url}")
+
+    def _failed(self, request) -> None:
+        self.failed.append(f"failed ({request.failure}): {request.url}")
+
+
 def wait_until_idle(page, timeout_ms: float) -> None:
     """The script has run to the end: the app says it is not running and shows no spinner."""
     page.wait_for_selector(
@@ -126,3 +162,15 @@ def full_page_screenshot(page, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": width, "height": 1000})
+
+
+def illegible_legend_labels(page) -> list[str]:
+    """The palette legend's labels (hex and share) that are not fully shown: hidden, of
+    zero size, or cut by their box. Empty when every label can be read."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.kseg-legend span')].filter(label => {
+            const box = label.getBoundingClientRect();
+            return box.width < 1 || box.height < 1 || label.scrollWidth > label.clientWidth + 1
+              || getComputedStyle(label).visibility !== 'visible';
+        }).map(label => label.textContent)"""
+    )

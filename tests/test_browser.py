@@ -18,7 +18,9 @@ from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
+    NetworkLog,
     full_page_screenshot,
+    illegible_legend_labels,
     no_exception,
     wait_until_idle,
 )
@@ -39,6 +41,8 @@ def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
+            network = NetworkLog(server)
+            network.watch(page)
 
             # First visit: the sample photo, original and segmented side by side.
             page.goto(server, timeout=TIMEOUT_MS)
@@ -47,6 +51,13 @@ def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):
             assert page.locator("[data-testid='stImage'] img").count() == 2
             assert page.get_by_text("Segmented: k = 6 in CIELAB").is_visible()
             assert no_exception(page)
+            # Every colour of the palette keeps its hex and share legible, however narrow.
+            assert page.locator(".kseg-legend span").count() == 6
+            assert illegible_legend_labels(page) == []
+            # The WCSS tile shows its whole value, with its unit.
+            wcss = page.locator("[data-testid='stMetric']", has_text="WCSS (CIELAB units²)")
+            value = wcss.locator("[data-testid='stMetricValue'] > div")
+            assert value.evaluate("e => e.scrollWidth <= e.clientWidth")
             full_page_screenshot(page, ARTIFACTS / "first_visit.png")
             if os.environ.get("KSEG_SCREENSHOT"):
                 full_page_screenshot(page, Path(os.environ["KSEG_SCREENSHOT"]))
@@ -80,6 +91,9 @@ def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):
             assert page.get_by_text("Pixels in CIELAB space, k = 6").is_visible()
             assert no_exception(page)
             full_page_screenshot(page, ARTIFACTS / "upload_colour_space.png")
+            # The page needed nothing but its server (no Material icon from
+            # fonts.gstatic.com), and nothing it asked for was missing.
+            assert network.problems == []
         finally:
             browser.close()
 
@@ -149,5 +163,7 @@ def test_a_very_tall_image_is_drawn_no_taller_than_one_and_a_half_screens(server
             for i in range(2):
                 box = images.nth(i).bounding_box()
                 assert box is not None and 0 < box["height"] <= 1.5 * 844 + 1
+            # On a phone too, the palette's hex labels stay legible (the legend wraps).
+            assert illegible_legend_labels(page) == []
         finally:
             browser.close()

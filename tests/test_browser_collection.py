@@ -11,7 +11,9 @@ from devtools.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
+    NetworkLog,
     full_page_screenshot,
+    illegible_legend_labels,
     no_exception,
     wait_until_idle,
 )
@@ -40,6 +42,8 @@ def test_collection_page_in_a_real_browser(server, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(TIMEOUT_MS)
+            network = NetworkLog(server)
+            network.watch(page)
             page.goto(server, timeout=TIMEOUT_MS)
             wait_until_idle(page, TIMEOUT_MS)
             # The navigation leads from the single-image page (the default) to the new one.
@@ -57,6 +61,18 @@ def test_collection_page_in_a_real_browser(server, tmp_path):
             assert page.get_by_text("1 file(s) could not be read").is_visible()
             assert page.get_by_text("flower.png · 160 × 106").is_visible()
             assert no_exception(page)
+            # The image page's conventions: a legible legend, shares in per cent.
+            assert page.locator(".kseg-legend span").count() == 6
+            assert illegible_legend_labels(page) == []
+            assert page.locator(".kseg-legend span").first.inner_text().endswith(" %")
+            # Settings live in the address, as on the image page.
+            seed = page.get_by_role("spinbutton", name="Seed")
+            seed.fill("3")
+            seed.press("Enter")
+            page.wait_for_url("**/collection?coll_seed=3")
+            wait_until_idle(page, TIMEOUT_MS)
+            assert no_exception(page)
+            assert network.problems == []
             full_page_screenshot(page, ARTIFACTS / "collection.png")
         finally:
             browser.close()

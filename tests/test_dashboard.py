@@ -61,7 +61,7 @@ def test_default_page_shows_the_sample_original_and_segmented(app):
     assert [m.label for m in app.metric] == [
         "Image, 0.3 MP",
         "Distinct colours",
-        "WCSS",
+        "WCSS (CIELAB units²)",  # with its unit (issue 24)
         "Iterations",
         "Computed in",
     ]

@@ -13,7 +13,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import core
-from dashboard import collection as page
+from dashboard import collection_controls as controls
+from dashboard import collection_pipeline as pipeline
 
 SCRIPT = "from dashboard.collection import main\nmain()\n"
 
@@ -35,9 +36,9 @@ def images() -> dict[str, np.ndarray]:
 
 @pytest.fixture(autouse=True)
 def empty_cache():
-    page._store().runs.clear()
+    pipeline.store().runs.clear()
     yield
-    page._store().runs.clear()
+    pipeline.store().runs.clear()
 
 
 def new_page() -> AppTest:
@@ -66,12 +67,12 @@ def test_several_uploads_with_a_bad_one(images):
     assert "broken.png" in problems["problem"][0]
     assert len(at.image) == 3  # the good ones are kept
     assert at.image[0].captions[0].startswith("flower.png")
-    expected = core.fit_collection(list(images.values()), page.DEFAULT_K)
+    expected = core.fit_collection(list(images.values()), controls.DEFAULT_K)
     areas = at.dataframe[1].value
-    assert len(areas) == 3 * page.DEFAULT_K
-    assert list(areas["hex"][: page.DEFAULT_K]) == expected.hex_colors
+    assert len(areas) == 3 * controls.DEFAULT_K
+    assert list(areas["hex"][: controls.DEFAULT_K]) == expected.hex_colors
     flower = core.apply_palette(images["flower.png"], expected)
-    assert list(areas["pixels"][: page.DEFAULT_K]) == flower.counts.tolist()
+    assert list(areas["pixels"][: controls.DEFAULT_K]) == flower.counts.tolist()
     assert "area_m2" not in areas.columns
     chart = at.get("plotly_chart")[0]
     assert chart is not None
@@ -163,8 +164,33 @@ def test_geotiff_uploads_get_areas_from_their_crs_and_geotiffs_in_the_zip(tmp_pa
     assert not at.exception and not at.error
     assert len(at.image) == 2
     areas = at.dataframe[0].value
-    assert areas["pixels"][: page.DEFAULT_K].sum() == 20 * 32  # no-data left out
+    assert areas["pixels"][: controls.DEFAULT_K].sum() == 20 * 32  # no-data left out
     np.testing.assert_allclose(areas["area_m2"], areas["pixels"] * 100.0)  # UTM 10 m
-    (run,) = page._store().runs.values()
+    (run,) = pipeline.store().runs.values()
     names = zipfile.ZipFile(io.BytesIO(run.outputs_zip)).namelist()
     assert {"labels/north.tif", "labels/south.tif"} <= set(names)
+    # Thumbnails are clear where the GeoTIFF has no data, as the downloaded files are.
+    for thumbnail in run.thumbnails.values():
+        alpha = np.asarray(Image.open(io.BytesIO(thumbnail)).convert("RGBA"))[..., 3]
+        assert alpha.shape == (24, 32)
+        assert (alpha[:4] == 0).all() and (alpha[4:] == 255).all()
+
+
+def test_settings_come_from_the_address_and_shares_are_percentages(images):
+    at = new_page()
+    at.query_params["coll_k"] = "3"
+    at.query_params["coll_space"] = "OKLab"  # a display label works too
+    at.query_params["coll_seed"] = "1e9"  # not a whole number: dropped, with a notice
+    at.run()
+    assert at.number_input(key="coll_k").value == 3
+    assert at.selectbox(key="coll_space").value == "oklab"
+    assert at.number_input(key="coll_seed").value == 0
+    at = upload(at, [(n, png(i)) for n, i in images.items()])
+    assert not at.exception and not at.error
+    assert at.subheader[0].value.startswith("Shared palette (k = 3, OKLab)")
+    areas = at.dataframe[0].value
+    expected = core.fit_collection(list(images.values()), 3, color_space="oklab")
+    flower = core.apply_palette(images["flower.png"], expected)
+    np.testing.assert_allclose(areas["share"][:3], 100 * flower.fractions, atol=1e-4)
+    at.number_input(key="coll_k").set_value(4).run()
+    assert at.query_params["coll_k"] == "4"
