@@ -9,6 +9,7 @@
 from typing import TYPE_CHECKING
 
 from core.arrays import as_rgb_image, resize_to_max_pixels
+from core.classmodel import ClassModel
 from core.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, COLOR_SPACES
 from core.elbow import Elbow, elbow
 from core.engines import ENGINES
@@ -27,6 +28,7 @@ _LAZY = {
     "RasterSegmentation": "core.raster_segmentation",
     "segment_raster": "core.raster_segmentation",
     "kmeans_features": "core.kmeans_nd",
+    "apply": "core.classify",
     "BandMapping": "core.collection",
     "CollectionResult": "core.collection",
     "ImageResult": "core.collection",
@@ -38,6 +40,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # type checkers and IDEs see the lazy names as what they are
+    from core.classify import apply
     from core.collection import (
         BandMapping,
         CollectionResult,
@@ -69,6 +72,7 @@ __all__ = [
     "ENGINES",
     "LIMITS",
     "BandMapping",
+    "ClassModel",
     "CollectionResult",
     "Elbow",
     "FitParams",
@@ -81,6 +85,7 @@ __all__ = [
     "RasterSegmentation",
     "Segmentation",
     "__version__",
+    "apply",
     "apply_palette",
     "as_rgb_image",
     "elbow",

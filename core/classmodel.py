@@ -595,7 +595,17 @@ class ClassModel:
         Centres and scaling are written with full float precision (Python's shortest
         round-trip form), so a model read back classifies every pixel exactly as this one.
         """
-        return json.dumps(self.to_dict(), indent=1)
+        # One field a line, one centre and one class a line: short enough to read and
+        # edit by hand, and the same text for the same model.
+        lines = []
+        for key, value in self.to_dict().items():
+            if key in ("centers", "classes") and value:
+                rows = ",\n".join(f"  {json.dumps(row)}" for row in value)
+                text = f"[\n{rows}\n ]"
+            else:
+                text = json.dumps(value)
+            lines.append(f" {json.dumps(key)}: {text}")
+        return "{\n" + ",\n".join(lines) + "\n}"
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ClassModel:
@@ -937,7 +947,8 @@ def _check_bands(raster: Raster, spec: FeatureSpec) -> None:
             try:
                 band_positions(raster, [role])
             except ValueError:
-                missing.append(f"band {role!r} (for {key.upper()})")
+                if f"band {role!r}" not in missing:
+                    missing.append(f"band {role!r} (for {key.upper()})")
     if missing:
         raise ValueError(
             f"This model needs {', '.join(missing)}, which the input lacks: its bands are "

@@ -207,6 +207,7 @@ class Segmentation:
         started: float | None = None,
         warn_empty: bool = True,
         stacklevel: int = 2,
+        order_by_size: bool = True,
         **options: Any,
     ) -> Segmentation:
         """Build a result from cluster labels: number clusters by size, compute the palette,
@@ -244,6 +245,9 @@ class Segmentation:
         stacklevel : int
             Of the "fewer distinct colours than k" warning: 2 points at the caller of
             this method.
+        order_by_size : bool
+            Number the clusters by size, largest first (default); False keeps the
+            numbering of `labels` and `centers` (a kept model's, say).
         **options
             Further fields to record: engine, fit_pixels, position_weight, texture_weight,
             texture_components, min_region.
@@ -287,7 +291,7 @@ class Segmentation:
         if np.shape(labels) != expected:
             raise ValueError(f"labels must have shape {expected}, got {np.shape(labels)}.")
         counts, palette = cluster_means(colors, flat, k, weights)
-        order = np.argsort(-counts, kind="stable")
+        order = np.argsort(-counts, kind="stable") if order_by_size else np.arange(k)
         rank = np.empty(k, dtype=np.int32)
         rank[order] = np.arange(k, dtype=np.int32)
         counts, palette = counts[order], palette[order]
