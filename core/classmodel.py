@@ -375,8 +375,10 @@ class ClassModel:
 
     @property
     def class_colors(self) -> np.ndarray:
-        """(n_classes, 3) uint8: each class's mean colour, its clusters' colours weighted by
-        their pixel shares in the fit (equal weights when the model has no shares)."""
+        """(n_classes, 3) uint8: each class's pixel-weighted mean colour: its clusters'
+        colours weighted by their pixel shares in the fit (equal weights when the model has
+        no shares). A class of one cluster has that cluster's colour; a merged class is
+        within one level of its pixels' exact mean (the cluster colours are whole levels)."""
         weights = np.ones(self.k) if self.shares is None else self.shares
         colors = np.zeros((self.n_classes, 3), dtype=np.uint8)
         for c, members in enumerate(self.clusters_of):
