@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
-import numpy.typing as npt
 
-from core import _accel
 from core.colorspaces import AXIS_TITLES, check_color_space
 from core.errors import ImageError
+from core.kmeans import nearest_centers
 from core.validation import is_integer
 
 if TYPE_CHECKING:
@@ -56,8 +55,6 @@ FORMAT: Final = "kseg-class-model"
 VERSION: Final = 1
 # The palette.json of ``kseg batch`` (core.collection.Palette, version 1) loads as a model.
 _PALETTE_FORMAT: Final = "kseg-palette"
-# Rows per block of the NumPy nearest-centre pass (bounded temporaries).
-_CHUNK: Final = 1 << 16
 
 FeatureKind = Literal["color", "bands", "pixel"]
 
@@ -778,78 +775,6 @@ def _from_palette(data: dict[str, Any]) -> ClassModel:
         shares=data.get("fractions"),
         wcss=data.get("inertia"),
     )
-
-
-# --- the nearest fitted centre ------------------------------------------------------------
-
-
-def nearest_centers(points: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of every point, and its squared distance: the one rule by which both
-    :func:`core.segment`'s last assignment and :func:`core.apply` label colours.
-
-    Distances are plain sums of squared differences, feature by feature in order (no
-    ``‖x‖² − 2x·c + ‖c‖²`` cancellation, no BLAS), so a point's label depends on that
-    point and the centres alone, never on the other points; ties go to the lower centre.
-    The compiled kernel and the NumPy path give the same bits.
-
-    Parameters
-    ----------
-    points : (n, d) array_like of float
-    centers : (k, d) array_like of float
-
-    Returns
-    -------
-    labels : (n,) ndarray of int32
-    distances : (n,) ndarray of float64
-        Squared distance to that centre.
-
-    Raises
-    ------
-    ValueError
-        If the shapes disagree.
-
-    Examples
-    --------
-    >>> labels, distances = nearest_centers([[0.0], [4.0], [2.5]], [[1.0], [5.0]])
-    >>> labels.tolist(), distances.tolist()
-    ([0, 1, 1], [1.0, 1.0, 6.25])
-    """
-    x = np.ascontiguousarray(points, dtype=np.float64)
-    c = np.ascontiguousarray(centers, dtype=np.float64)
-    if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
-        raise ValueError(
-            f"points (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
-        )
-    n, k = x.shape[0], c.shape[0]
-    labels = np.full(n, -1, dtype=np.int32)
-    distances = np.empty(n)
-    if n == 0:
-        return labels, distances
-    if _accel.enabled(work=n * k):
-        _accel.lloyd_pass(x, np.ones(n), c, labels, distances)
-        return labels, distances
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        columns = [np.ascontiguousarray(x[start:stop, t]) for t in range(x.shape[1])]
-        best, nearest = distances[start:stop], labels[start:stop]
-        diff = np.empty(stop - start)
-        dist = np.empty(stop - start)
-        for j in range(k):
-            target = best if j == 0 else dist
-            for t, column in enumerate(columns):
-                np.subtract(column, c[j, t], out=diff)
-                np.multiply(diff, diff, out=diff)
-                if t == 0:
-                    target[:] = diff
-                else:
-                    target += diff
-            if j == 0:
-                nearest[:] = 0
-            else:
-                closer = dist < best
-                best[closer] = dist[closer]
-                nearest[closer] = j
-    return labels, distances
 
 
 # --- a raster's band features -------------------------------------------------------------

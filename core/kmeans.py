@@ -27,7 +27,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -102,9 +102,11 @@ class KMeansResult:
     Attributes
     ----------
     centers : (k, d) ndarray of float64
-        Final centres: the weighted mean of each cluster's points.
+        Final centres: the weighted mean of each cluster's points in Lloyd's last
+        assignment (after :func:`kmeans`'s last assignment a few boundary points may
+        have moved to a nearer centre; at ``tol=0`` none do).
     labels : (n,) ndarray of int32
-        Index of the nearest centre for every point.
+        Index of the nearest centre for every point (:func:`nearest_centers`).
     wcss : float
         Weighted within-cluster sum of squares (WCSS) of `labels` against `centers`.
     n_iter : int
@@ -333,7 +335,85 @@ def kmeans(
     for result in results[1:]:
         if result.wcss < best.wcss:  # the first of equal WCSS, as when run in turn
             best = result
-    return best
+    # The last assignment, as scikit-learn makes: every point to its nearest final centre
+    # (Lloyd's labels are those of the centres before their last move), by the rule
+    # core.apply uses; the WCSS is that of these labels against these centres.
+    labels, distances = nearest_centers(x, best.centers)
+    return replace(best, labels=labels, wcss=float(w @ distances))
+
+
+def nearest_centers(points: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of every point, and its squared distance: the one rule by which both
+    :func:`kmeans`'s last assignment (so :func:`core.segment`'s) and :func:`core.apply`
+    label points.
+
+    Distances are plain sums of squared differences, feature by feature in order (no
+    ``‖x‖² − 2x·c + ‖c‖²`` cancellation, no BLAS), so a point's label depends on that
+    point and the centres alone, never on the other points; ties go to the lower centre.
+    The compiled kernel and the NumPy path give the same bits.
+
+    Parameters
+    ----------
+    points : (n, d) array_like of float
+    centers : (k, d) array_like of float
+
+    Returns
+    -------
+    labels : (n,) ndarray of int32
+    distances : (n,) ndarray of float64
+        Squared distance to that centre.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree.
+
+    Examples
+    --------
+    >>> labels, distances = nearest_centers([[0.0], [4.0], [2.5]], [[1.0], [5.0]])
+    >>> labels.tolist(), distances.tolist()
+    ([0, 1, 1], [1.0, 1.0, 6.25])
+    """
+    x = np.ascontiguousarray(points, dtype=np.float64)
+    c = np.ascontiguousarray(centers, dtype=np.float64)
+    if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
+        raise ValueError(
+            f"points (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
+        )
+    n, k = x.shape[0], c.shape[0]
+    labels = np.full(n, -1, dtype=np.int32)
+    distances = np.empty(n)
+    if n == 0:
+        return labels, distances
+    if _accel.enabled(work=n * k):
+        _accel.lloyd_pass(x, np.ones(n), c, labels, distances)
+        return labels, distances
+    for start in range(0, n, _NEAREST_ROWS):
+        stop = min(start + _NEAREST_ROWS, n)
+        columns = [np.ascontiguousarray(x[start:stop, t]) for t in range(x.shape[1])]
+        best, nearest = distances[start:stop], labels[start:stop]
+        diff = np.empty(stop - start)
+        dist = np.empty(stop - start)
+        for j in range(k):
+            target = best if j == 0 else dist
+            for t, column in enumerate(columns):
+                np.subtract(column, c[j, t], out=diff)
+                np.multiply(diff, diff, out=diff)
+                if t == 0:
+                    target[:] = diff
+                else:
+                    target += diff
+            if j == 0:
+                nearest[:] = 0
+            else:
+                closer = dist < best
+                best[closer] = dist[closer]
+                nearest[closer] = j
+    return labels, distances
+
+
+# Rows per block of the NumPy path of nearest_centers (bounded temporaries).
+_NEAREST_ROWS: Final = 1 << 16
 
 
 def _chunk_rows(k: int) -> int:

@@ -20,13 +20,13 @@ import numpy.typing as npt
 
 from core import features as _features_module
 from core.arrays import as_rgb_image, resize_to_max_pixels
-from core.classmodel import ClassModel, FeatureSpec, nearest_centers
+from core.classmodel import ClassModel, FeatureSpec
 from core.cleanup import merge_small_regions
 from core.colorspaces import rgb_to_features
 from core.colortable import ColorTable, cluster_means, recolor
 from core.engines import ENGINES, fit_colors, fit_points, opencv_kmeans
 from core.features import DEFAULT_TEXTURE_COMPONENTS, pixel_features
-from core.kmeans import assign_and_update
+from core.kmeans import assign_and_update, nearest_centers
 from core.masking import MaskSpec, counted_pixels, scatter
 from core.validation import (
     DEFAULT_N_INIT,
@@ -582,11 +582,16 @@ class Segmentation:
             changes.update(labels=_LATER, segmented=_LATER, valid=base.valid)
         else:
             class_labels = None
-            lookup = np.append(np.where(kept, class_of, n), n).astype(np.int32)
-            index = lookup[base.labels]  # base label -1 takes the last entry: n
-            extended = np.vstack([palette, np.full((1, 3), 255, dtype=np.uint8)])
-            segmented = recolor(index, extended)
-            labels = np.where(index == n, np.int32(-1), index).astype(np.int32)
+            # One lookup per pixel: a base label -1 takes the last entry, -1 too.
+            lookup = np.append(class_of, -1).astype(np.int32)
+            labels = np.take(lookup, base.labels)
+            if n < 255:  # as uint8, -1 reads 255: white there, as where nothing counts
+                extended = np.zeros((256, 3), dtype=np.uint8)
+                extended[:n], extended[255] = palette, 255
+                segmented = recolor(labels, extended)
+            else:
+                extended = np.vstack([palette, np.full((1, 3), 255, dtype=np.uint8)])
+                segmented = np.take(extended, np.where(labels < 0, n, labels), axis=0)
             valid = base.valid
             if dropped_pixels:
                 valid = labels >= 0
@@ -805,6 +810,7 @@ def _segment_colors(
         features = rgb_to_features(table.colors, space)
         run = _fit(rgb, table, k, space, fit, engine, features)
         centers = run.centers
+        final = engine == "kseg"  # kseg's engine ends with this very assignment
     else:
         # Two independent jobs side by side: the full image's colours, counted and
         # converted (the compiled count and the conversions release the GIL), and the
@@ -829,6 +835,7 @@ def _segment_colors(
             run = _fit(fit_image, fit_table, k, space, fit, engine, given)
             table, features = counting.result()
         centers = run.centers
+        final = engine == "kseg" and fit_table is table
         if fit_table is not table:
             # Label every full-resolution colour with its nearest fitted centre, then move
             # each centre to the mean of its members, as one Lloyd update would.
@@ -836,8 +843,11 @@ def _segment_colors(
     # The last assignment (as scikit-learn makes): every colour to its nearest final
     # centre, by the rule core.apply uses, so the result's model reproduces its labels;
     # the palette, counts, shares and WCSS are those of these labels.
-    labels, distances = nearest_centers(features, centers)
-    wcss = float(table.counts.astype(np.float64) @ distances)
+    if final:
+        labels, wcss = run.labels, run.wcss
+    else:
+        labels, distances = nearest_centers(features, centers)
+        wcss = float(table.counts.astype(np.float64) @ distances)
     return Segmentation.from_labels(
         rgb,
         labels,
