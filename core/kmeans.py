@@ -372,7 +372,7 @@ def nearest_centers(points: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.n
     --------
     >>> labels, distances = nearest_centers([[0.0], [4.0], [2.5]], [[1.0], [5.0]])
     >>> labels.tolist(), distances.tolist()
-    ([0, 1, 1], [1.0, 1.0, 6.25])
+    ([0, 1, 0], [1.0, 1.0, 2.25])
     """
     x = np.ascontiguousarray(points, dtype=np.float64)
     c = np.ascontiguousarray(centers, dtype=np.float64)
