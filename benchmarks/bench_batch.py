@@ -100,7 +100,7 @@ def _pixels(path: str) -> np.ndarray:
 
 def wcss(colors: np.ndarray, counts: np.ndarray, centers: np.ndarray) -> float:
     """Σ over every pixel of the squared distance to the nearest centre (RGB / 255)."""
-    from core.engine.kmeans import assign
+    from core.engine.assign import assign
 
     x = colors.astype(np.float64) / 255.0
     _, distances = assign(x, np.einsum("ij,ij->i", x, x), np.asarray(centers, np.float64))

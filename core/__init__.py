@@ -20,12 +20,13 @@ from core.explore.elbow import Elbow, elbow
 from core.features.colorspaces import AXIS_TITLES, COLOR_SPACE_NAMES, COLOR_SPACES
 from core.inputs.arrays import as_rgb_image, resize_to_max_pixels
 from core.inputs.io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, open_image
+from core.results.classmodel import ClassModel
 from core.results.segmentation import Segmentation, segment
 from core.validation import LIMITS, FitParams
 from core.version import __version__
 
 # Modules' homes before 0.2.0, each still importable (``import core.masking``,
-# ``from core.raster import open_raster``): the old name is the same module object as the new
+# ``from core.kmeans import kmeans``): the old name is the same module object as the new
 # one, loaded on first use. Code in kseg itself uses the new homes.
 MOVED_MODULES = {
     "core.arrays": "core.inputs.arrays",
@@ -94,6 +95,7 @@ _LAZY = {
     "RasterSegmentation": "core.results.raster_segmentation",
     "segment_raster": "core.results.raster_segmentation",
     "kmeans_features": "core.engine.kmeans_nd",
+    "apply": "core.results.classify",
     "BandMapping": "core.collection",
     "CollectionResult": "core.collection",
     "ImageResult": "core.collection",
@@ -117,6 +119,7 @@ if TYPE_CHECKING:  # type checkers and IDEs see the lazy names as what they are
     )
     from core.engine.kmeans_nd import kmeans_features
     from core.inputs.raster import Raster, open_raster
+    from core.results.classify import apply
     from core.results.raster_segmentation import RasterSegmentation, segment_raster
 
 
@@ -136,6 +139,7 @@ __all__ = [
     "ENGINES",
     "LIMITS",
     "BandMapping",
+    "ClassModel",
     "CollectionResult",
     "Elbow",
     "FitParams",
@@ -148,6 +152,7 @@ __all__ = [
     "RasterSegmentation",
     "Segmentation",
     "__version__",
+    "apply",
     "apply_palette",
     "as_rgb_image",
     "elbow",

@@ -165,7 +165,7 @@ def read_painted(path: Path) -> np.ndarray:
     """A ``segmented/`` output as written: (H, W, 3) RGB, or (H, W, 4) RGBA when it has
     transparency (:func:`core.collection.read_segmented` keeps the colours only)."""
     if path.suffix.lower() in (".tif", ".tiff"):
-        from core.raster import open_raster
+        from core.inputs.raster import open_raster
 
         data = open_raster(path).data  # (bands, H, W): RGB, or RGBA with no-data clear
         return np.ascontiguousarray(np.moveaxis(data[:4], 0, 2)).astype(np.uint8, copy=False)

@@ -460,16 +460,17 @@ def render_raster_classes(
         )
     rows = result.area_table()
     for row in rows:
-        row["colour"] = swatch_data_uri(row["color"])
+        row["colour"] = swatch_data_uri(row["hex"])
         row["share"] = 100 * row["share"]
     st.dataframe(
         rows,
         hide_index=True,
-        column_order=["class", "colour", "color", "pixels", "share", "area_m2", "area_ha"],
+        column_order=["class", "colour", "name", "hex", "pixels", "share", "area_m2", "area_ha"],
         column_config={
             "class": st.column_config.NumberColumn("#", width=40),
             "colour": st.column_config.ImageColumn("", width=40),
-            "color": "hex",
+            "name": "name",
+            "hex": "hex",
             "pixels": st.column_config.NumberColumn("pixels", format="localized"),
             "share": st.column_config.ProgressColumn(
                 "share", format=SHARE_FORMAT, min_value=0.0, max_value=100.0

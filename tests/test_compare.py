@@ -18,7 +18,12 @@ def test_engines_agree_and_kseg_is_the_reference(china):
     by_name = {r.engine: r for r in runs}
     kseg = runs[0]
     assert kseg.agreement == pytest.approx(1.0)
-    assert kseg.wcss == pytest.approx(segment(china, 4).wcss, rel=1e-6)
+    # compare_engines measures WCSS with centres at the member means; segment's WCSS is
+    # against the centres it reports, to which its labels are the last assignment: never
+    # lower, and as close as one Lloyd half-step.
+    fitted = segment(china, 4)
+    assert kseg.wcss <= fitted.wcss * (1 + 1e-12)
+    assert kseg.wcss == pytest.approx(fitted.wcss, rel=1e-3)
     # The table shows the runs segment(engine=...) makes, not look-alikes.
     assert by_name["scikit-learn (distinct colours)"].wcss == pytest.approx(
         segment(china, 4, engine="sklearn").wcss, rel=1e-3

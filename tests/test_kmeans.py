@@ -13,10 +13,12 @@ from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
 from core.accel import compiled as _accel
-from core.engine.kmeans import assign_and_update, kmeans
+from core.engine.assign import assign_and_update
+from core.engine.kmeans import kmeans
 
 # The module (core.kmeans the attribute is the function, re-exported by the package).
 kmeans_module = importlib.import_module("core.engine.kmeans")
+assign_module = importlib.import_module("core.engine.assign")
 
 
 def brute_force_lloyd(x, w, centers, max_iter=500):
@@ -79,12 +81,20 @@ def test_guarantees(case, init):
     result = kmeans(x, k, sample_weight=w, init=init, seed=seed, record_history=True)
     # Labels in range.
     assert result.labels.min() >= 0 and result.labels.max() < k
-    # Each non-empty centre is the weighted mean of its points.
+    # Every label is the nearest reported centre (the last assignment, as scikit-learn's);
+    # the WCSS is that of these labels against these centres.
+    d = ((x[:, None, :] - result.centers[None]) ** 2).sum(axis=2)
+    own = d[np.arange(x.shape[0]), result.labels]
+    np.testing.assert_allclose(own, d.min(axis=1), rtol=1e-12, atol=1e-9)
+    assert result.wcss == pytest.approx(float(w @ own), rel=1e-9, abs=1e-9)
+    # Each non-empty centre is the weighted mean of its points when the last assignment
+    # moved none (a converged run at tol=0, say).
+    final = kmeans(x, k, sample_weight=w, init=result.centers, tol=0, max_iter=500)
     for j in range(k):
-        members = result.labels == j
-        if members.any():
+        members = final.labels == j
+        if members.any() and final.converged:
             mean = (w[members, None] * x[members]).sum(axis=0) / w[members].sum()
-            np.testing.assert_allclose(result.centers[j], mean, rtol=1e-9, atol=1e-7)
+            np.testing.assert_allclose(final.centers[j], mean, rtol=1e-9, atol=1e-7)
     # Identical points share a label.
     _, first, inverse = np.unique(x, axis=0, return_index=True, return_inverse=True)
     np.testing.assert_array_equal(result.labels, result.labels[first][inverse.ravel()])
@@ -356,12 +366,12 @@ def test_bounded_numpy_lloyd_matches_plain_on_any_data(monkeypatch, seed, k, max
 def test_assign_matches_brute_force_across_chunks(n, k):
     """Nearest centre and squared distance, also where rows span several chunks (the last
     one short) and for many centres, against distances computed the plain way."""
-    from core.engine.kmeans import assign
+    from core.engine.assign import assign
 
     rng = np.random.default_rng(n)
     x = rng.normal(size=(n, 3)) * 10
     centers = rng.normal(size=(k, 3)) * 10
-    assert n <= 7 or n > kmeans_module._chunk_rows(k)  # several chunks in the big cases
+    assert n <= 7 or n > assign_module._chunk_rows(k)  # several chunks in the big cases
     labels, distances = assign(x, np.einsum("ij,ij->i", x, x), centers)
     plain = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, plain.argmin(axis=1))
@@ -369,10 +379,10 @@ def test_assign_matches_brute_force_across_chunks(n, k):
     # Last pass's labels, a tenth of them stale, read chunk by chunk (the last one short).
     stale = labels.copy()
     stale[::10] = rng.integers(0, k, stale[::10].shape[0])
-    again, _, _ = kmeans_module._nearest(x, np.einsum("ij,ij->i", x, x), centers, previous=stale)
+    again, _, _ = assign_module.nearest(x, np.einsum("ij,ij->i", x, x), centers, previous=stale)
     np.testing.assert_array_equal(again, labels)
     # The second nearest (Hamerly's lower bounds), chunk by chunk too.
-    _, _, second = kmeans_module._nearest(x, np.einsum("ij,ij->i", x, x), centers, second=True)
+    _, _, second = assign_module.nearest(x, np.einsum("ij,ij->i", x, x), centers, second=True)
     np.testing.assert_allclose(second, np.sort(plain, axis=1)[:, 1], atol=1e-9)
 
 
@@ -397,7 +407,7 @@ def test_numpy_nearest_search_is_the_textbook_one(n, k, d, grid, seed):
     x_sq = np.einsum("ij,ij->i", x, x)
     block = (-2.0 * centers) @ x.T + np.einsum("ij,ij->i", centers, centers)[:, None]
     ordered = np.sort(block, axis=0)
-    labels, best, second = kmeans_module._nearest(x, x_sq, centers, second=True)
+    labels, best, second = assign_module.nearest(x, x_sq, centers, second=True)
     np.testing.assert_array_equal(labels, block.argmin(axis=0))
     np.testing.assert_array_equal(best, np.maximum(ordered[0] + x_sq, 0.0))
     runner_up = np.maximum(ordered[1] + x_sq, 0.0) if k > 1 else np.full(n, np.inf)
@@ -405,7 +415,7 @@ def test_numpy_nearest_search_is_the_textbook_one(n, k, d, grid, seed):
     stale = labels.copy()
     flip = rng.random(n) < rng.random()
     stale[flip] = rng.integers(0, k, int(flip.sum()))
-    again, again_best, _ = kmeans_module._nearest(x, x_sq, centers, previous=stale)
+    again, again_best, _ = assign_module.nearest(x, x_sq, centers, previous=stale)
     np.testing.assert_array_equal(again, labels)
     np.testing.assert_array_equal(again_best, best)
 
@@ -419,7 +429,7 @@ def test_last_labels_are_read_from_the_rows_of_a_short_chunk():
     out[0], out[1] = 0.0, 1.0  # centre 0 is nearest to all five points
     low, labels = out.min(axis=0), np.empty(5, dtype=np.int32)
     stale = np.ones(5, dtype=np.int32)
-    assert kmeans_module._keep_labels(block, out, low, stale, labels)
+    assert assign_module._keep_labels(block, out, low, stale, labels)
     np.testing.assert_array_equal(labels, np.zeros(5))
 
 

@@ -13,7 +13,8 @@ from hypothesis.extra.numpy import arrays
 from sklearn.cluster import KMeans
 
 from core.accel import compiled as _accel
-from core.engine.kmeans import assign_and_update, kmeans
+from core.engine.assign import assign_and_update
+from core.engine.kmeans import kmeans
 from core.features.colorspaces import COLOR_SPACES, rgb_to_features
 from core.features.colortable import ColorTable
 from core.inputs.arrays import resize_to_max_pixels
@@ -146,16 +147,20 @@ def test_fit_pixels_labels_full_image_with_centres_fitted_small(china):
 @pytest.mark.parametrize("space", ["rgb", "lab"])
 def test_fit_pixels_is_a_fit_on_the_small_copy_then_one_update_on_every_colour(china, space):
     # The recipe built by hand, step by step: segment() counts the full image's colours on
-    # a thread while it fits, and must still give exactly this.
+    # a thread while it fits, and must still give exactly this: one Lloyd update on every
+    # colour, then the last assignment to the centres reported.
     big = np.ascontiguousarray(np.repeat(np.repeat(china, 2, axis=0), 2, axis=1))
     result = segment(big, 5, fit_pixels=30_000, color_space=space, seed=3)
     small = resize_to_max_pixels(big, 30_000)
     fitted = segment(small, 5, color_space=space, seed=3)
     table = ColorTable.from_image(big)
     features = rgb_to_features(table.colors, space)
-    color_labels, centers, wcss = assign_and_update(
-        features, table.counts.astype(np.float64), fitted.centers
-    )
+    weights = table.counts.astype(np.float64)
+    _, centers, _ = assign_and_update(features, weights, fitted.centers)
+    x = features[:, None, :] - centers[None, :, :]
+    distances = (x * x).sum(axis=2)
+    color_labels = distances.argmin(axis=1)
+    wcss = float(weights @ distances.min(axis=1))
     labels, _ = table.paint(color_labels, np.zeros((5, 3), np.uint8))
     assert result.fit_shape == small.shape[:2]
     assert same_partition(result.labels, labels)

@@ -243,10 +243,10 @@ def _area_table(seg: Any) -> str:
     rows = [
         (
             str(row["class"]),
-            row["color"],
+            row["hex"],
             f"{100 * row['share']:.1f}%",
             f"{row['pixels']:,}",
-            "-" if row["area_ha"] is None else f"{row['area_ha']:,.2f}",
+            "-" if row.get("area_ha") is None else f"{row['area_ha']:,.2f}",
         )
         for row in seg.area_table()
     ]

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from core.engine.assign import assign
 from core.engine.engines import fit_colors
-from core.engine.kmeans import assign
 from core.errors import ImageError
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, ids_to_colors

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from core.engine.kmeans import assign
+from core.engine.assign import assign
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, ids_to_colors, pixel_ids, recolor
 from core.inputs.arrays import as_rgb_image

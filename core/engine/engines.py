@@ -327,31 +327,53 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
 
 
 def _kseg(
-    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+    image: np.ndarray,
+    table: ColorTable,
+    k: int,
+    space: ColorSpace,
+    params: FitParams,
+    features: np.ndarray | None = None,
 ) -> KMeansResult:
-    return fit_colors(rgb_to_features(table.colors, space), table, k, params, engine="kseg")
+    if features is None:
+        features = rgb_to_features(table.colors, space)
+    return fit_colors(features, table, k, params, engine="kseg")
 
 
 def _sklearn(
-    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+    image: np.ndarray,
+    table: ColorTable,
+    k: int,
+    space: ColorSpace,
+    params: FitParams,
+    features: np.ndarray | None = None,
 ) -> KMeansResult:
-    return fit_colors(rgb_to_features(table.colors, space), table, k, params, engine="sklearn")
+    if features is None:
+        features = rgb_to_features(table.colors, space)
+    return fit_colors(features, table, k, params, engine="sklearn")
 
 
 def _opencv(
-    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, params: FitParams
+    image: np.ndarray,
+    table: ColorTable,
+    k: int,
+    space: ColorSpace,
+    params: FitParams,
+    features: np.ndarray | None = None,
 ) -> KMeansResult:
     return opencv_kmeans(rgb_to_features(image.reshape(-1, 3), space), k, params)
 
 
 class EngineInfo(NamedTuple):
     """One k-means engine: what it does, whether it sees every pixel (else the distinct
-    colours, weighted), and its fit function ``fit(image, table, k, color_space, params)``
-    -> :class:`KMeansResult` (labels per distinct colour, or per pixel)."""
+    colours, weighted), and its fit function ``fit(image, table, k, color_space, params,
+    features)`` -> :class:`KMeansResult` (labels per distinct colour, or per pixel;
+    `features`, when not None, are the coordinates of ``table.colors``, already computed)."""
 
     description: str
     per_pixel: bool
-    fit: Callable[[np.ndarray, ColorTable, int, ColorSpace, FitParams], KMeansResult]
+    fit: Callable[
+        [np.ndarray, ColorTable, int, ColorSpace, FitParams, np.ndarray | None], KMeansResult
+    ]
 
 
 #: The one table of engines :func:`core.segment` accepts (the :data:`core.validation.Engine`
@@ -381,6 +403,8 @@ def fit_image(
     space: ColorSpace,
     params: FitParams,
     engine: Engine = "kseg",
+    *,
+    features: np.ndarray | None = None,
 ) -> tuple[KMeansResult, np.ndarray]:
     """Fit `k` centres to `image` (whose colour table is `table`) with `engine`.
 
@@ -397,6 +421,8 @@ def fit_image(
     params : FitParams
     engine : str
         A key of :data:`ENGINE_TABLE`.
+    features : (m, 3) ndarray of float64, optional
+        The coordinates of ``table.colors`` in `space`, when already computed.
 
     Returns
     -------
@@ -412,5 +438,5 @@ def fit_image(
     [0, 1]
     """
     info = ENGINE_TABLE[engine]
-    run = info.fit(image, table, k, space, params)
+    run = info.fit(image, table, k, space, params, features)
     return run, (run.labels.reshape(image.shape[:2]) if info.per_pixel else run.labels)

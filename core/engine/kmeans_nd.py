@@ -31,7 +31,8 @@ from threadpoolctl import threadpool_limits
 
 from core.accel import compiled as _accel
 from core.accel import compiled_nd as _accel_nd
-from core.engine.kmeans import KMeansResult, assign, kmeans
+from core.engine.assign import assign
+from core.engine.kmeans import KMeansResult, kmeans
 
 __all__ = ["DEFAULT_SAMPLE_SIZE", "kmeans_features", "label_features"]
 

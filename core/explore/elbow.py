@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from core.engine.assign import assign
 from core.engine.engines import fit_colors
-from core.engine.kmeans import assign
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable
 from core.inputs.masking import MaskSpec, counted_pixels

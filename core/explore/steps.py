@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from core.engine.assign import assign
 from core.engine.engines import fit_colors
-from core.engine.kmeans import IterationRecord, assign
+from core.engine.kmeans import IterationRecord
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, cluster_means
 from core.inputs.masking import MaskSpec, counted_pixels, on_grid

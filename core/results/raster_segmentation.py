@@ -22,14 +22,16 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from core.engine.kmeans_nd import DEFAULT_SAMPLE_SIZE, kmeans_features
+from core.engine.kmeans_nd import DEFAULT_SAMPLE_SIZE, kmeans_features, label_features
 from core.errors import ImageError
-from core.features.bands import raster_features, spectral_index
+from core.features.bands import spectral_index
+from core.formats import tables
 from core.formats.geotiff import label_geotiff, rgb_geotiff
 from core.formats.vectors import polygons_json
 from core.inputs.display import band_positions, stretch_rgb
 from core.inputs.geoarea import AreaBasis, PixelAreas
 from core.inputs.raster import GeoReference, Raster
+from core.results.classmodel import ClassModel, FeatureSpec, band_features
 from core.results.raster_cleanup import class_polygons, majority_filter, sieve_labels
 
 __all__ = ["STATS_COLUMNS", "RasterSegmentation", "class_statistics", "segment_raster"]
@@ -87,6 +89,18 @@ class RasterSegmentation:
         The keyword arguments of :func:`segment_raster` that reproduce the clustering.
     elapsed : float
         Seconds spent in :func:`segment_raster`.
+    features : FeatureSpec or None
+        The bands by name, the indices and the fitted scaling (mean and std per feature)
+        the centres live in; see :attr:`model`.
+    class_names : tuple of str, or None
+        The names of the classes of a result in named classes (:meth:`relabel`,
+        :func:`core.apply`): then `labels`, `palette`, `counts`, `shares`, `areas_m2` and
+        `centers` are per class and `k` is the number of classes; pixels of dropped
+        clusters are ``-1`` and left out of `valid`, like no-data. None for a plain fit.
+    classes : ClassModel or None
+        The model whose classes this result shows.
+    clusters : RasterSegmentation or None
+        The result in numbered clusters that a result in named classes was made from.
     """
 
     labels: np.ndarray
@@ -135,6 +149,88 @@ class RasterSegmentation:
                 "counted in the shares, not in the areas."
             )
         return text
+
+    features: FeatureSpec | None = None
+    class_names: tuple[str, ...] | None = None
+    classes: ClassModel | None = None
+    clusters: RasterSegmentation | None = None
+
+    @classmethod
+    def from_labels(
+        cls,
+        raster: Raster,
+        labels: np.ndarray,
+        *,
+        centers: np.ndarray,
+        wcss: float,
+        features: FeatureSpec,
+        rgb: Sequence[int | str] | None = None,
+        params: dict[str, Any] | None = None,
+        started: float | None = None,
+        area_basis: AreaBasis = "ellipsoid",
+    ) -> RasterSegmentation:
+        """A result from cluster labels computed elsewhere (a kept model's), numbered as given.
+
+        Parameters
+        ----------
+        raster : Raster
+            The scene the labels are of.
+        labels : (H, W) ndarray of int
+            Cluster of every pixel in ``[0, k)``, ``-1`` where the pixel does not count.
+        centers : (k, d) ndarray of float
+            The centres, in the numbering of `labels`.
+        wcss : float
+        features : FeatureSpec
+            How the features were made (bands, indices, scaling).
+        rgb : three ints or strs, optional
+            Bands shown as red, green, blue (default by band name).
+        params : dict, optional
+            Recorded as :attr:`params`.
+        started : float, optional
+            ``time.perf_counter()`` when the work began, for :attr:`elapsed`.
+        area_basis : {"ellipsoid", "plane"}
+            Where areas are measured, as for :func:`segment_raster`.
+
+        Returns
+        -------
+        RasterSegmentation
+            Counts, shares, areas, palette (mean display colour) and the segmented image
+            computed from `labels`.
+        """
+        started = time.perf_counter() if started is None else started
+        k = int(np.shape(centers)[0])
+        labels = np.ascontiguousarray(labels, dtype=np.int32)
+        valid = labels >= 0
+        display = stretch_rgb(raster, rgb)
+        pixel_areas = raster.pixel_areas(basis=area_basis)
+        counts, shares, areas, palette, segmented, off = _summaries(labels, k, display, pixel_areas)
+        centers = np.array(centers, dtype=np.float64)
+        for array in (labels, valid, palette, display, segmented, counts, shares, centers):
+            array.setflags(write=False)
+        return cls(
+            labels=labels,
+            valid=valid,
+            palette=palette,
+            display=display,
+            segmented=segmented,
+            centers=centers,
+            feature_names=features.axes(centers.shape[1]),
+            counts=counts,
+            shares=shares,
+            areas_m2=areas,
+            wcss=float(wcss),
+            n_iter=0,
+            converged=True,
+            k=k,
+            geo=raster.geo,
+            row_areas=None if pixel_areas is None else pixel_areas.rows,
+            params=dict(params or {}),
+            elapsed=time.perf_counter() - started,
+            features=features,
+            pixel_areas=pixel_areas,
+            off_earth_pixels=off,
+            raster=raster,
+        )
 
     @property
     def hex_colors(self) -> list[str]:
@@ -198,53 +294,148 @@ class RasterSegmentation:
             off_earth_pixels=off,
         )
 
-    def area_table(self) -> list[dict[str, Any]]:
-        """One row per class: class, color, pixels, share, area_m2, area_ha, area_basis."""
-        rows = []
-        for i in range(self.k):
-            area = None if self.areas_m2 is None else float(self.areas_m2[i])
-            rows.append(
-                {
-                    "class": i,
-                    "color": self.hex_colors[i],
-                    "pixels": int(self.counts[i]),
-                    "share": float(self.shares[i]),
-                    "area_m2": area,
-                    "area_ha": None if area is None else area / 10_000,
-                    "area_basis": self.area_basis,
-                }
+    @property
+    def model(self) -> ClassModel:
+        """The fitted clusters as a :class:`core.ClassModel`: bands by name, indices and
+        their fitted scaling, centres, display colours, shares and WCSS, every cluster a
+        class of its own; for a result in named classes, the model it shows.
+
+        ``core.apply(result.model, raster)`` labels `raster` exactly as
+        :func:`segment_raster` did (before any clean-up), and another scene with the
+        fit's scaling, never its own.
+
+        Raises
+        ------
+        ValueError
+            If the result does not record its features (built by hand without them).
+        """
+        if self.classes is not None:
+            return self.classes
+        if self.features is None:
+            raise ValueError(
+                "This result does not record how its features were made (bands, indices, "
+                "scaling); segment the raster with segment_raster to get its model."
             )
-        return rows
+        return ClassModel(
+            self.features,
+            self.centers,
+            self.palette,
+            shares=self.shares,
+            wcss=self.wcss,
+        )
+
+    def relabel(self, model: ClassModel) -> RasterSegmentation:
+        """The same pixels in `model`'s classes: no refit.
+
+        Parameters
+        ----------
+        model : ClassModel
+            This result's :attr:`model` edited, or any model with the same features and
+            centres.
+
+        Returns
+        -------
+        RasterSegmentation
+            ``labels = class_of[cluster]``, ``-1`` where the cluster is dropped (left out
+            of `valid`, the shares and the areas, transparent in the GeoTIFFs like
+            no-data); per class: `palette` (the model's class colours), `counts`,
+            `shares`, `areas_m2` (sums of its clusters') and `centers` (count-weighted
+            mean of its clusters' centres); `class_names`, `classes`, `clusters` set.
+
+        Raises
+        ------
+        TypeError
+            If `model` is not a ClassModel.
+        ValueError
+            If `model` was fitted on another result (other features or centres).
+        """
+        if not isinstance(model, ClassModel):
+            raise TypeError(
+                f"relabel needs a core.ClassModel (e.g. result.model.with_classes(...)), "
+                f"got {type(model).__name__}."
+            )
+        base = self.clusters if self.clusters is not None else self
+        if not base.model.same_fit(model):
+            raise ValueError(
+                "This model was not fitted on this result (its features or centres differ): "
+                "relabel only regroups a result's own clusters. To classify this scene with "
+                "it, use core.apply(model, raster)."
+            )
+        n = model.n_classes
+        class_of = model.class_of
+        kept = class_of >= 0
+        lookup = np.append(class_of, -1).astype(np.int32)  # label -1 takes the last entry
+        labels = lookup[base.labels]
+        valid = labels >= 0
+        counts = np.rint(
+            np.bincount(class_of[kept], weights=base.counts[kept], minlength=n)
+        ).astype(np.int64)
+        total = int(counts.sum())
+        shares = counts / total if total else np.zeros(n)
+        areas = None
+        if base.areas_m2 is not None:
+            areas = np.bincount(class_of[kept], weights=base.areas_m2[kept], minlength=n)
+        palette = np.array(model.class_colors)
+        segmented = np.zeros(base.display.shape, dtype=np.uint8)
+        segmented[valid] = palette[labels[valid]]
+        centers = np.zeros((n, base.centers.shape[1]))
+        for c in range(n):
+            members = class_of == c
+            weights = base.counts[members].astype(np.float64)
+            if weights.sum() <= 0:
+                weights = np.ones(weights.shape[0])
+            centers[c] = weights @ base.centers[members] / weights.sum()
+        for array in (labels, valid, palette, segmented, counts, shares, centers):
+            array.setflags(write=False)
+        return replace(
+            base,
+            labels=labels,
+            valid=valid,
+            palette=palette,
+            segmented=segmented,
+            centers=centers,
+            counts=counts,
+            shares=shares,
+            areas_m2=areas,
+            k=n,
+            class_names=model.class_names,
+            classes=model,
+            clusters=base,
+        )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name of every class: :attr:`class_names`, else ``"cluster i"``."""
+        if self.class_names is not None:
+            return self.class_names
+        return tuple(tables.default_class_name(i) for i in range(self.k))
+
+    def area_table(self) -> list[dict[str, Any]]:
+        """One row per class (:func:`core.formats.tables.area_rows`): class, name, hex,
+        pixels, share, and area_m2, area_ha, area_basis with a CRS."""
+        areas = None if self.areas_m2 is None else [float(a) for a in self.areas_m2]
+        return tables.area_rows(
+            self.counts.tolist(),
+            self.hex_colors,
+            names=self.names,
+            areas_m2=areas,
+            area_basis=self.area_basis,
+        )
 
     def areas_csv(self) -> bytes:
-        """:meth:`area_table` as CSV (UTF-8), areas rounded to 0.01 m².
-
-        The last column, ``area_basis``, says where the areas were measured
-        (``ellipsoid`` or ``plane``; empty without a CRS).
-        """
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["class", "color", "pixels", "share", "area_m2", "area_ha", "area_basis"])
-        for row in self.area_table():
-            writer.writerow(
-                [
-                    row["class"],
-                    row["color"],
-                    row["pixels"],
-                    f"{row['share']:.6f}",
-                    "" if row["area_m2"] is None else f"{row['area_m2']:.2f}",
-                    "" if row["area_ha"] is None else f"{row['area_ha']:.4f}",
-                    row["area_basis"] or "",
-                ]
-            )
-        return buffer.getvalue().encode("utf-8")
+        """The classes as ``areas.csv`` (UTF-8; :func:`core.formats.tables.areas_csv`). A
+        result in named classes has no row for a dropped cluster."""
+        return tables.areas_csv(self.area_table()).encode("utf-8")
 
     def label_geotiff(self) -> bytes:
-        """The classes as a uint8 GeoTIFF (:func:`core.inputs.raster.label_geotiff`)."""
-        names = [
-            f"class {i} {color} {share:.1%}"
-            for i, (color, share) in enumerate(zip(self.hex_colors, self.shares, strict=True))
-        ]
+        """The classes as a uint8 GeoTIFF (:func:`core.formats.geotiff.label_geotiff`)."""
+        if self.class_names is not None:
+            names = list(self.class_names)
+        else:
+            names = [
+                f"class {i} {color} {share:.1%}"
+                for i, (color, share) in enumerate(zip(self.hex_colors, self.shares, strict=True))
+            ]
         return label_geotiff(self.labels, self.palette, self.geo, class_names=names)
 
     def segmented_geotiff(self) -> bytes:
@@ -543,9 +734,10 @@ def segment_raster(
         )
     if k > n_valid:
         raise ValueError(f"k={k} is more than the valid pixels ({n_valid}); lower k.")
-    features, valid, names = raster_features(
+    features, valid, spec = band_features(
         raster, bands=bands, indices=indices, standardize=standardize, valid=valid
     )
+    names = spec.axes(features.shape[1])
     fit = kmeans_features(
         features,
         int(k),
@@ -556,13 +748,19 @@ def segment_raster(
         sample_size=sample_size,
         fit_pixels=fit_pixels,
     )
+    fit_labels, wcss = fit.labels, fit.wcss
+    if fit_pixels is None:
+        # The last assignment (as scikit-learn makes): every pixel to its nearest reported
+        # centre, by the rule core.apply uses, so the result's model reproduces its labels
+        # (kmeans_features labelled them against the centres before their last move).
+        fit_labels, wcss = label_features(features, fit.centers)
     del features
-    counts = np.bincount(fit.labels, minlength=k)
+    counts = np.bincount(fit_labels, minlength=k)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(k, dtype=np.int32)
     rank[order] = np.arange(k, dtype=np.int32)
     labels = np.full(valid.shape, -1, dtype=np.int32)
-    labels[valid] = rank[fit.labels]
+    labels[valid] = rank[fit_labels]
     display = stretch_rgb(raster, rgb)
     pixel_areas = raster.pixel_areas(basis=area_basis)
     counts, shares, areas, palette, segmented, off = _summaries(
@@ -592,7 +790,7 @@ def segment_raster(
         counts=counts,
         shares=shares,
         areas_m2=areas,
-        wcss=float(fit.wcss),
+        wcss=float(wcss),
         n_iter=fit.n_iter,
         converged=fit.converged,
         k=int(k),
@@ -603,4 +801,5 @@ def segment_raster(
         pixel_areas=pixel_areas,
         off_earth_pixels=off,
         raster=raster,
+        features=spec,
     )

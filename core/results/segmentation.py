@@ -18,13 +18,14 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from core.engine.assign import assign_and_update, nearest_centers
 from core.engine.engines import ENGINES, fit_image, fit_points
-from core.engine.kmeans import assign_and_update
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, cluster_means, recolor
 from core.features.pixels import DEFAULT_TEXTURE_COMPONENTS, pixel_features
 from core.inputs.arrays import as_rgb_image, resize_to_max_pixels
 from core.inputs.masking import MaskSpec, counted_pixels, scatter
+from core.results.classmodel import ClassModel, FeatureSpec
 from core.results.cleanup import merge_small_regions
 from core.validation import (
     DEFAULT_COLOR_SPACE,
@@ -141,6 +142,15 @@ class Segmentation:
         Seconds spent in :func:`segment`.
     valid : (H, W) ndarray of bool, or None
         Pixels that count (see ``segment(mask=...)``); None when every pixel counts.
+    class_names : tuple of str, or None
+        The names of the classes of a result in named classes (:meth:`relabel`,
+        :func:`core.apply`): then `labels`, `palette`, `counts`, `shares` and `centers`
+        are per class, `k` is the number of classes, and pixels of dropped clusters are
+        ``-1`` like pixels that do not count. None for a plain fit (numbered clusters).
+    classes : ClassModel or None
+        The model whose classes this result shows (see `class_names`).
+    clusters : Segmentation or None
+        The result in numbered clusters that a result in named classes was made from.
 
     Notes
     -----
@@ -174,6 +184,9 @@ class Segmentation:
     fit_shape: tuple[int, int] | None = None
     elapsed: float = field(default=0.0, compare=False)
     valid: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
+    classes: ClassModel | None = None
+    clusters: Segmentation | None = None
 
     @classmethod
     def from_labels(
@@ -193,6 +206,7 @@ class Segmentation:
         started: float | None = None,
         warn_empty: bool = True,
         stacklevel: int = 2,
+        order_by_size: bool = True,
         **options: Any,
     ) -> Segmentation:
         """Build a result from cluster labels: number clusters by size, compute the palette,
@@ -230,6 +244,9 @@ class Segmentation:
         stacklevel : int
             Of the "fewer distinct colours than k" warning: 2 points at the caller of
             this method.
+        order_by_size : bool
+            Number the clusters by size, largest first (default); False keeps the
+            numbering of `labels` and `centers` (a kept model's, say).
         **options
             Further fields to record: engine, fit_pixels, position_weight, texture_weight,
             texture_components, min_region.
@@ -273,7 +290,7 @@ class Segmentation:
         if np.shape(labels) != expected:
             raise ValueError(f"labels must have shape {expected}, got {np.shape(labels)}.")
         counts, palette = cluster_means(colors, flat, k, weights)
-        order = np.argsort(-counts, kind="stable")
+        order = np.argsort(-counts, kind="stable") if order_by_size else np.arange(k)
         rank = np.empty(k, dtype=np.int32)
         rank[order] = np.arange(k, dtype=np.int32)
         counts, palette = counts[order], palette[order]
@@ -451,7 +468,10 @@ class Segmentation:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The keyword arguments that reproduce this result with :func:`segment`."""
+        """The keyword arguments that reproduce this result with :func:`segment` (of the
+        clusters, for a result in named classes)."""
+        if self.clusters is not None:
+            return self.clusters.params
         return {
             "k": self.k,
             "color_space": self.color_space,
@@ -462,6 +482,153 @@ class Segmentation:
             "tol": self.tol,
             **self.options,
         }
+
+    @property
+    def model(self) -> ClassModel:
+        """The fitted clusters as a :class:`core.ClassModel`: colour space (and position
+        and texture weights), centres, cluster colours, shares and WCSS, every cluster a
+        class of its own; for a result in named classes, the model it shows.
+
+        ``core.apply(result.model, image)`` labels `image` exactly as :func:`segment` did
+        (before any `min_region` clean-up).
+
+        Examples
+        --------
+        >>> image = np.zeros((2, 4, 3), dtype=np.uint8); image[:, 2:] = 255
+        >>> segment(image, 2).model.class_names
+        ('cluster 0', 'cluster 1')
+        """
+        if self.classes is not None:
+            return self.classes
+        if self.position_weight > 0 or self.texture_weight > 0:
+            spec = FeatureSpec(
+                "pixel",
+                self.color_space,
+                position_weight=self.position_weight,
+                texture_weight=self.texture_weight,
+                texture_components=self.texture_components,
+            )
+        else:
+            spec = FeatureSpec("color", self.color_space)
+        return ClassModel(spec, self.centers, self.palette, shares=self.shares, wcss=self.wcss)
+
+    def relabel(self, model: ClassModel) -> Segmentation:
+        """The same pixels in `model`'s classes: no refit.
+
+        Parameters
+        ----------
+        model : ClassModel
+            This result's :attr:`model` edited (:meth:`ClassModel.with_classes`,
+            :meth:`ClassModel.rename`), or any model with the same features and centres.
+
+        Returns
+        -------
+        Segmentation
+            ``labels = class_of[cluster]``, ``-1`` where the cluster is dropped (and where
+            the pixel did not count); per class: `palette` (the model's
+            :attr:`ClassModel.class_colors`), `counts`, `shares` (of the pixels kept; sums
+            to 1) and `centers` (the count-weighted mean of its clusters' centres);
+            `valid` leaves the dropped pixels out, and `segmented` shows them white, like
+            pixels that do not count; `class_names`, `classes` and `clusters` set. WCSS
+            and the fit's settings stay the clustering's.
+
+        Raises
+        ------
+        TypeError
+            If `model` is not a ClassModel.
+        ValueError
+            If `model` was fitted on another result (other features or centres).
+
+        Examples
+        --------
+        >>> image = np.zeros((2, 4, 3), dtype=np.uint8); image[:, 2:] = 255
+        >>> seg = segment(image, 2)
+        >>> named = seg.relabel(seg.model.with_classes({"dark": [0]}, drop=[1]))
+        >>> named.labels.tolist(), named.class_names, named.shares.tolist()
+        ([[0, 0, -1, -1], [0, 0, -1, -1]], ('dark',), [1.0])
+        """
+        if not isinstance(model, ClassModel):
+            raise TypeError(
+                f"relabel needs a core.ClassModel (e.g. result.model.with_classes(...)), "
+                f"got {type(model).__name__}."
+            )
+        base = self.clusters if self.clusters is not None else self
+        if not base.model.same_fit(model):
+            raise ValueError(
+                "This model was not fitted on this result (its features or centres differ): "
+                "relabel only regroups a result's own clusters. To classify this image with "
+                "it, use core.apply(model, image)."
+            )
+        n = model.n_classes
+        class_of = model.class_of
+        kept = class_of >= 0
+        counts = np.bincount(class_of[kept], weights=base.counts[kept], minlength=n)
+        counts = np.rint(counts).astype(np.int64)
+        total = int(counts.sum())
+        shares = counts / total if total else np.zeros(n)
+        palette = np.array(model.class_colors)
+        centers = _class_centers(base.centers, base.counts, class_of, n)
+        changes: dict[str, Any] = {}
+        recipe = base.__dict__.get("_recipe")
+        dropped_pixels = int(base.counts[~kept].sum())
+        if recipe is not None and dropped_pixels == 0:
+            # Unpainted and nothing to leave out: a colour table recipe of its own, painted
+            # on first use like the clusters' (a rename or merge on a 12 MP photo: no pixel
+            # pass at all).
+            color_labels = recipe[1]
+            class_labels = class_of[color_labels].astype(np.int32)
+            class_labels.setflags(write=False)
+            changes.update(labels=_LATER, segmented=_LATER, valid=base.valid)
+        else:
+            class_labels = None
+            # One lookup per pixel: a base label -1 takes the last entry, -1 too.
+            lookup = np.append(class_of, -1).astype(np.int32)
+            labels = np.take(lookup, base.labels)
+            if n < 255:  # as uint8, -1 reads 255: white there, as where nothing counts
+                extended = np.zeros((256, 3), dtype=np.uint8)
+                extended[:n], extended[255] = palette, 255
+                segmented = recolor(labels, extended)
+            else:
+                extended = np.vstack([palette, np.full((1, 3), 255, dtype=np.uint8)])
+                segmented = np.take(extended, np.where(labels < 0, n, labels), axis=0)
+            valid = base.valid
+            if dropped_pixels:
+                valid = labels >= 0
+            for array in (labels, segmented) + (() if valid is None else (valid,)):
+                array.setflags(write=False)
+            changes.update(labels=labels, segmented=segmented, valid=valid)
+        for array in (palette, counts, shares, centers):
+            array.setflags(write=False)
+        result = replace(
+            base,
+            **changes,
+            palette=palette,
+            centers=centers,
+            counts=counts,
+            shares=shares,
+            k=n,
+            class_names=model.class_names,
+            classes=model,
+            clusters=base,
+        )
+        if class_labels is not None and recipe is not None:
+            object.__setattr__(result, "_recipe", (recipe[0], class_labels))
+        return result
+
+
+def _class_centers(
+    centers: np.ndarray, counts: np.ndarray, class_of: np.ndarray, n: int
+) -> np.ndarray:
+    """(n, d) centre of each class: its clusters' centres weighted by their pixel counts
+    (equally when none has a pixel)."""
+    out = np.zeros((n, centers.shape[1]))
+    for c in range(n):
+        members = class_of == c
+        weights = counts[members].astype(np.float64)
+        if weights.sum() <= 0:
+            weights = np.ones(weights.shape[0])
+        out[c] = weights @ centers[members] / weights.sum()
+    return out
 
 
 # Installed after the dataclass is made, so that its fields stay plain (no default): its
@@ -639,8 +806,10 @@ def _segment_colors(
     fit_image = rgb
     if fit_pixels is None or n_pixels <= fit_pixels:
         table = ColorTable.from_image(rgb)
-        run, labels = _fit(rgb, table, k, space, fit, engine)
-        centers, wcss = run.centers, run.wcss
+        features = rgb_to_features(table.colors, space)
+        run = _fit(rgb, table, k, space, fit, engine, features)
+        centers = run.centers
+        final = engine == "kseg"  # kseg's engine ends with this very assignment
     else:
         # Two independent jobs side by side: the full image's colours, counted and
         # converted (the compiled count and the conversions release the GIL), and the
@@ -660,15 +829,24 @@ def _segment_colors(
                 # A working copy too small to hold k colours (e.g. fit_pixels=1) would
                 # leave clusters empty that the full image can fill: fit on it instead.
                 fit_image, fit_table = rgb, counting.result()[0]
-            run, labels = _fit(fit_image, fit_table, k, space, fit, engine)
+            # (The fit overlaps the counting, unless it fits the full image after all.)
+            given = counting.result()[1] if fit_image is rgb else None
+            run = _fit(fit_image, fit_table, k, space, fit, engine, given)
             table, features = counting.result()
-        centers, wcss = run.centers, run.wcss
+        centers = run.centers
+        final = engine == "kseg" and fit_table is table
         if fit_table is not table:
             # Label every full-resolution colour with its nearest fitted centre, then move
             # each centre to the mean of its members, as one Lloyd update would.
-            labels, centers, wcss = assign_and_update(
-                features, table.counts.astype(np.float64), centers
-            )
+            _, centers, _ = assign_and_update(features, table.counts.astype(np.float64), centers)
+    # The last assignment (as scikit-learn makes): every colour to its nearest final
+    # centre, by the rule core.apply uses, so the result's model reproduces its labels;
+    # the palette, counts, shares and WCSS are those of these labels.
+    if final:
+        labels, wcss = run.labels, run.wcss
+    else:
+        labels, distances = nearest_centers(features, centers)
+        wcss = float(table.counts.astype(np.float64) @ distances)
     return Segmentation.from_labels(
         rgb,
         labels,
@@ -688,11 +866,21 @@ def _segment_colors(
 
 
 def _fit(
-    image: np.ndarray, table: ColorTable, k: int, space: ColorSpace, fit: FitParams, engine: Engine
-) -> tuple[Any, np.ndarray]:
-    """Fit the centres on `image` (whose colour table is `table`); the engine's run and its
-    labels: one per distinct colour, or per pixel (H, W) for an engine that sees pixels."""
-    return fit_image(image, table, k, space, fit, engine)
+    image: np.ndarray,
+    table: ColorTable,
+    k: int,
+    space: ColorSpace,
+    fit: FitParams,
+    engine: Engine,
+    features: np.ndarray | None = None,
+) -> Any:
+    """Fit the centres on `image` (whose colour table is `table`; `features`, when given,
+    are the coordinates of ``table.colors``); the engine's run. Its labels are the fit's
+    own (per distinct colour, or per pixel for an engine that sees pixels): the caller
+    assigns every colour to the final centres afterwards."""
+    if features is not None and features.shape[0] != table.n_colors:
+        features = None
+    return fit_image(image, table, k, space, fit, engine, features=features)[0]
 
 
 def _segment_features(
@@ -712,12 +900,14 @@ def _segment_features(
         texture_components=options["texture_components"],
     )
     run = fit_points(features, k, fit)
+    # The last assignment: every pixel to its nearest final centre (see _segment_colors).
+    labels, distances = nearest_centers(features, run.centers)
     return Segmentation.from_labels(
         rgb,
-        run.labels.reshape(rgb.shape[:2]),
+        labels.reshape(rgb.shape[:2]),
         k=k,
         centers=run.centers,
-        wcss=run.wcss,
+        wcss=float(distances.sum()),
         color_space=space,
         fit=fit,
         n_iter=run.n_iter,
