@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     seg = core.segment(photo, 6)
     images = {
         "segmented": (export.segmented_image(seg), "none"),
-        "mask": (seg.mask(0).astype(np.uint8) * 255, "none"),
+        "mask": (seg.cluster_mask(0).astype(np.uint8) * 255, "none"),
         "cut-out": (export.cutout(photo, seg, 0), "sub"),
     }
     print(

@@ -3,7 +3,7 @@
 >>> import core
 >>> image = core.load_image("photo.jpg")            # doctest: +SKIP
 >>> result = core.segment(image, 6)                 # doctest: +SKIP
->>> result.palette, result.shares, result.mask(0)   # doctest: +SKIP
+>>> result.palette, result.shares, result.cluster_mask(0)   # doctest: +SKIP
 """
 
 import importlib

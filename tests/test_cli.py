@@ -54,7 +54,7 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
     # The same names as the dashboard's ZIP of masks.
     assert [m.name for m in masks] == [export.mask_file_name(expected, i) for i in range(4)]
     for i, mask in enumerate(masks):
-        np.testing.assert_array_equal(read_png(mask) == 255, expected.mask(i))
+        np.testing.assert_array_equal(read_png(mask) == 255, expected.cluster_mask(i))
     rows = read_areas_csv(out / "areas.csv")
     assert [r["hex"] for r in rows] == expected.hex_colors
     assert [r["pixels"] for r in rows] == expected.counts.tolist()

@@ -191,6 +191,6 @@ def test_settings_come_from_the_address_and_shares_are_percentages(images):
     areas = at.dataframe[0].value
     expected = core.fit_collection(list(images.values()), 3, color_space="oklab")
     flower = core.apply_palette(images["flower.png"], expected)
-    np.testing.assert_allclose(areas["share"][:3], 100 * flower.fractions, atol=1e-4)
+    np.testing.assert_allclose(areas["share"][:3], 100 * flower.shares, atol=1e-4)
     at.number_input(key="coll_k").set_value(4).run()
     assert at.query_params["coll_k"] == "4"

@@ -87,8 +87,8 @@ def test_masks_zip_holds_exactly_every_mask(result):
         for i, name in enumerate(names):
             mask = decode(archive.read(name))
             assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
-            np.testing.assert_array_equal(mask == 255, result.mask(i))
-    np.testing.assert_array_equal(decode(mask_png(result, 1)) == 255, result.mask(1))
+            np.testing.assert_array_equal(mask == 255, result.cluster_mask(i))
+    np.testing.assert_array_equal(decode(mask_png(result, 1)) == 255, result.cluster_mask(1))
     with pytest.raises(IndexError, match="cluster index"):
         mask_png(result, result.k)
 
@@ -96,9 +96,9 @@ def test_masks_zip_holds_exactly_every_mask(result):
 def test_cutouts_are_transparent_exactly_outside_the_cluster(noisy_blocks, result):
     for i in range(result.k):
         rgba = cutout(noisy_blocks, result, i)
-        np.testing.assert_array_equal(rgba[:, :, 3] == 255, result.mask(i))
-        np.testing.assert_array_equal(rgba[:, :, 3] == 0, ~result.mask(i))
-        inside = result.mask(i)
+        np.testing.assert_array_equal(rgba[:, :, 3] == 255, result.cluster_mask(i))
+        np.testing.assert_array_equal(rgba[:, :, 3] == 0, ~result.cluster_mask(i))
+        inside = result.cluster_mask(i)
         np.testing.assert_array_equal(rgba[inside, :3], noisy_blocks[inside])
         # Outside, transparent *black*: zeroed so the PNG compresses well.
         assert not rgba[~inside].any()
@@ -114,7 +114,7 @@ def test_cutouts_are_transparent_exactly_outside_the_cluster(noisy_blocks, resul
 def test_cutout_multiplies_the_images_own_alpha(noisy_blocks, result):
     alpha = np.random.default_rng(2).integers(0, 256, size=result.shape, dtype=np.uint8)
     rgba = cutout(noisy_blocks, result, 0, alpha=alpha)
-    np.testing.assert_array_equal(rgba[:, :, 3], np.where(result.mask(0), alpha, 0))
+    np.testing.assert_array_equal(rgba[:, :, 3], np.where(result.cluster_mask(0), alpha, 0))
     kept = rgba[:, :, 3] > 0
     np.testing.assert_array_equal(rgba[kept, :3], noisy_blocks[kept])
     assert not rgba[~kept].any()  # fully transparent pixels are black, inside or out

@@ -46,7 +46,7 @@ def test_logo_on_transparent_background_gives_the_logos_colours():
     assert seg.valid is not None and (seg.valid == opaque).all()
     assert (seg.labels[~opaque] == -1).all() and (seg.labels[opaque] >= 0).all()
     assert seg.counts.sum() == opaque.sum()
-    np.testing.assert_allclose(seg.fractions.sum(), 1.0)
+    np.testing.assert_allclose(seg.shares.sum(), 1.0)
     # Three clusters, one per logo colour; none of them the white background.
     for color in LOGO_COLORS:
         assert np.abs(seg.palette.astype(int) - color).max(axis=1).min() <= 3
@@ -83,7 +83,7 @@ def test_masked_pixels_never_change_the_result(photo):
     np.testing.assert_array_equal(seg.palette, alone.palette)
     np.testing.assert_array_equal(seg.centers, alone.centers)
     np.testing.assert_array_equal(seg.counts, alone.counts)
-    assert seg.inertia == pytest.approx(alone.inertia)
+    assert seg.wcss == pytest.approx(alone.wcss)
     np.testing.assert_array_equal(seg.labels[mask], alone.labels.ravel())
     # Whatever the other pixels hold.
     scrambled = photo.copy()
@@ -91,7 +91,7 @@ def test_masked_pixels_never_change_the_result(photo):
     again = segment(scrambled, 5, mask=mask, color_space="lab")
     np.testing.assert_array_equal(again.labels, seg.labels)
     for i in range(5):
-        assert (seg.mask(i) <= mask).all()
+        assert (seg.cluster_mask(i) <= mask).all()
 
 
 def test_mask_with_fit_pixels_labels_every_valid_pixel(photo):
@@ -217,7 +217,10 @@ def test_recipe_command_reproduces_a_custom_mask(tmp_path, monkeypatch, options)
     monkeypatch.chdir(tmp_path)
     assert main([*words[1:], "-o", "again", "--quiet"]) == 0
     masks = np.stack(
-        [np.asarray(Image.open(path)) for path in sorted((tmp_path / "again").glob("mask_*.png"))]
+        [
+            np.asarray(Image.open(path))
+            for path in sorted((tmp_path / "again" / "masks").glob("mask_*.png"))
+        ]
     )
     labels = np.where((masks == 255).any(axis=0), np.argmax(masks, axis=0), -1)
     np.testing.assert_array_equal(labels, original.labels)

@@ -73,7 +73,7 @@ def test_cluster_thumbnails_multiply_the_image_alpha(blocks):
         assert not cut[..., 3][mask == 0].any()
     # Blocks are flat: at full size the mask is exactly the segmentation's.
     mask, _ = previews.cluster_thumbnails(result, blocks)[0]
-    np.testing.assert_array_equal(mask == 255, result.mask(0))
+    np.testing.assert_array_equal(mask == 255, result.cluster_mask(0))
     with pytest.raises(ValueError, match="alpha must be"):
         previews.cluster_thumbnails(result, blocks, alpha=alpha[:-1])
 

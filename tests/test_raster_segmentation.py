@@ -65,7 +65,7 @@ def test_classes_of_the_sample_scene():
     assert seg.segmented[~raster.valid].max() == 0
     for i in range(5):  # the palette is the mean display colour of each class
         np.testing.assert_allclose(
-            seg.palette[i], seg.display[seg.mask(i)].mean(axis=0), atol=0.5 + 1e-9
+            seg.palette[i], seg.display[seg.cluster_mask(i)].mean(axis=0), atol=0.5 + 1e-9
         )
 
 

@@ -104,7 +104,7 @@ def test_guarantees(image, k, color_space, seed):
     # Shares: sum to 1, numbered by size.
     assert result.shares.sum() == pytest.approx(1.0)
     assert (np.diff(result.counts) <= 0).all()
-    assert all(result.mask(j).sum() == result.counts[j] for j in range(k))
+    assert all(result.cluster_mask(j).sum() == result.counts[j] for j in range(k))
     # Same seed, same labels.
     np.testing.assert_array_equal(again.labels, labels)
 
@@ -175,7 +175,7 @@ def test_fewer_distinct_colours_than_k_warns_and_leaves_empty_clusters(blocks):
     assert result.counts.tolist()[-2:] == [0, 0]
     assert result.shares.sum() == pytest.approx(1.0)
     assert not np.isnan(result.centers).any()
-    assert not result.mask(5).any()
+    assert not result.cluster_mask(5).any()
 
 
 def test_result_is_read_only_and_reports_its_parameters(blocks):
@@ -199,7 +199,7 @@ def test_result_is_read_only_and_reports_its_parameters(blocks):
     }
     np.testing.assert_array_equal(segment(blocks, **result.params).labels, result.labels)
     with pytest.raises(IndexError, match=r"in \[0, 2\)"):
-        result.mask(2)
+        result.cluster_mask(2)
 
 
 def test_accepts_grayscale_and_float_images(blocks):
@@ -262,10 +262,23 @@ def test_tiny_fit_pixels_does_not_leave_clusters_empty_or_warn_wrongly(photo):
 
 def test_old_names_the_readme_promised_keep_working(blocks):
     result = segment(blocks, 3)
-    assert result.fractions is result.shares and result.inertia == result.wcss
     run = kmeans(blocks.reshape(-1, 3) / 255.0, 2, record_history=True)
-    assert run.inertia == run.wcss
-    assert run.history is not None and run.history[0].inertia == run.history[0].wcss
+    assert run.history is not None
+    # Old names work and warn, each naming its replacement and the version removing it.
+    for obj, old, new in [
+        (result, "fractions", "shares"),
+        (result, "inertia", "wcss"),
+        (run, "inertia", "wcss"),
+        (run.history[0], "inertia", "wcss"),
+    ]:
+        with pytest.warns(
+            DeprecationWarning, match=rf"\.{old} is deprecated .* 0\.3\.0: use .*\.{new}"
+        ):
+            value = getattr(obj, old)
+        assert value is getattr(obj, new)
+    with pytest.warns(DeprecationWarning, match=r"\.mask is deprecated .*\.cluster_mask"):
+        old_mask = result.mask(1)
+    np.testing.assert_array_equal(old_mask, result.cluster_mask(1))
     import core.inputs.io
     import core.outputs.figures
     from core.outputs import previews

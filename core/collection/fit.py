@@ -75,7 +75,7 @@ def _fit_histogram(
         palette=means,
         counts=cluster_counts,
         fractions=cluster_counts / n_pixels,
-        inertia=float(fit.inertia),
+        inertia=float(fit.wcss),
         n_iter=int(fit.n_iter),
         converged=bool(fit.converged),
         n_colors=int(ids.shape[0]),

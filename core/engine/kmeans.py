@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.accel import compiled as _accel
+from core.deprecation import DeprecatedAlias
 from core.engine.assign import State, means, nearest, nearest_centers
 from core.validation import (  # INITS: the methods accepted (an explicit array also works)
     INITS,
@@ -86,10 +87,7 @@ class IterationRecord:
     wcss: float
     n_changed: int
 
-    @property
-    def inertia(self) -> float:
-        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
-        return self.wcss
+    inertia = DeprecatedAlias("wcss")  # scikit-learn's word
 
 
 @dataclass(frozen=True)
@@ -121,10 +119,7 @@ class KMeansResult:
     converged: bool
     history: tuple[IterationRecord, ...] | None = None
 
-    @property
-    def inertia(self) -> float:
-        """Old name of :attr:`wcss` (scikit-learn's word); kept working."""
-        return self.wcss
+    inertia = DeprecatedAlias("wcss")  # scikit-learn's word
 
 
 def warm_up(*, background: bool = True) -> threading.Thread | None:

@@ -221,7 +221,7 @@ def mask_png(seg: Segmentation, i: int) -> bytes:
     """
     from core.formats.png import encode_png
 
-    return encode_png(seg.mask(i).astype(np.uint8) * 255)
+    return encode_png(seg.cluster_mask(i).astype(np.uint8) * 255)
 
 
 def masks_zip(seg: Segmentation) -> bytes:
@@ -297,7 +297,7 @@ def cutout(
             f"image shape {image.shape[:2]} does not match the segmentation {seg.shape}; "
             "pass the image that was segmented (at its working size)."
         )
-    inside = seg.mask(i).astype(np.uint8) * 255
+    inside = seg.cluster_mask(i).astype(np.uint8) * 255
     if alpha is not None:
         alpha = np.asarray(alpha)
         if alpha.dtype != np.uint8 or alpha.shape != seg.shape:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from core.deprecation import DeprecatedAlias
 from core.engine.kmeans_nd import DEFAULT_SAMPLE_SIZE, kmeans_features, label_features
 from core.errors import ImageError
 from core.features.bands import spectral_index
@@ -245,11 +246,15 @@ class RasterSegmentation:
         """:attr:`segmented` as (H, W, 4) RGBA, transparent where the pixel does not count."""
         return np.dstack([self.segmented, np.where(self.valid, 255, 0).astype(np.uint8)])
 
-    def mask(self, i: int) -> np.ndarray:
-        """Boolean (H, W) mask of class `i`."""
+    def cluster_mask(self, i: int) -> np.ndarray:
+        """Boolean (H, W) mask of class `i` (``mask(i)`` before 0.2.0, still working)."""
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.k:
             raise IndexError(f"class index must be an integer in [0, {self.k}), got {i!r}.")
         return self.labels == i
+
+    mask = DeprecatedAlias("cluster_mask")
+    inertia = DeprecatedAlias("wcss")
+    fractions = DeprecatedAlias("shares")
 
     def cleaned(self, *, min_pixels: int = 1, majority_size: int = 1) -> RasterSegmentation:
         """Sieve regions smaller than `min_pixels`, then apply a majority filter.

@@ -18,6 +18,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from core.deprecation import DeprecatedAlias
 from core.engine.assign import assign_and_update, nearest_centers
 from core.engine.engines import ENGINES, fit_image, fit_points
 from core.features.colorspaces import rgb_to_features
@@ -388,15 +389,8 @@ class Segmentation:
         )
         return labels
 
-    @property
-    def fractions(self) -> np.ndarray:
-        """Deprecated name of :attr:`shares` (the README's first name for it); kept working."""
-        return self.shares
-
-    @property
-    def inertia(self) -> float:
-        """Deprecated name of :attr:`wcss` (the README's first name for it); kept working."""
-        return self.wcss
+    fractions = DeprecatedAlias("shares")
+    inertia = DeprecatedAlias("wcss")
 
     @property
     def seed(self) -> int:
@@ -423,8 +417,11 @@ class Segmentation:
         """Relative tolerance of the fit."""
         return self.fit.tol
 
-    def mask(self, i: int) -> np.ndarray:
-        """Boolean (H, W) mask of the pixels in cluster `i`.
+    def cluster_mask(self, i: int) -> np.ndarray:
+        """Boolean (H, W) mask of the pixels in cluster (or class) `i`.
+
+        (Its name before 0.2.0, ``mask(i)``, still works and warns: ``mask=`` elsewhere
+        means the pixels that count.)
 
         Parameters
         ----------
@@ -443,10 +440,12 @@ class Segmentation:
         Examples
         --------
         >>> image = np.zeros((1, 2, 3), dtype=np.uint8); image[0, 1] = 255
-        >>> segment(image, 2).mask(0).shape
+        >>> segment(image, 2).cluster_mask(0).shape
         (1, 2)
         """
         return self.labels == check_index(i, self.k, "cluster index")
+
+    mask = DeprecatedAlias("cluster_mask")
 
     @property
     def hex_colors(self) -> list[str]:
