@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,10 @@ def _check_readable(path: Path) -> tuple[Raster, tuple[int, int], tuple[int, int
 
     label = f"'{path.name}'"
     try:
-        with rasterio.open(path) as src:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
             height, width = int(src.height), int(src.width)
             block_h, block_w = (int(v) for v in src.block_shapes[0])
     except (rasterio.errors.RasterioError, OSError) as e:
