@@ -26,6 +26,18 @@ Part 3 — clean-up: ``core.inputs.raster.sieve_labels`` (GDAL's sieve through r
     pixel of a small region takes the class of the nearest large region), on the labels of
     a 1 MP photo: time, and regions left (all, and under 20 px).
 
+Part 4 — full resolution by blocks (``--blocks`` runs only this part): two tiled GeoTIFFs
+    written in a temporary folder, strip by strip (deleted after): a 120 MP 3-band uint8 scene
+    (12,000 × 10,000, 512 × 512 tiles; fitted exactly on its colour histogram) and a 50 MP
+    4-band uint16 scene (8,000 × 6,250; sample + exact Lloyd passes over the windows),
+    k = 8, each labelled by ``core.outputs.geotiff_blocks.segment_raster_blocks`` on a local
+    Dask cluster of 2 worker processes (``core.collection.executors.local_client(2)``), in a
+    fresh process per scene: the time, the peak RSS of every process (the client, which
+    also runs the scheduler and the nannies, and each worker), and the WCSS of kseg's centres
+    against scikit-learn's ``KMeans(8, n_init=3)`` fitted on a 1 MP sample of the scene
+    (every pixel of a regular grid, the same standardisation), both evaluated on that sample.
+    Target: every process under 1.5 GB.
+
 Part 2 — 4 bands + NDVI, 50 MP, k = 8 (kseg only), in a fresh process: time to read the
     features from the bands, time to cluster, and peak memory (VmHWM reset once the scene
     exists, so making it does not count; the scene itself is 400 MB). Target: peak increase
@@ -51,6 +63,11 @@ sys.path.insert(0, str(ROOT))
 TARGET_SPEEDUP = 5.0
 TARGET_WCSS = 1.01
 TARGET_PEAK_MB = 3072
+TARGET_BLOCKS_PEAK_MB = 1536
+BLOCK_SCENES = {  # name: (height, width, bands, dtype)
+    "rgb8-120MP": (12_000, 10_000, 3, "uint8"),
+    "4band16-50MP": (8_000, 6_250, 4, "uint16"),
+}
 
 
 def make_raster(megapixels: float, seed: int = 0):
@@ -221,6 +238,158 @@ def part3_cleanup(seed: int, min_pixels: int = 20) -> list[dict]:
     return rows
 
 
+def write_block_scene(path: Path, height: int, width: int, count: int, dtype: str) -> None:
+    """A tiled synthetic scene on disk, made strip by strip (bounded memory)."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    from core.inputs.samples import synthetic_scene
+
+    strip = 1024
+    profile = {
+        "driver": "GTiff", "height": height, "width": width, "count": count, "dtype": dtype,
+        "tiled": True, "blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER",
+        "crs": "EPSG:32632", "transform": Affine(10, 0, 600_000, 0, -10, 5_100_000),
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        for i, row in enumerate(range(0, height, strip)):
+            rows = min(strip, height - row)
+            bands, _ = synthetic_scene(rows, width, seed=i)
+            if dtype == "uint8":  # red, green, blue scaled to 8 bits
+                bands = np.clip(bands[[2, 1, 0]] / 24.0, 0, 255).astype(np.uint8)
+            dst.write(bands[:count], window=Window(0, row, width, rows))
+
+
+def _process_peak(dask_worker=None) -> dict:
+    import resource
+
+    return {
+        "pid": os.getpid(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def blocks_worker(path: str, k: int, seed: int, workers: int) -> dict:
+    """In this fresh process: label `path` by blocks on a local cluster, then compare WCSS."""
+    import tempfile
+
+    import rasterio
+    from affine import Affine
+    from rasterio.enums import Resampling
+
+    from core.collection.executors import local_client
+    from core.engine.kmeans_nd import label_features
+    from core.features.bands import raster_features
+    from core.inputs.raster import GeoReference, Raster
+    from core.outputs.geotiff_blocks import segment_raster_blocks
+
+    out = tempfile.mkdtemp(prefix="kseg-blocks-out-")
+    with local_client(workers) as client:
+        started = time.perf_counter()
+        result = segment_raster_blocks(path, k, out_dir=out, seed=seed, client=client)
+        elapsed = time.perf_counter() - started
+        worker_peaks = client.run(_process_peak)
+        scheduler_peak = client.run_on_scheduler(_process_peak)
+    client_peak = _process_peak()
+    sizes = {p.name: p.stat().st_size for p in result.files}
+    with rasterio.open(result.files[0]) as labels:
+        overviews = labels.overviews(1)
+    # A sample scikit-learn can hold: every pixel of a regular grid, about 1 MP.
+    with rasterio.open(path) as src:
+        step = max(1, round((src.height * src.width / 1_000_000) ** 0.5))
+        shape = (src.count, src.height // step, src.width // step)
+        data = src.read(out_shape=shape, resampling=Resampling.nearest)
+        names = tuple(src.descriptions[i] or f"band {i + 1}" for i in range(src.count))
+    geo = GeoReference(None, Affine.identity())
+    sample = Raster(data, np.ones(shape[1:], bool), geo, None, names, str(data.dtype))
+    x, _, _ = raster_features(sample, standardize=False)
+    x = ((x - result.mean) * result.scale).astype(np.float32)
+    from sklearn.cluster import KMeans
+
+    started = time.perf_counter()
+    model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+    sklearn_s = time.perf_counter() - started
+    _, kseg_wcss = label_features(x, result.centers)
+    _, sklearn_wcss = label_features(x, model.cluster_centers_)
+    for p in result.files:
+        p.unlink()
+    return {
+        "megapixels": result.shape[0] * result.shape[1] / 1e6,
+        "bands": len(result.feature_names),
+        "method": result.method,
+        "n_iter": result.n_iter,
+        "windows": result.n_windows,
+        "time_s": elapsed,
+        "client_peak_mb": client_peak["peak_rss_mb"],
+        "scheduler_peak_mb": scheduler_peak["peak_rss_mb"],
+        "scheduler_in_client": scheduler_peak["pid"] == client_peak["pid"],
+        "worker_peaks_mb": [w["peak_rss_mb"] for w in worker_peaks.values()],
+        "files_mb": {name: size / 2**20 for name, size in sizes.items()},
+        "label_overviews": list(overviews),
+        "sample_pixels": int(x.shape[0]),
+        "kseg_wcss": kseg_wcss,
+        "sklearn_wcss": sklearn_wcss,
+        "sklearn_s": sklearn_s,
+    }
+
+
+def part4_blocks(k: int, seed: int, workers: int = 2, scale: float = 1.0) -> bool:
+    """Write the two scenes, label each in a fresh process, print the figures."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="kseg-blocks-"))
+    ok = True
+    try:
+        for name, (height, width, count, dtype) in BLOCK_SCENES.items():
+            height, width = round(height * scale), round(width * scale)
+            path = folder / f"{name}.tif"
+            started = time.perf_counter()
+            write_block_scene(path, height, width, count, dtype)
+            made = time.perf_counter() - started
+            size_mb = path.stat().st_size / 2**20
+            command = [sys.executable, str(Path(__file__).resolve()), "--blocks-worker",
+                       str(path), "--k", str(k), "--seed", str(seed),
+                       "--workers", str(workers)]  # fmt: skip
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
+                                  check=False)  # fmt: skip
+            path.unlink()
+            if done.returncode != 0:
+                print(done.stderr[-3000:])
+                return False
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            peaks = [r["client_peak_mb"], *r["worker_peaks_mb"]]
+            scheduler = (
+                "in the client process"
+                if r["scheduler_in_client"]
+                else f"{r['scheduler_peak_mb']:.0f} MB"
+            )
+            workers_mb = ", ".join(f"{m:.0f}" for m in r["worker_peaks_mb"])
+            print(
+                f"\n{name}: {r['megapixels']:.0f} MP, {r['bands']} bands {dtype} "
+                f"({size_mb:.0f} MB on disk, written in {made:.0f} s), k = {k}, {workers} "
+                f"workers, {r['windows']} windows, fit: {r['method']} ({r['n_iter']} "
+                f"iterations)\n"
+                f"  time {r['time_s']:.1f} s; peak RSS: client {r['client_peak_mb']:.0f} MB "
+                f"(scheduler {scheduler}), workers {workers_mb} MB\n"
+                f"  files: {', '.join(f'{n} {mb:.0f} MB' for n, mb in r['files_mb'].items())};"
+                f" label overviews {r['label_overviews']}\n"
+                f"  WCSS on a {r['sample_pixels']:,}-pixel grid sample: kseg {r['kseg_wcss']:.6g}, "
+                f"sklearn KMeans(n_init=3) fitted on that sample {r['sklearn_wcss']:.6g} "
+                f"(ratio {r['kseg_wcss'] / r['sklearn_wcss']:.4f}; sklearn fit "
+                f"{r['sklearn_s']:.1f} s)"
+            )
+            under = max(peaks) <= TARGET_BLOCKS_PEAK_MB
+            ok = ok and under
+            print(f"  target: every process ≤ {TARGET_BLOCKS_PEAK_MB} MB: "
+                  f"{'PASS' if under else 'MISS'}")  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 MP and 10 MP instead")
@@ -229,7 +398,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--worker", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--blocks", action="store_true", help="only part 4 (full resolution)")
+    parser.add_argument("--workers", type=int, default=2, help="Dask workers in part 4")
+    parser.add_argument("--blocks-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--blocks-scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.blocks_worker is not None:
+        result = blocks_worker(args.blocks_worker, args.k, args.seed, args.workers)
+        print(json.dumps(result))
+        return 0
+    if args.blocks:
+        print(f"# kseg full-resolution blocks benchmark — {os.cpu_count()} CPUs, "
+              f"{time.strftime('%Y-%m-%d %H:%M')}")  # fmt: skip
+        ok = part4_blocks(args.k, args.seed, args.workers, args.blocks_scale)
+        return 0 if ok or not args.check else 1
     if args.worker is not None:
         print(json.dumps(part2_worker(args.worker, args.k, args.seed)))
         return 0
@@ -277,7 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'method':<24}{'time (s)':>10}{'regions':>10}{'< 20 px':>10}")
     for row in part3_cleanup(args.seed):
         print(f"{row['method']:<24}{row['time']:>10.3f}{row['regions']:>10,}{row['small']:>10,}")
-    return 0 if (ok and big_ok) or not args.check else 1
+
+    print(f"\n## Full resolution by blocks, k = {args.k}, {args.workers} Dask workers")
+    blocks_ok = part4_blocks(args.k, args.seed, args.workers, args.blocks_scale)
+    return 0 if (ok and big_ok and blocks_ok) or not args.check else 1
 
 
 if __name__ == "__main__":

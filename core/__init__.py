@@ -96,6 +96,8 @@ _LAZY = {
     "segment_raster": "core.results.raster_segmentation",
     "kmeans_features": "core.engine.kmeans_nd",
     "apply": "core.results.classify",
+    "BlockSegmentation": "core.results.blocks",
+    "segment_raster_blocks": "core.outputs.geotiff_blocks",
     "BandMapping": "core.collection",
     "CollectionResult": "core.collection",
     "ImageResult": "core.collection",
@@ -119,6 +121,8 @@ if TYPE_CHECKING:  # type checkers and IDEs see the lazy names as what they are
     )
     from core.engine.kmeans_nd import kmeans_features
     from core.inputs.raster import Raster, open_raster
+    from core.outputs.geotiff_blocks import segment_raster_blocks
+    from core.results.blocks import BlockSegmentation
     from core.results.classify import apply
     from core.results.raster_segmentation import RasterSegmentation, segment_raster
 
@@ -139,6 +143,7 @@ __all__ = [
     "ENGINES",
     "LIMITS",
     "BandMapping",
+    "BlockSegmentation",
     "ClassModel",
     "CollectionResult",
     "Elbow",
@@ -167,5 +172,6 @@ __all__ = [
     "segment",
     "segment_collection",
     "segment_raster",
+    "segment_raster_blocks",
     "warm_up",
 ]

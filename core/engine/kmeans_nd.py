@@ -34,7 +34,7 @@ from core.accel import compiled_nd as _accel_nd
 from core.engine.assign import assign
 from core.engine.kmeans import KMeansResult, kmeans
 
-__all__ = ["DEFAULT_SAMPLE_SIZE", "kmeans_features", "label_features"]
+__all__ = ["DEFAULT_SAMPLE_SIZE", "kmeans_features", "label_features", "partial_sums"]
 
 #: Pixels the seeding and restarts run on.
 DEFAULT_SAMPLE_SIZE: Final = 100_000
@@ -216,6 +216,57 @@ def label_features(features: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.
     with _threads_for(x.shape[0]):
         _, _, inertia, _ = _assign(x, c, labels)
     return labels, inertia
+
+
+def partial_sums(
+    features: npt.ArrayLike, centers: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One Lloyd assignment of a part of the pixels: labels and what the update step needs.
+
+    The sums and counts of several parts (blocks of a scene) add up to those of the whole,
+    so Lloyd's iterations can run exactly over data that never sits in memory at once.
+
+    Parameters
+    ----------
+    features : (n, d) array_like of float
+    centers : (k, d) array_like of float
+
+    Returns
+    -------
+    labels : (n,) ndarray of int32
+        Nearest centre of every row.
+    sums : (k, d) ndarray of float64
+        Sum of the rows of each cluster.
+    counts : (k,) ndarray of int64
+        Rows per cluster.
+    inertia : float
+        Sum of squared distances to the nearest centre.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match.
+
+    Examples
+    --------
+    >>> labels, sums, counts, wcss = partial_sums(np.array([[0.0], [4.0], [6.0]]),
+    ...                                           np.array([[1.0], [5.0]]))
+    >>> labels.tolist(), sums.ravel().tolist(), counts.tolist(), wcss
+    ([0, 1, 1], [0.0, 10.0], [1, 2], 3.0)
+    """
+    x = np.asarray(features)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    x = np.ascontiguousarray(x)
+    c = np.ascontiguousarray(centers, dtype=np.float64)
+    if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
+        raise ValueError(
+            f"features (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
+        )
+    labels = np.full(x.shape[0], -1, dtype=np.int32)
+    with _threads_for(x.shape[0]):
+        sums, counts, inertia, _ = _assign(x, c, labels)
+    return labels, np.asarray(sums, dtype=np.float64), np.rint(counts).astype(np.int64), inertia
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from core.formats.geotiff import label_geotiff, rgb_geotiff
 from core.formats.vectors import polygons_json
 from core.inputs.display import band_positions, stretch_rgb
 from core.inputs.geoarea import AreaBasis, PixelAreas
-from core.inputs.raster import GeoReference, Raster
+from core.inputs.raster import DEFAULT_MAX_PIXELS, GeoReference, Raster, open_raster
 from core.results.classmodel import ClassModel, FeatureSpec, band_features
 from core.results.raster_cleanup import class_polygons, majority_filter, sieve_labels
 
@@ -660,8 +661,28 @@ def class_statistics(
     return rows
 
 
+def _open_scene(source: str | os.PathLike[str], on_large: str, max_pixels: int) -> Raster:
+    """The scene at `source` in memory: whole, reduced (when asked) or refused (when large)."""
+    if on_large not in ("full", "reduce"):
+        raise ValueError(f"on_large must be 'full' or 'reduce', got {on_large!r}.")
+    if on_large == "reduce":
+        return open_raster(source, max_pixels=max_pixels, on_large="reduce")
+    from core.results.blocks import scene_info
+
+    (height, width), _, _ = scene_info(source)
+    if height * width > max_pixels:
+        raise ImageError(
+            f"'{Path(source).name}' is {width:,} × {height:,} pixels, over the in-memory limit "
+            f"of {max_pixels:,}. Label it at full resolution by blocks with "
+            "core.outputs.geotiff_blocks.segment_raster_blocks(path, k, out_dir=...) (files on "
+            "disk, bounded memory), "
+            "or read it reduced with on_large='reduce'."
+        )
+    return open_raster(source, max_pixels=max_pixels, on_large="error")
+
+
 def segment_raster(
-    raster: Raster,
+    raster: Raster | str | os.PathLike[str],
     k: int,
     *,
     bands: Sequence[int | str] | None = None,
@@ -676,13 +697,16 @@ def segment_raster(
     fit_pixels: int | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     area_basis: AreaBasis = "ellipsoid",
+    on_large: Literal["full", "reduce"] = "full",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> RasterSegmentation:
     """Cluster the valid pixels of a multiband raster into `k` classes.
 
     Parameters
     ----------
-    raster : Raster
-        From :func:`core.inputs.raster.open_raster`.
+    raster : Raster, str or path-like
+        From :func:`core.inputs.raster.open_raster`, or the path of a GeoTIFF / COG (read
+        here, see `on_large`).
     k : int
         Number of classes (1 … 255: the label GeoTIFF is uint8 with 255 as no-data).
     bands : sequence of int or str, optional
@@ -702,6 +726,14 @@ def segment_raster(
     area_basis : {"ellipsoid", "plane"}
         Areas on the ground (the CRS's ellipsoid, default) or on the map plane of a
         projected CRS (:func:`core.inputs.geoarea.pixel_areas`).
+    on_large : {"full", "reduce"}
+        For a path whose scene has more than `max_pixels` pixels: ``"full"`` (default)
+        keeps full resolution, which for such a scene means labelling it by blocks on disk
+        (:func:`core.outputs.geotiff_blocks.segment_raster_blocks`; here an ImageError says
+        so), ``"reduce"`` reads it at a whole-number reduction (the file's overviews when it
+        has them). Unused for a Raster (already read).
+    max_pixels : int
+        The in-memory cap for a path.
 
     Returns
     -------
@@ -712,9 +744,12 @@ def segment_raster(
     ValueError
         If a band, index or argument is invalid, or `k` exceeds the valid pixels.
     ImageError
-        If no pixel counts (all no-data or masked out).
+        If no pixel counts (all no-data or masked out), the file cannot be read, or a path's
+        scene is over `max_pixels` with ``on_large="full"``.
     """
     started = time.perf_counter()
+    if not isinstance(raster, Raster):
+        raster = _open_scene(raster, on_large, max_pixels)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 255:
         raise ValueError(f"k must be an integer from 1 to 255 for a raster, got {k!r}.")
     if isinstance(mask, str):
