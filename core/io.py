@@ -217,6 +217,8 @@ def open_image(
                 n_frames = _n_frames(image)
                 image.seek(0)
                 _check_decode_memory(image, n_frames, label)
+                if image_format == "TIFF":
+                    _check_strips_cover(image, label)
                 fast = _fast_rgb(data, image, n_frames, label)
                 if fast is None:
                     if image_format == "JPEG":  # Pillow fills what a JPEG lacks with grey
@@ -607,6 +609,27 @@ def _webp_rgb(data: bytes, image: Image.Image) -> np.ndarray | None:
     if rgb is None or rgb.shape != (height, width, 3):
         return None
     return np.ascontiguousarray(rgb)
+
+
+def _check_strips_cover(image: Image.Image, label: str) -> None:
+    """Refuse a TIFF whose strips or tiles cover less than its declared size.
+
+    Pillow decodes an uncompressed TIFF strip by strip and leaves rows no strip holds
+    black: a header that claims 900 rows over one strip of 24 would load as an image of
+    900 rows, 876 of them made up.
+    """
+    width, height = image.size
+    tiles = getattr(image, "tile", None) or []  # an ImageFile's strips or tiles
+    covered = 0
+    for tile in tiles:
+        x0, y0, x1, y1 = tile.extents if tile.extents is not None else (0, 0, 0, 0)
+        covered += max(0, min(x1, width) - max(x0, 0)) * max(0, min(y1, height) - max(y0, 0))
+    if tiles and covered < width * height:
+        raise ImageError(
+            f"{label} is truncated: its header promises {width:,} × {height:,} pixels but "
+            f"its strips hold only {covered / (width * height):.0%} of them. "
+            "Download or export it again."
+        )
 
 
 #: Bytes a pixel takes in Pillow's own image, by mode (the rest take 4).

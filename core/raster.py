@@ -551,14 +551,14 @@ def _read(
 ) -> Raster:
     full_h, full_w = int(src.height), int(src.width)
     check_bands(int(src.count), label)  # before anything walks the bands
-    dtype = np.dtype(src.dtypes[0])
-    if dtype.kind == "c":
+    if "complex" in src.dtypes[0]:  # complex64, complex128, complex_int16
         raise ImageError(
-            f"{label} holds complex values ({dtype.name}), an unsupported data type: kseg "
+            f"{label} holds complex values ({src.dtypes[0]}), an unsupported data type: kseg "
             "clusters real-valued bands. Convert it first, e.g. to amplitude: "
             '`gdal_calc.py -A scene.tif --calc="absolute(A)" --type=Float32 '
             "--outfile=amplitude.tif`."
         )
+    dtype = np.dtype(src.dtypes[0])
     # The bands at their dtype, the mask GDAL returns and our validity array; drivers that
     # decode the whole image hold it once more.
     per_pixel = src.count * dtype.itemsize + 2
