@@ -28,7 +28,10 @@ __all__ = [
     "file_format",
     "format_bytes",
     "gif_frame_pixels",
+    "is_jpeg_damage",
     "jpeg_damage",
+    "jpeg_is_progressive",
+    "jpeg_size",
 ]
 
 _MAGIC: Final = (
@@ -336,9 +339,11 @@ def jpeg_damage(data: bytes) -> str | None:
     except ImportError:  # pragma: no cover - an install without it
         return None
     try:
-        _, _, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
     except Exception:  # not a JPEG header libjpeg reads: the decoder words it
         return None
+    if jpeg_is_progressive(data) and 6 * height * width > FILE_LIMITS["memory"]:
+        return None  # the caller's memory check refuses it; this check must not pay for it
     output = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}.get(colorspace, "RGB")
     try:
         simplejpeg.decode_jpeg(
@@ -354,6 +359,48 @@ def jpeg_damage(data: bytes) -> str | None:
         message = str(e)
         return message if is_jpeg_damage(message) else None
     return None
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height a JPEG's frame header declares (None when libjpeg cannot read it).
+
+    Examples
+    --------
+    >>> jpeg_size(b"not a jpeg") is None
+    True
+    """
+    try:
+        import simplejpeg  # here, not at the top: ``import core`` stays light
+
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except Exception:  # ImportError, or a header libjpeg refuses: the decoder words it
+        return None
+    return int(width), int(height)
+
+
+def jpeg_is_progressive(data: bytes) -> bool:
+    """Whether a JPEG's frame is progressive: libjpeg then holds every DCT coefficient of
+    the whole image (2 bytes a coefficient, up to 6 bytes a pixel) until the last scan,
+    even for a decode at a reduced scale.
+
+    Examples
+    --------
+    >>> jpeg_is_progressive(b"\\xff\\xd8\\xff\\xc2\\x00\\x02")
+    True
+    """
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker in (0xC2, 0xC6, 0xCA, 0xCE):  # SOF2, SOF6, SOF10, SOF14
+            return True
+        if marker in (0xC0, 0xC1, 0xC3, 0xDA):  # a sequential frame, or the scan begins
+            return False
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        position += 2 + length
+    return False
 
 
 def is_jpeg_damage(message: str) -> bool:

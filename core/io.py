@@ -651,6 +651,8 @@ def _check_decode_memory(image: Image.Image, n_frames: int, label: str) -> None:
         per_pixel = 3 * 4 + result  # libwebp's canvas, its bytes, Pillow's image
     else:
         per_pixel = _PILLOW_PIXEL_BYTES.get(mode, 4) + result
+    if image.format == "JPEG" and image.info.get("progressive"):
+        per_pixel += 6  # libjpeg holds every coefficient until the last scan
     check_memory(
         width * height * per_pixel,
         label,

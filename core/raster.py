@@ -60,6 +60,8 @@ from core.bounds import (
     format_bytes,
     gif_frame_pixels,
     jpeg_damage,
+    jpeg_is_progressive,
+    jpeg_size,
 )
 from core.errors import ImageError
 from core.validation import FILE_LIMITS
@@ -518,6 +520,15 @@ def _check_container(opened: _Opened, label: str, max_pixels: int) -> None:
     if kind == "PNG":
         check_png_data(data, label, max_pixels)
     elif kind == "JPEG":
+        size = jpeg_size(data)
+        if size is not None and jpeg_is_progressive(data):
+            width, height = size
+            check_memory(
+                6 * width * height,
+                label,
+                f"a progressive JPEG of {width:,} × {height:,} pixels, every coefficient held",
+                "Save it as a baseline JPEG or a PNG, or make a smaller copy.",
+            )
         complaint = jpeg_damage(data)
         if complaint is not None:
             raise ImageError(

@@ -359,3 +359,15 @@ def test_ten_million_ks_are_refused_at_once(call):
         check_ks(k for k in range(1, 10**7))  # no length: taken one past the limit
     assert time.perf_counter() - started < 0.5
     assert check_ks([2] * MAX_KS_VALUES) == [2]
+
+
+def test_a_lying_progressive_jpeg_is_refused_before_libjpeg_holds_its_coefficients():
+    data = bytearray(encode(Image.fromarray(gradient()), "JPEG", progressive=True))
+    sof = data.index(b"\xff\xc2")
+    struct.pack_into(">HH", data, sof + 5, 20_000, 20_000)  # 400 MP: 2.4 GB of coefficients
+    started = time.perf_counter()
+    with pytest.raises(ImageError, match=r"progressive JPEG of 20,000 × 20,000.*limit on memory"):
+        open_raster(bytes(data))
+    with pytest.raises(ImageError, match=r"over the limit of 100\.0 million"):
+        load_image(bytes(data))
+    assert time.perf_counter() - started < 1.0
