@@ -368,6 +368,6 @@ def test_a_lying_progressive_jpeg_is_refused_before_libjpeg_holds_its_coefficien
     started = time.perf_counter()
     with pytest.raises(ImageError, match=r"progressive JPEG of 20,000 × 20,000.*limit on memory"):
         open_raster(bytes(data))
-    with pytest.raises(ImageError, match=r"over the limit of 100\.0 million"):
+    with pytest.raises(ImageError, match="decompression bomb"):
         load_image(bytes(data))
     assert time.perf_counter() - started < 1.0
