@@ -146,7 +146,7 @@ def test_mutated_files_load_or_raise_image_error(name):
 # with a valid image or an ImageError; a lie about size must be an ImageError (the data
 # cannot fill what the header claims). ``KSEG_FUZZ_LIES`` sets the cases per seed file.
 
-LIES = int(os.environ.get("KSEG_FUZZ_LIES", "12"))
+LIES = int(os.environ.get("KSEG_FUZZ_LIES", "8"))
 #: Seconds one case may take (the issue's bound is 20 s for any file; these are tiny).
 CASE_SECONDS = 5.0
 #: Sizes a lying header claims: each far beyond what the data of a 32 × 24 image fills.
