@@ -602,8 +602,11 @@ def _webp_rgb(data: bytes, image: Image.Image) -> np.ndarray | None:
     import cv2  # here, not at the top: ``import core`` stays light
 
     width, height = image.size
+    as_rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV 4.11 and later
+    if as_rgb is None:  # pragma: no cover - an older OpenCV: Pillow decodes
+        return None
     try:
-        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), as_rgb)
     except cv2.error:
         return None
     if rgb is None or rgb.shape != (height, width, 3):
