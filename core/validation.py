@@ -7,11 +7,15 @@ space) or raises :class:`ValueError` with a message that says how to fix the cal
 
 Limits on work (:data:`LIMITS`) keep one call from running for minutes: ``k`` is at most
 256 (pass ``allow_large_k=True`` to go beyond), ``n_init`` at most 100, ``max_iter`` at
-most 10,000, and a range of k (elbow, sweep) at most 64.
+most 10,000, and a range of k (elbow, sweep) at most 64 (and at most 65,536 values). Limits
+on files (:data:`FILE_LIMITS`: bands, frames, decoded memory, pixels a reduced read decodes)
+keep one file from doing the same; :mod:`core.inputs.bounds` checks them from the header, before
+any pixel is decoded.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import warnings
@@ -25,8 +29,10 @@ __all__ = [
     "DEFAULT_COLOR_SPACE",
     "DEFAULT_N_INIT",
     "ENGINE_VALUES",
+    "FILE_LIMITS",
     "INITS",
     "LIMITS",
+    "MAX_KS_VALUES",
     "MAX_SEED",
     "ColorSpace",
     "Engine",
@@ -67,6 +73,16 @@ LIMITS: Final[dict[str, int]] = {
     "k_max": 64,  # largest k of a range (elbow, sweep)
     "n_init": 100,  # restarts
     "max_iter": 10_000,  # Lloyd iterations per restart
+}
+#: Values a range of k (elbow, sweep) may hold, counted before it is sorted or stored.
+MAX_KS_VALUES: Final = 65_536
+#: Upper limits on what one file may make a loader do (:mod:`core.inputs.bounds`), beside each
+#: loader's ``max_pixels``.
+FILE_LIMITS: Final[dict[str, int]] = {
+    "bands": 1_024,  # bands of a raster (a hyperspectral cube has a few hundred)
+    "frames": 10_000,  # frames or pages of a file (only the first is shown)
+    "memory": 1_000_000_000,  # bytes one decoded image may take, its decoder's copies included
+    "read_pixels": 1_000_000_000,  # file pixels x bands that one reduced read may decode
 }
 #: Restarts run by default: scikit-learn's classic 10 (and the tutorials' cv2 ``attempts``).
 #: kseg runs them on a coarse colour histogram, so 10 cost ~5 % more time than 4, and they
@@ -219,18 +235,28 @@ def check_ks(ks: object, *, allow_large_k: bool = False) -> list[int]:
     Raises
     ------
     ValueError
-        If `ks` is not iterable, is empty, holds a value that is not a positive integer, or
-        its largest value is over the limit.
+        If `ks` is not iterable, is empty, holds more than :data:`MAX_KS_VALUES` values (counted
+        before anything is sorted or stored: ``range(1, 10**7)`` is refused at once), holds
+        a value that is not a positive integer, or its largest value is over the limit.
 
     Examples
     --------
     >>> check_ks([4, 2, 4])
     [2, 4]
     """
+    count_limit = MAX_KS_VALUES
     try:
-        values = list(ks)  # type: ignore[call-overload]
+        length = len(ks)  # type: ignore[arg-type]
+    except TypeError:  # a generator or another iterable without a length: count as we take
+        length = None
+    if length is not None and length > count_limit:
+        raise ValueError(_too_many_ks(length, count_limit))
+    try:
+        values = list(itertools.islice(ks, count_limit + 1))  # type: ignore[call-overload]
     except TypeError:
         raise ValueError(f"ks must be an iterable of positive integers, got {ks!r}.") from None
+    if len(values) > count_limit:
+        raise ValueError(_too_many_ks(None, count_limit))
     if not values:
         raise ValueError("ks is empty; give at least one k, e.g. [2, 4, 8].")
     for k in values:
@@ -244,6 +270,14 @@ def check_ks(ks: object, *, allow_large_k: bool = False) -> list[int]:
             f"use values up to {limit}."
         )
     return checked
+
+
+def _too_many_ks(length: int | None, limit: int) -> str:
+    how_many = f"{length:,} values" if length is not None else f"more than {limit:,} values"
+    return (
+        f"ks holds {how_many}, over the limit of {limit:,} values of k; give a few, "
+        "e.g. range(2, 13)."
+    )
 
 
 def check_k_fits(k: int, n_pixels: int) -> None:

@@ -27,9 +27,11 @@ image = {
     "float_tiff": lambda: Image.new("F", (side, side), 0.5),
     "png16": lambda: Image.new("I;16", (side, side), 1000),
     "rgba_png": lambda: Image.new("RGBA", (side, side), (10, 200, 30, 128)),
+    "webp": lambda: Image.new("RGB", (side, side), (10, 200, 30)),
 }[kind]()
-options = {"compression": "tiff_adobe_deflate"} if kind == "float_tiff" else {}
-image.save(path, format="TIFF" if kind == "float_tiff" else "PNG", **options)
+options = {"float_tiff": {"compression": "tiff_adobe_deflate"}, "webp": {"lossless": True}}
+formats = {"float_tiff": "TIFF", "webp": "WEBP"}
+image.save(path, format=formats.get(kind, "PNG"), **options.get(kind, {}))
 """
 
 _LOAD = """
@@ -39,10 +41,12 @@ from core.inputs.io import open_image
 
 # A tiny file of the same kind first, so the modules the decode path imports on first use
 # are in the baseline: the bound is on the decode's memory, not on importing libraries.
-tiny = {"float_tiff": ("F", 0.5), "png16": ("I;16", 1000), "rgba_png": ("RGBA", (1, 2, 3, 4))}
+tiny = {"float_tiff": ("F", 0.5), "png16": ("I;16", 1000), "rgba_png": ("RGBA", (1, 2, 3, 4)),
+        "webp": ("RGB", (1, 2, 3))}
 mode, fill = tiny[sys.argv[2]]
 buffer = io.BytesIO()
-Image.new(mode, (8, 8), fill).save(buffer, format="TIFF" if mode == "F" else "PNG")
+fmt = {"F": "TIFF", "RGB": "WEBP"}.get(mode, "PNG")
+Image.new(mode, (8, 8), fill).save(buffer, format=fmt)
 open_image(buffer.getvalue())
 
 def status(field):
@@ -59,9 +63,9 @@ print(json.dumps({"before": before, "peak": status("VmHWM:"), "final": loaded.rg
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("kind", ["float_tiff", "png16", "rgba_png"])
+@pytest.mark.parametrize("kind", ["float_tiff", "png16", "rgba_png", "webp"])
 def test_small_files_that_decode_to_huge_arrays_load_in_bounded_memory(kind, tmp_path):
-    path = tmp_path / f"{kind}.{'tif' if kind == 'float_tiff' else 'png'}"
+    path = tmp_path / f"{kind}.{ {'float_tiff': 'tif', 'webp': 'webp'}.get(kind, 'png') }"
     run_python(_MAKE, str(SIDE), kind, str(path), env=dict(os.environ))
     assert path.stat().st_size < 2_000_000  # small on disk...
     report = json.loads(run_python(_LOAD, str(path), kind, env=dict(os.environ)))

@@ -10,10 +10,9 @@ and what to do, never a Python object or a traceback.
 from __future__ import annotations
 
 import io
+import math
 import os
-import struct
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,16 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from core.errors import ImageError
 from core.inputs.arrays import resize_to_max_pixels  # noqa: F401  (its old home; still importable)
-from core.validation import check_positive_int
+from core.inputs.bounds import (
+    check_frames,
+    check_memory,
+    check_png_data,
+    count_frames,
+    file_format,
+    is_jpeg_damage,
+    jpeg_damage,
+)
+from core.validation import FILE_LIMITS, check_positive_int
 
 if TYPE_CHECKING:
     from core.inputs.raster import Raster
@@ -106,7 +114,9 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         A path, the file's bytes, or an open binary file (e.g. Streamlit's ``UploadedFile``).
     max_pixels : int
         Refuse images with more pixels than this (checked from the header, before any
-        pixel is decoded). The default, 100 million, admits any camera photo.
+        pixel is decoded). The default, 100 million, admits any camera photo. The other
+        limits (:data:`core.validation.FILE_LIMITS`) are checked from the header too: at most
+        10,000 frames or pages, 1,024 bands, and 1 GB of memory for the decode.
 
     Returns
     -------
@@ -117,7 +127,7 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     ------
     ImageError
         If the file is missing, empty, truncated, corrupt, not an image, in a format we
-        cannot read, or too large.
+        cannot read, or over a limit (pixels, frames, bands, memory: the message names it).
     TypeError
         If `source` is none of the accepted types.
 
@@ -189,7 +199,7 @@ def open_image(
     _refuse_known_non_images(data, label)
     kind = _format_from_magic(data)
     if kind == "PNG":
-        _check_png_body(data, label, max_pixels)
+        check_png_data(data, label, max_pixels)
     # Truncated files must be refused, never padded with black: another library in the
     # same process may have switched Pillow's global switch on.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -201,12 +211,18 @@ def open_image(
             warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             with Image.open(io.BytesIO(data)) as image:
                 _check_size(image.size, max_pixels, label)
+                check_frames(count_frames(data, file_format(data[:16])), label)
                 image_format = image.format or "unknown"
                 mode = image.mode
                 n_frames = _n_frames(image)
                 image.seek(0)
-                fast = _jpeg_rgb(data, image)  # a JPEG's EXIF is read with its header
+                _check_decode_memory(image, n_frames, label)
+                if image_format == "TIFF":
+                    _check_strips_cover(image, label)
+                fast = _fast_rgb(data, image, n_frames, label)
                 if fast is None:
+                    if image_format == "JPEG":  # Pillow fills what a JPEG lacks with grey
+                        _refuse_damaged_jpeg(data, label)
                     image.load()  # (a PNG's eXIf chunk may follow its pixels)
                 orientation = _orientation(image)
                 rgb, alpha = (fast, None) if fast is not None else _to_rgb(image, label)
@@ -274,11 +290,12 @@ def _open_georeferenced(
 ) -> LoadedImage:
     """A georeferenced TIFF through rasterio (read lazily from a path): every band kept,
     shown with `bands_to_rgb` (default: a 2–98 % stretch)."""
-    from core.inputs.display import stretch_rgb
     from core.inputs.raster import open_raster
 
-    raster = open_raster(source, max_pixels=max_pixels)
-    rgb = (bands_to_rgb or stretch_rgb)(raster)
+    # Room for the display image and its alpha (4 bytes a pixel) beside the bands read.
+    memory = max(FILE_LIMITS["memory"] - 4 * max_pixels, FILE_LIMITS["memory"] // 2)
+    raster = open_raster(source, max_pixels=max_pixels, memory_limit=memory)
+    rgb = (bands_to_rgb or _stretched_rgb)(raster)
     alpha = None
     if not raster.valid.all():
         rgb[~raster.valid] = 255  # shown over white, as transparency is
@@ -291,6 +308,39 @@ def _open_georeferenced(
         name=name,
         raster=raster,
     )
+
+
+def _stretched_rgb(raster: Raster) -> np.ndarray:
+    """:func:`core.raster.stretch_rgb` with its default bands and percentiles, computed in
+    strips of rows: the same pixels, without whole-scene float32 temporaries (8 bytes a
+    pixel: 800 MB at 100 MP)."""
+    from dataclasses import replace
+
+    from core.inputs.display import default_rgb_bands, stretch_rgb
+
+    if raster.n_pixels <= 4 * _STRIP_PIXELS:
+        return stretch_rgb(raster)
+    positions = list(default_rgb_bands(raster))
+    # The same strided sample and percentiles as stretch_rgb's.
+    step = max(1, int(math.sqrt(raster.n_pixels / 1_000_000)))
+    sample_valid = raster.valid[::step, ::step]
+    bounds = []
+    for position in positions:
+        sample = raster.data[position][::step, ::step][sample_valid]
+        if sample.size == 0:  # stretch_rgb leaves such a channel black
+            return stretch_rgb(raster)
+        low, high = np.percentile(sample.astype(np.float64), [2.0, 98.0])
+        bounds.append((float(low), float(high)))
+    rgb = np.empty((raster.height, raster.width, 3), dtype=np.uint8)
+    rows = max(1, _STRIP_PIXELS // raster.width)
+    for top in range(0, raster.height, rows):
+        strip = replace(
+            raster,
+            data=raster.data[:, top : top + rows],
+            valid=raster.valid[top : top + rows],
+        )
+        rgb[top : top + rows] = stretch_rgb(strip, positions, bounds=bounds)
+    return rgb
 
 
 def _read_source(source: ImageSource) -> tuple[bytes, str | None]:
@@ -375,9 +425,6 @@ _MAGIC: Final = (
     (b"MM\x00*", "TIFF"),
     (b"BM", "BMP"),
 )
-_PNG_CHANNELS: Final = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_ADAM7: Final = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2))
-_ADAM7_LAST: Final = (0, 1, 1, 2)
 
 
 def _format_from_magic(data: bytes) -> str | None:
@@ -388,72 +435,6 @@ def _format_from_magic(data: bytes) -> str | None:
         if data.startswith(magic):
             return kind
     return None
-
-
-def _png_raw_size(width: int, height: int, bits: int, color_type: int, interlace: int) -> int:
-    """Bytes of filtered scanlines a PNG's header promises (what its IDAT must inflate to)."""
-    bits_per_pixel = bits * _PNG_CHANNELS[color_type]
-
-    def scanlines(columns: int, rows: int) -> int:
-        if columns <= 0 or rows <= 0:
-            return 0
-        return rows * (1 + (columns * bits_per_pixel + 7) // 8)
-
-    if not interlace:
-        return scanlines(width, height)
-    return sum(
-        scanlines(-(-(width - x0) // dx), -(-(height - y0) // dy))
-        for x0, y0, dx, dy in (*_ADAM7, _ADAM7_LAST)
-    )
-
-
-def _check_png_body(data: bytes, label: str, max_pixels: int) -> None:
-    """Refuse a PNG whose pixel data is shorter than its header promises.
-
-    Pillow's PNG decoder stops quietly where the compressed stream ends and leaves the
-    rows it never received black: a 1 KB file whose header claims 100,000 × 500 would
-    become 50 MP of black. Inflating the stream once, in bounded pieces and without
-    keeping the output, tells truncated or lying files from complete ones. Headers Pillow
-    itself refuses (bad sizes, depths, missing IHDR) are left to Pillow.
-    """
-    view = memoryview(data)
-    if len(data) < 33 or data[12:16] != b"IHDR":
-        return
-    width, height, bits, color_type, interlace = struct.unpack(">IIBBxxB", data[16:29])
-    if not (0 < width and 0 < height and width * height <= max_pixels):
-        return  # Pillow refuses it, and our size check names the limit
-    if color_type not in _PNG_CHANNELS or bits not in (1, 2, 4, 8, 16) or interlace > 1:
-        return
-    expected = _png_raw_size(width, height, bits, color_type, interlace)
-    inflater = zlib.decompressobj()
-    produced = 0
-    position = 8
-    try:
-        while position + 8 <= len(data) and produced < expected:
-            length, kind = struct.unpack(">I4s", data[position : position + 8])
-            body = view[position + 8 : position + 8 + length]
-            position += 12 + length
-            if kind == b"IEND":
-                break
-            if kind != b"IDAT":
-                continue
-            pending = bytes(body)
-            while pending and produced < expected:
-                produced += len(inflater.decompress(pending, 1 << 22))
-                pending = inflater.unconsumed_tail
-            if inflater.eof:
-                break
-    except zlib.error as e:
-        raise ImageError(
-            f"{label} is a damaged PNG file: its pixel data could not be decompressed. "
-            "Download or export it again."
-        ) from e
-    if produced < expected:
-        share = produced / expected
-        raise ImageError(
-            f"{label} is truncated: its header promises {width:,} × {height:,} pixels but the "
-            f"file holds data for only {share:.0%} of them. Download or export it again."
-        )
 
 
 def _n_frames(image: Image.Image) -> int:
@@ -547,33 +528,142 @@ def _to_rgb(image: Image.Image, label: str) -> tuple[np.ndarray, np.ndarray | No
     return rgb, alpha
 
 
-def _jpeg_rgb(data: bytes, image: Image.Image) -> np.ndarray | None:
-    """A plain RGB JPEG decoded straight into an (H, W, 3) array by libjpeg-turbo, through
-    simplejpeg; None for anything else (Pillow then decodes it).
+def _fast_rgb(data: bytes, image: Image.Image, n_frames: int, label: str) -> np.ndarray | None:
+    """The image decoded straight into its (H, W, 3) array where a decoder can (a plain
+    JPEG, a still WebP without transparency); None for Pillow to decode it."""
+    if image.format == "JPEG":
+        return _jpeg_rgb(data, image, label)  # a JPEG's EXIF is read with its header
+    if image.format == "WEBP" and n_frames == 1:
+        return _webp_rgb(data, image)
+    return None
+
+
+def _jpeg_rgb(data: bytes, image: Image.Image, label: str = "The file") -> np.ndarray | None:
+    """A plain RGB or grayscale JPEG decoded straight into an (H, W, 3) array by
+    libjpeg-turbo, through simplejpeg; None for anything else (Pillow then decodes it).
 
     The same library and settings as Pillow's JPEG decoder (accurate DCT, smooth
     upsampling), so the same pixels, without Pillow's 4-byte pixels repacked into 3 and
     copied: a 12 MP photo in 50–60 ms instead of 110 ms, at 36 MB instead of 120 MB of
-    peak memory. Strict: any libjpeg warning (a truncated or damaged file) returns None,
-    and Pillow's own decoding then refuses the file with its usual message.
+    peak memory (a 100 MP photo: 300 MB instead of 700 MB). Strict: data that ends early
+    or is corrupt raises :class:`ImageError` (Pillow would fill the missing rows with
+    grey); a harmless libjpeg warning returns None, and Pillow decodes the file.
     """
     width, height = image.size
-    if (
-        image.format != "JPEG"
-        or image.mode != "RGB"
-        or "transparency" in image.info
-        or width * height > _WHOLE_RGB_PIXELS
-    ):
+    if image.format != "JPEG" or image.mode not in ("RGB", "L") or "transparency" in image.info:
         return None
     try:
         import simplejpeg  # here, not at the top: ``import core`` stays light
     except ImportError:  # pragma: no cover - an install without it: Pillow decodes
         return None
+    gray = image.mode == "L"
     try:
-        rgb: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
-    except Exception:  # damaged data: let Pillow decode it and word the error
+        pixels: np.ndarray = simplejpeg.decode_jpeg(
+            data, colorspace="GRAY" if gray else "RGB", strict=True
+        )
+    except Exception as e:  # libjpeg's complaint, word for word
+        if is_jpeg_damage(str(e)):
+            raise _damaged_jpeg(label, str(e)) from e
+        return None  # a warning we need not refuse, or something Pillow words better
+    if pixels.shape[:2] != (height, width):
         return None
-    return rgb if rgb.shape == (height, width, 3) else None
+    if gray:
+        return np.repeat(pixels.reshape(height, width, 1), 3, axis=2)
+    return pixels
+
+
+def _refuse_damaged_jpeg(data: bytes, label: str) -> None:
+    """Raise when a JPEG Pillow is about to decode has truncated or corrupt data."""
+    complaint = jpeg_damage(data)
+    if complaint is not None:
+        raise _damaged_jpeg(label, complaint)
+
+
+def _damaged_jpeg(label: str, complaint: str) -> ImageError:
+    reason = "is truncated" if "premature end" in complaint.lower() else "is damaged"
+    return ImageError(
+        f"{label} {reason}: its compressed data ends early or is corrupt ({complaint.rstrip('.')}"
+        "), so part of the picture is missing. Download or export it again."
+    )
+
+
+def _webp_rgb(data: bytes, image: Image.Image) -> np.ndarray | None:
+    """A still WebP without transparency decoded by libwebp straight into an (H, W, 3)
+    array (through OpenCV); None for anything else, or when OpenCV cannot (Pillow then
+    decodes it and words the error).
+
+    Pillow's WebP decoder holds the frame three times over at 4 bytes a pixel (libwebp's
+    canvas, the bytes handed over, Pillow's image): 1.6 GB at the peak for a 100 MP file
+    of 4 KB. Decoding into the final array costs 3–7 bytes a pixel; the pixels are the
+    same (the same libwebp decoder, with its default upsampling).
+    """
+    if image.mode != "RGB" or "transparency" in image.info:
+        return None
+    import cv2  # here, not at the top: ``import core`` stays light
+
+    width, height = image.size
+    as_rgb = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV 4.11 and later
+    if as_rgb is None:  # pragma: no cover - an older OpenCV: Pillow decodes
+        return None
+    try:
+        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), as_rgb)
+    except cv2.error:
+        return None
+    if rgb is None or rgb.shape != (height, width, 3):
+        return None
+    return np.ascontiguousarray(rgb)
+
+
+def _check_strips_cover(image: Image.Image, label: str) -> None:
+    """Refuse a TIFF whose strips or tiles cover less than its declared size.
+
+    Pillow decodes an uncompressed TIFF strip by strip and leaves rows no strip holds
+    black: a header that claims 900 rows over one strip of 24 would load as an image of
+    900 rows, 876 of them made up.
+    """
+    width, height = image.size
+    tiles = getattr(image, "tile", None) or []  # an ImageFile's strips or tiles
+    covered = 0
+    for tile in tiles:
+        x0, y0, x1, y1 = tile.extents if tile.extents is not None else (0, 0, 0, 0)
+        covered += max(0, min(x1, width) - max(x0, 0)) * max(0, min(y1, height) - max(y0, 0))
+    if tiles and covered < width * height:
+        raise ImageError(
+            f"{label} is truncated: its header promises {width:,} × {height:,} pixels but "
+            f"its strips hold only {covered / (width * height):.0%} of them. "
+            "Download or export it again."
+        )
+
+
+#: Bytes a pixel takes in Pillow's own image, by mode (the rest take 4).
+_PILLOW_PIXEL_BYTES: Final = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2}
+
+
+def _check_decode_memory(image: Image.Image, n_frames: int, label: str) -> None:
+    """Refuse an image whose decode would take more than ``FILE_LIMITS["memory"]``, from its
+    header: the decoder's copies plus the (H, W, 3) result and alpha."""
+    width, height = image.size
+    mode = image.mode
+    has_alpha = mode in _ALPHA_MODES or "transparency" in image.info
+    result = 3 + (1 if has_alpha else 0)
+    if image.format == "JPEG" and mode in ("RGB", "L") and not has_alpha:
+        per_pixel = 3 + (1 if mode == "L" else 0)  # simplejpeg writes the result itself
+    elif image.format == "WEBP" and mode == "RGB" and n_frames == 1 and not has_alpha:
+        per_pixel = 4 + 3  # libwebp's own buffer (lossless), then the result
+    elif image.format == "WEBP":
+        per_pixel = 3 * 4 + result  # libwebp's canvas, its bytes, Pillow's image
+    else:
+        per_pixel = _PILLOW_PIXEL_BYTES.get(mode, 4) + result
+    if image.format == "JPEG" and image.info.get("progressive"):
+        per_pixel += 6  # libjpeg holds every coefficient until the last scan
+    check_memory(
+        width * height * per_pixel,
+        label,
+        f"{width:,} × {height:,} pixels, about {per_pixel} bytes each",
+        "Use a smaller image, e.g. resized to half its width and height"
+        + (", or saved without transparency" if has_alpha and image.format == "WEBP" else "")
+        + ".",
+    )
 
 
 def _whole_rgb(image: Image.Image) -> np.ndarray:

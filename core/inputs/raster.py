@@ -26,10 +26,13 @@ Labels here use ``-1`` for pixels that do not count (no-data, masked), as
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, Literal
@@ -46,12 +49,25 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from core.errors import ImageError
+from core.inputs.bounds import (
+    check_bands,
+    check_frames,
+    check_memory,
+    check_png_data,
+    file_format,
+    format_bytes,
+    gif_frame_pixels,
+    jpeg_damage,
+    jpeg_is_progressive,
+    jpeg_size,
+)
 from core.inputs.geoarea import (
     AreaBasis,
     PixelAreas,
     ellipsoid_zone_area,
     pixel_areas,
 )
+from core.validation import FILE_LIMITS
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -315,6 +331,7 @@ def open_raster(
     window: tuple[int, int, int, int] | None = None,
     on_large: Literal["reduce", "error"] = "reduce",
     resampling: Literal["average", "nearest"] = "average",
+    memory_limit: int | None = None,
 ) -> Raster:
     """Read a GeoTIFF / COG with every band, its georeference and its no-data mask.
 
@@ -327,14 +344,19 @@ def open_raster(
     window : (row, col, height, width), optional
         Read only this part of the scene (in file pixels); the transform follows.
     on_large : {"reduce", "error"}
-        What to do when the scene (or window) has more pixels than `max_pixels`:
-        ``"reduce"`` reads it at the largest whole-number reduction that fits, averaging
-        (through the file's overviews when it has them) and says so in
-        :attr:`Raster.note`; ``"error"`` raises.
+        What to do when the scene (or window) has more pixels than `max_pixels`, or its
+        bands would take more memory than `memory_limit`: ``"reduce"`` reads it at the
+        smallest whole-number reduction that fits, averaging (through the file's overviews
+        when it has them) and says so in :attr:`Raster.note`; ``"error"`` raises. A
+        reduced read decodes every file pixel it spans: without overviews that bring it
+        under ``FILE_LIMITS["read_pixels"]`` (file pixels × bands) it is refused.
     resampling : {"average", "nearest"}
         How a reduced read makes each pixel: the average of the file pixels it spans
         (default; a faithful picture), or one of them (``"nearest"``: cheaper, and the
         values keep their spread — for statistics such as percentiles of a sample).
+    memory_limit : int, optional
+        Cap on the bytes read (every band at its dtype, plus the validity mask); default
+        ``FILE_LIMITS["memory"]`` (:data:`core.validation.FILE_LIMITS`, 1 GB).
 
     Returns
     -------
@@ -344,8 +366,10 @@ def open_raster(
     ------
     ImageError
         If the file is missing, not a raster, truncated or damaged, has an inconsistent
-        georeference (rows beyond ±90° in a geographic CRS), or is too large with
-        ``on_large="error"``.
+        georeference (rows beyond ±90° in a geographic CRS), complex values (an
+        unsupported data type), more bands or frames than the limits
+        (:data:`core.validation.FILE_LIMITS`), needs a reduced read over the limit, or is too
+        large with ``on_large="error"``. The message names the limit that was hit.
     ValueError
         If an argument is out of range.
     """
@@ -357,11 +381,19 @@ def open_raster(
         raise ValueError(f"on_large must be 'reduce' or 'error', got {on_large!r}.")
     if resampling not in ("average", "nearest"):
         raise ValueError(f"resampling must be 'average' or 'nearest', got {resampling!r}.")
+    if memory_limit is None:
+        memory_limit = FILE_LIMITS["memory"]
+    elif isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, np.integer)):
+        raise ValueError(f"memory_limit must be a number of bytes, got {memory_limit!r}.")
     name = _source_name(source)
     label = f"'{name}'" if name else "The raster"
+    opened = _open_dataset(source)
+    _check_container(opened, label, max_pixels)
     try:
-        with _open_dataset(source) as src:
-            raster = _read(src, label, name, max_pixels, window, on_large, resampling)
+        with opened as src:
+            raster = _read(
+                src, label, name, max_pixels, window, on_large, resampling, int(memory_limit)
+            )
     except ImageError:
         raise
     except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as e:
@@ -407,17 +439,19 @@ def _source_name(source: RasterSource) -> str | None:
 
 
 class _Opened:
-    """Context manager over a rasterio dataset opened from a path or from bytes."""
+    """Context manager over a rasterio dataset opened from a path or from bytes, with
+    GDAL's block cache bounded and libjpeg's warnings (data that ends early) as errors."""
 
     def __init__(self, source: RasterSource) -> None:
         self.memfile: MemoryFile | None = None
+        self.target: Any = None
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             if not path.exists():
                 raise ImageError(f"'{path.name}' was not found at {str(path)!r}. Check the path.")
             if path.is_dir():
                 raise ImageError(f"'{path.name}' is a folder, not a raster. Choose a file in it.")
-            self.target: Any = str(path)
+            self.target = str(path)
         elif isinstance(source, (bytes, bytearray, memoryview)):
             self.memfile = MemoryFile(bytes(source))
         elif hasattr(source, "read"):
@@ -435,19 +469,86 @@ class _Opened:
             self.memfile.close()
             raise ImageError("The raster is empty (0 bytes). Choose the file itself.")
 
+    def head(self, size: int) -> bytes:
+        """The file's first `size` bytes."""
+        if self.memfile is not None:
+            return bytes(self.memfile.getbuffer()[:size])
+        with open(self.target, "rb") as file:
+            return file.read(size)
+
+    def contents(self) -> bytes:
+        """The whole file (for the checks of formats GDAL reads lazily: small files)."""
+        if self.memfile is not None:
+            return bytes(self.memfile.getbuffer())
+        return Path(self.target).read_bytes()
+
     def __enter__(self) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            if self.memfile is not None:
-                self.dataset = self.memfile.open()
-            else:
-                self.dataset = rasterio.open(self.target)
+        self.env = rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE, GDAL_ERROR_ON_LIBJPEG_WARNING=True)
+        self.env.__enter__()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                if self.memfile is not None:
+                    self.dataset = self.memfile.open()
+                else:
+                    self.dataset = rasterio.open(self.target)
+        except BaseException:
+            self._close_files()
+            raise
         return self.dataset
 
     def __exit__(self, *exc: object) -> None:
         self.dataset.close()
+        self._close_files()
+
+    def _close_files(self) -> None:
         if self.memfile is not None:
             self.memfile.close()
+        self.env.__exit__(None, None, None)
+
+
+#: GDAL's block cache while reading (its default is 5 % of the machine's memory: 1.2 GB
+#: on 24 GB, on top of the pixels read).
+_GDAL_CACHE: Final = 64 << 20
+#: Drivers that hold the whole decoded image (or every frame) besides what is read.
+_WHOLE_IMAGE_DRIVERS: Final = ("GIF", "WEBP", "PNG", "JPEG", "BMP")
+
+
+def _check_container(opened: _Opened, label: str, max_pixels: int) -> None:
+    """Refuse, before GDAL opens it, a PNG, JPEG or GIF GDAL would read wrongly or at a
+    cost out of bounds: GDAL reads PNG and JPEG rows lazily (missing rows come back as
+    zeros) and decodes every frame of a GIF when it opens it."""
+    kind = file_format(opened.head(16))
+    if kind not in ("PNG", "JPEG", "GIF"):
+        return
+    data = opened.contents()
+    if kind == "PNG":
+        check_png_data(data, label, max_pixels)
+    elif kind == "JPEG":
+        size = jpeg_size(data)
+        if size is not None and jpeg_is_progressive(data):
+            width, height = size
+            check_memory(
+                6 * width * height,
+                label,
+                f"a progressive JPEG of {width:,} × {height:,} pixels, every coefficient held",
+                "Save it as a baseline JPEG or a PNG, or make a smaller copy.",
+            )
+        complaint = jpeg_damage(data)
+        if complaint is not None:
+            raise ImageError(
+                f"{label} is truncated or damaged: its compressed data ends early or is "
+                f"corrupt ({complaint.rstrip('.')}). Download or export it again."
+            )
+    else:
+        frames, pixels = gif_frame_pixels(data)
+        check_frames(frames, label)
+        check_memory(
+            pixels,
+            label,
+            f"{frames:,} frames, {pixels:,} pixels in all, decoded together",
+            "Save the frame you need as a PNG and use that.",
+        )
 
 
 def _open_dataset(source: RasterSource) -> _Opened:
@@ -462,8 +563,23 @@ def _read(
     window: tuple[int, int, int, int] | None,
     on_large: str,
     resampling: str = "average",
+    memory_limit: int = FILE_LIMITS["memory"],
 ) -> Raster:
     full_h, full_w = int(src.height), int(src.width)
+    check_bands(int(src.count), label)  # before anything walks the bands
+    if "complex" in src.dtypes[0]:  # complex64, complex128, complex_int16
+        raise ImageError(
+            f"{label} holds complex values ({src.dtypes[0]}), an unsupported data type: kseg "
+            "clusters real-valued bands. Convert it first, e.g. to amplitude: "
+            '`gdal_calc.py -A scene.tif --calc="absolute(A)" --type=Float32 '
+            "--outfile=amplitude.tif`."
+        )
+    dtype = np.dtype(src.dtypes[0])
+    # The bands at their dtype, the mask GDAL returns and our validity array; drivers that
+    # decode the whole image hold it once more.
+    per_pixel = src.count * dtype.itemsize + 2
+    if src.driver in _WHOLE_IMAGE_DRIVERS:
+        per_pixel += src.count * dtype.itemsize
     if window is not None:
         row, col, height, width = (int(v) for v in window)
         if (
@@ -484,35 +600,59 @@ def _read(
         height, width, win, transform = full_h, full_w, None, src.transform
     factor = 1
     note = None
-    if height * width > max_pixels:
-        what = f"{label} is {width:,} × {height:,} = {_millions(height * width)} pixels"
+
+    def fits(pixels: int) -> bool:
+        return pixels <= max_pixels and pixels * per_pixel <= memory_limit
+
+    if not fits(height * width):
+        if height * width > max_pixels:
+            what = f"{label} is {width:,} × {height:,} = {_millions(height * width)} pixels"
+            over = f"over the limit of {_millions(max_pixels)}"
+            raise_it = "raise max_pixels"
+        else:
+            what = (
+                f"{label}'s {src.count} band(s) of {dtype.name} would take "
+                f"{format_bytes(height * width * per_pixel)} at {width:,} × {height:,}"
+            )
+            over = f"over the memory limit of {format_bytes(memory_limit)}"
+            raise_it = "read fewer bands"
         if on_large == "error":
             raise ImageError(
-                f"{what}, over the limit of {_millions(max_pixels)}. Read it reduced "
-                f"(on_large='reduce'), or raise max_pixels. {_SMALLER_COPY}"
+                f"{what}, {over}. Read it reduced (on_large='reduce'), or {raise_it}. "
+                f"{_SMALLER_COPY}"
             )
-        factor = math.ceil(math.sqrt(height * width / max_pixels))
-        while (height // factor or 1) * (width // factor or 1) > max_pixels:
+        factor = math.ceil(
+            math.sqrt(max(height * width / max_pixels, height * width * per_pixel / memory_limit))
+        )
+        while not fits((height // factor or 1) * (width // factor or 1)):
             factor += 1
+        _check_reduced_read(src, label, height, width, factor)
     out_h, out_w = max(1, height // factor), max(1, width // factor)
     average = factor > 1 and resampling == "average"
     if factor > 1:
         made = f"the average of {factor} × {factor}" if average else f"one of {factor} × {factor}"
         note = (
-            f"{what}, over the limit of {_millions(max_pixels)}: read at 1/{factor} resolution "
+            f"{what}, {over}: read at 1/{factor} resolution "
             f"({out_w:,} × {out_h:,}), each pixel {made}"
             f"{' (from the overviews)' if src.overviews(1) else ''}. {_SMALLER_COPY}"
         )
         transform = transform @ Affine.scale(width / out_w, height / out_h)
     out_shape = (src.count, out_h, out_w)
-    data = src.read(
-        window=win,
-        out_shape=out_shape,
-        resampling=Resampling.average if average else Resampling.nearest,
-    )
-    valid = src.dataset_mask(window=win, out_shape=(out_h, out_w)) > 0
+    with _read_warnings() as complaints:
+        data = src.read(
+            window=win,
+            out_shape=out_shape,
+            resampling=Resampling.average if average else Resampling.nearest,
+        )
+        valid = src.dataset_mask(window=win, out_shape=(out_h, out_w)) > 0
+    if complaints:
+        raise ImageError(
+            f"{label} is truncated or damaged: reading its pixels failed ({complaints[0]}). "
+            "Download or export it again (gdalinfo -checksum shows the damage)."
+        )
     if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)
+        for band in data:  # band by band: no (B, H, W) temporary
+            valid &= np.isfinite(band)
     return Raster(
         data=data,
         valid=np.ascontiguousarray(valid),
@@ -525,6 +665,47 @@ def _read(
         reduced_by=float(factor),
         note=note,
     )
+
+
+def _check_reduced_read(src: Any, label: str, height: int, width: int, factor: int) -> None:
+    """Refuse a reduced read that would decode more than ``FILE_LIMITS["read_pixels"]`` file
+    pixels × bands: reducing goes through every pixel it spans (or through the overview
+    GDAL picks), so a sparse 100,000 × 100,000 file of 300 kB would take minutes."""
+    overview = max((f for f in src.overviews(1) if f <= factor), default=1)
+    decoded = math.ceil(height / overview) * math.ceil(width / overview) * src.count
+    limit = FILE_LIMITS["read_pixels"]
+    if decoded > limit:
+        raise ImageError(
+            f"{label} is {width:,} × {height:,} pixels × {src.count} band(s): reading it at "
+            f"1/{factor} resolution would decode {_millions(decoded)} file pixels, over the "
+            f"limit of {_millions(limit)} for one read (the limit on pixels). Build overviews "
+            "first (`gdaladdo -r average scene.tif`) and open it again, or read a part. "
+            f"{_SMALLER_COPY}"
+        )
+
+
+@contextlib.contextmanager
+def _read_warnings() -> Iterator[list[str]]:
+    """Collect the warnings GDAL reports while pixels are read (rasterio logs them):
+    a driver that meets missing or corrupt data may warn and return zeros."""
+    messages: list[str] = []
+    handler = _Collect(messages)
+    logger = logging.getLogger("rasterio._err")
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
 
 
 def _band_names(src: Any) -> tuple[str, ...]:
