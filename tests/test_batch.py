@@ -175,7 +175,7 @@ def test_batch_exit_2_when_nothing_can_be_read(tmp_path, capsys):
     ],
 )
 def test_batch_wrong_options_exit_2(folder, tmp_path, capsys, monkeypatch, argv, match):
-    monkeypatch.setattr(batch, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(batch, "CONNECT_TIMEOUT", 1.0)
     empty = tmp_path / "empty"
     empty.mkdir()
     values = {"folder": folder, "out": tmp_path / "o", "empty": empty, "port": free_port()}
