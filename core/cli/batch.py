@@ -50,13 +50,14 @@ IMAGE_SUFFIXES = frozenset(
 CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
 #: Without --workers or --scheduler, a local Dask cluster is started only for jobs of at
 #: least this many megapixels (summed over the images still to do, read from the files'
-#: headers). Below it the cluster's cost (spawning the workers, importing kseg and loading
-#: the compiled kernels in each: 3 to 20 s on a 2-core machine, more when it is busy) is more
-#: than it saves: in process labels about 15 MP/s per core, and W workers save at most
-#: (1 - 1/W) of that time. Measured on 2 cores (load 1 and 8): 36 x 1 MP JPEGs took 2.5 s and
-#: 10.6 s in process against 4.4 s and 28 to 44 s with the cluster; see the README's
-#: figures for 144 MP.
-LOCAL_CLUSTER_MIN_MEGAPIXELS: Final = 150
+#: headers). A cluster costs a start-up S (spawning W workers, importing kseg and loading the
+#: compiled kernels in each) and saves at most (1 - 1/W) of the in-process time, so it pays
+#: from S / ((1 - 1/W) * seconds per MP). Measured on this 2-core machine (shared, load 8):
+#: 36 x 1 MP JPEGs took 10.6 s in process and 28-44 s on the default cluster; 144 MP took
+#: 22-31 s in process and 60 s on the cluster (the issue's quieter figures, 2.5 s vs 4.4 s
+#: for 36 MP, put S near 3 s and the break-even near 135 MP). 250 MP keeps ordinary jobs in
+#: process; --workers N starts a cluster whatever the size.
+LOCAL_CLUSTER_MIN_MEGAPIXELS: Final = 250
 # Optional packages behind each kind of URL input, and the extra that installs them.
 _URL_EXTRAS: Final = {
     "http": "cloud",

@@ -176,6 +176,14 @@ def segment_collection(
             )
             if progress is not None and palette is not None:
                 progress("fit", 1, 1)
+            if (
+                palette is not None
+                and out_dir is not None
+                and all(isinstance(item.data, str) for item in items)
+            ):
+                # Kept now, so that a run stopped while labelling (killed, disk full)
+                # resumes with this very palette instead of fitting again.
+                _remember(out_dir, palette, params, items)
             if palette is not None:
                 check_palette_size(palette)
         timings["fit"] = time.perf_counter() - t0
@@ -306,9 +314,11 @@ def _kept_palette(out: Path | None, params: FitSettings, items: Sequence[Source]
 
 def remember_fit(out: str | os.PathLike, palette: Palette, sources: Iterable[Any]) -> None:
     """Record that `palette` was fitted on these sources, for ``resume`` (writes files)."""
-    params = check_fit_params(**palette.params)
-    items = as_sources(sources, None)
-    folder = Path(out)
+    _remember(Path(out), palette, check_fit_params(**palette.params), as_sources(sources, None))
+
+
+def _remember(folder: Path, palette: Palette, params: FitSettings, items: Sequence[Source]) -> None:
+    """palette.json and rows/fit.json: the palette, and the key of what it was fitted on."""
     (folder / "rows").mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "palette.json", palette.to_json().encode())
     write_atomic(
