@@ -116,7 +116,7 @@ def fake_servers() -> Iterator[dict[str, int]]:
     ("address", "match"),
     [
         ("tcp://127.0.0.1:{garbage}", "is not a Dask scheduler: its reply is not Dask's protocol"),
-        ("tcp://127.0.0.1:{silent}", "did not answer within 1 s"),
+        ("tcp://127.0.0.1:{silent}", "did not answer within 2 s"),
         ("tls://127.0.0.1:{garbage}", "tls:// needs certificates"),
         ("inproc://x", "an inproc:// address only reaches a scheduler inside the same"),
         ("tcp://127.0.0.1:99999", "'99999' is not a port (a whole number from 1 to 65535"),
@@ -171,7 +171,7 @@ def test_a_silent_scheduler_from_the_command_line(folder, tmp_path, fake_servers
     assert done.returncode == EXIT_ERROR
     assert done.stderr.startswith("kseg: error: The Dask scheduler at"), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "did not answer within 10 s" in done.stderr
+    assert "did not answer within 15.5 s" in done.stderr
 
 
 # --- --resume: what was done, what was skipped ---------------------------------------------
@@ -206,7 +206,7 @@ def test_resume_reports_only_the_work_it_did(folder, tmp_path, capsys):
     timings = summary["timings_s"]
     # The rate is the run's: megapixels / run seconds, start-up given apart.
     assert summary["megapixels_per_s"] == pytest.approx(
-        summary["megapixels"] / timings["run"], rel=0.1, abs=0.01
+        width * height / 1e6 / timings["run"], rel=0.1, abs=0.01
     )
     assert timings["startup"] <= timings["total"] and timings["run"] <= timings["total"]
     assert (out / "areas.csv").read_text() == table
@@ -368,8 +368,7 @@ def test_a_small_job_runs_in_process_and_says_so(folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["batch", str(folder), "-k", "3", "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "kseg: note: running in process (0 MP to do: a local cluster pays from" in captured.err
-    assert "MP/s in process" in captured.out
+    assert "MP/s in process (0 MP to do: a local cluster pays from 250 MP" in captured.out
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["executor"], summary["workers"]) == ("in process", 0)
 

@@ -516,7 +516,7 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
             started_run = time.perf_counter()
             n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
             plan.workers = n_workers
-            if not args.quiet:
+            if not args.quiet and sys.stderr.isatty():  # with the bars; the summary says it too
                 print(f"kseg: note: running {plan.describe()}", file=sys.stderr)
             with warnings.catch_warnings():
                 # distributed's own chatter (e.g. a busy port) is not the user's business.

@@ -30,9 +30,10 @@ def connect_scheduler(address: str, timeout: float = DEFAULT_CONNECT_TIMEOUT) ->
     """A client of the Dask scheduler at `address`, checked first: closed after.
 
     The address is checked before any connection (its kind, host and port), then probed:
-    a connection, Dask's handshake and an ``identity`` request, all within `timeout`
-    seconds. Only then does ``distributed.Client`` connect (again within `timeout`). So a
-    wrong address ends in one sentence within about twice `timeout`, never a traceback
+    a connection (`timeout` seconds), Dask's handshake and an ``identity`` request (1.5 x
+    `timeout` + 0.5 s in all). Only then does ``distributed.Client`` connect (again within
+    `timeout`). So a wrong address ends in one sentence within 2.5 x `timeout` + 0.5 s
+    (25.5 s by default), never a traceback
     or a wait without end.
 
     Parameters
@@ -153,7 +154,7 @@ def _host_port(location: str, address: str) -> tuple[str, int]:
 
 
 def _probe_scheduler(address: str, scheme: str, security: Any, timeout: float) -> None:
-    """Connect, shake hands and ask ``identity``, all within `timeout` s; raise _Usage
+    """Connect, shake hands and ask ``identity``, within 1.5 x `timeout` + 0.5 s; raise
     saying what went wrong (nothing listens, no answer, not Dask, not a scheduler)."""
     import asyncio
 
@@ -169,7 +170,11 @@ def _probe_scheduler(address: str, scheme: str, security: Any, timeout: float) -
             comm.abort()
 
     async def bounded() -> Any:
-        return await asyncio.wait_for(probe(), timeout)
+        # distributed's connect retries a refused connection for `timeout` itself (then says
+        # so); the handshake and the reply, which it does not bound, get the rest.
+        return await asyncio.wait_for(probe(), limit)
+
+    limit = 1.5 * timeout + 0.5
 
     try:
         with warnings.catch_warnings(), _quiet_distributed():
@@ -177,7 +182,7 @@ def _probe_scheduler(address: str, scheme: str, security: Any, timeout: float) -
             reply = asyncio.run(bounded())
     except TimeoutError:
         raise ValueError(
-            f"The Dask scheduler at {address} did not answer within {timeout:g} s: something "
+            f"The Dask scheduler at {address} did not answer within {limit:g} s: something "
             "accepts connections there but does not speak Dask. "
             "Check the address and port ('dask scheduler' prints it), or raise "
             "--connect-timeout."
