@@ -198,7 +198,7 @@ def test_resume_reports_only_the_work_it_did(folder, tmp_path, capsys):
     assert main(argv) == 0
     line = capsys.readouterr().out
     height, width = _images()[4].shape[:2]
-    assert line.startswith(f"segmented 1 image(s), {width * height / 1e6:.1f} MP in "), line
+    assert line.startswith(f"segmented 1 image(s), {width * height / 1e6:.3g} MP in "), line
     assert "skipped 5 already written" in line
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["segmented"], summary["skipped"]) == (1, 5)
@@ -368,7 +368,9 @@ def test_a_small_job_runs_in_process_and_says_so(folder, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["batch", str(folder), "-k", "3", "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "MP/s in process (0 MP to do: a local cluster pays from 250 MP" in captured.out
+    assert "MP/s); ran in process (0.0254 MP to do; a local cluster pays from 250 MP" in (
+        captured.out
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["executor"], summary["workers"]) == ("in process", 0)
 

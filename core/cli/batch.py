@@ -292,10 +292,10 @@ class _Plan:
 
     def describe(self) -> str:
         if self.kind == "in process":
-            return f"in process ({self.reason})"
+            return f"ran in process ({self.reason})"
         if self.kind == "local cluster":
-            return f"on a local cluster of {self.workers} worker(s) ({self.reason})"
-        return f"on the scheduler's {self.workers} worker(s)"
+            return f"ran on a local cluster of {self.workers} worker(s) ({self.reason})"
+        return f"ran on the scheduler's {self.workers} worker(s)"
 
 
 def _plan(args: argparse.Namespace, files: Sequence[str], out: Path) -> _Plan:
@@ -317,8 +317,8 @@ def _plan(args: argparse.Namespace, files: Sequence[str], out: Path) -> _Plan:
         return _Plan(
             "in process",
             0,
-            f"{megapixels:.0f} MP to do: a local cluster pays from "
-            f"{LOCAL_CLUSTER_MIN_MEGAPIXELS} MP; --workers N starts one",
+            f"{megapixels:.3g} MP to do; a local cluster pays from "
+            f"{LOCAL_CLUSTER_MIN_MEGAPIXELS} MP, --workers N starts one",
         )
     return _Plan(
         "local cluster",
@@ -517,7 +517,9 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
             n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
             plan.workers = n_workers
             if not args.quiet and sys.stderr.isatty():  # with the bars; the summary says it too
-                print(f"kseg: note: running {plan.describe()}", file=sys.stderr)
+                print(
+                    f"kseg: note: {plan.describe().replace('ran', 'running', 1)}", file=sys.stderr
+                )
             with warnings.catch_warnings():
                 # distributed's own chatter (e.g. a busy port) is not the user's business.
                 warnings.filterwarnings("ignore", module="distributed")
@@ -637,8 +639,8 @@ def _summary_line(
     megapixels = sum(row.n_pixels for row in new) / 1e6
     rate = megapixels / run if run > 0 else float("inf")
     parts = [
-        f"segmented {len(new)} image(s), {megapixels:.1f} MP in {run:.1f} s "
-        f"({rate:.1f} MP/s {plan.describe()})"
+        f"segmented {len(new)} image(s), {megapixels:.3g} MP in {run:.1f} s ({rate:.3g} MP/s)",
+        plan.describe(),
     ]
     if plan.kind != "in process":
         parts.append(
