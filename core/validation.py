@@ -212,8 +212,9 @@ def check_k(k: object, *, allow_large_k: bool = False) -> int:
     limit = LIMITS["k"]
     if k > limit and not allow_large_k:  # type: ignore[operator]
         raise ValueError(
-            f"k={k} is over the limit of {limit} clusters; use k <= {limit}, or pass "
-            "allow_large_k=True (kseg segment --allow-large-k) if you need more."
+            f"k={k} is over the limit of {limit} clusters; use k <= {limit}, or lift the "
+            "limit if you need more (kseg segment: --allow-large-k; in Python: "
+            "allow_large_k=True)."
         )
     return int(k)  # type: ignore[call-overload]
 

@@ -40,7 +40,7 @@ def assert_same_palette(a: Palette, b: Palette) -> None:
     assert a.hex_colors == b.hex_colors
     assert a.counts.tolist() == b.counts.tolist()
     np.testing.assert_allclose(a.centers, b.centers, rtol=1e-9, atol=1e-12)
-    assert a.inertia == pytest.approx(b.inertia, rel=1e-9)
+    assert a.wcss == pytest.approx(b.wcss, rel=1e-9)
 
 
 def _images() -> list[np.ndarray]:
@@ -172,7 +172,7 @@ def test_batch_exit_2_when_nothing_can_be_read(tmp_path, capsys):
     ],
 )
 def test_batch_wrong_options_exit_2(folder, tmp_path, capsys, monkeypatch, argv, match):
-    monkeypatch.setattr(batch, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(batch, "CONNECT_TIMEOUT", 1.0)
     empty = tmp_path / "empty"
     empty.mkdir()
     values = {"folder": folder, "out": tmp_path / "o", "empty": empty, "port": free_port()}
@@ -400,6 +400,18 @@ def test_batch_on_a_real_cluster_matches_the_in_process_run(folder, tmp_path, da
     traffic = summary["traffic"]
     assert traffic["task_bytes"] > 0 and traffic["result_bytes"] > 0
     assert len(traffic["peak_rss_per_worker"]) == 2
+    assert summary["executor"] == "scheduler"
+    # A worker's address instead of the scheduler's: said so, in one line.
+    from distributed import Client
+
+    capsys.readouterr()
+
+    with Client(address, timeout="60s") as client:
+        worker = next(iter(client.scheduler_info()["workers"]))
+    assert main(["batch", str(folder), "-k", "4", "-o", str(remote), "--scheduler", worker]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kseg: error: What answers at ") and "is a Dask Worker" in err, err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_batch_on_the_default_local_cluster(folder, tmp_path):
@@ -407,7 +419,9 @@ def test_batch_on_the_default_local_cluster(folder, tmp_path):
     out = tmp_path / "local"
     local = run_kseg("batch", str(folder), "-k", "4", "-o", str(out), "--workers", "2", "-q")
     assert local.returncode == 0, local.stderr
-    assert json.loads((out / "summary.json").read_text())["workers"] == 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["executor"], summary["workers"]) == ("local cluster", 2)
+    assert summary["executor_reason"] == "--workers 2"
     here = tmp_path / "here"
     assert main(["batch", str(folder), "-k", "4", "-o", str(here), "--workers", "0", "-q"]) == 0
     assert (out / "areas.csv").read_text() == (here / "areas.csv").read_text()

@@ -36,7 +36,7 @@ def assert_same_palette(a: Palette, b: Palette) -> None:
     assert a.hex_colors == b.hex_colors
     assert a.counts.tolist() == b.counts.tolist()
     np.testing.assert_allclose(a.centers, b.centers, rtol=1e-9, atol=1e-12)
-    assert a.inertia == pytest.approx(b.inertia, rel=1e-9)
+    assert a.wcss == pytest.approx(b.wcss, rel=1e-9)
 
 
 @pytest.fixture
@@ -69,11 +69,11 @@ def test_fit_collection_is_segment_of_the_concatenation(trio, space):
     """The oracle: the summed histogram is the concatenation's, so the fit is the same."""
     whole = segment(np.concatenate(trio, axis=0), 6, color_space=space, seed=3)
     palette = fit_collection(trio, 6, color_space=space, seed=3)
-    assert palette.inertia == pytest.approx(whole.inertia, rel=1e-12)
+    assert palette.wcss == pytest.approx(whole.wcss, rel=1e-12)
     np.testing.assert_allclose(palette.centers, whole.centers, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(palette.palette, whole.palette)
     np.testing.assert_array_equal(palette.counts, whole.counts)
-    np.testing.assert_allclose(palette.fractions, whole.fractions)
+    np.testing.assert_allclose(palette.shares, whole.shares)
     assert palette.n_colors == whole.n_colors
     assert palette.n_images == 3
     assert palette.n_pixels == sum(image.shape[0] * image.shape[1] for image in trio)
@@ -82,7 +82,7 @@ def test_fit_collection_is_segment_of_the_concatenation(trio, space):
 def test_clusters_are_numbered_by_collection_size(trio):
     palette = fit_collection(trio, 5)
     assert (np.diff(palette.counts) <= 0).all()
-    assert palette.fractions.sum() == pytest.approx(1.0)
+    assert palette.shares.sum() == pytest.approx(1.0)
     assert palette.counts.sum() == palette.n_pixels
 
 
@@ -97,7 +97,7 @@ def test_segment_equals_apply_of_a_one_image_palette(space):
     np.testing.assert_array_equal(result.palette, expected.palette)
     np.testing.assert_array_equal(result.counts, expected.counts)
     np.testing.assert_array_equal(result.centers, expected.centers)
-    assert result.inertia == pytest.approx(expected.inertia, rel=1e-12)
+    assert result.wcss == pytest.approx(expected.wcss, rel=1e-12)
     assert result.params == {**expected.params}
 
 
@@ -110,7 +110,7 @@ def test_apply_with_a_tolerance_labels_by_the_reported_centres():
     np.testing.assert_array_equal(result.centers, expected.centers)
     np.testing.assert_array_equal(result.palette, expected.palette)
     assert (result.labels == expected.labels).mean() > 0.99
-    assert result.inertia <= expected.inertia * (1 + 1e-12)
+    assert result.wcss <= expected.wcss * (1 + 1e-12)
 
 
 def test_apply_palette_keeps_the_clusters_meaning(blocks):
@@ -127,7 +127,7 @@ def test_apply_palette_keeps_the_clusters_meaning(blocks):
     assert result.counts.tolist() == [50 if i in (white, red) else 0 for i in range(4)]
     np.testing.assert_array_equal(result.palette, palette.palette)
     # 50 pixels off by (1, 1, 1) / 255 from the red centre.
-    assert result.inertia == pytest.approx(50 * 3 / 255**2, rel=1e-9)
+    assert result.wcss == pytest.approx(50 * 3 / 255**2, rel=1e-9)
 
 
 def test_apply_palette_wcss_is_exact(blocks):
@@ -136,7 +136,7 @@ def test_apply_palette_wcss_is_exact(blocks):
     pixels = blocks.reshape(-1, 3) / 255.0
     centers = np.asarray(palette.centers)
     expected = ((pixels - centers[result.labels.ravel()]) ** 2).sum()
-    assert result.inertia == pytest.approx(expected, rel=1e-9)
+    assert result.wcss == pytest.approx(expected, rel=1e-9)
 
 
 def test_palette_is_immutable_and_round_trips_through_json(trio):
@@ -531,7 +531,7 @@ def test_uint8_tiles_are_clustered_on_their_raw_values(tmp_path):
     palette = fit_collection([path], 4, seed=2)
     assert palette.band_mapping is None
     whole = segment(np.moveaxis(bands, 0, 2), 4, seed=2)
-    assert palette.inertia == pytest.approx(whole.inertia, rel=1e-12)
+    assert palette.wcss == pytest.approx(whole.wcss, rel=1e-12)
     np.testing.assert_allclose(palette.centers, whole.centers, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(palette.palette, whole.palette)
     np.testing.assert_array_equal(palette.counts, whole.counts)

@@ -23,6 +23,7 @@ __all__ = [
     "non_negative_int",
     "output_path",
     "positive_float",
+    "positive_float_seconds",
     "positive_int",
     "seed_value",
 ]
@@ -166,4 +167,15 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of metres, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of metres, got {text}")
+    return value
+
+
+def positive_float_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value

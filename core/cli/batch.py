@@ -21,10 +21,18 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from core.cli.args import add_fit_options, non_negative_int, positive_float, positive_int
+from core.cli.args import (
+    add_fit_options,
+    non_negative_int,
+    positive_float,
+    positive_float_seconds,
+    positive_int,
+)
 from core.cli.raster import POLYGON_MIN_PIXELS
+from core.cli.scheduler import DEFAULT_CONNECT_TIMEOUT, connect_scheduler, first_line
+from core.validation import LIMITS
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -37,8 +45,28 @@ __all__ = ["IMAGE_SUFFIXES", "add_parsers", "find_inputs"]
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".jfif", ".ppm"}
 )
-# How long to wait for a --scheduler to answer.
-CONNECT_TIMEOUT = "10s"
+#: Seconds to wait for a --scheduler to answer (each of: the probe, the client's connection);
+#: --connect-timeout changes it.
+CONNECT_TIMEOUT = DEFAULT_CONNECT_TIMEOUT
+#: Without --workers or --scheduler, a local Dask cluster is started only for jobs of at
+#: least this many megapixels (summed over the images still to do, read from the files'
+#: headers). A cluster costs a start-up S (spawning W workers, importing kseg and loading the
+#: compiled kernels in each) and saves at most (1 - 1/W) of the in-process time, so it pays
+#: from S / ((1 - 1/W) * seconds per MP). Measured on this 2-core machine (shared, load 8):
+#: 36 x 1 MP JPEGs took 10.6 s in process and 28-44 s on the default cluster; 144 MP took
+#: 22-31 s in process and 60 s on the cluster (the issue's quieter figures, 2.5 s vs 4.4 s
+#: for 36 MP, put S near 3 s and the break-even near 135 MP). 250 MP keeps ordinary jobs in
+#: process; --workers N starts a cluster whatever the size.
+LOCAL_CLUSTER_MIN_MEGAPIXELS: Final = 250
+# Optional packages behind each kind of URL input, and the extra that installs them.
+_URL_EXTRAS: Final = {
+    "http": "cloud",
+    "https": "cloud",
+    "s3": "cloud",
+    "s3a": "cloud",
+    "gs": "cloud",
+    "gcs": "cloud",
+}
 # An INPUT with one of these suffixes is a list of paths, one per line.
 _LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 
@@ -113,6 +141,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="run on an existing Dask cluster (e.g. tcp://head:8786); the workers read the "
         "files and write OUTPUT themselves, so both must be paths they can reach",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=positive_float_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"how long to wait for --scheduler to answer (default: {CONNECT_TIMEOUT:g})",
     )
     parser.add_argument(
         "--workers",
@@ -247,34 +282,141 @@ def find_inputs(inputs: Sequence[str], *, recursive: bool = False) -> list[str]:
     return unique
 
 
-@contextlib.contextmanager
-def _cluster(args: argparse.Namespace, n_images: int) -> Iterator[Client | None]:
-    """The Dask client to run on: --scheduler, a LocalCluster, or None (in process)."""
-    if args.scheduler is not None:
-        from distributed import Client
+class _Plan:
+    """Where the run goes: a --scheduler, a local cluster of `workers`, or in process."""
 
-        try:
-            client = Client(args.scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as e:
-            raise _Usage(
-                f"Could not connect to the Dask scheduler at {args.scheduler} ({e}). "
-                "Check the address (tcp://HOST:8786) and that 'dask scheduler' is running."
-            ) from e
-        with client:
+    def __init__(self, kind: str, workers: int, reason: str) -> None:
+        self.kind = kind  # "scheduler", "local cluster" or "in process"
+        self.workers = workers
+        self.reason = reason
+
+    def describe(self) -> str:
+        if self.kind == "in process":
+            return f"ran in process ({self.reason})"
+        if self.kind == "local cluster":
+            return f"ran on a local cluster of {self.workers} worker(s) ({self.reason})"
+        return f"ran on the scheduler's {self.workers} worker(s)"
+
+
+def _plan(args: argparse.Namespace, files: Sequence[str], out: Path) -> _Plan:
+    """Choose where to run: --scheduler; --workers N as asked; else a local cluster only
+    when the job is big enough to pay for it (:data:`LOCAL_CLUSTER_MIN_MEGAPIXELS`)."""
+    if args.scheduler is not None:
+        return _Plan("scheduler", 0, f"--scheduler {args.scheduler}")
+    cpus = os.cpu_count() or 1
+    if args.workers == 0:
+        return _Plan("in process", 0, "--workers 0")
+    if len(files) <= 1:
+        return _Plan("in process", 0, "one image")
+    if args.workers is not None:
+        return _Plan("local cluster", min(args.workers, len(files)), f"--workers {args.workers}")
+    if cpus == 1:
+        return _Plan("in process", 0, "one CPU")
+    megapixels = _job_megapixels(files, out, args.resume, LOCAL_CLUSTER_MIN_MEGAPIXELS)
+    if megapixels < LOCAL_CLUSTER_MIN_MEGAPIXELS:
+        return _Plan(
+            "in process",
+            0,
+            f"{megapixels:.3g} MP to do; a local cluster pays from "
+            f"{LOCAL_CLUSTER_MIN_MEGAPIXELS} MP, --workers N starts one",
+        )
+    return _Plan(
+        "local cluster",
+        min(cpus, len(files)),
+        f"{LOCAL_CLUSTER_MIN_MEGAPIXELS}+ MP to do",
+    )
+
+
+def _job_megapixels(files: Sequence[str], out: Path, resume: bool, enough: float) -> float:
+    """Megapixels of the images still to do, from their headers (no decoding), counted until
+    `enough`. With `resume`, images with a row in OUTPUT are left out (most will be skipped).
+    A file whose header cannot be read counts its bytes / 3 (as raw RGB); a URL 1 MP."""
+    from PIL import Image
+
+    from core.collection.sources import as_sources, output_stems
+
+    stems = output_stems(as_sources(files, None))
+    total = 0.0
+    for name, stem in zip(files, stems, strict=True):
+        if resume and (out / "rows" / f"{stem}.json").exists():
+            continue
+        if "://" in name and not os.path.exists(name):
+            total += 1.0
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    with Image.open(name) as image:
+                        width, height = image.size
+                total += width * height / 1e6
+            except Exception:  # not a PIL format (some GeoTIFFs), or not a file: a guess
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(name) / 3e6
+        if total >= enough:
+            break
+    return total
+
+
+@contextlib.contextmanager
+def _cluster(args: argparse.Namespace, plan: _Plan) -> Iterator[Client | None]:
+    """The Dask client to run on: --scheduler, a LocalCluster, or None (in process)."""
+    if plan.kind == "scheduler":
+        timeout = CONNECT_TIMEOUT if args.connect_timeout is None else args.connect_timeout
+        with connect_scheduler(args.scheduler, timeout) as client:
             yield client
         return
-    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-    if workers == 0 or n_images <= 1:
+    if plan.kind == "in process":
         yield None
         return
     from core.collection import local_client
 
-    with local_client(min(workers, n_images)) as client:
+    with local_client(plan.workers) as client:
         yield client
 
 
+def _check_url_packages(files: Sequence[str], on_cluster: bool) -> None:
+    """Before any work: every kind of URL among `files` can be read here (fsspec and the
+    package behind it), else one line saying which extra to install."""
+    protocols = sorted(
+        {name.split("://", 1)[0].lower() for name in files if "://" in name} - {"file", "local"}
+    )
+    if not protocols:
+        return
+    import fsspec
+
+    for protocol in protocols:
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except ValueError:
+            raise _Usage(
+                f"'{protocol}://' inputs cannot be read: fsspec knows no such protocol. "
+                "Give local paths, or http(s)://, s3:// or gs:// URLs."
+            ) from None
+        except ImportError as e:
+            extra = _URL_EXTRAS.get(protocol)
+            how = (
+                f"pip install 'kseg[{extra}]'"
+                if extra
+                else f"install the fsspec package for {protocol}://"
+            )
+            where = " (on every Dask worker too)" if on_cluster else ""
+            raise _Usage(
+                f"Reading {protocol}:// inputs needs packages that are not installed "
+                f"({first_line(e)}): {how}{where}."
+            ) from None
+
+
+# Progress bars: the label and unit of each stage (histograms -> fit -> labels).
+_STAGES: Final = {
+    "histograms": ("histograms     ", "img"),
+    "fit": ("fitting palette", "fit"),
+    "labels": ("labelling      ", "img"),
+}
+
+
 class _Progress:
-    """A tqdm bar per stage (images/s and ETA), silent with --quiet or without a terminal."""
+    """A tqdm bar per stage (histograms, fit, labels; images/s and ETA), silent with
+    --quiet."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -289,8 +431,8 @@ class _Progress:
 
             self.close()  # the previous stage is over
 
-            label = "histograms" if stage == "histograms" else "labelling "
-            bar = tqdm(total=total, desc=label, unit="img", file=sys.stderr, leave=True)
+            label, unit = _STAGES.get(stage, (stage, "img"))
+            bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=True)
             self.bars[stage] = bar
         bar.update(done - bar.n)
 
@@ -334,22 +476,25 @@ def _read_palette(path: Path) -> Palette:
 
 
 def _run(args: argparse.Namespace, kept: Palette | None) -> None:
-    from core.collection import (
-        areas_csv,
-        errors_csv,
-        remember_fit,
-        segment_collection,
-    )
+    from core.collection import segment_collection
 
     if getattr(args, "tol", 0.0) < 0:
         raise _Usage(f"--tol must be 0 or more, got {args.tol}.")
+    limit = LIMITS["k"]
+    if kept is None and args.k > limit:
+        raise _Usage(
+            f"-k {args.k} is over the limit of {limit} clusters; give -k {limit} or less "
+            "(a collection's palette is meant to be read: a few to a few dozen classes)."
+        )
     started = time.perf_counter()
     files = find_inputs(args.inputs, recursive=args.recursive)
+    _check_url_packages(files, args.scheduler is not None)
     out: Path = args.output
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _Usage(f"Could not create the output folder '{out}' ({e.strerror}).") from None
+    plan = _plan(args, files, out)
     done: dict[int, ImageResult] = {}
     progress = _Progress(args.quiet)
     result: CollectionResult | None = None
@@ -363,9 +508,18 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
             "max_iter": args.max_iter,
             "tol": args.tol,
         }
+    startup = run_seconds = 0.0
+    n_workers = 0
     try:
-        with _cluster(args, len(files)) as client:
+        with _cluster(args, plan) as client:
+            startup = time.perf_counter() - started
             started_run = time.perf_counter()
+            n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
+            plan.workers = n_workers
+            if not args.quiet and sys.stderr.isatty():  # with the bars; the summary says it too
+                print(
+                    f"kseg: note: {plan.describe().replace('ran', 'running', 1)}", file=sys.stderr
+                )
             with warnings.catch_warnings():
                 # distributed's own chatter (e.g. a busy port) is not the user's business.
                 warnings.filterwarnings("ignore", module="distributed")
@@ -386,12 +540,14 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
                     **fit_options,
                 )
             run_seconds = time.perf_counter() - started_run
-            n_workers = 0 if client is None else len(client.scheduler_info()["workers"])
     except ImportError as e:  # raised on a worker that lacks kseg (or one of its modules)
         raise _Usage(
             f"A Dask worker could not import {e.name or 'a module'} ({e}). Install kseg on "
             "every worker (pip install kseg, same version) and start the workers again."
         ) from None
+    except OSError as e:  # an output could not be written (the cluster is closed by now)
+        _remove_leftovers(out)
+        raise _Usage(_write_failure(e, out)) from None
     except Exception as e:
         if type(e).__name__ != "KilledWorker":
             raise
@@ -403,51 +559,56 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
         progress.close()
         if result is None and done:  # interrupted: keep what is finished
             rows = [done[i] for i in sorted(done)]
-            (out / "areas.csv").write_text(areas_csv(rows, args.pixel_size), encoding="utf-8")
-            failed = [row for row in rows if not row.ok]
-            if failed:
-                (out / "errors.csv").write_text(errors_csv(failed), encoding="utf-8")
-            _write_summary(out, args, files, rows, None, {}, time.perf_counter() - started, 0, True)
+            with contextlib.suppress(OSError):  # a full disk: the error says so already
+                _write_tables(out, rows, args.pixel_size)
+                _write_summary(
+                    out,
+                    args,
+                    files,
+                    rows,
+                    None,
+                    {},
+                    plan,
+                    True,
+                    startup=startup,
+                    run=0.0,
+                    elapsed=time.perf_counter() - started,
+                )
+    try:
+        _write_tables(out, list(result.rows), args.pixel_size)
+        if result.palette is not None:
+            if kept is None:
+                from core.collection import remember_fit
+
+                remember_fit(out, result.palette, files)
+            else:
+                _write_file(out / "palette.json", result.palette.to_json())
+        _write_summary(
+            out,
+            args,
+            files,
+            result.rows,
+            result,
+            result.timings,
+            plan,
+            False,
+            startup=startup,
+            run=run_seconds,
+            elapsed=time.perf_counter() - started,
+        )
+    except OSError as e:
+        raise _Usage(_write_failure(e, out)) from None
     ok = result.ok
     failed_rows = result.errors
-    (out / "areas.csv").write_text(result.areas_csv(), encoding="utf-8")
     errors_path = out / "errors.csv"
-    if failed_rows:
-        errors_path.write_text(result.errors_csv(), encoding="utf-8")
-    elif errors_path.exists():
-        errors_path.unlink()  # a stale list from an earlier run would mislead
-    if result.palette is not None:
-        if kept is None:
-            remember_fit(out, result.palette, files)
-        else:
-            (out / "palette.json").write_text(result.palette.to_json(), encoding="utf-8")
-    elapsed = time.perf_counter() - started
-    _write_summary(
-        out,
-        args,
-        files,
-        result.rows,
-        result,
-        result.timings,
-        elapsed,
-        n_workers,
-        False,
-        run_seconds=run_seconds,
-    )
     if not ok:
         first = failed_rows[0].error if failed_rows else "no image"
         raise _Usage(
             f"None of the {len(files)} input file(s) could be read; see {errors_path}. "
             f"First error: {first}"
         )
-    megapixels = sum(row.n_pixels for row in ok) / 1e6
     if not args.quiet:
-        rate = megapixels / run_seconds if run_seconds > 0 else float("inf")
-        where = "in process" if n_workers == 0 else f"on {n_workers} worker(s)"
-        print(
-            f"segmented {len(ok)} image(s), {megapixels:.1f} MP in {elapsed:.1f} s "
-            f"({rate:.1f} MP/s {where}); wrote {out / 'areas.csv'}"
-        )
+        print(_summary_line(result.rows, plan, startup, run_seconds, out))
     if failed_rows:
         warnings.warn(
             f"{len(failed_rows)} of {len(files)} file(s) could not be read; "
@@ -457,6 +618,83 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
         )
 
 
+def _skipped(rows: Sequence[ImageResult]) -> list[ImageResult]:
+    """Rows resumed from an earlier run (nothing was done for them: elapsed 0.0)."""
+    return [row for row in rows if row.ok and row.elapsed == 0.0]
+
+
+def _summary_line(
+    rows: Sequence[ImageResult], plan: _Plan, startup: float, run: float, out: Path
+) -> str:
+    """What this run did: images and megapixels segmented now, at what rate (start-up
+    excluded, and given apart), what it skipped, where it ran."""
+    skipped = _skipped(rows)
+    new = [row for row in rows if row.ok and row.elapsed != 0.0]
+    areas = out / "areas.csv"
+    if not new:
+        return (
+            f"nothing to do: skipped {len(skipped)} image(s) already written in {out} "
+            f"(same palette and options); wrote {areas}"
+        )
+    megapixels = sum(row.n_pixels for row in new) / 1e6
+    rate = megapixels / run if run > 0 else float("inf")
+    parts = [
+        f"segmented {len(new)} image(s), {megapixels:.3g} MP in {run:.1f} s ({rate:.3g} MP/s)",
+        plan.describe(),
+    ]
+    if plan.kind != "in process":
+        parts.append(
+            f"{'cluster start-up' if plan.kind == 'local cluster' else 'connecting'} "
+            f"{startup:.1f} s more"
+        )
+    if skipped:
+        parts.append(f"skipped {len(skipped)} already written")
+    parts.append(f"wrote {areas}")
+    return "; ".join(parts)
+
+
+def _write_file(path: Path, text: str) -> None:
+    from core.formats.files import write_atomic
+
+    write_atomic(path, text.encode("utf-8"))
+
+
+def _write_tables(out: Path, rows: Sequence[ImageResult], pixel_size: float | None) -> None:
+    """areas.csv, and errors.csv when some rows failed (a stale one is removed)."""
+    from core.collection import areas_csv, errors_csv
+
+    _write_file(out / "areas.csv", areas_csv([r for r in rows if r.ok], pixel_size))
+    failed = [row for row in rows if not row.ok]
+    errors_path = out / "errors.csv"
+    if failed:
+        _write_file(errors_path, errors_csv(failed))
+    elif errors_path.exists():
+        errors_path.unlink()  # a stale list from an earlier run would mislead
+
+
+def _remove_leftovers(out: Path) -> None:
+    from core.collection.label import remove_leftovers
+
+    with contextlib.suppress(OSError):
+        remove_leftovers(out)
+
+
+def _write_failure(error: OSError, out: Path) -> str:
+    """One sentence for an output that could not be written, naming the file."""
+    import errno
+
+    where = f"'{error.filename}'" if error.filename else f"into '{out}'"
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = (
+            "Free space on that disk (or choose another -o), then run the same command with "
+            "--resume: the images already written are kept."
+        )
+    else:
+        advice = "Check the folder and its permissions (or choose another -o)."
+    return f"Could not write {where}: {reason}. {advice}"
+
+
 def _write_summary(
     out: Path,
     args: argparse.Namespace,
@@ -464,19 +702,25 @@ def _write_summary(
     rows: Sequence[ImageResult],
     result: CollectionResult | None,
     timings: dict[str, float],
-    elapsed: float,
-    n_workers: int,
+    plan: _Plan,
     interrupted: bool,
     *,
-    run_seconds: float | None = None,
+    startup: float,
+    run: float,
+    elapsed: float,
 ) -> None:
-    ok = [row for row in rows if row.ok]
-    pixels = sum(row.n_pixels for row in ok)
+    """summary.json: what this run did (``segmented`` and ``megapixels`` count only the
+    images labelled now; ``skipped`` those resumed), where, and how long. The rate is
+    ``megapixels / timings_s.run``: cluster start-up (``timings_s.startup``) excluded."""
+    skipped = _skipped(rows)
+    new = [row for row in rows if row.ok and row.elapsed != 0.0]
+    pixels = sum(row.n_pixels for row in new)
     palette = None if result is None else result.palette
     summary = {
         "command": args.command,
         "inputs": len(files),
-        "segmented": len(ok),
+        "segmented": len(new),
+        "skipped": len(skipped),
         "failed": sum(1 for row in rows if not row.ok),
         "interrupted": interrupted,
         "megapixels": round(pixels / 1e6, 3),
@@ -492,12 +736,16 @@ def _write_summary(
         },
         "pixel_size_m": args.pixel_size,
         "scheduler": args.scheduler,
-        "workers": n_workers,
+        "executor": plan.kind,
+        "executor_reason": plan.reason,
+        "workers": plan.workers,
         "timings_s": {
             **{name: round(value, 3) for name, value in timings.items()},
+            "startup": round(startup, 3),
+            "run": round(run, 3),
             "total": round(elapsed, 3),
         },
-        "megapixels_per_s": round(pixels / 1e6 / run_seconds, 2) if run_seconds else None,
+        "megapixels_per_s": round(pixels / 1e6 / run, 2) if run and pixels else None,
         "traffic": {} if result is None else result.traffic,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+    _write_file(out / "summary.json", json.dumps(summary, indent=1))

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from core.cli.args import non_negative_int
+
 __all__ = [
     "POLYGON_MIN_PIXELS",
     "add_mask_options",
@@ -120,14 +122,14 @@ def add_raster_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--sieve",
-        type=int,
+        type=non_negative_int,
         default=1,
         metavar="N",
         help="merge regions smaller than N pixels into their largest neighbour",
     )
     group.add_argument(
         "--majority",
-        type=int,
+        type=non_negative_int,
         default=1,
         metavar="SIZE",
         help="then apply a SIZE x SIZE majority filter (odd, e.g. 3)",
@@ -154,6 +156,16 @@ def _band_list(text: str | None) -> list[int | str] | None:
         else:
             bands.append(item)
     return bands
+
+
+def _check_band_numbers(option: str, text: str | None, n_bands: int, name: str) -> None:
+    """Band numbers as the user wrote them (from 1), checked against the raster's count."""
+    for item in (part.strip() for part in (text or "").split(",")):
+        if item.isdigit() and int(item) > n_bands:
+            raise ValueError(
+                f"{option}: '{name}' has no band {int(item)}; it has {n_bands} band(s), "
+                f"numbered 1 to {n_bands} (or give band names)."
+            )
 
 
 def _window(text: str | None) -> tuple[int, int, int, int] | None:
@@ -198,6 +210,8 @@ def run_segment_raster(args: argparse.Namespace) -> None:
             )
         mask = given & raster.valid if args.ignore_transparent else given
     indices = [i.strip().lower() for i in args.indices.split(",") if i.strip()]
+    for option, text in (("--bands", args.bands), ("--rgb", args.rgb)):
+        _check_band_numbers(option, text, raster.n_bands, path.name)
     seg = segment_raster(
         raster,
         args.k,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -10,7 +11,7 @@ import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from core.collection.palette import Palette
 from core.collection.results import ImageResult
 from core.collection.settings import N_IDS, UNKNOWN, FitSettings
 from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
+from core.formats.files import TEMP_SUFFIX, write_all
 from core.outputs.export import label_png
 
 
@@ -172,15 +174,53 @@ def _sidecar(out: str, stem: str) -> Path:
     return Path(out) / "rows" / f"{stem}.json"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    # A worker killed mid-write leaves a temporary file, never a truncated output.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+# The folders of an output folder that hold per-image files.
+_OUTPUT_FOLDERS: Final = ("segmented", "labels", "rows", "polygons", "masks")
 
 
-def label_job(job: LabelJob, payload: Any = None, lookup: np.ndarray | None = None) -> ImageResult:
-    """Map step 2: read, label, write outputs; an unreadable image becomes an error row."""
+def remove_leftovers(out: str | os.PathLike) -> int:
+    """Remove the temporary files an interrupted run left in `out` (a killed worker, a full
+    disk); returns how many. Only ``.NAME....tmp`` files are touched, in `out` and its
+    output folders (``masks/NAME/`` too)."""
+    folder = Path(out)
+    places = [folder]
+    for name in _OUTPUT_FOLDERS:
+        sub = folder / name
+        if sub.is_dir():
+            places.append(sub)
+            if name == "masks":
+                places.extend(p for p in sub.iterdir() if p.is_dir())
+    removed = 0
+    for place in places:
+        for leftover in place.glob(f".*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """An image's outputs could not be written (disk full, no permission): the run stops.
+
+    Returned by :func:`label_job` instead of raised, so that a Dask worker does not log the
+    task and its arguments; :func:`core.collection.segment_collection` raises :meth:`error`.
+    """
+
+    index: int
+    path: str
+    errno: int | None
+    strerror: str
+
+    def error(self) -> OSError:
+        return OSError(self.errno, self.strerror, self.path)
+
+
+def label_job(
+    job: LabelJob, payload: Any = None, lookup: np.ndarray | None = None
+) -> ImageResult | WriteFailure:
+    """Map step 2: read, label, write outputs; an unreadable image becomes an error row,
+    an output that cannot be written a :class:`WriteFailure`."""
     started = time.perf_counter()
     if lookup is not None and job.palette is not None:
         _seed_lookup(job.palette, lookup)
@@ -219,11 +259,15 @@ def label_job(job: LabelJob, payload: Any = None, lookup: np.ndarray | None = No
 
         counted = _counted_labels(labels, pixels.valid)
         areas = tuple(float(a) for a in class_areas(counted, row_areas, len(counts)))
-    outputs = {}
+    outputs: dict[str, str] = {}
+    files: dict[Path, bytes] = {}
     if job.out is not None:
-        outputs = _write_outputs(
-            Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
-        )
+        try:
+            files, outputs = _write_outputs(
+                Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
+            )
+        except OSError as e:  # a folder that cannot be made
+            return _failure(source.index, e, job.out)
     row = ImageResult(
         index=source.index,
         file=source.name,
@@ -237,8 +281,19 @@ def label_job(job: LabelJob, payload: Any = None, lookup: np.ndarray | None = No
     )
     if job.out is not None:
         record = {"key": job.run_key, "row": row.to_dict()}
-        write_atomic(_sidecar(job.out, job.stem), json.dumps(record).encode())
+        # The row last: its images are complete whenever it exists (and resume trusts it).
+        files[_sidecar(job.out, job.stem)] = json.dumps(record).encode()
+        try:
+            write_all(files)
+        except OSError as e:
+            return _failure(source.index, e, job.out)
     return row
+
+
+def _failure(index: int, error: OSError, out: str) -> WriteFailure:
+    return WriteFailure(
+        index, str(error.filename or out), error.errno, error.strerror or str(error)
+    )
 
 
 _lookups: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -297,6 +352,15 @@ def _label_pixels(pixels: Pixels, palette: Palette) -> tuple[np.ndarray, np.ndar
     return labels, recolor(labels, palette.palette), counts
 
 
+def resumed_row(job: LabelJob) -> ImageResult | None:
+    """The row a previous run wrote for this job with the same palette and options, when
+    every output it names is still there; None otherwise. A resumed row has ``elapsed``
+    0.0: nothing was done for it in this run."""
+    if not job.resume or job.out is None:
+        return None
+    return _resumed(job)
+
+
 def _resumed(job: LabelJob) -> ImageResult | None:
     assert job.out is not None
     path = _sidecar(job.out, job.stem)
@@ -330,8 +394,9 @@ def _write_outputs(
     palette: np.ndarray,
     pixels: Pixels,
     options: Outputs,
-) -> dict[str, str]:
-    """The files of one image: segmented and label images, optional masks and polygons.
+) -> tuple[dict[Path, bytes], dict[str, str]]:
+    """The files of one image, encoded: segmented and label images, optional masks and
+    polygons; ``(bytes by path, path by kind)``. Nothing is written but folders.
 
     A georeferenced raster gets GeoTIFFs in its CRS and transform (:mod:`core.inputs.raster`'s
     writers: uint8 labels with no-data 255 and a colour table, the segmented RGB with an
@@ -343,6 +408,7 @@ def _write_outputs(
     k = int(palette.shape[0])
     valid = pixels.valid
     outputs = {}
+    written: dict[Path, bytes] = {}
     if pixels.geo is not None:
         from core.formats.geotiff import label_geotiff, rgb_geotiff
 
@@ -368,17 +434,17 @@ def _write_outputs(
             (out / "polygons").mkdir(exist_ok=True)
             files["polygons"] = (out / "polygons" / f"{stem}.geojson", polygons_json(collection))
         for name, (path, data) in files.items():
-            write_atomic(path, data)
+            written[path] = data
             outputs[name] = str(path)
     else:
         path = out / "segmented" / f"{stem}.png"
         painted = segmented
         if valid is not None:  # transparent where the pixel does not count
             painted = np.dstack([painted, np.where(valid, 255, 0).astype(np.uint8)])
-        write_atomic(path, encode_png(painted))
+        written[path] = encode_png(painted)
         outputs["segmented"] = str(path)
         path = out / "labels" / f"{stem}.png"
-        write_atomic(path, label_png(labels, palette, valid))
+        written[path] = label_png(labels, palette, valid)
         outputs["labels"] = str(path)
     if options.masks:
         folder = out / "masks" / stem
@@ -387,9 +453,9 @@ def _write_outputs(
             mask = labels == i
             if valid is not None:
                 mask &= valid
-            write_atomic(folder / f"mask_{i:02d}.png", encode_png(mask.view(np.uint8) * 255))
+            written[folder / f"mask_{i:02d}.png"] = encode_png(mask.view(np.uint8) * 255)
         outputs["masks"] = str(folder)
-    return outputs
+    return written, outputs
 
 
 def _counted_labels(labels: np.ndarray, valid: np.ndarray | None) -> np.ndarray:

@@ -8,6 +8,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,20 @@ if TYPE_CHECKING:
 
 from core.collection.executors import OnDask, make_executor
 from core.collection.fit import fit_palette
-from core.collection.label import LabelJob, Outputs, check_palette_size, label_job, write_atomic
+from core.collection.label import (
+    LabelJob,
+    Outputs,
+    WriteFailure,
+    check_palette_size,
+    label_job,
+    remove_leftovers,
+    resumed_row,
+)
 from core.collection.palette import Palette
 from core.collection.results import CollectionResult, ImageResult
 from core.collection.settings import FitSettings, Progress, check_fit_params
 from core.collection.sources import ImageInfo, Source, as_sources, output_stems
+from core.formats.files import write_atomic
 
 
 def segment_collection(
@@ -97,11 +107,14 @@ def segment_collection(
         Refuse images larger than this.
     resume : bool
         Reuse the outputs already in `out` for images written with the same palette and
-        options, without reading them again.
+        options, without reading them again (their rows have ``elapsed`` 0.0). Temporary
+        files an interrupted run left in `out` are removed in any case.
     client : distributed.Client, optional
         Run on this Dask cluster. Default: in this process.
     progress : callable, optional
-        ``progress(stage, done, total)`` after every image of each stage.
+        ``progress(stage, done, total)`` after every image of each stage: "histograms",
+        then "fit" (``0, 1`` when the last histogram is in, ``1, 1`` when the palette is
+        fitted), then "labels".
     on_row : callable, optional
         Called with each :class:`ImageResult` as it completes (any order), e.g. to save
         what is done if the run is interrupted.
@@ -117,6 +130,10 @@ def segment_collection(
         If a parameter is out of range.
     TypeError
         If `sources`, `k` or `client` has the wrong type.
+    OSError
+        If an output cannot be written (disk full, no permission); its ``filename`` is the
+        file. No file is left half-written under its final name, nor a temporary file by
+        the image that failed; a run with `resume` then picks up where this one stopped.
     """
     started = time.perf_counter()
     if pixel_size is not None and (
@@ -151,14 +168,25 @@ def segment_collection(
     if out_dir is not None:
         for sub in ("segmented", "labels", "rows"):
             (out_dir / sub).mkdir(parents=True, exist_ok=True)
+        remove_leftovers(out_dir)
     if palette is None and not per_image and items:
         assert params is not None
         t0 = time.perf_counter()
         palette = _kept_palette(out_dir, params, items) if resume else None
         if palette is None:
             palette, infos, lookup = fit_palette(
-                executor, items, params, progress, with_lookup=True
+                executor, items, params, _with_fit_stage(progress), with_lookup=True
             )
+            if progress is not None and palette is not None:
+                progress("fit", 1, 1)
+            if (
+                palette is not None
+                and out_dir is not None
+                and all(isinstance(item.data, str) for item in items)
+            ):
+                # Kept now, so that a run stopped while labelling (killed, disk full)
+                # resumes with this very palette instead of fitting again.
+                _remember(out_dir, palette, params, items)
             if palette is not None:
                 check_palette_size(palette)
         timings["fit"] = time.perf_counter() - t0
@@ -177,7 +205,7 @@ def segment_collection(
         polygon_min_pixels=check_positive_int(polygon_min_pixels, "polygon_min_pixels"),
     )
     run_key = _run_key(palette, params if per_image else None, options)
-    jobs = [
+    planned = [
         LabelJob(
             source=source,
             palette=palette,
@@ -191,6 +219,15 @@ def segment_collection(
         for source, stem in zip(items, stems, strict=True)
         if source.index not in rows
     ]
+    jobs = []
+    for job in planned:  # resumed here, so that skipped images cost the cluster nothing
+        kept_row = resumed_row(job) if palette is not None or per_image else None
+        if kept_row is None:
+            jobs.append(replace(job, resume=False))
+        else:
+            rows[kept_row.index] = kept_row
+            if on_row is not None:
+                on_row(kept_row)
     if per_image or palette is not None:
         t0 = time.perf_counter()
         total = len(jobs)
@@ -198,6 +235,8 @@ def segment_collection(
             executor.map_completed(label_job, jobs, lookup), start=1
         ):
             row = executor.gather(future)
+            if isinstance(row, WriteFailure):  # disk full: stop (the rest is cancelled)
+                raise row.error()
             rows[row.index] = row
             if on_row is not None:
                 on_row(row)
@@ -205,7 +244,7 @@ def segment_collection(
                 progress("labels", done, total)
         timings["labels"] = time.perf_counter() - t0
     else:  # nothing could be read: every row is an error
-        for job in jobs:
+        for job in planned:
             rows[job.source.index] = ImageResult(
                 job.source.index, job.source.name, 0, 0, error="not read"
             )
@@ -229,6 +268,19 @@ def segment_collection(
         timings=timings,
         traffic=traffic,
     )
+
+
+def _with_fit_stage(progress: Progress | None) -> Progress | None:
+    """`progress`, told ``("fit", 0, 1)`` once the last histogram is in."""
+    if progress is None:
+        return None
+
+    def report(stage: str, done: int, total: int) -> None:
+        progress(stage, done, total)
+        if stage == "histograms" and done == total:
+            progress("fit", 0, 1)
+
+    return report
 
 
 def _run_key(palette: Palette | None, fit: FitSettings | None, options: Outputs) -> str:
@@ -265,9 +317,11 @@ def _kept_palette(out: Path | None, params: FitSettings, items: Sequence[Source]
 
 def remember_fit(out: str | os.PathLike, palette: Palette, sources: Iterable[Any]) -> None:
     """Record that `palette` was fitted on these sources, for ``resume`` (writes files)."""
-    params = check_fit_params(**palette.params)
-    items = as_sources(sources, None)
-    folder = Path(out)
+    _remember(Path(out), palette, check_fit_params(**palette.params), as_sources(sources, None))
+
+
+def _remember(folder: Path, palette: Palette, params: FitSettings, items: Sequence[Source]) -> None:
+    """palette.json and rows/fit.json: the palette, and the key of what it was fitted on."""
     (folder / "rows").mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "palette.json", palette.to_json().encode())
     write_atomic(
