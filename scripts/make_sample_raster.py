@@ -10,6 +10,7 @@ A synthetic 4-band (blue, green, red, NIR) uint16 scene from
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -26,13 +27,26 @@ HEIGHT, WIDTH = 256, 320
 TRANSFORM = Affine(10.0, 0.0, 600_000.0, 0.0, -10.0, 5_100_000.0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="Make kseg's bundled sample raster, core/data/sample_scene.tif: a synthetic "
+        "4-band uint16 scene (not real data), the same bytes every run.",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=SAMPLE_RASTER,
+        help="where to write it (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    out: Path = args.output
     bands, _ = synthetic_scene(HEIGHT, WIDTH, seed=2026)
     rows, cols = np.mgrid[0:HEIGHT, 0:WIDTH]
     # A satellite swath is tilted against the map grid: blank the corners outside it.
     outside = (cols < 0.18 * (HEIGHT - rows)) | (cols > WIDTH - 1 - 0.18 * rows)
     bands[:, outside] = 0
-    SAMPLE_RASTER.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     profile = {
         "driver": "GTiff",
         "height": HEIGHT,
@@ -48,14 +62,14 @@ def main() -> None:
         "blockxsize": 128,
         "blockysize": 128,
     }
-    with rasterio.open(SAMPLE_RASTER, "w", **profile) as dst:
+    with rasterio.open(out, "w", **profile) as dst:
         dst.write(bands)
         for i, name in enumerate(SCENE_BANDS, start=1):
             dst.set_band_description(i, name)
         dst.update_tags(
             SOURCE="synthetic scene made by kseg scripts/make_sample_raster.py (not real data)"
         )
-    print(f"wrote {SAMPLE_RASTER} ({SAMPLE_RASTER.stat().st_size / 1024:.0f} KiB)")
+    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 
 if __name__ == "__main__":

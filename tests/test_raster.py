@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
-from helpers import UTM, write_tif
+from helpers import ROOT, UTM, write_tif
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -482,3 +482,23 @@ def test_pixel_size_text_names_the_unit():
     assert GeoReference(None, step).pixel_size_text == "0.001 × 0.001 CRS units"
     feet = CRS.from_epsg(2263)  # NAD83 / New York Long Island (US survey feet)
     assert "m" not in GeoReference(feet, Affine(3, 0, 0, 0, -3, 0)).pixel_size_text.split()[-1]
+
+
+def test_sample_raster_script_help_writes_nothing_and_output_is_the_bundled_file(tmp_path):
+    import subprocess
+    import sys
+
+    from core.inputs.samples import SAMPLE_RASTER
+
+    script = ROOT / "scripts" / "make_sample_raster.py"
+    shown = subprocess.run(
+        [sys.executable, str(script), "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert shown.returncode == 0 and "usage:" in shown.stdout
+    assert list(tmp_path.iterdir()) == []
+    out = tmp_path / "scene.tif"
+    made = subprocess.run(
+        [sys.executable, str(script), "-o", str(out)], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stderr
+    assert out.read_bytes() == SAMPLE_RASTER.read_bytes()  # deterministic: the same bytes
