@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -212,7 +213,14 @@ def label_job(job: LabelJob, payload: Any = None, lookup: np.ndarray | None = No
     outputs = {}
     if job.out is not None:
         outputs = _write_outputs(
-            Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
+            Path(job.out),
+            job.stem,
+            labels,
+            segmented,
+            palette_colors,
+            pixels,
+            job.outputs,
+            names=names or None,
         )
     row = ImageResult(
         index=source.index,
@@ -350,6 +358,8 @@ def _write_outputs(
     palette: np.ndarray,
     pixels: Pixels,
     options: Outputs,
+    *,
+    names: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """The files of one image: segmented and label images, optional masks and polygons.
 
@@ -375,7 +385,7 @@ def _write_outputs(
             ),
             "labels": (
                 out / "labels" / f"{stem}.tif",
-                label_geotiff(counted, palette, pixels.geo),
+                label_geotiff(counted, palette, pixels.geo, class_names=names),
             ),
         }
         if options.polygons:
@@ -383,7 +393,11 @@ def _write_outputs(
             from core.results.raster_cleanup import class_polygons
 
             collection = class_polygons(
-                counted, pixels.geo, palette=palette, min_pixels=options.polygon_min_pixels
+                counted,
+                pixels.geo,
+                palette=palette,
+                min_pixels=options.polygon_min_pixels,
+                class_names=names,
             )
             (out / "polygons").mkdir(exist_ok=True)
             files["polygons"] = (out / "polygons" / f"{stem}.geojson", polygons_json(collection))
