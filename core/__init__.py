@@ -99,6 +99,7 @@ _LAZY = {
     "BlockSegmentation": "core.results.blocks",
     "segment_raster_blocks": "core.outputs.geotiff_blocks",
     "BandMapping": "core.collection",
+    "CollectionModel": "core.collection",
     "CollectionResult": "core.collection",
     "ImageResult": "core.collection",
     "Palette": "core.collection",
@@ -111,6 +112,7 @@ _LAZY = {
 if TYPE_CHECKING:  # type checkers and IDEs see the lazy names as what they are
     from core.collection import (
         BandMapping,
+        CollectionModel,
         CollectionResult,
         ImageResult,
         Palette,
@@ -145,6 +147,7 @@ __all__ = [
     "BandMapping",
     "BlockSegmentation",
     "ClassModel",
+    "CollectionModel",
     "CollectionResult",
     "Elbow",
     "FitParams",

@@ -61,7 +61,7 @@ def main() -> None:
 def _run_with_progress(
     files: dict[str, bytes],
     params: controls.CollectionParams,
-    kept: core.Palette | None,
+    kept: core.CollectionModel | None,
     unreadable: list[tuple[str, str]],
 ) -> pipeline.CollectionRun:
     """The run, from the store or computed with a progress bar that counts the images."""

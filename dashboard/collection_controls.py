@@ -64,7 +64,7 @@ def uploads_ui() -> list[Any]:
     )
 
 
-def kept_palette_ui() -> core.Palette | None:
+def kept_palette_ui() -> core.CollectionModel | None:
     """An uploaded palette JSON, or None; a file that is not a palette stops the page."""
     upload = st.file_uploader(
         "Apply a kept palette (optional)",
@@ -76,13 +76,13 @@ def kept_palette_ui() -> core.Palette | None:
     if upload is None:
         return None
     try:
-        return core.Palette.from_json(upload.getvalue())
+        return core.CollectionModel.from_json(upload.getvalue())
     except ValueError as error:
         st.error(f"'{upload.name}': {error}", icon=":material/palette:")
         st.stop()
 
 
-def params_ui(kept: core.Palette | None) -> CollectionParams:
+def params_ui(kept: core.CollectionModel | None) -> CollectionParams:
     """k, colour space and seed; disabled (and taken from it) with a kept palette."""
     columns = st.columns(3)
     with columns[0]:

@@ -114,7 +114,7 @@ def cached_run(files: dict[str, bytes], params: CollectionParams) -> CollectionR
 def collection_run(
     files: dict[str, bytes],
     params: CollectionParams,
-    kept: core.Palette | None,
+    kept: core.CollectionModel | None,
     unreadable: list[tuple[str, str]],
     progress: Progress | None = None,
 ) -> CollectionRun:
@@ -142,7 +142,7 @@ def collection_run(
                 progress=progress,
             )
         if result.palette is not None:
-            (Path(folder) / "palette.json").write_text(result.palette.to_json())
+            (Path(folder) / "model.json").write_text(result.palette.to_json())
         run = CollectionRun(
             result=result,
             thumbnails={row.index: thumbnail(row.outputs["segmented"]) for row in result.ok},

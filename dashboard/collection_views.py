@@ -65,11 +65,12 @@ def render_palette(result: core.CollectionResult, kept: bool) -> None:
     assert palette is not None
     source = "kept palette" if kept else f"k = {palette.k}"
     st.subheader(
-        f"Shared palette ({source}, {COLOR_SPACE_NAMES.get(palette.color_space, '')}) "
+        f"Shared palette ({source}, {COLOR_SPACE_NAMES.get(palette.color_space or '', '')}) "
         f"over {len(result.ok)} image(s)",
         anchor=False,
     )
-    st.html(palette_strip_html(palette.hex_colors, palette.shares.tolist(), "of the collection"))
+    shares = [] if palette.shares is None else palette.shares.tolist()
+    st.html(palette_strip_html(palette.hex_colors, shares, "of the collection"))
 
 
 def render_errors(run: CollectionRun) -> None:

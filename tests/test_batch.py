@@ -22,8 +22,7 @@ from PIL import Image
 import core
 from core.cli import EXIT_ERROR, batch, main
 from core.collection import (
-    Palette,
-    apply_palette,
+    CollectionModel,
     fit_collection,
     read_segmented,
     segment_collection,
@@ -31,6 +30,14 @@ from core.collection import (
 from devtools.browser import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+Palette = CollectionModel
+
+
+def apply_palette(image, model):
+    """The deprecated core.apply_palette: core.apply, a file read with the model's band
+    mapping."""
+    with pytest.deprecated_call():
+        return core.collection.apply_palette(image, model)
 
 
 def assert_same_palette(a: Palette, b: Palette) -> None:
@@ -84,13 +91,13 @@ def test_batch_writes_tables_and_images(folder, tmp_path, capsys):
     assert err.strip().splitlines()[-1].startswith("kseg: warning: 1 of 7 file(s)")
     images = _images()
     palette = fit_collection(images, 4)
-    assert_same_palette(Palette.from_json((out / "palette.json").read_text()), palette)
+    assert_same_palette(Palette.from_json((out / "model.json").read_text()), palette)
     rows = read_csv(out / "areas.csv")
     assert list(rows[0]) == ["file", "class", "name", "hex", "pixels", "share"]
     assert len(rows) == 6 * 4
     for i, image in enumerate(images):
         seg = apply_palette(image, palette)
-        mine = [r for r in rows if r["file"] == f"img{i}.png"]  # relative to the input
+        mine = [r for r in rows if r["file"] == f"img{i}.png"]
         assert [int(r["pixels"]) for r in mine] == seg.counts.tolist()
         assert [r["hex"] for r in mine] == palette.hex_colors
         with Image.open(out / "labels" / f"img{i}.png") as labels:
@@ -155,7 +162,7 @@ def test_batch_exit_2_when_nothing_can_be_read(tmp_path, capsys):
         (["batch", "{folder}", "-k", "0", "-o", "{out}"], "positive whole number"),
         (["batch", "{folder}", "-k", "3", "--pixel-size", "-1", "-o", "{out}"], "positive number"),
         (["apply", "{folder}/nope.json", "{folder}", "-o", "{out}"], "was not found"),
-        (["apply", "{folder}/img0.png", "{folder}", "-o", "{out}"], "not a kseg palette"),
+        (["apply", "{folder}/img0.png", "{folder}", "-o", "{out}"], "not a kseg class model"),
         (
             [
                 "batch",
@@ -203,9 +210,10 @@ def test_apply_a_kept_palette(folder, tmp_path, capsys):
         )
         == 0
     )
+    # One input: kseg segment's layout (the model's classes, no file column).
     rows = read_csv(out / "areas.csv")
     assert [int(r["pixels"]) for r in rows] == apply_palette(_images()[3], kept).counts.tolist()
-    assert Palette.from_json((out / "palette.json").read_text()) == kept
+    assert CollectionModel.load(out / "model.json") == kept
     same = tmp_path / "same"
     assert (
         main(
@@ -223,7 +231,9 @@ def test_apply_a_kept_palette(folder, tmp_path, capsys):
         )
         == 0
     )
-    assert (same / "areas.csv").read_text() == (out / "areas.csv").read_text()
+    same_rows = read_csv(same / "areas.csv")
+    assert [r.pop("file") for r in same_rows] == ["img3.png"] * len(rows)
+    assert same_rows == rows
 
 
 def test_per_image_palettes(folder, tmp_path, capsys):
@@ -250,7 +260,7 @@ def test_per_image_palettes(folder, tmp_path, capsys):
     first = {r["hex"] for r in rows if r["file"].endswith("img0.png")}
     second = {r["hex"] for r in rows if r["file"].endswith("img1.png")}
     assert first != second
-    assert not (out / "palette.json").exists()
+    assert not (out / "model.json").exists()
 
 
 def test_resume_skips_images_already_written(folder, tmp_path, capsys):
@@ -391,7 +401,7 @@ def test_batch_on_a_real_cluster_matches_the_in_process_run(folder, tmp_path, da
     for name in ("areas.csv", "errors.csv"):
         assert (remote / name).read_text() == (here / name).read_text()
     assert_same_palette(
-        *(Palette.from_json((o / "palette.json").read_text()) for o in (remote, here))
+        *(Palette.from_json((o / "model.json").read_text()) for o in (remote, here))
     )
     for name in ("segmented/img0.png", "labels/img5.png"):
         assert (remote / name).read_bytes() == (here / name).read_bytes()
@@ -594,7 +604,7 @@ def test_geotiff_uploads_as_bytes_give_label_geotiffs(geo_folder, tmp_path):
     # Thumbnails: the painted colours as written, not stretched for display.
     painted = read_segmented(result.rows[1].outputs["segmented"])
     assert painted.shape == (30, 40, 3)
-    colors = {tuple(c) for c in result.palette.palette.tolist()}
+    colors = {tuple(c) for c in result.palette.cluster_colors.tolist()}
     assert {tuple(c) for c in painted[10:].reshape(-1, 3).tolist()} <= colors
 
 
@@ -609,7 +619,7 @@ def test_an_all_transparent_image_is_an_error_row(tmp_path):
 
 
 def test_kseg_apply_maps_a_new_uint16_tile_with_the_kept_band_mapping(tmp_path):
-    """batch writes the collection's band mapping into palette.json; apply uses it, so a new
+    """batch writes the collection's band mapping into model.json; apply uses it, so a new
     tile's areas are those of apply_palette with the kept palette (not a stretch of its own)."""
     rng = np.random.default_rng(4)
     tiles = tmp_path / "tiles"
@@ -620,11 +630,11 @@ def test_kseg_apply_maps_a_new_uint16_tile_with_the_kept_band_mapping(tmp_path):
     new = write_tif(tmp_path / "new.tif", rng.integers(300, 4000, (3, 16, 20)).astype(np.uint16))
     out = tmp_path / "out"
     assert main(["batch", str(tiles), "-k", "4", "-o", str(out), "--workers", "0", "-q"]) == 0
-    text = (out / "palette.json").read_text()
-    mapping = json.loads(text)["band_mapping"]
+    text = (out / "model.json").read_text()
+    mapping = json.loads(text)["fit"]["band_mapping"]
     assert mapping["dtype"] == "uint16" and mapping["bands"] == [0, 1, 2]
     applied = tmp_path / "applied"
-    args = ["apply", str(out / "palette.json"), str(new), "-o", str(applied), "--workers", "0"]
+    args = ["apply", str(out / "model.json"), str(new), "-o", str(applied), "--workers", "0"]
     assert main([*args, "-q"]) == 0
     pixels = [int(r["pixels"]) for r in read_csv(applied / "areas.csv")]
     kept = Palette.from_json(text)

@@ -65,14 +65,15 @@ def test_segment_writes_every_output(image_file, photo, tmp_path, capsys):
 
     lines = capsys.readouterr().out.splitlines()
     table = lines[1 : 2 + expected.k]
-    assert table[0].split() == ["cluster", "colour", "share", "pixels"]
+    assert table[0].split() == ["class", "name", "colour", "share", "pixels"]
     for i, line in enumerate(table[1:]):
-        assert line.split()[:2] == [str(i), expected.hex_colors[i]]
-        assert line.split()[3] == f"{expected.counts[i]:,}"
+        assert line.split()[:4] == [str(i), "cluster", str(i), expected.hex_colors[i]]
+        assert line.split()[5] == f"{expected.counts[i]:,}"
     assert len({line.index("#") for line in table[1:]}) == 1  # the colour column is aligned
     summary = lines[2 + expected.k]
     assert f"WCSS {export.compact_number(expected.wcss)}," in summary
-    assert f"{expected.n_iter} iterations" in summary
+    noun = "iteration" if expected.n_iter == 1 else "iterations"
+    assert f"{expected.n_iter} {noun}" in summary
     assert f"{expected.n_colors:,} distinct colours" in summary
 
 
@@ -82,7 +83,14 @@ def test_segment_default_output_folder_and_quiet(image_file, tmp_path, monkeypat
     names = sorted(p.name for p in (tmp_path / "flower_k2").iterdir())
     masks = sorted(p.name for p in (tmp_path / "flower_k2" / "masks").iterdir())
     assert [name[:8] for name in masks] == ["mask_00_", "mask_01_"]
-    assert names == ["areas.csv", "labels.png", "masks", "recipe.json", "segmented.png"]
+    assert names == [
+        "areas.csv",
+        "labels.png",
+        "masks",
+        "model.json",
+        "recipe.json",
+        "segmented.png",
+    ]
     assert capsys.readouterr() == ("", "")
 
 

@@ -61,23 +61,23 @@ def test_kseg_segment_geotiff_writes_gis_outputs(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "EPSG:32632" in printed and "area (ha)" in printed and "NDVI" in printed
-    labels = out / "sample_scene_labels.tif"
+    labels = out / "labels.tif"
     with rasterio.open(labels) as src, rasterio.open(SAMPLE_RASTER) as scene:
         assert src.crs == scene.crs and src.transform == scene.transform
         assert src.nodata == LABEL_NODATA and src.count == 1 and src.dtypes[0] == "uint8"
         band = src.read(1)
         np.testing.assert_array_equal(band == LABEL_NODATA, scene.dataset_mask() == 0)
         assert len(src.colormap(1)) == 256
-    rows = list(csv.DictReader((out / "sample_scene_areas.csv").read_text().splitlines()))
+    rows = list(csv.DictReader((out / "areas.csv").read_text().splitlines()))
     assert len(rows) == 4
     total_ha = sum(float(r["area_ha"]) for r in rows)
     n_valid = int((band != LABEL_NODATA).sum())
     # On the ellipsoid: within UTM's scale factor (0.1-0.2 %) of the plane's 100 m² a pixel.
     assert total_ha == pytest.approx(n_valid * 100 / 10_000, rel=2e-3)
     assert total_ha != pytest.approx(n_valid * 100 / 10_000, rel=1e-5)
-    collection = json.loads((out / "sample_scene_classes.geojson").read_text())
+    collection = json.loads((out / "classes.geojson").read_text())
     assert collection["features"]
-    assert (out / "sample_scene_segmented.tif").exists()
+    assert (out / "segmented.tif").exists()
 
 
 def test_kseg_segment_geotiff_band_errors(tmp_path, capsys):
@@ -87,7 +87,7 @@ def test_kseg_segment_geotiff_band_errors(tmp_path, capsys):
     code = main(["segment", str(SAMPLE_RASTER), "-k", "3", "--bands", "3,4", "--no-polygons",
                  "-q", "-o", str(tmp_path / "b")])  # fmt: skip
     assert code == 0
-    assert not (tmp_path / "b" / "sample_scene_classes.geojson").exists()
+    assert not (tmp_path / "b" / "classes.geojson").exists()
 
 
 def test_kseg_segment_photo_leaves_transparent_pixels_out(tmp_path, capsys):
@@ -138,7 +138,7 @@ def test_kseg_segment_geotiff_window_and_reduced_read(tmp_path, capsys):
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "100,100,50,60",
                  "--no-polygons", "-q", "-o", str(out)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    with rasterio.open(out / "sample_scene_labels.tif") as src, rasterio.open(SAMPLE_RASTER) as s:
+    with rasterio.open(out / "labels.tif") as src, rasterio.open(SAMPLE_RASTER) as s:
         assert (src.height, src.width) == (50, 60)
         assert (
             src.transform.c == s.transform.c + 100 * 10 and src.transform.f == s.transform.f - 1000

@@ -71,7 +71,7 @@ def test_several_uploads_with_a_bad_one(images):
     areas = at.dataframe[1].value
     assert len(areas) == 3 * controls.DEFAULT_K
     assert list(areas["hex"][: controls.DEFAULT_K]) == expected.hex_colors
-    flower = core.apply_palette(images["flower.png"], expected)
+    flower = core.apply(expected, images["flower.png"])
     assert list(areas["pixels"][: controls.DEFAULT_K]) == flower.counts.tolist()
     assert "area_m2" not in areas.columns
     chart = at.get("plotly_chart")[0]
@@ -132,7 +132,7 @@ def test_a_kept_palette_is_applied(images):
     assert at.number_input(key="coll_k").disabled
     assert "kept palette" in at.subheader[0].value
     areas = at.dataframe[0].value
-    assert list(areas["pixels"]) == core.apply_palette(images["china.png"], kept).counts.tolist()
+    assert list(areas["pixels"]) == core.apply(kept, images["china.png"]).counts.tolist()
 
 
 def test_a_file_that_is_not_a_palette_is_refused(images):
@@ -190,7 +190,7 @@ def test_settings_come_from_the_address_and_shares_are_percentages(images):
     assert at.subheader[0].value.startswith("Shared palette (k = 3, OKLab)")
     areas = at.dataframe[0].value
     expected = core.fit_collection(list(images.values()), 3, color_space="oklab")
-    flower = core.apply_palette(images["flower.png"], expected)
+    flower = core.apply(expected, images["flower.png"])
     np.testing.assert_allclose(areas["share"][:3], 100 * flower.shares, atol=1e-4)
     at.number_input(key="coll_k").set_value(4).run()
     assert at.query_params["coll_k"] == "4"

@@ -12,6 +12,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
+import core
 from core.engine.kmeans_nd import kmeans_features
 from core.errors import ImageError
 from core.features.bands import raster_features
@@ -124,8 +125,11 @@ def test_outputs_written_and_read_back(tmp_path):
     files = seg.write(tmp_path / "out", "scene", polygon_min_pixels=4)
     assert [f.name for f in files] == [
         "scene_labels.tif",
+        "scene_labels.tif.aux.xml",
+        "scene_labels.qml",
         "scene_segmented.tif",
         "scene_areas.csv",
+        "scene_model.json",
         "scene_classes.geojson",
         "scene_classes.gpkg",
         "scene_stats.csv",
@@ -137,16 +141,29 @@ def test_outputs_written_and_read_back(tmp_path):
         np.testing.assert_array_equal(band[:5], LABEL_NODATA)
         np.testing.assert_array_equal(band[5:], seg.labels[5:])
         assert src.colormap(1)[0][:3] == tuple(seg.palette[0])
-    with rasterio.open(files[1]) as src:
+    by_name = {f.name: f for f in files}
+    with rasterio.open(by_name["scene_segmented.tif"]) as src:
         assert src.count == 4 and src.read(4)[:5].max() == 0
-    rows = list(csv.DictReader(io.StringIO(files[2].read_text())))
+    rows = list(csv.DictReader(io.StringIO(by_name["scene_areas.csv"].read_text())))
     assert [int(r["pixels"]) for r in rows] == seg.counts.tolist()
     # A 10 m UTM grid: on the ellipsoid, within the projection's scale factor of 100 m².
     assert float(rows[0]["area_ha"]) == pytest.approx(seg.counts[0] * 100 / 10_000, rel=2e-3)
     assert {r["area_basis"] for r in rows} == {"ellipsoid"}
-    collection = json.loads(files[3].read_text())
+    collection = json.loads(by_name["scene_classes.geojson"].read_text())
     assert collection["type"] == "FeatureCollection" and collection["features"]
     assert {f["properties"]["class"] for f in collection["features"]} <= set(range(4))
+    assert {f["properties"]["name"] for f in collection["features"]} <= set(seg.names)
+    assert core.ClassModel.load(by_name["scene_model.json"]) == seg.model
+    # Without a stem: the names kseg segment writes.
+    plain = seg.write(tmp_path / "plain", polygons=False)
+    assert [f.name for f in plain][:6] == [
+        "labels.tif",
+        "labels.tif.aux.xml",
+        "labels.qml",
+        "segmented.tif",
+        "areas.csv",
+        "model.json",
+    ]
 
 
 def test_cleaned_sieves_and_keeps_totals():

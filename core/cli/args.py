@@ -22,6 +22,7 @@ __all__ = [
     "k_list",
     "non_negative_int",
     "output_path",
+    "plural",
     "positive_float",
     "positive_float_seconds",
     "positive_int",
@@ -179,3 +180,14 @@ def positive_float_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
     return value
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 iteration"``, ``"2 iterations"``: a count with its noun in agreement.
+
+    Examples
+    --------
+    >>> plural(1, "iteration"), plural(3, "iteration")
+    ('1 iteration', '3 iterations')
+    """
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -1,9 +1,10 @@
-"""``kseg batch`` and ``kseg apply``: a collection of images, one palette, a table of areas.
+"""``kseg batch`` and ``kseg apply``: a collection of images, one model, a table of areas.
 
 The command-line side of :mod:`core.collection`: find the input files, start (or connect to)
 a Dask cluster, run :func:`core.collection.segment_collection` with a progress bar, and write
-``areas.csv``, ``palette.json``, ``errors.csv`` (only when some files failed) and
+``areas.csv``, ``model.json``, ``errors.csv`` (only when some files failed) and
 ``summary.json`` into the output folder. Ctrl-C writes what is done before stopping.
+``kseg apply`` of one image, or of a band model, is :mod:`core.cli.classes`'s.
 
 Exit status: 0 when at least one image was segmented (a ``kseg: warning:`` line counts the
 files that failed); 2 when nothing could be read or the options are wrong.
@@ -37,7 +38,7 @@ from core.validation import LIMITS
 if TYPE_CHECKING:
     from distributed import Client
 
-    from core.collection import CollectionResult, ImageResult, Palette
+    from core.collection import CollectionModel, CollectionResult, ImageResult
 
 __all__ = ["IMAGE_SUFFIXES", "add_parsers", "find_inputs"]
 
@@ -72,9 +73,10 @@ _LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 
 _BATCH_EPILOG = """\
 files written to OUTPUT:
-  areas.csv            file, cluster, hex, pixels, share (area_m2, area_ha with --pixel-size,
-                       or from the CRS and transform of georeferenced GeoTIFFs)
-  palette.json         the shared palette; reuse it with 'kseg apply' or --palette
+  areas.csv            file, class, name, hex, pixels, share (area_m2, area_ha, area_basis
+                       with --pixel-size, or from the CRS and transform of GeoTIFFs)
+  model.json           the shared model; name its classes with 'kseg classes', reuse it
+                       with 'kseg apply' or --palette
   errors.csv           file, error — only when some files could not be read
   summary.json         parameters, counts and timings of the run
   segmented/NAME.png   each image painted with the palette's colours
@@ -91,13 +93,21 @@ examples:
   kseg batch 'scans/*.png' -k 4 --pixel-size 10 -o out/   areas in m² and ha
   kseg batch tiles/*.tif -k 6 --polygons -o out/    GeoTIFF tiles: areas from the CRS
   kseg batch files.txt -k 6 --scheduler tcp://head:8786 -o /shared/out/
-  kseg batch photos/ -r --palette kept.json -o out/ apply a kept palette, no fit
+  kseg batch photos/ -r --palette model.json -o out/ apply a kept model, no fit
   kseg batch photos/ -k 6 --resume -o out/          skip images already written
 """
 
 _APPLY_EPILOG = """\
+MODEL is any model.json kseg writes (kseg segment, kseg batch, kseg classes, the
+dashboard) or a palette.json of an earlier kseg. One image gives kseg segment's files in
+OUTPUT (labels, segmented, areas.csv, model.json, recipe.json); several give kseg batch's
+(labels/, segmented/, one areas.csv with a file column, model.json). A model of a
+GeoTIFF's bands and indices is applied with its own fitted scaling.
+
 examples:
-  kseg apply out/palette.json new/*.jpg -o new_out/
+  kseg apply out/model.json new.jpg -o new_out/
+  kseg apply named.json scene2.tif -o scene2/
+  kseg apply out/model.json new/*.jpg -o new_out/
 """
 
 
@@ -199,7 +209,7 @@ def add_parsers(commands: Any) -> None:
         type=Path,
         default=None,
         metavar="PALETTE_JSON",
-        help="apply this kept palette instead of fitting one (no -k needed)",
+        help="apply this kept model.json (or palette.json) instead of fitting one (no -k needed)",
     )
     batch.add_argument(
         "--per-image",
@@ -211,13 +221,13 @@ def add_parsers(commands: Any) -> None:
 
     apply = commands.add_parser(
         "apply",
-        help="label images with a kept palette.json",
-        description="Label every IMAGE with the clusters of a kept PALETTE_JSON (written by\n"
-        "'kseg batch' or the dashboard): each pixel goes to its nearest centre, no refit.",
+        help="classify images with a kept model.json",
+        description="Classify every IMAGE with a kept MODEL (a model.json written by kseg):\n"
+        "each pixel goes to its nearest fitted centre, then to that centre's class; no refit.",
         epilog=_APPLY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    apply.add_argument("palette", type=Path, metavar="PALETTE_JSON", help="the kept palette")
+    apply.add_argument("palette", type=Path, metavar="MODEL", help="the kept model.json")
     apply.add_argument(
         "inputs",
         nargs="+",
@@ -445,10 +455,10 @@ class _Progress:
 def run_batch(args: argparse.Namespace) -> None:
     """``kseg batch``: validate options, run the collection, write the tables."""
 
-    kept: Palette | None = None
+    kept: CollectionModel | None = None
     if args.palette is not None:
         if args.k is not None or args.per_image:
-            raise _Usage("--palette applies a kept palette: leave out -k and --per-image.")
+            raise _Usage("--palette applies a kept model: leave out -k and --per-image.")
         kept = _read_palette(args.palette)
     elif args.k is None:
         raise _Usage("Give the number of clusters with -k (or a kept palette with --palette).")
@@ -456,26 +466,48 @@ def run_batch(args: argparse.Namespace) -> None:
 
 
 def run_apply(args: argparse.Namespace) -> None:
-    """``kseg apply PALETTE IMAGE...``: label images with a kept palette."""
-    _run(args, _read_palette(args.palette))
+    """``kseg apply MODEL IMAGE...``: classify images with a kept model.
+
+    One image: :func:`core.cli.classes.apply_one` (segment's layout). A band model on
+    several inputs: :func:`core.cli.classes.apply_each`. A colour model on several inputs
+    (or on a GeoTIFF): the collection run (batch's layout, Dask, resume).
+    """
+    from core.cli import classes
+    from core.collection import CollectionModel
+    from core.inputs.raster import is_georeferenced
+
+    model = classes.read_model(args.palette)  # before anything is written
+    files = find_inputs(args.inputs, recursive=args.recursive)
+    single = len(args.inputs) == 1 and len(files) == 1 and Path(files[0]).is_file()
+    if single and (model.features.kind != "color" or not is_georeferenced(files[0])):
+        classes.apply_one(model, files[0], args.output, model_path=args.palette, quiet=args.quiet)
+    elif model.features.kind != "color":
+        classes.apply_each(
+            model,
+            files,
+            args.output,
+            pixel_size=args.pixel_size,
+            polygons=args.polygons,
+            quiet=args.quiet,
+        )
+    else:
+        _run(args, CollectionModel.from_model(model))
 
 
-def _read_palette(path: Path) -> Palette:
-    from core.collection import Palette
+def _read_palette(path: Path) -> CollectionModel:
+    from core.cli.classes import read_model
+    from core.collection import CollectionModel
 
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise _Usage(f"The palette file '{path}' was not found. Check the path.") from None
-    except OSError as e:
-        raise _Usage(f"The palette file '{path}' could not be read ({e.strerror}).") from None
-    try:
-        return Palette.from_json(text)
-    except ValueError as e:
-        raise _Usage(f"'{path}': {e}") from None
+    model = read_model(path)
+    if model.features.kind != "color":
+        raise _Usage(
+            f"'{path}' is a model of {model.features.describe()}, not colours: apply it with "
+            f"'kseg apply {path} INPUT... -o OUTPUT'."
+        )
+    return CollectionModel.from_model(model)
 
 
-def _run(args: argparse.Namespace, kept: Palette | None) -> None:
+def _run(args: argparse.Namespace, kept: CollectionModel | None) -> None:
     from core.collection import segment_collection
 
     if getattr(args, "tol", 0.0) < 0:
@@ -582,7 +614,7 @@ def _run(args: argparse.Namespace, kept: Palette | None) -> None:
 
                 remember_fit(out, result.palette, files)
             else:
-                _write_file(out / "palette.json", result.palette.to_json())
+                _write_file(out / "model.json", result.palette.to_json() + "\n")
         _write_summary(
             out,
             args,
@@ -730,7 +762,8 @@ def _write_summary(
         else {
             **palette.params,
             "hex": palette.hex_colors,
-            "inertia": palette.inertia,
+            "names": list(palette.class_names),
+            "wcss": palette.wcss,
             "n_colors": palette.n_colors,
             "n_iter": palette.n_iter,
         },

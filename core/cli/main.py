@@ -30,8 +30,10 @@ from core.cli.args import (
     add_image_options,
     k_list,
     output_path,
+    plural,
     positive_int,
 )
+from core.cli.outputs import describe_os_error, listing
 from core.cli.raster import (
     add_mask_options,
     add_raster_options,
@@ -62,21 +64,28 @@ examples:
                                                    segment a 1 MP copy; outputs at 1 MP
   kseg elbow photo.jpg --k-max 12                  WCSS per k and a suggested k
   kseg sweep photo.jpg --ks 2,4,8 -o sweep.gif     one captioned frame per k
-  kseg batch tiles/ -k 6 -o out/                   one palette over many images, areas.csv
-  kseg apply out/palette.json new/*.jpg -o new/    label images with a kept palette
+  kseg batch tiles/ -k 6 -o out/                   one model over many images, areas.csv
+  kseg classes out/model.json --group water=0,3 --drop 5 -o named.json
+                                                   name, merge and drop classes
+  kseg apply named.json new/*.jpg -o new/          classify images with a kept model
   kseg segment scene.tif -k 5 -o out/              a GeoTIFF: label and RGB GeoTIFFs,
                                                    class areas (m², ha), GeoJSON polygons
 """
 
 _SEGMENT_EPILOG = """\
 files written to OUTPUT:
+  labels.png           indexed PNG: pixel value = cluster, PNG palette = cluster colours
   segmented.png        every pixel painted with its cluster's mean colour
-  mask_00_rrggbb.png …  one black-and-white mask per cluster, largest cluster first
-                       (rrggbb: its palette colour; the dashboard's ZIP uses the same names)
-  palette.csv          cluster, hex, r, g, b, pixels, share
+  areas.csv            class, name, hex, pixels, share
+  model.json           the fitted clusters as a class model: name, merge and drop them
+                       with 'kseg classes', reapply them with 'kseg apply'
   recipe.json          parameters, result summary and the command that reproduces it
-  (for a georeferenced TIFF instead: <name>_labels.tif, <name>_segmented.tif,
-   <name>_areas.csv and <name>_classes.geojson; see "georeferenced rasters" above)
+  masks/mask_00_rrggbb.png …  one black-and-white mask per cluster, largest first
+                       (rrggbb: its palette colour; the dashboard's ZIP uses the same names)
+  a georeferenced TIFF gets the same names, as GeoTIFFs in its CRS and transform:
+  labels.tif (+ labels.tif.aux.xml, labels.qml: class names for GDAL and QGIS),
+  segmented.tif, areas.csv (with area_m2, area_ha), model.json (its bands, indices
+  and scaling), recipe.json, classes.geojson, classes.gpkg, stats.csv
 
 examples:
   kseg segment photo.jpg -k 6
@@ -270,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli.batch import add_parsers
 
     add_parsers(commands)
+    # Models: `kseg classes` lives in core.cli.classes.
+    from core.cli import classes
+
+    classes.add_parsers(commands)
     return parser
 
 
@@ -331,9 +344,7 @@ def _one_line(text: str) -> str:
 
 
 def _describe_os_error(error: OSError, advice: str) -> str:
-    reason = error.strerror or str(error) or type(error).__name__
-    where = f" '{error.filename}'" if error.filename else ""
-    return f"Could not use{where}: {reason}. {advice}"
+    return describe_os_error(error, advice)
 
 
 def _load(args: argparse.Namespace) -> tuple[LoadedImage, np.ndarray]:
@@ -400,67 +411,33 @@ def _run_segment(args: argparse.Namespace) -> None:
         "" if result.converged else f" (not converged; raise --max-iter above {args.max_iter})"
     )
     print(
-        f"WCSS {export.compact_number(result.wcss)}, {result.n_iter} iterations{converged}, "
+        f"WCSS {export.compact_number(result.wcss)}, "
+        f"{plural(result.n_iter, 'iteration')}{converged}, "
         f"{result.n_colors:,} distinct colours, {time.perf_counter() - started:.2f} s"
     )
-    print(f"wrote {len(written)} files to {out}: {_listing(written)}")
+    print(f"wrote {len(written)} files to {out}: {listing(written)}")
 
 
 def _write_outputs(
     result: Segmentation, out: Path, *, image_name: str, args: argparse.Namespace
 ) -> list[str]:
     """Write a photo's outputs (the README's "Outputs" table); the names written."""
-    from core.formats import tables
-    from core.formats.files import write_atomic
+    from core.cli.outputs import photo_files, write_files
     from core.outputs import export
 
-    files: dict[str, bytes] = {
-        "labels.png": export.labels_png(result),
-        "segmented.png": export.segmented_png(result),
-        "areas.csv": tables.areas_csv(
-            tables.area_rows(result.counts.tolist(), result.hex_colors)
-        ).encode("utf-8"),
-    }
     recipe = export.recipe_json(
         result, image_name=image_name, downscale_to=args.downscale_to, mask=mask_options(args)
     )
-    files["recipe.json"] = recipe.encode("utf-8")
-    for i in range(result.k):
-        files[f"masks/{export.mask_file_name(result, i)}"] = export.mask_png(result, i)
-    try:
-        (out / "masks").mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            write_atomic(out / name, data)
-    except OSError as e:
-        raise Failure(
-            _describe_os_error(e, f"Choose another output folder with -o (was '{out}').")
-        ) from e
-    return list(files)
-
-
-def _listing(names: list[str]) -> str:
-    """``labels.png, segmented.png, areas.csv, recipe.json, masks/ (6)``: folders counted."""
-    top = [n for n in names if "/" not in n]
-    folders: dict[str, int] = {}
-    for n in names:
-        if "/" in n:
-            folders[n.split("/")[0]] = folders.get(n.split("/")[0], 0) + 1
-    return ", ".join([*top, *(f"{f}/ ({c})" for f, c in folders.items())])
+    return write_files(out, photo_files(result, recipe))
 
 
 def _palette_table(result: Segmentation) -> str:
-    from core.outputs.export import palette_rows
+    from core.cli.outputs import class_table
+    from core.formats.tables import area_rows
+    from core.outputs.export import class_names
 
-    rows = [
-        (str(row["cluster"]), row["hex"], f"{100 * row['share']:.1f}%", f"{row['pixels']:,}")
-        for row in palette_rows(result)
-    ]
-    header = ("cluster", "colour", "share", "pixels")
-    widths = [max(len(cells[c]) for cells in [header, *rows]) for c in range(len(header))]
-    align = (str.rjust, str.ljust, str.rjust, str.rjust)
-    return "\n".join(
-        "  ".join(a(cell, w) for a, cell, w in zip(align, cells, widths, strict=True)).rstrip()
-        for cells in [header, *rows]
+    return class_table(
+        area_rows(result.counts.tolist(), result.hex_colors, names=class_names(result))
     )
 
 
@@ -472,6 +449,11 @@ def _run_elbow(args: argparse.Namespace) -> None:
         raise Failure(
             f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max}). "
             "Swap them or widen the range."
+        )
+    if args.k_max > LIMITS["k_max"]:  # before the range is built: one line, in CLI words
+        raise Failure(
+            f"k={args.k_max} is over the limit of {LIMITS['k_max']} for an elbow curve; "
+            f"give --k-max {LIMITS['k_max']} or less."
         )
     loaded, rgb = _load(args)
     started = time.perf_counter()

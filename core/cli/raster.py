@@ -7,11 +7,15 @@ GIS user opens on top of the scene::
     kseg segment scene.tif -k 5 -o out/
     kseg segment scene.tif -k 5 --bands red,nir --indices ndvi --sieve 20 -o out/
 
-    out/scene_labels.tif       uint8 classes, same CRS and transform, no-data 255, colour table
-    out/scene_segmented.tif    the classes in their mean display colours (RGBA GeoTIFF)
-    out/scene_areas.csv        class, colour, pixels, share, m², ha
-    out/scene_classes.geojson  polygons per class (WGS 84; regions under 9 px sieved first),
-                               unless --no-polygons
+    out/labels.tif         uint8 classes, same CRS and transform, no-data 255, colour table
+                           (labels.tif.aux.xml: class names for GDAL; labels.qml: QGIS style)
+    out/segmented.tif      the classes in their mean display colours (RGBA GeoTIFF)
+    out/areas.csv          class, name, hex, pixels, share, area_m2, area_ha, area_basis
+    out/model.json         bands, indices, fitted scaling and centres: 'kseg apply' it
+    out/recipe.json        parameters, classes and the command
+    out/classes.geojson    polygons per class (WGS 84; regions under 9 px sieved first),
+    out/classes.gpkg       and in the scene's CRS, unless --no-polygons
+    out/stats.csv          mean and standard deviation of every band per class
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from core.cli.args import non_negative_int
+from core.cli.args import non_negative_int, plural
+from core.cli.outputs import class_table, raster_recipe, write_raster
 
 __all__ = [
     "POLYGON_MIN_PIXELS",
@@ -229,9 +234,10 @@ def run_segment_raster(args: argparse.Namespace) -> None:
         seg = seg.cleaned(min_pixels=max(args.sieve, 1), majority_size=max(args.majority, 1))
     out = args.output if args.output is not None else Path(f"{path.stem}_k{args.k}")
     # Polygons of single pixels would make the GeoJSON huge: sieve them first.
-    files = seg.write(
+    files = write_raster(
+        seg,
         out,
-        path.stem,
+        recipe=raster_recipe(seg, image_name=path.name, command=_command(args)),
         polygons=not args.no_polygons,
         polygon_min_pixels=max(args.sieve, POLYGON_MIN_PIXELS),
     )
@@ -246,27 +252,36 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     )
     print(_area_table(seg))
     print(
-        f"WCSS {seg.wcss:.6g}, {seg.n_iter} iterations on every pixel"
+        f"WCSS {seg.wcss:.6g}, {plural(seg.n_iter, 'iteration')} on every pixel"
         f"{'; ' + seg.cleanup if seg.cleanup else ''}, {seg.elapsed:.2f} s"
     )
-    print(f"wrote {len(files)} files to {out}: {', '.join(f.name for f in files)}")
+    print(f"wrote {len(files)} files to {out}: {', '.join(files)}")
 
 
 def _area_table(seg: Any) -> str:
-    header = ("class", "colour", "share", "pixels", "area (ha)")
-    rows = [
-        (
-            str(row["class"]),
-            row["hex"],
-            f"{100 * row['share']:.1f}%",
-            f"{row['pixels']:,}",
-            "-" if row.get("area_ha") is None else f"{row['area_ha']:,.2f}",
-        )
-        for row in seg.area_table()
-    ]
-    widths = [max(len(cells[c]) for cells in [header, *rows]) for c in range(len(header))]
-    align = (str.rjust, str.ljust, str.rjust, str.rjust, str.rjust)
-    return "\n".join(
-        "  ".join(a(cell, w) for a, cell, w in zip(align, cells, widths, strict=True)).rstrip()
-        for cells in [header, *rows]
-    )
+    return class_table(seg.area_table(), areas=seg.areas_m2 is not None)
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The ``kseg segment`` command that reproduces a raster result."""
+    import shlex
+
+    command = ["kseg", "segment", Path(args.image).name, "-k", str(args.k)]
+    command += ["--seed", "random" if args.seed is None else str(args.seed)]
+    command += ["--n-init", str(args.n_init), "--max-iter", str(args.max_iter)]
+    command += ["--tol", str(args.tol)]
+    for flag in ("bands", "indices", "rgb", "window", "fit_pixels"):
+        value = getattr(args, flag, None)
+        if value:
+            command += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.sieve > 1:
+        command += ["--sieve", str(args.sieve)]
+    if args.majority > 1:
+        command += ["--majority", str(args.majority)]
+    if args.no_polygons:
+        command.append("--no-polygons")
+    if args.mask is not None:
+        command += ["--mask", args.mask.name]
+    if not args.ignore_transparent:
+        command.append("--no-ignore-transparent")
+    return shlex.join(command)

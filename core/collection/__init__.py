@@ -8,7 +8,8 @@ pixel of every image. A collection run is therefore a map → reduce → fit →
    histogram: colour ids and counts);
 2. **reduce** — sum the histograms in a tree (dense 2**24 accumulator per merge);
 3. **fit** — one weighted k-means on the summed distinct colours (≤ 16.7 M, whatever the
-   number of images), clusters numbered by collection-wide size: a :class:`Palette`;
+   number of images), clusters numbered by collection-wide size: a :class:`CollectionModel`
+   (a :class:`core.ClassModel` with the fit's record);
 4. **map** — label each image with the palette's centres, write its outputs, return a small
    row of pixels per cluster (:class:`ImageResult`).
 
@@ -23,7 +24,7 @@ or duplicated.
    processes that re-import your script. Call it under ``if __name__ == "__main__":``;
    :func:`local_client` refuses to start from a spawned child with a message saying so.
 
-The package, by job: :mod:`~core.collection.palette` (the fitted palette and its JSON),
+The package, by job: :mod:`~core.collection.palette` (the fitted model and its JSON),
 :mod:`~core.collection.sources` (where images come from), :mod:`~core.collection.histograms`
 and :mod:`~core.collection.bands` (the map and reduce steps), :mod:`~core.collection.fit`,
 :mod:`~core.collection.label`, :mod:`~core.collection.results`,
@@ -31,11 +32,13 @@ and :mod:`~core.collection.bands` (the map and reduce steps), :mod:`~core.collec
 (the resumable run).
 """
 
+from typing import TYPE_CHECKING
+
 from core.collection.executors import local_client
 from core.collection.fit import collection_histogram, fit_collection
 from core.collection.histograms import merge_histograms
 from core.collection.label import apply_palette, read_segmented
-from core.collection.palette import BandMapping, Palette
+from core.collection.palette import BandMapping, CollectionModel
 from core.collection.results import (
     CollectionResult,
     ImageResult,
@@ -51,9 +54,9 @@ from core.collection.sources import ZIP_IMAGE_SUFFIXES, images_from_zip, raster_
 __all__ = [
     "ZIP_IMAGE_SUFFIXES",
     "BandMapping",
+    "CollectionModel",
     "CollectionResult",
     "ImageResult",
-    "Palette",
     "apply_palette",
     "area_records",
     "areas_csv",
@@ -70,3 +73,16 @@ __all__ = [
     "segment_collection",
     "shares_figure",
 ]
+
+if TYPE_CHECKING:
+    Palette = CollectionModel
+
+
+def __getattr__(name: str) -> object:
+    # core.Palette (before 0.2.0): the collection's model, now a core.ClassModel.
+    if name == "Palette":
+        from core.deprecation import warn_deprecated
+
+        warn_deprecated("core.Palette", "core.ClassModel (fit_collection returns one)")
+        return CollectionModel
+    raise AttributeError(f"module 'core.collection' has no attribute {name!r}")

@@ -15,6 +15,7 @@ from core.engine.engines import fit_colors
 from core.errors import ImageError
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, ids_to_colors
+from core.results.classmodel import FeatureSpec
 from core.validation import (
     DEFAULT_COLOR_SPACE,
     DEFAULT_N_INIT,
@@ -29,17 +30,19 @@ from core.collection.bands import band_mapping
 from core.collection.executors import InProcess, OnDask, make_executor
 from core.collection.histograms import FAN_IN, Histogram, chunk_histogram, merge_histograms
 from core.collection.label import check_palette_size
-from core.collection.palette import BandMapping, Palette
+from core.collection.palette import BandMapping, CollectionModel
 from core.collection.settings import N_IDS, UNKNOWN, FitSettings, Progress, check_fit_params
 from core.collection.sources import ImageInfo, Source, as_sources
 
 
-def _palette_from_histogram(total: Histogram, params: FitSettings) -> Palette:
+def _palette_from_histogram(total: Histogram, params: FitSettings) -> CollectionModel:
     """Fit step: exact weighted k-means on the summed histogram (prior validation assumed)."""
     return _fit_histogram(total, params, with_lookup=False)[0]
 
 
-def _fit_with_lookup(total: Histogram, params: FitSettings) -> tuple[Palette, np.ndarray | None]:
+def _fit_with_lookup(
+    total: Histogram, params: FitSettings
+) -> tuple[CollectionModel, np.ndarray | None]:
     """Fit step, plus the colour id -> cluster table of every colour of the collection."""
     return _fit_histogram(total, params, with_lookup=True)
 
@@ -50,7 +53,7 @@ def _item(pair: tuple[Any, ...], i: int) -> Any:
 
 def _fit_histogram(
     total: Histogram, params: FitSettings, *, with_lookup: bool
-) -> tuple[Palette, np.ndarray | None]:
+) -> tuple[CollectionModel, np.ndarray | None]:
     ids = total.ids.astype(np.int64)
     colors = ids_to_colors(ids)
     counts = total.counts.astype(np.int64)
@@ -70,18 +73,19 @@ def _fit_histogram(
     means = np.zeros((k, 3), dtype=np.uint8)
     means[filled] = np.rint(sums[order][filled] / cluster_counts[filled, None]).astype(np.uint8)
     n_pixels = int(counts.sum())
-    palette = Palette(
+    palette = CollectionModel(
+        features=FeatureSpec("color", params.color_space),
         centers=np.asarray(fit.centers, dtype=np.float64)[order],
-        palette=means,
+        cluster_colors=means,
         counts=cluster_counts,
-        fractions=cluster_counts / n_pixels,
-        inertia=float(fit.wcss),
+        shares=cluster_counts / n_pixels,
+        wcss=float(fit.wcss),
         n_iter=int(fit.n_iter),
         converged=bool(fit.converged),
         n_colors=int(ids.shape[0]),
         n_images=sum(1 for info in total.infos if info.error is None),
         n_pixels=n_pixels,
-        **vars(params),
+        **{key: value for key, value in vars(params).items() if key not in ("k", "color_space")},
     )
     lookup = None
     if with_lookup and k < UNKNOWN:
@@ -115,7 +119,7 @@ def fit_palette(
     progress: Progress | None,
     *,
     with_lookup: bool = False,
-) -> tuple[Palette | None, dict[int, ImageInfo], Any]:
+) -> tuple[CollectionModel | None, dict[int, ImageInfo], Any]:
     """Histograms (map), a streaming tree of merges (reduce), one fit; infos per image,
     and (a future of) the colour -> cluster table when asked."""
     worker = executor.fit_worker(functools.partial(warm_up, params))
@@ -219,15 +223,15 @@ def fit_collection(
     errors: Literal["raise", "skip"] = "raise",
     client: Client | None = None,
     progress: Progress | None = None,
-) -> Palette:
-    """Fit one k-means palette on every pixel of every image of a collection, exactly.
+) -> CollectionModel:
+    """Fit one k-means model on every pixel of every image of a collection, exactly.
 
     The images' colour histograms are summed and k-means runs on the distinct colours of
     the collection weighted by their counts — the same as k-means on all pixels at once.
     GeoTIFFs are clustered on colours that mean the same in every tile
     (:func:`raster_rgb`): 8-bit ones as they are, deeper ones (uint16, int16, float) through
     one :class:`BandMapping` measured on a bounded sample of the whole collection first, and
-    kept in :attr:`Palette.band_mapping`.
+    kept in :attr:`CollectionModel.band_mapping`.
 
     Parameters
     ----------
@@ -252,7 +256,11 @@ def fit_collection(
 
     Returns
     -------
-    Palette
+    CollectionModel
+        A :class:`core.ClassModel` (colour features) with the fit's ``wcss``, ``shares``,
+        ``counts`` and record; name, merge and drop its clusters with
+        :meth:`~core.ClassModel.with_classes`, apply it with :func:`core.apply` or
+        :func:`segment_collection`.
 
     Raises
     ------

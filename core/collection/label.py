@@ -9,33 +9,31 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
+from core.collection.palette import CollectionModel
+from core.collection.results import ImageResult
+from core.collection.settings import N_IDS, UNKNOWN, FitSettings
+from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
 from core.engine.assign import assign
 from core.features.colorspaces import rgb_to_features
 from core.features.colortable import ColorTable, ids_to_colors, pixel_ids, recolor
-from core.inputs.arrays import as_rgb_image
+from core.formats.files import TEMP_SUFFIX, write_all
+from core.outputs.export import label_png
+from core.results.classmodel import ClassModel
 from core.results.segmentation import Segmentation
 from core.validation import (
     FitParams,
 )
 
-if TYPE_CHECKING:
-    pass
-from core.collection.palette import Palette
-from core.collection.results import ImageResult
-from core.collection.settings import N_IDS, UNKNOWN, FitSettings
-from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
-from core.formats.files import TEMP_SUFFIX, write_all
-from core.outputs.export import label_png
 
-
-def check_palette_size(palette: Palette) -> None:
+def check_palette_size(palette: CollectionModel) -> None:
     if palette.k > palette.n_pixels:
         raise ValueError(
             f"k={palette.k} is more than the number of pixels in the collection "
@@ -53,75 +51,63 @@ def check_palette_size(palette: Palette) -> None:
 
 
 def apply_palette(
-    image: npt.ArrayLike | str | os.PathLike | bytes, palette: Palette
+    image: npt.ArrayLike | str | os.PathLike | bytes, palette: ClassModel
 ) -> Segmentation:
-    """Label an image with a kept palette: each pixel goes to its exact nearest centre.
+    """Deprecated: :func:`core.apply` ``(model, image)`` (same results).
 
-    No refit: the centres, colours and cluster numbers are the palette's, so cluster ``i``
-    means the same thing in every image. With the same options, ``segment(image, k, ...)``
-    equals ``apply_palette(image, fit_collection([image], k, ...))``: label for label
-    at ``tol=0``; at a positive `tol` the centres and palette agree, and ``segment``'s labels
-    come from its last assignment, before the centres' final move, so a few boundary colours
-    may differ (this function's WCSS is then the lower).
+    Label an image with a kept model: each pixel goes to its exact nearest centre, then to
+    its class. A file is read as :func:`segment_collection` reads it: a GeoTIFF's bands
+    mapped to RGB with the model's :attr:`CollectionModel.band_mapping` (so a new tile maps
+    as the fit did), transparent or no-data pixels left out (label ``-1``).
 
     Parameters
     ----------
     image : (H, W, 3) array_like of uint8, or path, URL or bytes of an image file
-        RGB image (see :func:`core.results.segmentation.as_rgb_image` for other layouts), or a file
-        read as :func:`segment_collection` reads it: a GeoTIFF's bands mapped to RGB with
-        the palette's :attr:`Palette.band_mapping` (so a new tile maps as the fit did), and
-        transparent or no-data pixels left out (label ``-1``, as ``mask="auto"``).
-    palette : Palette
+    palette : ClassModel
+        A colour model, e.g. from :func:`fit_collection`.
 
     Returns
     -------
     Segmentation
-        `palette` and `centers` are the palette's; `counts`, `fractions` and `inertia`
-        (WCSS against the palette's centres) are this image's.
+        As :func:`core.apply` gives it.
 
     Raises
     ------
     TypeError
-        If `palette` is not a :class:`Palette` or `image` not a numeric array.
-    ValueError
-        If the image is empty, of the wrong shape, or contains NaN.
-    ImageError
-        If a file cannot be read, or none of its pixels count.
+        If `palette` is not a :class:`core.ClassModel`.
+    ValueError, ImageError
+        As :func:`core.apply`.
     """
-    started = time.perf_counter()
-    if not isinstance(palette, Palette):
+    from core.deprecation import warn_deprecated
+    from core.results.classify import apply
+
+    warn_deprecated("core.apply_palette(image, palette)", "core.apply(model, image)")
+    if not isinstance(palette, ClassModel):
         raise TypeError(
-            f"palette must be a core.Palette, got {type(palette).__name__}; read a kept one "
-            "with core.Palette.from_json(Path('palette.json').read_text())."
+            f"palette must be a core.ClassModel, got {type(palette).__name__}; read a kept one "
+            "with core.ClassModel.load('model.json')."
         )
     if not isinstance(image, str | os.PathLike | bytes):
-        return _apply(ColorTable.from_image(as_rgb_image(image)), palette, started)
-    source = as_sources([image], None)[0]
-    pixels = read_pixels(source, palette.band_mapping)
-    if pixels.valid is None:
-        return _apply(ColorTable.from_image(pixels.rgb), palette, started)
-    from core.inputs.masking import scatter
-
-    # The pixels that count as a (1, n) strip, put back on the grid after (as segment does).
-    strip = np.ascontiguousarray(pixels.rgb[pixels.valid])[None]
-    result = scatter(_apply(ColorTable.from_image(strip), palette, started), pixels.valid)
-    return replace(result, elapsed=time.perf_counter() - started)
+        return cast(Segmentation, apply(palette, image))
+    mapping = palette.band_mapping if isinstance(palette, CollectionModel) else None
+    pixels = read_pixels(as_sources([image], None)[0], mapping)
+    return cast(Segmentation, apply(palette, pixels.rgb, mask=pixels.valid))
 
 
-def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
-    features = rgb_to_features(table.colors, palette.color_space)
+def _apply(table: ColorTable, palette: CollectionModel, started: float) -> Segmentation:
+    features = rgb_to_features(table.colors, str(palette.color_space))
     x_sq = np.einsum("ij,ij->i", features, features)
     color_labels, distances = assign(features, x_sq, np.asarray(palette.centers))
     weights = table.counts
     k = palette.k
-    labels, segmented = table.paint(color_labels, palette.palette)
+    labels, segmented = table.paint(color_labels, palette.cluster_colors)
     counts = np.bincount(color_labels, weights=weights, minlength=k).astype(np.int64)
     shares = counts / counts.sum()
     for array in (labels, segmented, counts, shares):
         array.setflags(write=False)
     return Segmentation(
         labels=labels,
-        palette=palette.palette,
+        palette=palette.cluster_colors,
         segmented=segmented,
         centers=palette.centers,
         counts=counts,
@@ -131,7 +117,7 @@ def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
         converged=palette.converged,
         n_colors=table.n_colors,
         k=k,
-        color_space=palette.color_space,
+        color_space=str(palette.color_space),
         fit=FitParams(
             seed=0 if palette.seed is None else palette.seed,
             init=palette.init,  # type: ignore[arg-type]
@@ -152,7 +138,7 @@ def _apply(table: ColorTable, palette: Palette, started: float) -> Segmentation:
 @dataclass(frozen=True)
 class LabelJob:
     source: Source
-    palette: Palette | None  # None: fit this image on its own (per_image)
+    palette: CollectionModel | None  # None: fit this image on its own (per_image)
     fit: FitSettings | None
     out: str | None
     stem: str
@@ -249,22 +235,34 @@ def label_job(
             return ImageResult(source.index, source.name, 0, 0, error=f"'{source.name}': {e}")
         labels, segmented, counts = seg.labels, seg.segmented, seg.counts
         palette_colors, hex_colors = seg.palette, seg.hex_colors
+        names: tuple[str, ...] = ()
     else:
         labels, segmented, counts = _label_pixels(pixels, job.palette)
-        palette_colors, hex_colors = job.palette.palette, job.palette.hex_colors
+        labels, segmented, counts, pixels = _in_classes(
+            job.palette, labels, segmented, counts, pixels
+        )
+        palette_colors, hex_colors = job.palette.class_colors, job.palette.hex_colors
+        names = job.palette.class_names
     areas: tuple[float, ...] = ()
-    row_areas = None if pixels.geo is None else pixels.geo.row_areas(rgb.shape[0])
-    if row_areas is not None:
-        from core.inputs.raster import class_areas
-
+    area_basis = None
+    ground = None if pixels.geo is None else pixels.geo.pixel_areas(*rgb.shape[:2])
+    if ground is not None:  # on the ellipsoid, whatever the projection
         counted = _counted_labels(labels, pixels.valid)
-        areas = tuple(float(a) for a in class_areas(counted, row_areas, len(counts)))
+        areas = tuple(float(a) for a in ground.class_sums(counted, len(counts))[0])
+        area_basis = ground.basis
     outputs: dict[str, str] = {}
     files: dict[Path, bytes] = {}
     if job.out is not None:
         try:
             files, outputs = _write_outputs(
-                Path(job.out), job.stem, labels, segmented, palette_colors, pixels, job.outputs
+                Path(job.out),
+                job.stem,
+                labels,
+                segmented,
+                palette_colors,
+                pixels,
+                job.outputs,
+                names=names or None,
             )
         except OSError as e:  # a folder that cannot be made
             return _failure(source.index, e, job.out)
@@ -275,7 +273,9 @@ def label_job(
         height=int(rgb.shape[0]),
         counts=tuple(int(c) for c in counts),
         hex_colors=tuple(hex_colors),
+        names=tuple(names),
         areas_m2=areas,
+        area_basis=area_basis,
         outputs=outputs,
         elapsed=time.perf_counter() - started,
     )
@@ -300,7 +300,7 @@ _lookups: OrderedDict[str, np.ndarray] = OrderedDict()
 _lookups_lock = threading.Lock()
 
 
-def _lookup(palette: Palette) -> np.ndarray:
+def _lookup(palette: CollectionModel) -> np.ndarray:
     with _lookups_lock:
         table = _lookups.get(palette.key)
         if table is None:
@@ -311,7 +311,7 @@ def _lookup(palette: Palette) -> np.ndarray:
         return table
 
 
-def _seed_lookup(palette: Palette, lookup: np.ndarray) -> None:
+def _seed_lookup(palette: CollectionModel, lookup: np.ndarray) -> None:
     """Start this process's table for `palette` from the one the fit built."""
     with _lookups_lock:
         if palette.key not in _lookups:
@@ -320,7 +320,9 @@ def _seed_lookup(palette: Palette, lookup: np.ndarray) -> None:
                 _lookups.popitem(last=False)
 
 
-def _label_pixels(pixels: Pixels, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _label_pixels(
+    pixels: Pixels, palette: CollectionModel
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels (H, W), painted image (H, W, 3) and pixels per cluster (k,) of one image.
 
     The same nearest-centre rule as :func:`apply_palette` (the colour's features in the
@@ -340,7 +342,7 @@ def _label_pixels(pixels: Pixels, palette: Palette) -> tuple[np.ndarray, np.ndar
     missing = labels == UNKNOWN
     if missing.any():
         new = np.unique(ids[missing])
-        features = rgb_to_features(ids_to_colors(new), palette.color_space)
+        features = rgb_to_features(ids_to_colors(new), str(palette.color_space))
         nearest, _ = assign(
             features, np.einsum("ij,ij->i", features, features), np.asarray(palette.centers)
         )
@@ -349,7 +351,33 @@ def _label_pixels(pixels: Pixels, palette: Palette) -> tuple[np.ndarray, np.ndar
     counted = labels if pixels.valid is None else labels[pixels.valid.ravel()]
     counts = np.bincount(counted, minlength=palette.k).astype(np.int64)
     labels = labels.reshape(rgb.shape[:2])
-    return labels, recolor(labels, palette.palette), counts
+    return labels, recolor(labels, palette.cluster_colors), counts
+
+
+def _in_classes(
+    model: ClassModel,
+    labels: np.ndarray,
+    segmented: np.ndarray,
+    counts: np.ndarray,
+    pixels: Pixels,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Pixels]:
+    """Cluster labels, painted image and counts in `model`'s classes (as
+    :meth:`core.Segmentation.relabel`): a dropped cluster's pixels no longer count."""
+    if model.is_identity:
+        return labels, segmented, counts, pixels
+    class_of = model.class_of
+    kept = class_of >= 0
+    n = model.n_classes
+    class_counts = np.bincount(class_of[kept], weights=counts[kept], minlength=n)
+    lookup = np.append(class_of, -1).astype(np.int32)
+    class_labels = lookup[labels]
+    counted = class_labels >= 0
+    valid = counted if pixels.valid is None else pixels.valid & counted
+    painted = np.full(segmented.shape, 255, dtype=np.uint8)
+    painted[counted] = model.class_colors[class_labels[counted]]
+    if not valid.all() or pixels.valid is not None:
+        pixels = replace(pixels, valid=valid)
+    return class_labels, painted, np.rint(class_counts).astype(np.int64), pixels
 
 
 def resumed_row(job: LabelJob) -> ImageResult | None:
@@ -380,6 +408,7 @@ def _resumed(job: LabelJob) -> ImageResult | None:
         height=row.height,
         counts=row.counts,
         hex_colors=row.hex_colors,
+        names=row.names,
         outputs=row.outputs,
         elapsed=0.0,
         areas_m2=row.areas_m2,
@@ -394,6 +423,8 @@ def _write_outputs(
     palette: np.ndarray,
     pixels: Pixels,
     options: Outputs,
+    *,
+    names: Sequence[str] | None = None,
 ) -> tuple[dict[Path, bytes], dict[str, str]]:
     """The files of one image, encoded: segmented and label images, optional masks and
     polygons; ``(bytes by path, path by kind)``. Nothing is written but folders.
@@ -421,18 +452,26 @@ def _write_outputs(
             ),
             "labels": (
                 out / "labels" / f"{stem}.tif",
-                label_geotiff(counted, palette, pixels.geo),
+                label_geotiff(counted, palette, pixels.geo, class_names=names),
             ),
         }
         if options.polygons:
             from core.formats.vectors import polygons_json
-            from core.results.raster_cleanup import class_polygons
+            from core.results.raster_cleanup import class_vectors, geojson_or_note
 
-            collection = class_polygons(
-                counted, pixels.geo, palette=palette, min_pixels=options.polygon_min_pixels
+            vectors = class_vectors(
+                counted,
+                pixels.geo,
+                palette=palette,
+                min_pixels=options.polygon_min_pixels,
+                class_names=names,
             )
             (out / "polygons").mkdir(exist_ok=True)
-            files["polygons"] = (out / "polygons" / f"{stem}.geojson", polygons_json(collection))
+            files["polygons"] = (
+                out / "polygons" / f"{stem}.geojson",
+                polygons_json(geojson_or_note(vectors)),
+            )
+            files["polygons_gpkg"] = (out / "polygons" / f"{stem}.gpkg", vectors.geopackage())
         for name, (path, data) in files.items():
             written[path] = data
             outputs[name] = str(path)

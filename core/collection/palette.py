@@ -1,29 +1,29 @@
-"""A collection's palette: the fitted centres, their colours and sizes, as JSON."""
+"""A collection's model: the fitted centres, their colours, sizes and classes, as JSON."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
-from core.validation import (
-    check_color_space,
-    check_seed,
-)
+from core.deprecation import DeprecatedAlias
+from core.errors import ImageError
+from core.results.classmodel import ClassModel, FeatureSpec
+from core.validation import DEFAULT_N_INIT, check_color_space, check_seed
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["BandMapping", "CollectionModel"]
 
+# The format of core.Palette.to_json before 0.2.0: still read.
 _FORMAT: Final = "kseg-palette"
-_VERSION: Final = 1
 
 
 # --------------------------------------------------------------------------------------------
-# Palette
+# The collection's model
 
 
 @dataclass(frozen=True)
@@ -90,85 +90,104 @@ class BandMapping:
 
 
 @dataclass(frozen=True, eq=False)
-class Palette:
-    """A k-means palette fitted on a whole collection: the shared classes of every image.
+class CollectionModel(ClassModel):
+    """A :class:`core.ClassModel` fitted on a whole collection: the shared classes of every
+    image, with the record of its fit.
 
-    Clusters are numbered by their size over the whole collection, largest first. All
-    arrays are read-only. Two palettes are equal when their JSON is.
+    What :func:`fit_collection` returns (``core.Palette`` before 0.2.0, kept as a deprecated
+    alias). Clusters are numbered by their size over the whole collection, largest first.
+    Everything a :class:`core.ClassModel` does works on it: :meth:`with_classes` and
+    :meth:`rename` keep the fit's record, :func:`core.apply` classifies another image with
+    it, and its JSON (``"format": "kseg-class-model"``) carries the record under ``"fit"``,
+    which :meth:`core.ClassModel.from_json` ignores. :meth:`from_json` also reads every
+    ``palette.json`` an earlier kseg wrote (``"format": "kseg-palette"``, version 1).
 
     Attributes
     ----------
-    centers : (k, 3) ndarray of float64
-        Cluster centres in the feature space of `color_space`.
-    palette : (k, 3) ndarray of uint8
-        Mean RGB colour of each cluster's pixels over the collection.
+    features, centers, cluster_colors, class_of, class_names, shares, wcss
+        As for :class:`core.ClassModel`: the colour space, the (k, 3) centres in its feature
+        space, the mean RGB colour of each cluster's pixels over the collection, the
+        classes, the share of the collection's pixels per cluster and the WCSS over every
+        pixel of every image.
     counts : (k,) ndarray of int64
         Pixels per cluster over the collection.
-    fractions : (k,) ndarray of float64
-        Share of the collection's pixels per cluster; sums to 1.
-    inertia : float
-        Within-cluster sum of squares over every pixel of every image.
     n_iter, converged
         Lloyd iterations of the final run and whether it converged.
     n_colors : int
         Distinct colours in the collection.
     n_images, n_pixels : int
-        Images and pixels the palette was fitted on.
-    k, color_space, seed, init, n_init, max_iter, tol
-        The parameters used.
+        Images and pixels the model was fitted on.
+    seed, init, n_init, max_iter, tol
+        The parameters used (with :attr:`k` and :attr:`color_space`: :attr:`params`).
     band_mapping : BandMapping or None
         How rasters of more than 8 bits were mapped to RGB for the fit, applied the same way
-        to every image labelled with this palette; None when the collection had none
-        (photos and 8-bit rasters are used as they are).
+        to every image labelled with this model by :func:`segment_collection`; None when
+        the collection had none (photos and 8-bit rasters are used as they are).
     """
 
-    centers: np.ndarray
-    palette: np.ndarray
-    counts: np.ndarray
-    fractions: np.ndarray
-    inertia: float
-    n_iter: int
-    converged: bool
-    n_colors: int
-    n_images: int
-    n_pixels: int
-    k: int
-    color_space: str
-    seed: int | None
-    init: str
-    n_init: int
-    max_iter: int
-    tol: float
+    counts: np.ndarray = None  # type: ignore[assignment]
+    n_iter: int = 0
+    converged: bool = True
+    n_colors: int = 0
+    n_images: int = 0
+    n_pixels: int = 0
+    seed: int | None = 0
+    init: str = "k-means++"
+    n_init: int = DEFAULT_N_INIT
+    max_iter: int = 300
+    tol: float = 1e-4
     band_mapping: BandMapping | None = None
 
     def __post_init__(self) -> None:
-        for array in (self.centers, self.palette, self.counts, self.fractions):
-            array.setflags(write=False)
+        super().__post_init__()
+        if self.features.kind != "color":
+            raise ValueError(
+                "A collection model clusters colours; this one has "
+                f"{self.features.describe()} features."
+            )
+        k = self.k
+        if self.counts is None:
+            counts = np.zeros(k, dtype=np.int64)
+            if self.shares is not None and self.n_pixels:
+                counts = np.rint(self.shares * self.n_pixels).astype(np.int64)
+        else:
+            counts = np.array(self.counts, dtype=np.int64)
+        if counts.shape != (k,) or (counts < 0).any():
+            raise ValueError(f"counts must be {k} pixel counts, got shape {counts.shape}.")
+        counts.setflags(write=False)
+        object.__setattr__(self, "counts", counts)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Palette) and self.to_json() == other.to_json()
+    # Pre-0.2 names: one vocabulary (wcss, shares, cluster_colors) on every result type.
+    inertia = DeprecatedAlias("wcss")
+    fractions = DeprecatedAlias("shares")
+    palette = DeprecatedAlias("cluster_colors")
 
-    def __hash__(self) -> int:
-        return hash(self.to_json())
+    @classmethod
+    def from_model(cls, model: ClassModel, **record: Any) -> CollectionModel:
+        """`model` (a colour model, e.g. a photo's) as a collection model; `record` sets
+        the fit's fields (``counts``, ``n_pixels`` …), default unknown (zero).
 
-    @property
-    def wcss(self) -> float:
-        """:attr:`inertia` by the name :class:`core.Segmentation` uses."""
-        return self.inertia
-
-    @property
-    def shares(self) -> np.ndarray:
-        """:attr:`fractions` by the name :class:`core.Segmentation` uses."""
-        return self.fractions
-
-    @property
-    def hex_colors(self) -> list[str]:
-        """Palette as ``#rrggbb`` strings."""
-        return [_hex(c) for c in self.palette]
+        Raises
+        ------
+        ValueError
+            If `model` is not a colour model (a band model classifies rasters one by
+            one with :func:`core.apply`).
+        """
+        if isinstance(model, CollectionModel) and not record:
+            return model
+        if model.features.kind != "color":
+            raise ValueError(
+                f"This model clusters {model.features.describe()}, not colours: a collection "
+                "run labels colours. Apply it image by image with core.apply (or kseg apply)."
+            )
+        base = {f.name: getattr(model, f.name) for f in fields(ClassModel)}
+        if isinstance(model, CollectionModel):
+            base.update({f.name: getattr(model, f.name) for f in fields(cls) if f.name not in base})
+        return cls(**{**base, **record})
 
     @property
     def params(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`fit_collection` that reproduce this palette."""
+        """The keyword arguments of :func:`fit_collection` that reproduce this model."""
         return {
             "k": self.k,
             "color_space": self.color_space,
@@ -180,26 +199,21 @@ class Palette:
         }
 
     @property
+    def cluster_hex(self) -> list[str]:
+        """:attr:`cluster_colors` as ``#rrggbb`` strings (one per cluster)."""
+        return [_hex(c) for c in self.cluster_colors]
+
+    @property
     def key(self) -> str:
-        """A short hash of the palette (centres and parameters), for file names and caches."""
+        """A short hash of the model (centres, classes, parameters), for file names and caches."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
-    def to_json(self) -> str:
-        """The palette as JSON text, to keep and reuse with :meth:`from_json`.
-
-        Centres are written with full float precision, so a palette read back labels every
-        pixel exactly as the original.
-        """
-        data = {
-            "format": _FORMAT,
-            "version": _VERSION,
-            **self.params,
-            "centers": self.centers.tolist(),
-            "palette": self.palette.tolist(),
-            "hex": self.hex_colors,
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`core.ClassModel.to_dict` plus the fit's record under ``"fit"``."""
+        data = super().to_dict()
+        data["fit"] = {
+            **{key: value for key, value in self.params.items() if key not in ("k", "color_space")},
             "counts": self.counts.tolist(),
-            "fractions": self.fractions.tolist(),
-            "inertia": self.inertia,
             "n_iter": self.n_iter,
             "converged": self.converged,
             "n_colors": self.n_colors,
@@ -207,97 +221,124 @@ class Palette:
             "n_pixels": self.n_pixels,
             "band_mapping": None if self.band_mapping is None else self.band_mapping.to_dict(),
         }
-        return json.dumps(data, indent=1)
+        return data
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Palette:
-        """Read a palette written by :meth:`to_json`.
+    def from_json(cls, text: str | bytes) -> CollectionModel:
+        """Read a model written by :meth:`to_json`, any colour :class:`core.ClassModel`
+        (its fit's record unknown), or a ``palette.json`` an earlier kseg wrote.
 
         Parameters
         ----------
         text : str or bytes
-            The JSON text (e.g. ``Path("palette.json").read_text()``).
 
         Returns
         -------
-        Palette
+        CollectionModel
 
         Raises
         ------
         ValueError
-            If the text is not a kseg palette, or its fields are missing or inconsistent.
+            If the text is not JSON, not a kseg model or palette, from a newer version of
+            kseg, a band model, or its fields are missing or inconsistent (the message
+            says which).
         """
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(
-                f"This is not a kseg palette file (not valid JSON: {e}). "
-                "Use the palette.json written by kseg batch or the dashboard."
-            ) from e
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(
-                'This JSON is not a kseg palette (no \'"format": "kseg-palette"\'). '
-                "Use the palette.json written by kseg batch or the dashboard."
-            )
-        if data.get("version") != _VERSION:
-            raise ValueError(
-                f"This palette is version {data.get('version')!r}; this kseg reads version "
-                f"{_VERSION}. Refit it with this version of kseg."
-            )
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError):
+            data = None  # ClassModel.from_json says what is wrong
+        if isinstance(data, dict) and data.get("format") == _FORMAT and data.get("version") == 1:
+            return _from_palette_v1(data)
+        model = ClassModel.from_json(text)
+        record = data.get("fit") if isinstance(data, dict) else None
+        if not isinstance(record, dict):
+            return cls.from_model(model)
         try:
-            k = int(data["k"])
-            centers = np.asarray(data["centers"], dtype=np.float64)
-            palette = np.asarray(data["palette"], dtype=np.int64)
-            counts = np.asarray(data["counts"], dtype=np.int64)
-            fractions = np.asarray(data["fractions"], dtype=np.float64)
-            space = check_color_space(data["color_space"])
-            mapping = data.get("band_mapping")  # absent from older palette files
-            result = cls(
-                centers=centers,
-                palette=palette.astype(np.uint8),
-                counts=counts,
-                fractions=fractions,
-                inertia=float(data["inertia"]),
-                n_iter=int(data["n_iter"]),
-                converged=bool(data["converged"]),
-                n_colors=int(data["n_colors"]),
-                n_images=int(data["n_images"]),
-                n_pixels=int(data["n_pixels"]),
-                k=k,
-                color_space=space,
-                seed=check_seed(data["seed"]),
-                init=str(data["init"]),
-                n_init=int(data["n_init"]),
-                max_iter=int(data["max_iter"]),
-                tol=float(data["tol"]),
+            mapping = record.get("band_mapping")
+            return cls.from_model(
+                model,
+                counts=np.asarray(record["counts"], dtype=np.int64),
+                n_iter=int(record["n_iter"]),
+                converged=bool(record["converged"]),
+                n_colors=int(record["n_colors"]),
+                n_images=int(record["n_images"]),
+                n_pixels=int(record["n_pixels"]),
+                seed=check_seed(record["seed"]),
+                init=str(record["init"]),
+                n_init=int(record["n_init"]),
+                max_iter=int(record["max_iter"]),
+                tol=float(record["tol"]),
                 band_mapping=None if mapping is None else BandMapping.from_dict(mapping),
             )
-        except KeyError as e:
-            raise ValueError(
-                f"The palette file has no {e.args[0]!r} field. Use the palette.json written "
-                "by kseg batch or the dashboard, unedited."
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"This model's fit record is incomplete or damaged ({e!r}).") from e
+
+    @classmethod
+    def load(cls, path: str | Path) -> CollectionModel:
+        """Read a model file (see :meth:`from_json`); errors name the file."""
+        source = Path(path)
+        try:
+            text = source.read_bytes()
+        except OSError as e:
+            raise ImageError(
+                f"The model file '{source.name}' could not be read ({e.strerror}). Check the path."
             ) from e
-        except (TypeError, ValueError) as e:
-            raise ValueError(
-                f"The palette file has a malformed field ({e}). Use the palette.json written "
-                "by kseg batch or the dashboard, unedited."
-            ) from e
+        try:
+            return cls.from_json(text)
+        except ValueError as e:
+            raise ValueError(f"'{source.name}': {e}") from e
+
+
+def _from_palette_v1(data: dict[str, Any]) -> CollectionModel:
+    """A ``kseg-palette`` version 1 file (``core.Palette.to_json`` before 0.2.0)."""
+    try:
+        k = int(data["k"])
+        centers = np.asarray(data["centers"], dtype=np.float64)
+        colors = np.asarray(data["palette"], dtype=np.int64)
+        counts = np.asarray(data["counts"], dtype=np.int64)
+        fractions = np.asarray(data["fractions"], dtype=np.float64)
+        space = check_color_space(data["color_space"])
+        mapping = data.get("band_mapping")  # absent from older palette files
         if (
             k < 1
             or centers.shape != (k, 3)
-            or palette.shape != (k, 3)
+            or colors.shape != (k, 3)
             or counts.shape != (k,)
             or fractions.shape != (k,)
-            or not np.isfinite(centers).all()
-            or palette.min() < 0
-            or palette.max() > 255
         ):
             raise ValueError(
-                f"The palette file is inconsistent: k={k} but centres {centers.shape}, "
-                f"colours {palette.shape}, counts {counts.shape}; each needs k rows of 3 "
-                "(counts: k values). Use the palette.json written by kseg, unedited."
+                f"k={k} but centres {centers.shape}, colours {colors.shape}, counts "
+                f"{counts.shape}; each needs k rows of 3 (counts: k values)"
             )
-        return result
+        return CollectionModel(
+            features=FeatureSpec("color", space),
+            centers=centers,
+            cluster_colors=colors,
+            shares=fractions,
+            wcss=float(data["inertia"]),
+            counts=counts,
+            n_iter=int(data["n_iter"]),
+            converged=bool(data["converged"]),
+            n_colors=int(data["n_colors"]),
+            n_images=int(data["n_images"]),
+            n_pixels=int(data["n_pixels"]),
+            seed=check_seed(data["seed"]),
+            init=str(data["init"]),
+            n_init=int(data["n_init"]),
+            max_iter=int(data["max_iter"]),
+            tol=float(data["tol"]),
+            band_mapping=None if mapping is None else BandMapping.from_dict(mapping),
+        )
+    except KeyError as e:
+        raise ValueError(
+            f"The palette file has no {e.args[0]!r} field. Use the palette.json written "
+            "by kseg batch or the dashboard, unedited."
+        ) from e
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"The palette file is malformed or inconsistent ({e}). Use the palette.json "
+            "written by kseg, unedited."
+        ) from e
 
 
 def _hex(color: Sequence[int] | np.ndarray) -> str:

@@ -8,11 +8,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-from core.collection.palette import Palette
+from core.collection.palette import CollectionModel
 from core.deprecation import DeprecatedAlias
 from core.formats import tables
 from core.formats.tables import area_rows
@@ -33,8 +31,11 @@ class ImageResult:
     counts : tuple of int
         Pixels per cluster, in palette order (empty on error).
     hex_colors : tuple of str
-        The cluster colours these counts refer to (the shared palette's, or the image's
-        own with ``per_image=True``).
+        The colours of the classes these counts refer to (the shared model's, or the
+        image's own clusters with ``per_image=True``).
+    names : tuple of str
+        The names of those classes (the model's :attr:`~core.ClassModel.class_names`);
+        empty: ``"cluster i"``.
     error : str or None
         Why the image could not be used, for a person; None on success.
     areas_m2 : tuple of float
@@ -59,6 +60,7 @@ class ImageResult:
     elapsed: float = 0.0
     areas_m2: tuple[float, ...] = ()
     area_basis: str | None = None
+    names: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -90,6 +92,7 @@ class ImageResult:
             "elapsed": self.elapsed,
             "areas_m2": list(self.areas_m2),
             "area_basis": self.area_basis,
+            "names": list(self.names),
         }
 
     @classmethod
@@ -106,17 +109,19 @@ class ImageResult:
             elapsed=float(data["elapsed"]),
             areas_m2=tuple(float(a) for a in data.get("areas_m2", ())),
             area_basis=data.get("area_basis"),
+            names=tuple(str(n) for n in data.get("names", ())),
         )
 
 
 @dataclass(frozen=True)
 class CollectionResult:
-    """The table a collection run produces: a palette and one row per image, in input order.
+    """The table a collection run produces: a model and one row per image, in input order.
 
     Attributes
     ----------
-    palette : Palette or None
-        The shared palette (None with ``per_image=True`` or when no image could be read).
+    palette : CollectionModel or None
+        The shared model, a :class:`core.ClassModel` (None with ``per_image=True`` or when
+        no image could be read).
     rows : tuple of ImageResult
         One per source, in the order given, errors included.
     pixel_size : float or None
@@ -132,12 +137,17 @@ class CollectionResult:
         (bytes, each worker's peak resident memory so far). Empty in process.
     """
 
-    palette: Palette | None
+    palette: CollectionModel | None
     rows: tuple[ImageResult, ...]
     pixel_size: float | None = None
     elapsed: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     traffic: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model(self) -> CollectionModel | None:
+        """:attr:`palette` by the name every result type uses: the shared model."""
+        return self.palette
 
     @property
     def errors(self) -> tuple[ImageResult, ...]:
@@ -188,7 +198,12 @@ def area_records(rows: Iterable[ImageResult], pixel_size: float | None) -> list[
             areas = [_area_m2(row, i, pixel_size) for i in range(len(row.counts))]
             basis = "pixel size" if pixel_size is not None else row.area_basis
         records += area_rows(
-            row.counts, row.hex_colors, areas_m2=areas, area_basis=basis, file=row.file
+            row.counts,
+            row.hex_colors,
+            names=row.names or None,
+            areas_m2=areas,
+            area_basis=basis,
+            file=row.file,
         )
     return records
 

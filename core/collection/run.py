@@ -36,16 +36,17 @@ from core.collection.label import (
     remove_leftovers,
     resumed_row,
 )
-from core.collection.palette import Palette
+from core.collection.palette import CollectionModel
 from core.collection.results import CollectionResult, ImageResult
 from core.collection.settings import FitSettings, Progress, check_fit_params
 from core.collection.sources import ImageInfo, Source, as_sources, output_stems
 from core.formats.files import write_atomic
+from core.results.classmodel import ClassModel
 
 
 def segment_collection(
     sources: Iterable[Any] | Mapping[str, Any],
-    k: int | Palette,
+    k: int | ClassModel,
     *,
     color_space: ColorSpace = DEFAULT_COLOR_SPACE,
     seed: int | None = 0,
@@ -67,15 +68,16 @@ def segment_collection(
 ) -> CollectionResult:
     """Segment every image of a collection with one shared palette; a table of areas.
 
-    Fits a :class:`Palette` on the whole collection (:func:`fit_collection`), or uses the
-    one given, then labels each image with it. An image that cannot be read becomes an
-    error row with its :class:`ImageError` message; it never stops the run.
+    Fits a :class:`CollectionModel` on the whole collection (:func:`fit_collection`), or
+    uses the colour :class:`core.ClassModel` given (in its classes), then labels each image
+    with it. An image that cannot be read becomes an error row with its
+    :class:`ImageError` message; it never stops the run.
 
     Parameters
     ----------
     sources : iterable of path, URL, bytes or (H, W, 3) array of uint8, or mapping
         As for :func:`fit_collection`.
-    k : int or Palette
+    k : int or ClassModel
         Number of clusters to fit, or a kept palette to apply (no fit).
     color_space, seed, init, n_init, max_iter, tol
         As for :func:`fit_collection` (ignored when `k` is a palette).
@@ -142,15 +144,15 @@ def segment_collection(
         or not (math.isfinite(pixel_size) and pixel_size > 0)
     ):
         raise ValueError(f"pixel_size must be a positive number of metres, got {pixel_size!r}.")
-    kept = k if isinstance(k, Palette) else None
+    kept = CollectionModel.from_model(k) if isinstance(k, ClassModel) else None
     if kept is not None and per_image:
         raise ValueError(
             "per_image=True fits each image on its own palette; pass a number of clusters "
-            "as k, not a kept Palette."
+            "as k, not a kept model."
         )
     if kept is None and per_image is False and not isinstance(k, int | np.integer):
         raise TypeError(
-            f"k must be a number of clusters or a core.Palette, got {type(k).__name__}."
+            f"k must be a number of clusters or a core.ClassModel, got {type(k).__name__}."
         )
     params = (
         None
@@ -283,7 +285,7 @@ def _with_fit_stage(progress: Progress | None) -> Progress | None:
     return report
 
 
-def _run_key(palette: Palette | None, fit: FitSettings | None, options: Outputs) -> str:
+def _run_key(palette: CollectionModel | None, fit: FitSettings | None, options: Outputs) -> str:
     text = json.dumps(
         {
             "palette": None if palette is None else palette.key,
@@ -302,7 +304,9 @@ def _sources_key(params: FitSettings, items: Sequence[Source]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _kept_palette(out: Path | None, params: FitSettings, items: Sequence[Source]) -> Palette | None:
+def _kept_palette(
+    out: Path | None, params: FitSettings, items: Sequence[Source]
+) -> CollectionModel | None:
     """The palette a previous run fitted with the same parameters on the same files."""
     if out is None or any(not isinstance(item.data, str) for item in items):
         return None
@@ -310,20 +314,26 @@ def _kept_palette(out: Path | None, params: FitSettings, items: Sequence[Source]
         record = json.loads((out / "rows" / "fit.json").read_text())
         if record.get("key") != _sources_key(params, items):
             return None
-        return Palette.from_json((out / "palette.json").read_text())
+        kept = out / "model.json"
+        if not kept.exists():  # written before 0.2.0
+            kept = out / "palette.json"
+        return CollectionModel.from_json(kept.read_text())
     except (OSError, ValueError, KeyError):
         return None
 
 
-def remember_fit(out: str | os.PathLike, palette: Palette, sources: Iterable[Any]) -> None:
-    """Record that `palette` was fitted on these sources, for ``resume`` (writes files)."""
+def remember_fit(out: str | os.PathLike, palette: CollectionModel, sources: Iterable[Any]) -> None:
+    """Record that `palette` was fitted on these sources, for ``resume``: writes
+    ``model.json`` and ``rows/fit.json``."""
     _remember(Path(out), palette, check_fit_params(**palette.params), as_sources(sources, None))
 
 
-def _remember(folder: Path, palette: Palette, params: FitSettings, items: Sequence[Source]) -> None:
-    """palette.json and rows/fit.json: the palette, and the key of what it was fitted on."""
+def _remember(
+    folder: Path, palette: CollectionModel, params: FitSettings, items: Sequence[Source]
+) -> None:
+    """model.json and rows/fit.json: the model, and the key of what it was fitted on."""
     (folder / "rows").mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / "palette.json", palette.to_json().encode())
+    write_atomic(folder / "model.json", (palette.to_json() + "\n").encode())
     write_atomic(
         folder / "rows" / "fit.json",
         json.dumps({"key": _sources_key(params, items)}).encode(),

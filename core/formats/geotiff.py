@@ -18,7 +18,7 @@ from core.inputs.raster import LABEL_NODATA, GeoReference
 # --- writing -------------------------------------------------------------------------------
 
 
-__all__ = ["label_geotiff", "rgb_geotiff"]
+__all__ = ["label_aux_xml", "label_geotiff", "label_qml", "rgb_geotiff"]
 
 
 def _to_uint8_labels(labels: np.ndarray) -> np.ndarray:
@@ -136,3 +136,118 @@ def rgb_geotiff(rgb: np.ndarray, valid: np.ndarray | None, geo: GeoReference | N
         dst.colorinterp = interp
 
     return _write(profile, write)
+
+
+# --- class names for GIS: a GDAL .aux.xml (category names and attribute table), a QGIS style --
+
+
+def _rows(names: Sequence[str], palette: np.ndarray) -> list[tuple[int, str, tuple[int, int, int]]]:
+    colors = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    if len(names) != colors.shape[0]:
+        raise ValueError(
+            f"names must have one name per class ({colors.shape[0]}), got {len(names)}."
+        )
+    return [
+        (i, str(name), (int(r), int(g), int(b)))
+        for i, (name, (r, g, b)) in enumerate(zip(names, colors, strict=True))
+    ]
+
+
+def label_aux_xml(names: Sequence[str], palette: np.ndarray) -> str:
+    """The ``labels.tif.aux.xml`` beside a label GeoTIFF: class names GDAL and QGIS read.
+
+    GDAL keeps a band's category names and raster attribute table (RAT) in this sidecar
+    (its "PAM" file): ``gdalinfo labels.tif`` lists the names, QGIS shows them in the
+    layer's legend and identify tool, ArcGIS reads the table.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One name per class (class ``i`` = pixel value ``i``).
+    palette : (n, 3) array_like of uint8
+        The class colours (the RAT's Red, Green, Blue columns).
+
+    Returns
+    -------
+    str
+        XML text (UTF-8 when written).
+
+    Examples
+    --------
+    >>> xml = label_aux_xml(["water", "forest"], np.array([[0, 0, 255], [0, 128, 0]]))
+    >>> "<Category>forest</Category>" in xml
+    True
+    """
+    from xml.sax.saxutils import escape
+
+    rows = _rows(names, palette)
+    categories = "".join(f"      <Category>{escape(name)}</Category>\n" for _, name, _ in rows)
+    # GDAL's field types: 0 integer, 2 string; usages: 5 min-max (the value), 2 name,
+    # 6/7/8 red/green/blue.
+    fields = [("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8)]
+    defns = "".join(
+        f'      <FieldDefn index="{i}"><Name>{name}</Name><Type>{kind}</Type>'
+        f"<Usage>{usage}</Usage></FieldDefn>\n"
+        for i, (name, kind, usage) in enumerate(fields)
+    )
+    table_rows = "".join(
+        f'      <Row index="{i}"><F>{i}</F><F>{escape(name)}</F><F>{r}</F><F>{g}</F>'
+        f"<F>{b}</F></Row>\n"
+        for i, name, (r, g, b) in rows
+    )
+    return (
+        "<PAMDataset>\n"
+        '  <PAMRasterBand band="1">\n'
+        "    <CategoryNames>\n"
+        f"{categories}"
+        "    </CategoryNames>\n"
+        '    <GDALRasterAttributeTable tableType="thematic">\n'
+        f"{defns}{table_rows}"
+        "    </GDALRasterAttributeTable>\n"
+        "  </PAMRasterBand>\n"
+        "</PAMDataset>\n"
+    )
+
+
+def label_qml(names: Sequence[str], palette: np.ndarray) -> str:
+    """A QGIS layer style (``labels.qml``) for a label GeoTIFF: a paletted renderer with
+    each class's colour and name. QGIS applies it when it opens ``labels.tif`` from the
+    same folder.
+
+    Parameters
+    ----------
+    names : sequence of str
+        One name per class (class ``i`` = pixel value ``i``).
+    palette : (n, 3) array_like of uint8
+
+    Returns
+    -------
+    str
+        XML text.
+
+    Examples
+    --------
+    >>> 'label="water"' in label_qml(["water"], np.array([[0, 0, 255]]))
+    True
+    """
+    from xml.sax.saxutils import quoteattr
+
+    entries = "".join(
+        f'        <paletteEntry value="{i}" color="#{r:02x}{g:02x}{b:02x}" alpha="255" '
+        f"label={quoteattr(name)}/>\n"
+        for i, name, (r, g, b) in _rows(names, palette)
+    )
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        '<qgis version="3.28" styleCategories="Symbology">\n'
+        "  <pipe>\n"
+        '    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" '
+        'nodataColor="">\n'
+        "      <rasterTransparency/>\n"
+        "      <colorPalette>\n"
+        f"{entries}"
+        "      </colorPalette>\n"
+        "    </rasterrenderer>\n"
+        "  </pipe>\n"
+        "</qgis>\n"
+    )

@@ -26,6 +26,7 @@ _NOT_COUNTED = 255
 
 __all__ = [
     "PALETTE_FIELDS",
+    "class_names",
     "compact_number",
     "cutout",
     "cutouts_zip",
@@ -359,7 +360,23 @@ def cutouts_zip(image: np.ndarray, seg: Segmentation, *, alpha: np.ndarray | Non
     )
 
 
-PALETTE_FIELDS = ("cluster", "hex", "r", "g", "b", "pixels", "share")
+PALETTE_FIELDS = ("cluster", "name", "hex", "r", "g", "b", "pixels", "share")
+
+
+def class_names(seg: Segmentation) -> tuple[str, ...]:
+    """The name of each class of `seg`: its :attr:`~core.Segmentation.class_names`, else
+    ``"cluster i"``.
+
+    Examples
+    --------
+    >>> import numpy as np, core
+    >>> class_names(core.segment(np.zeros((1, 2, 3), dtype=np.uint8), 1))
+    ('cluster 0',)
+    """
+    from core.formats.tables import default_class_name
+
+    names = getattr(seg, "class_names", None)
+    return tuple(names) if names is not None else tuple(default_class_name(i) for i in range(seg.k))
 
 
 def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
@@ -372,20 +389,24 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        Keys ``cluster`` (int), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255),
-        ``pixels`` (int) and ``share`` (float in [0, 1]; the shares sum to 1).
+        Keys ``cluster`` (int: the class number), ``name`` (the class's name, ``"cluster i"``
+        until named), ``hex`` (``"#rrggbb"``), ``r``, ``g``, ``b`` (int 0-255), ``pixels``
+        (int) and ``share`` (float in [0, 1]; the shares sum to 1).
 
     Examples
     --------
     >>> import numpy as np, core
     >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
     >>> seg = core.segment(image, 2)
-    >>> palette_rows(seg)[0]
-    {'cluster': 0, 'hex': '#000000', 'r': 0, 'g': 0, 'b': 0, 'pixels': 12, 'share': 0.5}
+    >>> row = palette_rows(seg)[0]
+    >>> row["cluster"], row["name"], row["hex"], row["pixels"], row["share"]
+    (0, 'cluster 0', '#000000', 12, 0.5)
     """
+    names = class_names(seg)
     return [
         {
             "cluster": i,
+            "name": names[i],
             "hex": seg.hex_colors[i],
             "r": int(seg.palette[i, 0]),
             "g": int(seg.palette[i, 1]),
@@ -398,7 +419,7 @@ def palette_rows(seg: Segmentation) -> list[dict[str, Any]]:
 
 
 def palette_csv(seg: Segmentation) -> str:
-    """The palette as CSV, header ``cluster,hex,r,g,b,pixels,share``.
+    """The palette as CSV, header ``cluster,name,hex,r,g,b,pixels,share``.
 
     Shares are written with 6 decimals (a fraction, not a percentage).
 
@@ -417,9 +438,9 @@ def palette_csv(seg: Segmentation) -> str:
     >>> image = np.zeros((4, 6, 3), dtype=np.uint8); image[:, 3:] = 255
     >>> seg = core.segment(image, 2)
     >>> print(palette_csv(seg))  # doctest: +NORMALIZE_WHITESPACE
-    cluster,hex,r,g,b,pixels,share
-    0,#000000,0,0,0,12,0.500000
-    1,#ffffff,255,255,255,12,0.500000
+    cluster,name,hex,r,g,b,pixels,share
+    0,cluster 0,#000000,0,0,0,12,0.500000
+    1,cluster 1,#ffffff,255,255,255,12,0.500000
     """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=PALETTE_FIELDS, lineterminator="\n")
@@ -466,7 +487,8 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
     -------
     str
         ``GIMP Palette``, ``Name:``, ``Columns:`` and ``#`` header lines, then one
-        ``R G B<TAB>cluster i (share%)`` line per cluster, largest first.
+        ``R G B<TAB>name (share%)`` line per class (``cluster i`` until named), largest
+        cluster first.
 
     Examples
     --------
@@ -480,8 +502,7 @@ def palette_gpl(seg: Segmentation, *, name: str = "kseg") -> str:
     lines = ["GIMP Palette", f"Name: {name}", "Columns: 4", "#"]
     for row in palette_rows(seg):
         lines.append(
-            f"{row['r']:3d} {row['g']:3d} {row['b']:3d}\t"
-            f"cluster {row['cluster']} ({row['share']:.1%})"
+            f"{row['r']:3d} {row['g']:3d} {row['b']:3d}\t{row['name']} ({row['share']:.1%})"
         )
     return "\n".join(lines) + "\n"
 
@@ -593,6 +614,7 @@ def recipe(
             "converged": bool(seg.converged),
             "distinct_colors": int(seg.n_colors),
             "palette": seg.hex_colors,
+            "names": list(class_names(seg)),
             "shares": [round(float(f), 6) for f in seg.shares],
             "pixels_left_out": 0 if seg.valid is None else int(seg.valid.size - seg.valid.sum()),
         },

@@ -12,11 +12,17 @@ import rasterio
 import rasterio.errors
 import rasterio.features
 
-from core.formats.vectors import ReprojectionError, polygonize
+from core.formats.vectors import ClassPolygons, ReprojectionError, polygonize
 from core.inputs.geoarea import AreaBasis
 from core.inputs.raster import GeoReference
 
-__all__ = ["class_polygons", "majority_filter", "sieve_labels"]
+__all__ = [
+    "class_polygons",
+    "class_vectors",
+    "geojson_or_note",
+    "majority_filter",
+    "sieve_labels",
+]
 
 
 def sieve_labels(labels: np.ndarray, min_pixels: int, *, connectivity: int = 4) -> np.ndarray:
@@ -157,9 +163,35 @@ def class_polygons(
         pixel corners off the Earth) the collection stays in the scene's CRS, with its
         ``"crs"`` member and a one-line ``"note"`` saying so, instead of raising.
     """
+    polygons = class_vectors(
+        labels,
+        geo,
+        palette=palette,
+        min_pixels=min_pixels,
+        connectivity=connectivity,
+        class_names=class_names,
+        area_basis=area_basis,
+    )
+    return geojson_or_note(polygons, to_wgs84=to_wgs84)
+
+
+def class_vectors(
+    labels: np.ndarray,
+    geo: GeoReference,
+    *,
+    palette: np.ndarray | None = None,
+    min_pixels: int = 1,
+    connectivity: int = 4,
+    class_names: Sequence[str] | None = None,
+    area_basis: AreaBasis = "ellipsoid",
+) -> ClassPolygons:
+    """The regions of each class, traced once: write them as GeoJSON
+    (:func:`geojson_or_note`) and as a GeoPackage in the scene's CRS
+    (:meth:`~core.formats.vectors.ClassPolygons.geopackage`). Parameters as for
+    :func:`class_polygons`."""
     if min_pixels > 1:
         labels = sieve_labels(labels, min_pixels, connectivity=connectivity)
-    polygons = polygonize(
+    return polygonize(
         labels,
         geo,
         palette=palette,
@@ -167,6 +199,11 @@ def class_polygons(
         connectivity=connectivity,
         area_basis=area_basis,
     )
+
+
+def geojson_or_note(polygons: ClassPolygons, *, to_wgs84: bool = True) -> dict[str, Any]:
+    """`polygons` as GeoJSON in WGS 84; when they cannot all reach it (a geostationary view
+    with pixel corners off the Earth), in the scene's CRS with a one-line ``"note"``."""
     try:
         return polygons.geojson(to_wgs84=to_wgs84)
     except ReprojectionError as e:

@@ -470,7 +470,9 @@ class RasterSegmentation:
         labels = self.labels
         if min_pixels > 1:
             labels = sieve_labels(labels, min_pixels)
-        return polygonize(labels, self.geo, palette=self.palette, areas=self.pixel_areas)
+        return polygonize(
+            labels, self.geo, palette=self.palette, areas=self.pixel_areas, class_names=self.names
+        )
 
     def class_statistics(self) -> list[dict[str, Any]]:
         """Mean and standard deviation of every feature per class, in original units.
@@ -508,7 +510,7 @@ class RasterSegmentation:
     def write(
         self,
         folder: str | Path,
-        stem: str,
+        stem: str | None = None,
         *,
         polygons: bool = True,
         polygon_min_pixels: int = 1,
@@ -516,13 +518,24 @@ class RasterSegmentation:
     ) -> list[Path]:
         """Write the GIS files of the result.
 
-        ``<stem>_labels.tif``, ``_segmented.tif``, ``_areas.csv``; with `polygons`,
-        ``_classes.geojson`` (WGS 84) and ``_classes.gpkg`` (the raster's own CRS); and
-        ``_stats.csv`` when :attr:`raster` is kept. A scene whose polygons cannot reach
-        WGS 84 (a geostationary view) gets no GeoJSON, and a one-line note instead.
+        ``labels.tif`` (with ``labels.tif.aux.xml``: the class names and attribute table
+        GDAL reads, and ``labels.qml``: a QGIS style with names and colours),
+        ``segmented.tif``, ``areas.csv``, ``model.json`` (when the result records its
+        features: reapply it with :func:`core.apply`); with `polygons`,
+        ``classes.geojson`` (WGS 84) and ``classes.gpkg`` (the raster's own CRS); and
+        ``stats.csv`` when :attr:`raster` is kept. With a `stem`, every name starts with
+        ``<stem>_`` (``scene_labels.tif`` …). A scene whose polygons cannot reach WGS 84
+        (a geostationary view) gets no GeoJSON, and a one-line note instead.
 
         Parameters
         ----------
+        folder : str or Path
+            Created if missing.
+        stem : str, optional
+            A prefix for the file names (default none: the names above).
+        polygons : bool
+        polygon_min_pixels : int
+            Regions smaller than this are sieved before the polygons are traced.
         notes : list of str, optional
             Sentences for the user (a GeoJSON not written, pixels off the Earth) are
             appended here.
@@ -532,27 +545,33 @@ class RasterSegmentation:
         list of Path
             The files written, in that order.
         """
+        from core.formats.geotiff import label_aux_xml, label_qml
         from core.formats.vectors import ReprojectionError
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         said = notes if notes is not None else []
+        prefix = "" if stem is None else f"{stem}_"
         files = {
-            f"{stem}_labels.tif": self.label_geotiff(),
-            f"{stem}_segmented.tif": self.segmented_geotiff(),
-            f"{stem}_areas.csv": self.areas_csv(),
+            f"{prefix}labels.tif": self.label_geotiff(),
+            f"{prefix}labels.tif.aux.xml": label_aux_xml(self.names, self.palette).encode(),
+            f"{prefix}labels.qml": label_qml(self.names, self.palette).encode(),
+            f"{prefix}segmented.tif": self.segmented_geotiff(),
+            f"{prefix}areas.csv": self.areas_csv(),
         }
+        if self.classes is not None or self.features is not None:
+            files[f"{prefix}model.json"] = (self.model.to_json() + "\n").encode()
         if self.off_earth_pixels:
             said.append(self.area_note or "")
         if polygons:
             vectors = self.class_polygons(min_pixels=polygon_min_pixels)
             try:
-                files[f"{stem}_classes.geojson"] = polygons_json(vectors.geojson())
+                files[f"{prefix}classes.geojson"] = polygons_json(vectors.geojson())
             except ReprojectionError as e:
                 said.append(str(e))
-            files[f"{stem}_classes.gpkg"] = vectors.geopackage()
+            files[f"{prefix}classes.gpkg"] = vectors.geopackage()
         if self.raster is not None:
-            files[f"{stem}_stats.csv"] = self.stats_csv()
+            files[f"{prefix}stats.csv"] = self.stats_csv()
         written = []
         for name, data in files.items():
             path = out / name
