@@ -618,7 +618,8 @@ def check_weight(value: object, name: str) -> float:
 
 @dataclass(frozen=True)
 class FitParams:
-    """The settings of one k-means fit, checked once, passed around whole.
+    """The settings of one k-means fit, checked once, passed around whole: kseg's one
+    settings object (photos, collections and every analysis use it).
 
     Attributes
     ----------
@@ -628,6 +629,11 @@ class FitParams:
     n_init : int
     max_iter : int
     tol : float
+    k : int or None
+        Number of clusters, where the settings name one (None: given per call, as by an
+        elbow curve over many k).
+    color_space : {"rgb", "hsv", "lab", "oklab"}
+        Where colour distances are measured (:data:`DEFAULT_COLOR_SPACE`).
     """
 
     seed: int = 0
@@ -635,6 +641,8 @@ class FitParams:
     n_init: int = DEFAULT_N_INIT
     max_iter: int = 300
     tol: float = 1e-4
+    k: int | None = None
+    color_space: ColorSpace = DEFAULT_COLOR_SPACE
 
     @classmethod
     def checked(
@@ -645,13 +653,17 @@ class FitParams:
         n_init: object = DEFAULT_N_INIT,
         max_iter: object = 300,
         tol: object = 1e-4,
+        k: object = None,
+        color_space: object = DEFAULT_COLOR_SPACE,
     ) -> FitParams:
         """Validate every setting (:mod:`core.validation`) and build the parameters.
 
         Parameters
         ----------
-        seed, init, n_init, max_iter, tol
+        seed, init, n_init, max_iter, tol, color_space
             As for :func:`core.segment`; each is checked by its function here.
+        k : int, optional
+            Checked as :func:`core.segment`'s `k` when given.
 
         Returns
         -------
@@ -674,4 +686,6 @@ class FitParams:
             n_init=check_n_init(n_init),
             max_iter=check_max_iter(max_iter),
             tol=check_tol(tol),
+            k=None if k is None else check_k(k),
+            color_space=check_color_space(color_space),
         )

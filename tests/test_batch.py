@@ -528,12 +528,16 @@ def test_batch_on_geotiffs_writes_geotiffs_and_areas_from_the_crs(geo_folder, tm
     for row in rows:
         by_file.setdefault(Path(row["file"]).name, []).append(row)
     assert set(by_file) == {"a.tif", "b.tif", "c.png"}
-    # UTM 10 m pixels: 100 m² each; b's no-data corner is counted nowhere.
+    # UTM 10 m pixels: 100 m² each on the map, on the ground within UTM's scale factor;
+    # b's no-data corner is counted nowhere.
     for name, n_valid in (("a.tif", 30 * 40), ("b.tif", 30 * 40 - 120)):
         assert sum(int(r["pixels"]) for r in by_file[name]) == n_valid
         for r in by_file[name]:
-            assert float(r["area_m2"]) == pytest.approx(int(r["pixels"]) * 100.0)
-            assert float(r["area_ha"]) == pytest.approx(int(r["pixels"]) * 0.01)
+            assert r["area_basis"] == "ellipsoid"
+            assert float(r["area_m2"]) == pytest.approx(int(r["pixels"]) * 100.0, rel=2e-3)
+            assert float(r["area_ha"]) == pytest.approx(float(r["area_m2"]) / 10_000, abs=1e-6)
+        ground = core.open_raster(geo_folder / name).valid_area_m2()
+        assert sum(float(r["area_m2"]) for r in by_file[name]) == pytest.approx(ground, abs=0.05)
     assert all(r["area_m2"] == "" for r in by_file["c.png"])  # a photo has no ground size
     assert (out / "labels" / "c.png").exists() and (out / "segmented" / "c.png").exists()
     for name in ("a", "b"):

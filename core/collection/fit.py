@@ -31,17 +31,18 @@ from core.collection.executors import InProcess, OnDask, make_executor
 from core.collection.histograms import FAN_IN, Histogram, chunk_histogram, merge_histograms
 from core.collection.label import check_palette_size
 from core.collection.palette import BandMapping, CollectionModel
-from core.collection.settings import N_IDS, UNKNOWN, FitSettings, Progress, check_fit_params
+from core.collection.settings import N_IDS, UNKNOWN, Progress, check_fit_params
 from core.collection.sources import ImageInfo, Source, as_sources
+from core.validation import FitParams
 
 
-def _palette_from_histogram(total: Histogram, params: FitSettings) -> CollectionModel:
+def _palette_from_histogram(total: Histogram, params: FitParams) -> CollectionModel:
     """Fit step: exact weighted k-means on the summed histogram (prior validation assumed)."""
     return _fit_histogram(total, params, with_lookup=False)[0]
 
 
 def _fit_with_lookup(
-    total: Histogram, params: FitSettings
+    total: Histogram, params: FitParams
 ) -> tuple[CollectionModel, np.ndarray | None]:
     """Fit step, plus the colour id -> cluster table of every colour of the collection."""
     return _fit_histogram(total, params, with_lookup=True)
@@ -52,16 +53,17 @@ def _item(pair: tuple[Any, ...], i: int) -> Any:
 
 
 def _fit_histogram(
-    total: Histogram, params: FitSettings, *, with_lookup: bool
+    total: Histogram, params: FitParams, *, with_lookup: bool
 ) -> tuple[CollectionModel, np.ndarray | None]:
     ids = total.ids.astype(np.int64)
     colors = ids_to_colors(ids)
     counts = total.counts.astype(np.int64)
     # fit_colors needs the ids and counts only; the "image" is the colours themselves.
     table = ColorTable(image=colors.reshape(-1, 1, 3), ids=ids, colors=colors, counts=counts)
+    assert params.k is not None  # a collection's settings name their k
     k = params.k
     features = rgb_to_features(colors, params.color_space)
-    fit = fit_colors(features, table, k, params.fit)
+    fit = fit_colors(features, table, k, params)
     # Number clusters by collection-wide size, as segment() does for one image.
     cluster_counts = np.bincount(fit.labels, weights=counts, minlength=k).astype(np.int64)
     sums = np.column_stack(
@@ -99,7 +101,7 @@ def _fit_histogram(
     return palette, lookup
 
 
-def warm_up(params: FitSettings) -> None:
+def warm_up(params: FitParams) -> None:
     """Load the fit's compiled kernels in this process (numba and its registries), then
     run the fit's code path once on a tiny histogram (its first NumPy and BLAS calls)."""
     from core.accel import compiled as _accel
@@ -109,13 +111,14 @@ def warm_up(params: FitSettings) -> None:
     tiny = Histogram(ids, np.ones(ids.shape[0], np.int64), ())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _fit_histogram(tiny, replace(params, k=min(params.k, ids.shape[0])), with_lookup=False)
+        k = min(params.k or 1, ids.shape[0])
+        _fit_histogram(tiny, replace(params, k=k), with_lookup=False)
 
 
 def fit_palette(
     executor: InProcess | OnDask,
     sources: Sequence[Source],
-    params: FitSettings,
+    params: FitParams,
     progress: Progress | None,
     *,
     with_lookup: bool = False,

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from core.collection.palette import CollectionModel
 from core.collection.results import ImageResult
-from core.collection.settings import N_IDS, UNKNOWN, FitSettings
+from core.collection.settings import N_IDS, UNKNOWN
 from core.collection.sources import Pixels, Source, as_sources, failure_message, read_pixels
 from core.engine.assign import assign
 from core.features.colorspaces import rgb_to_features
@@ -139,7 +139,7 @@ def _apply(table: ColorTable, palette: CollectionModel, started: float) -> Segme
 class LabelJob:
     source: Source
     palette: CollectionModel | None  # None: fit this image on its own (per_image)
-    fit: FitSettings | None
+    fit: FitParams | None
     out: str | None
     stem: str
     outputs: Outputs

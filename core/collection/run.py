@@ -38,10 +38,11 @@ from core.collection.label import (
 )
 from core.collection.palette import CollectionModel
 from core.collection.results import CollectionResult, ImageResult
-from core.collection.settings import FitSettings, Progress, check_fit_params
+from core.collection.settings import Progress, check_fit_params
 from core.collection.sources import ImageInfo, Source, as_sources, output_stems
 from core.formats.files import write_atomic
 from core.results.classmodel import ClassModel
+from core.validation import FitParams
 
 
 def segment_collection(
@@ -285,7 +286,7 @@ def _with_fit_stage(progress: Progress | None) -> Progress | None:
     return report
 
 
-def _run_key(palette: CollectionModel | None, fit: FitSettings | None, options: Outputs) -> str:
+def _run_key(palette: CollectionModel | None, fit: FitParams | None, options: Outputs) -> str:
     text = json.dumps(
         {
             "palette": None if palette is None else palette.key,
@@ -298,14 +299,14 @@ def _run_key(palette: CollectionModel | None, fit: FitSettings | None, options: 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _sources_key(params: FitSettings, items: Sequence[Source]) -> str:
+def _sources_key(params: FitParams, items: Sequence[Source]) -> str:
     names = [item.name if isinstance(item.data, str) else None for item in items]
     text = json.dumps({"fit": vars(params), "sources": names}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _kept_palette(
-    out: Path | None, params: FitSettings, items: Sequence[Source]
+    out: Path | None, params: FitParams, items: Sequence[Source]
 ) -> CollectionModel | None:
     """The palette a previous run fitted with the same parameters on the same files."""
     if out is None or any(not isinstance(item.data, str) for item in items):
@@ -329,7 +330,7 @@ def remember_fit(out: str | os.PathLike, palette: CollectionModel, sources: Iter
 
 
 def _remember(
-    folder: Path, palette: CollectionModel, params: FitSettings, items: Sequence[Source]
+    folder: Path, palette: CollectionModel, params: FitParams, items: Sequence[Source]
 ) -> None:
     """model.json and rows/fit.json: the model, and the key of what it was fitted on."""
     (folder / "rows").mkdir(parents=True, exist_ok=True)

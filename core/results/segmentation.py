@@ -745,7 +745,10 @@ def segment(
     rgb, valid = counted_pixels(image, mask)
     space = check_color_space(color_space)
     k = check_k(k, allow_large_k=allow_large_k)
-    fit = FitParams.checked(seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol)
+    fit = FitParams.checked(
+        seed=seed, init=init, n_init=n_init, max_iter=max_iter, tol=tol, color_space=space
+    )
+    fit = replace(fit, k=k)  # k checked above (allow_large_k may lift its limit)
     engine = check_engine(engine)
     n_pixels = rgb.shape[0] * rgb.shape[1]
     if valid is not None and k > n_pixels:
