@@ -335,10 +335,8 @@ def cluster_areas(
     raster = _loaded.raster
     if raster is None or raster.geo.crs is None or _seg.shape != (raster.height, raster.width):
         return None
-    from core.inputs.raster import class_areas
-
-    rows = raster.row_areas()
-    return None if rows is None else class_areas(_seg.labels, rows, _seg.k)
+    ground = raster.pixel_areas()  # on the ellipsoid, as the GeoTIFF page's table
+    return None if ground is None else ground.class_sums(_seg.labels, _seg.k)[0]
 
 
 @st.cache_data(max_entries=24, show_spinner=False)

@@ -223,7 +223,9 @@ def local_client(n_workers: int | None = None) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
-            silence_logs=logging.ERROR,
+            # Failures reach the caller as exceptions (the CLI: one line); Dask's own log of
+            # a failed task or a closed connection would only repeat them as tracebacks.
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster) as client,
     ):
