@@ -374,3 +374,14 @@ def test_cli_stderr_stays_clean(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         for leak in ("RuntimeWarning", "NodataShadowWarning", "invalid value", "overflow"):
             assert leak not in done.stderr, done.stderr
+
+
+def test_a_class_emptied_by_a_sieve_is_marked_empty_not_black(tmp_path):
+    data = np.full((3, 20, 20), 100, np.uint16)
+    data[:, 10:] = 3000
+    data[:, 4, 4] = 60000  # a 1-pixel class
+    seg = segment_raster(write_tif(tmp_path / "speck.tif", data), 3)
+    assert seg.k == 3 and seg.counts.tolist() == [200, 199, 1] and not seg.empty.any()
+    cleaned = seg.cleaned(min_pixels=4)
+    assert cleaned.empty.tolist() == [False, False, True]
+    assert cleaned.hex_colors[2] == seg.hex_colors[2] != "#000000"

@@ -241,6 +241,13 @@ class RasterSegmentation:
         """Palette as ``#rrggbb`` strings."""
         return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in self.palette]
 
+    @property
+    def empty(self) -> np.ndarray:
+        """(k,) bool: classes no pixel has. A fit has none (:func:`segment_raster` lowers
+        k instead); a clean-up (:meth:`cleaned`) or a model applied to another scene may
+        leave some, which keep their colour rather than turning black."""
+        return np.asarray(self.counts) == 0
+
     def display_image(self) -> np.ndarray:
         """:attr:`display` as (H, W, 4) RGBA, transparent where the pixel does not count."""
         return np.dstack([self.display, np.where(self.valid, 255, 0).astype(np.uint8)])
