@@ -44,7 +44,7 @@ import rasterio.features
 from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
@@ -763,19 +763,29 @@ def _validity(
         alpha_ok = np.ones((height, width), dtype=bool)
         for a in alpha:
             np.logical_and(alpha_ok, data[a] > 0, out=alpha_ok)
+    flags = tuple(tuple(band_flags) for band_flags in src.mask_flag_enums)
     for b in range(count):
-        with warnings.catch_warnings():
-            # Both a no-data value and an alpha band: GDAL keeps the first (and rasterio
-            # warns); we apply both, below.
-            warnings.simplefilter("ignore", rasterio.errors.NodataShadowWarning)
-            src.read_masks(b + 1, out=buffer, window=win)
         nodata = nodatavals[b] if b < len(nodatavals) else None
         if nodata is not None and not _representable(nodata, data.dtype):
             nodata = None  # NaN (isfinite below), or a value no pixel can hold
+        # GDAL's mask says nothing the values do not (all valid, or the no-data value of a
+        # full-resolution read): skip reading it.
+        redundant = flags[b] == (MaskFlags.all_valid,) or (
+            flags[b] == (MaskFlags.nodata,)
+            and nodata is not None
+            and data.shape[1:]
+            == ((win.height, win.width) if win is not None else (src.height, src.width))
+        )
+        if not redundant:
+            with warnings.catch_warnings():
+                # Both a no-data value and an alpha band: GDAL keeps the first (and
+                # rasterio warns); we apply both, below.
+                warnings.simplefilter("ignore", rasterio.errors.NodataShadowWarning)
+                src.read_masks(b + 1, out=buffer, window=win)
         for start in range(0, height, step):
             rows = slice(start, start + step)
-            ok = buffer[rows] > 0
             band = data[b, rows]
+            ok = np.ones(band.shape, dtype=bool) if redundant else buffer[rows] > 0
             if nodata is not None:
                 ok &= band != data.dtype.type(nodata)
             if floating:
