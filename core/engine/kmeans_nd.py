@@ -352,6 +352,8 @@ def _lloyd(
     sums, counts, squares = _accel_nd.bounds_init(x, centers, labels, upper, lower)
     for n_iter in range(1, max_iter + 1):
         if not (counts > 0).all():
+            if not upper.max() > 0:  # every point sits on its centre: fewer distinct than k
+                return labels, centers, sums, counts, squares, n_iter, True
             _reseed_empty(x, centers, counts <= 0, upper)
             sums, counts, squares = _accel_nd.bounds_init(x, centers, labels, upper, lower)
             continue
@@ -375,6 +377,8 @@ def _lloyd_numpy(
     for n_iter in range(1, max_iter + 1):
         if not (counts > 0).all():
             distances = _distances(x, centers, labels)
+            if not distances.max() > 0:  # every point sits on its centre: fewer distinct than k
+                return labels, centers, sums, counts, squares, n_iter, True
             _reseed_empty(x, centers, counts <= 0, distances)
             sums, counts, _, _ = _assign(x, centers, labels)
             continue

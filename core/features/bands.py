@@ -11,7 +11,41 @@ import numpy as np
 from core.inputs.display import band_position, band_positions
 from core.inputs.raster import INDICES, Raster
 
-__all__ = ["raster_features", "spectral_index"]
+__all__ = ["feature_bands", "raster_features", "spectral_index"]
+
+
+def feature_bands(
+    raster: Raster, bands: Sequence[int | str] | None = None, indices: Sequence[str] = ()
+) -> list[int]:
+    """Every band the features read: the chosen bands, then the indices' input bands.
+
+    A pixel counts for these features only where all of them hold data
+    (:meth:`core.inputs.raster.Raster.valid_for`).
+
+    Parameters
+    ----------
+    raster : Raster
+    bands : sequence of int or str, optional
+        As for :func:`raster_features` (default every band but alpha bands).
+    indices : sequence of {"ndvi", "ndwi"}
+
+    Returns
+    -------
+    list of int
+        0-based positions, each once, in order of first use.
+
+    Raises
+    ------
+    ValueError
+        If a band or index does not exist.
+    """
+    positions = band_positions(raster, bands)
+    for index in indices:
+        key = index.lower() if isinstance(index, str) else index
+        if key not in INDICES:
+            raise ValueError(f"Unknown index {index!r}; choose one of {', '.join(INDICES)}.")
+        positions += [band_position(raster, role) for role in INDICES[key]]
+    return list(dict.fromkeys(positions))
 
 
 def spectral_index(
@@ -47,11 +81,14 @@ def spectral_index(
         raise ValueError(f"Unknown index {index!r}; choose one of {', '.join(INDICES)}.")
     where = {"red": red, "green": green, "nir": nir}
     first, second = (band_position(raster, where[role]) for role in INDICES[key])
-    a = raster.data[first].astype(np.float32)
-    b = raster.data[second].astype(np.float32)
-    total = a + b
-    np.subtract(a, b, out=a)
-    np.divide(a, total, out=a, where=total != 0)
+    # No-data pixels may hold anything (NaN, ±3.4e38): they overflow or are NaN here,
+    # quietly; they are not features (raster_features leaves them out).
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = raster.data[first].astype(np.float32)
+        b = raster.data[second].astype(np.float32)
+        total = a + b
+        np.subtract(a, b, out=a)
+        np.divide(a, total, out=a, where=total != 0)
     a[total == 0] = 0.0
     return a
 
@@ -78,7 +115,9 @@ def raster_features(
         16-bit band does not outweigh an index in [−1, 1] (as Orfeo ToolBox does). False
         keeps the raw values.
     valid : (H, W) ndarray of bool, optional
-        Pixels to use; default :attr:`Raster.valid`.
+        Pixels to use; default those where every band the features read holds data
+        (:func:`feature_bands`, :meth:`Raster.valid_for`): a pixel whose NIR is no-data
+        has no NDVI.
 
     Returns
     -------
@@ -99,7 +138,10 @@ def raster_features(
     for key in keys:
         if key not in INDICES:
             raise ValueError(f"Unknown index {key!r}; choose one of {', '.join(INDICES)}.")
-    mask = raster.valid if valid is None else np.asarray(valid, dtype=bool)
+    if valid is None:
+        mask = raster.valid_for(feature_bands(raster, positions, keys))
+    else:
+        mask = np.asarray(valid, dtype=bool)
     if mask.shape != raster.valid.shape:
         raise ValueError(f"valid must have shape {raster.valid.shape}, got {mask.shape}.")
     n = int(np.count_nonzero(mask))

@@ -24,7 +24,7 @@ def band_positions(raster: Raster, bands: Sequence[int | str] | None) -> list[in
     bands : sequence of int or str, or None
         0-based positions, or names as in :attr:`Raster.band_names` (case-insensitive; the
         roles ``"red"``, ``"green"``, ``"blue"``, ``"nir"`` also match common spellings).
-        None chooses every band.
+        None chooses every band but the alpha bands (:attr:`Raster.alpha_bands`).
 
     Returns
     -------
@@ -33,16 +33,30 @@ def band_positions(raster: Raster, bands: Sequence[int | str] | None) -> list[in
     Raises
     ------
     ValueError
-        If a band does not exist, naming the bands that do.
+        If a band does not exist, naming the bands that do, or is an alpha band (a mask,
+        never a feature).
     """
     if bands is None:
-        return list(range(raster.n_bands))
+        alpha = set(getattr(raster, "alpha_bands", ()))
+        return [p for p in range(raster.n_bands) if p not in alpha]
     if isinstance(bands, (str, int)):
         bands = [bands]
     return [band_position(raster, band) for band in bands]
 
 
 def band_position(raster: Raster, band: int | str) -> int:
+    """Position (0-based) of one band, by position or name (see :func:`band_positions`)."""
+    position = _find_band(raster, band)
+    if position in getattr(raster, "alpha_bands", ()):
+        raise ValueError(
+            f"Band {band!r} ({raster.band_names[position]!r}, 0-based position {position}) is "
+            "the raster's alpha band: a mask (alpha 0 = no-data) that kseg applies to every "
+            "band, not a feature. Leave it out (the default bands already do)."
+        )
+    return position
+
+
+def _find_band(raster: Raster, band: int | str) -> int:
     names = raster.band_names
     if isinstance(band, (int, np.integer)) and not isinstance(band, bool):
         if 0 <= band < len(names):
@@ -69,13 +83,15 @@ def band_position(raster: Raster, band: int | str) -> int:
 
 
 def default_rgb_bands(raster: Raster) -> tuple[int, int, int]:
-    """The bands to show as red, green, blue: by name when the file says, else 0, 1, 2."""
+    """The bands to show as red, green, blue: by name when the file says, else the first
+    three bands that are not alpha (one band: grey)."""
     try:
         return tuple(band_position(raster, role) for role in ("red", "green", "blue"))  # type: ignore[return-value]
     except ValueError:
-        if raster.n_bands >= 3:
-            return (0, 1, 2)
-        return (0, 0, 0)
+        usable = band_positions(raster, None)
+        if len(usable) >= 3:
+            return (usable[0], usable[1], usable[2])
+        return (usable[0], usable[0], usable[0])
 
 
 def stretch_rgb(
@@ -142,8 +158,12 @@ def stretch_rgb(
                 continue
             low, high = np.percentile(sample.astype(np.float64), [low_p, high_p])
         scale = 255.0 / (high - low) if high > low else 0.0
-        scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
-        np.clip(scaled, 0, 255, out=scaled)
+        # No-data pixels may hold anything (NaN, ±3.4e38): they overflow or are NaN here,
+        # quietly, and are blacked out below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = (band.astype(np.float32) - np.float32(low)) * np.float32(scale)
+            np.clip(scaled, 0, 255, out=scaled)
+        np.nan_to_num(scaled, copy=False, nan=0.0)
         out[:, :, channel] = np.rint(scaled).astype(np.uint8)
     out[~valid] = 0
     return out

@@ -32,7 +32,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, Literal
@@ -44,7 +44,7 @@ import rasterio.features
 from affine import Affine
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
@@ -235,8 +235,9 @@ class Raster:
         The bands in the file's dtype (uint8, uint16, int16, float32, …), band-first as
         rasterio reads them.
     valid : (H, W) ndarray of bool
-        False where the pixel holds no data (the file's no-data value, its internal mask or
-        alpha band, or NaN).
+        True where every band holds data: False where any band (alpha bands aside) is
+        no-data — its no-data value, the file's internal mask, NaN or infinity — and where
+        an alpha band is 0. For some of the bands only, see :meth:`valid_for`.
     geo : GeoReference
         CRS and transform of the grid as read (scaled when the scene was reduced).
     nodata : float or None
@@ -254,6 +255,18 @@ class Raster:
         How many file pixels one pixel read spans along each axis (1.0 at full resolution).
     note : str or None
         A sentence for the user when the scene was read reduced (what, and how to avoid it).
+    band_masks : (B, H, ⌈W / 8⌉) ndarray of uint8, or None
+        Where each band holds data, packed with ``np.packbits`` along the rows (read it with
+        :meth:`valid_for`); None when every band holds data exactly where :attr:`valid`
+        says (the common case, and rasters built by hand).
+    alpha_bands : tuple of int
+        Positions of alpha bands (colour interpretation ``alpha``): a mask (0 = no-data,
+        folded into :attr:`valid`), never a feature — :func:`core.inputs.display.band_positions`
+        leaves them out and refuses them by name.
+    colortable : bool
+        True when the file is a paletted raster (one band of indices into a colour table):
+        its colours were expanded into the ``red``, ``green`` and ``blue`` bands of
+        :attr:`data`, so that classes are made of colours, not of index numbers.
     """
 
     data: np.ndarray
@@ -266,6 +279,9 @@ class Raster:
     source_shape: tuple[int, int] = (0, 0)
     reduced_by: float = 1.0
     note: str | None = None
+    band_masks: np.ndarray | None = None
+    alpha_bands: tuple[int, ...] = ()
+    colortable: bool = False
 
     @property
     def n_bands(self) -> int:
@@ -286,6 +302,47 @@ class Raster:
     @property
     def n_valid(self) -> int:
         return int(np.count_nonzero(self.valid))
+
+    def valid_for(self, positions: Sequence[int]) -> np.ndarray:
+        """Pixels where every band at `positions` holds data (and no alpha band is 0).
+
+        A pixel is no-data for a computation as soon as one band it reads is (as Orfeo
+        ToolBox and Earth Engine mask it); bands it does not read do not matter.
+
+        Parameters
+        ----------
+        positions : sequence of int
+            0-based band positions (an index's input bands included).
+
+        Returns
+        -------
+        (H, W) ndarray of bool
+            :attr:`valid` itself when the bands' masks all agree (no copy); never fewer
+            pixels than :attr:`valid`.
+
+        Examples
+        --------
+        >>> bands = np.array([[[1, 2]], [[0, 3]]], dtype=np.uint8)  # band 1 no-data at (0, 0)
+        >>> masks = np.packbits(bands > 0, axis=-1)
+        >>> raster = Raster(bands, bands.all(axis=0), GeoReference(None, Affine.identity()),
+        ...                 0.0, ("a", "b"), "uint8", band_masks=masks)
+        >>> raster.valid_for([0]).tolist(), raster.valid_for([0, 1]).tolist()
+        ([[True, True]], [[False, True]])
+        """
+        wanted = sorted({int(p) for p in positions} - set(self.alpha_bands))
+        if self.band_masks is None or not wanted:
+            return self.valid
+        if wanted == [p for p in range(self.n_bands) if p not in self.alpha_bands]:
+            return self.valid
+        out = np.ones(self.valid.shape, dtype=bool)
+        step = max(1, (1 << 22) // max(1, self.width))
+        for start in range(0, self.height, step):
+            rows = slice(start, start + step)
+            for p in wanted:
+                out[rows] &= np.unpackbits(
+                    self.band_masks[p, rows], axis=-1, count=self.width
+                ).view(bool)
+        return out
 
     def row_areas(self, *, basis: AreaBasis | None = None) -> np.ndarray | None:
         """Area (m²) of a pixel in each row; see :meth:`GeoReference.row_areas`.
@@ -575,9 +632,10 @@ def _read(
             "--outfile=amplitude.tif`."
         )
     dtype = np.dtype(src.dtypes[0])
+    colours = _colour_table(src)
     # The bands at their dtype, the mask GDAL returns and our validity array; drivers that
-    # decode the whole image hold it once more.
-    per_pixel = src.count * dtype.itemsize + 2
+    # decode the whole image hold it once more. A paletted band becomes three 8-bit bands.
+    per_pixel = src.count * dtype.itemsize + 2 + (3 if colours is not None else 0)
     if src.driver in _WHOLE_IMAGE_DRIVERS:
         per_pixel += src.count * dtype.itemsize
     if window is not None:
@@ -628,7 +686,8 @@ def _read(
             factor += 1
         _check_reduced_read(src, label, height, width, factor)
     out_h, out_w = max(1, height // factor), max(1, width // factor)
-    average = factor > 1 and resampling == "average"
+    # Colour-table indices are names, not quantities: never averaged.
+    average = factor > 1 and resampling == "average" and colours is None
     if factor > 1:
         made = f"the average of {factor} × {factor}" if average else f"one of {factor} × {factor}"
         note = (
@@ -644,27 +703,146 @@ def _read(
             out_shape=out_shape,
             resampling=Resampling.average if average else Resampling.nearest,
         )
-        valid = src.dataset_mask(window=win, out_shape=(out_h, out_w)) > 0
+        alpha = _alpha_bands(src)
+        valid, band_masks = _validity(src, data, win, alpha)
     if complaints:
         raise ImageError(
             f"{label} is truncated or damaged: reading its pixels failed ({complaints[0]}). "
             "Download or export it again (gdalinfo -checksum shows the damage)."
         )
-    if np.issubdtype(data.dtype, np.floating):
-        for band in data:  # band by band: no (B, H, W) temporary
-            valid &= np.isfinite(band)
+    names = _band_names(src, alpha)
+    if colours is not None:
+        data, valid = _expand_colours(data[0], valid, colours)
+        names, band_masks, alpha = ("red", "green", "blue"), None, ()
     return Raster(
         data=data,
         valid=np.ascontiguousarray(valid),
         geo=GeoReference(crs=src.crs, transform=transform),
         nodata=None if src.nodata is None else float(src.nodata),
-        band_names=_band_names(src),
+        band_names=names,
         dtype=str(data.dtype),
         name=name,
         source_shape=(full_h, full_w),
         reduced_by=float(factor),
         note=note,
+        band_masks=band_masks,
+        alpha_bands=alpha,
+        colortable=colours is not None,
     )
+
+
+def _alpha_bands(src: Any) -> tuple[int, ...]:
+    """Positions of the bands whose colour interpretation is alpha (none if every band is)."""
+    alpha = tuple(i for i, interp in enumerate(src.colorinterp) if interp == ColorInterp.alpha)
+    return alpha if len(alpha) < src.count else ()
+
+
+def _validity(
+    src: Any, data: np.ndarray, win: Window | None, alpha: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where each band holds data, and where all of them do (alpha bands as a mask).
+
+    A band holds data where GDAL's mask of it says so (its no-data value, the file's
+    internal mask or alpha band), where it differs from its own no-data value (which an
+    internal mask shadows in GDAL), is finite, and where no alpha band is 0 (which a
+    no-data value shadows in GDAL). Returns (valid, packed per-band masks or None when
+    they all agree). Works a row strip at a time: one (H, W) uint8 mask buffer and the
+    (H, W) result besides the packed masks.
+    """
+    import rasterio.errors
+
+    count, height, width = data.shape
+    nodatavals = tuple(src.nodatavals)
+    floating = np.issubdtype(data.dtype, np.floating)
+    buffer = np.empty((height, width), dtype=np.uint8)
+    valid = np.ones((height, width), dtype=bool)
+    packed = np.empty((count, height, (width + 7) // 8), dtype=np.uint8)
+    step = max(1, (1 << 20) // max(1, width))
+    alpha_ok = None
+    if alpha:
+        alpha_ok = np.ones((height, width), dtype=bool)
+        for a in alpha:
+            np.logical_and(alpha_ok, data[a] > 0, out=alpha_ok)
+    flags = tuple(tuple(band_flags) for band_flags in src.mask_flag_enums)
+    for b in range(count):
+        nodata = nodatavals[b] if b < len(nodatavals) else None
+        if nodata is not None and not _representable(nodata, data.dtype):
+            nodata = None  # NaN (isfinite below), or a value no pixel can hold
+        # GDAL's mask says nothing the values do not (all valid, or the no-data value of a
+        # full-resolution read): skip reading it.
+        redundant = flags[b] == (MaskFlags.all_valid,) or (
+            flags[b] == (MaskFlags.nodata,)
+            and nodata is not None
+            and data.shape[1:]
+            == ((win.height, win.width) if win is not None else (src.height, src.width))
+        )
+        if not redundant:
+            with warnings.catch_warnings():
+                # Both a no-data value and an alpha band: GDAL keeps the first (and
+                # rasterio warns); we apply both, below.
+                warnings.simplefilter("ignore", rasterio.errors.NodataShadowWarning)
+                src.read_masks(b + 1, out=buffer, window=win)
+        for start in range(0, height, step):
+            rows = slice(start, start + step)
+            band = data[b, rows]
+            ok = np.ones(band.shape, dtype=bool) if redundant else buffer[rows] > 0
+            if nodata is not None:
+                ok &= band != data.dtype.type(nodata)
+            if floating:
+                ok &= np.isfinite(band)
+            if alpha_ok is not None:
+                ok &= alpha_ok[rows]
+            if b not in alpha:
+                valid[rows] &= ok
+            packed[b, rows] = np.packbits(ok, axis=-1)
+    features = [b for b in range(count) if b not in alpha]
+    if all(np.array_equal(packed[b], packed[features[0]]) for b in features[1:]):
+        return valid, None
+    return valid, packed
+
+
+def _representable(value: float, dtype: np.dtype) -> bool:
+    """Whether a no-data value can occur in bands of `dtype` (255.5 or −1 in uint8 cannot;
+    NaN never compares equal, so it is told by finiteness instead)."""
+    value = float(value)
+    if not math.isfinite(value):
+        return False
+    if np.issubdtype(dtype, np.floating):
+        return abs(value) <= float(np.finfo(dtype).max)
+    info = np.iinfo(dtype)
+    return value.is_integer() and info.min <= value <= info.max
+
+
+def _colour_table(src: Any) -> np.ndarray | None:
+    """(N, 4) uint8 RGBA per index of a paletted single-band raster, else None."""
+    if src.count != 1 or src.colorinterp[0] != ColorInterp.palette:
+        return None
+    if not np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
+        return None
+    try:
+        entries = src.colormap(1)
+    except ValueError:  # said paletted, but no table
+        return None
+    if not entries:
+        return None
+    size = max(256, max(entries) + 1)
+    table = np.zeros((size, 4), dtype=np.uint8)
+    table[:, 3] = 255  # indices beyond the table: black, as GDAL expands them
+    for index, rgba in entries.items():
+        table[index] = tuple(rgba)[:4]
+    return table
+
+
+def _expand_colours(
+    indices: np.ndarray, valid: np.ndarray, table: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Three 8-bit bands of the colours of `indices`; a transparent entry is no-data."""
+    safe = np.clip(indices, 0, table.shape[0] - 1)
+    data = np.empty((3, *indices.shape), dtype=np.uint8)
+    for channel in range(3):
+        data[channel] = table[safe, channel]
+    valid &= table[safe, 3] > 0
+    return data, valid
 
 
 def _check_reduced_read(src: Any, label: str, height: int, width: int, factor: int) -> None:
@@ -708,7 +886,7 @@ class _Collect(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def _band_names(src: Any) -> tuple[str, ...]:
+def _band_names(src: Any, alpha: tuple[int, ...] = ()) -> tuple[str, ...]:
     names: list[str] = []
     for i in range(src.count):
         description = (src.descriptions[i] or "").strip()
@@ -717,6 +895,8 @@ def _band_names(src: Any) -> tuple[str, ...]:
             candidate = description
         elif interp in (ColorInterp.red, ColorInterp.green, ColorInterp.blue):
             candidate = interp.name
+        elif i in alpha:
+            candidate = "alpha"
         else:
             candidate = f"band {i + 1}"
         if candidate in names:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from core.engine.kmeans_nd import partial_sums
-from core.features.bands import raster_features
+from core.features.bands import feature_bands, raster_features
 from core.inputs.display import stretch_rgb
 from core.inputs.raster import LABEL_NODATA, Raster, class_areas, open_raster
 
@@ -43,6 +43,7 @@ __all__ = [
     "sample_keys",
     "standardize_rows",
     "survey_window",
+    "window_valid",
 ]
 
 # Window tasks in flight per worker (results come back as they finish; the rest wait).
@@ -69,12 +70,19 @@ def read_window(plan: Plan, window: Window4) -> Raster:
     return open_raster(plan.path, window=window, max_pixels=window[2] * window[3], on_large="error")
 
 
-def raw_features(plan: Plan, raster: Raster) -> np.ndarray:
-    """(n, d) float32 features of the window's valid pixels, not standardised."""
-    if not raster.valid.any():
+def window_valid(plan: Plan, raster: Raster) -> np.ndarray:
+    """The window's pixels where every band the features read holds data."""
+    return raster.valid_for(feature_bands(raster, list(plan.bands), plan.indices))
+
+
+def raw_features(plan: Plan, raster: Raster, valid: np.ndarray | None = None) -> np.ndarray:
+    """(n, d) float32 features of the window's valid pixels (:func:`window_valid`), not
+    standardised."""
+    valid = window_valid(plan, raster) if valid is None else valid
+    if not valid.any():
         return np.empty((0, len(plan.bands) + len(plan.indices)), dtype=np.float32)
     features, _, _ = raster_features(
-        raster, bands=list(plan.bands), indices=plan.indices, standardize=False
+        raster, bands=list(plan.bands), indices=plan.indices, standardize=False, valid=valid
     )
     return features
 
@@ -86,12 +94,13 @@ def standardize_rows(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.n
     return x
 
 
-def histogram_ids(plan: Plan, raster: Raster) -> np.ndarray:
+def histogram_ids(plan: Plan, raster: Raster, valid: np.ndarray | None = None) -> np.ndarray:
     """uint32 id of the valid pixels' histogram bands, 8 bits per band."""
     assert plan.histogram_bands is not None
-    ids = np.zeros(int(np.count_nonzero(raster.valid)), dtype=np.uint32)
+    valid = window_valid(plan, raster) if valid is None else valid
+    ids = np.zeros(int(np.count_nonzero(valid)), dtype=np.uint32)
     for j, position in enumerate(plan.histogram_bands):
-        ids |= raster.data[position][raster.valid].astype(np.uint32) << np.uint32(8 * j)
+        ids |= raster.data[position][valid].astype(np.uint32) << np.uint32(8 * j)
     return ids
 
 
@@ -126,16 +135,17 @@ class Survey:
 def survey_window(plan: Plan, window: Window4) -> Survey:
     """Map step of the survey: statistics, sample candidates and histogram of one window."""
     raster = read_window(plan, window)
-    keys = sample_keys(plan, window, raster.valid)
+    valid = window_valid(plan, raster)
+    keys = sample_keys(plan, window, valid)
     pick = np.arange(keys.shape[0])
     if keys.shape[0] > plan.sample_size:
         pick = np.sort(np.argpartition(keys, plan.sample_size - 1)[: plan.sample_size])
-    rgb = np.column_stack([raster.data[p][raster.valid][pick] for p in plan.rgb])
+    rgb = np.column_stack([raster.data[p][valid][pick] for p in plan.rgb])
     ids = id_counts = None
     if plan.histogram_bands is not None:
         from core.features.colortable import sorted_counts
 
-        all_ids = histogram_ids(plan, raster)
+        all_ids = histogram_ids(plan, raster, valid)
         ids, id_counts = sorted_counts(all_ids) if all_ids.size else (all_ids, all_ids)
         # the features of a histogram fit come from the distinct values; the sample rows
         # are only for the display stretch here
@@ -143,7 +153,7 @@ def survey_window(plan: Plan, window: Window4) -> Survey:
         d = len(plan.bands) + len(plan.indices)
         sums = squares = np.zeros(d)
     else:
-        x = raw_features(plan, raster)
+        x = raw_features(plan, raster, valid)
         x64 = x.astype(np.float64)
         sums, squares = x64.sum(axis=0), np.square(x64).sum(axis=0)
         del x64
@@ -223,25 +233,26 @@ def label_window(
     `model` is the (k, d) centres, or the lookup table of histogram ids (already ranked).
     """
     raster = read_window(plan, window)
+    valid = window_valid(plan, raster)
     k = rank.shape[0]
     if plan.histogram_bands is not None:
-        flat = model[histogram_ids(plan, raster)]
+        flat = model[histogram_ids(plan, raster, valid)]
     else:
-        x = standardize_rows(raw_features(plan, raster), mean, scale)
+        x = standardize_rows(raw_features(plan, raster, valid), mean, scale)
         flat = np.empty(0, dtype=np.uint8)
         if x.shape[0]:
             nearest, _, _, _ = partial_sums(x, model)
             flat = rank[nearest].astype(np.uint8)
-    labels = np.full(raster.valid.shape, LABEL_NODATA, dtype=np.uint8)
-    labels[raster.valid] = flat
+    labels = np.full(valid.shape, LABEL_NODATA, dtype=np.uint8)
+    labels[valid] = flat
     counts = np.bincount(flat, minlength=k)[:k].astype(np.int64)
-    display = stretch_rgb(raster, list(plan.rgb), bounds=bounds)[raster.valid]
+    display = stretch_rgb(raster, list(plan.rgb), bounds=bounds)[valid]
     colour_sums = np.column_stack(
         [np.bincount(flat, weights=display[:, c], minlength=k)[:k] for c in range(3)]
     )
     areas = None
     if row_areas is not None:
-        signed = np.where(raster.valid, labels.astype(np.int32), -1)
+        signed = np.where(valid, labels.astype(np.int32), -1)
         areas = class_areas(signed, row_areas[window[0] : window[0] + window[2]], k)
     return Labelled(window, labels, counts, colour_sums, areas)
 

@@ -358,7 +358,14 @@ def segment_blocks(
         blocks are read before anything else), or no pixel is valid.
     ValueError
         If an argument is out of range, a band or index does not exist, or `k` exceeds
-        the distinct values (histogram fit) or the valid pixels.
+        the valid pixels.
+
+    Warns
+    -----
+    UserWarning
+        When the features have fewer distinct values than `k`: the fit stops as soon as
+        that is certain and `k` is lowered to their number (:attr:`BlockSegmentation.k`);
+        no class is ever empty.
     """
     started = time.perf_counter()
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 255:
@@ -431,6 +438,17 @@ def segment_blocks(
             model = _lloyd_fit(
                 runner, plan, windows, survey, k, standardize, seed, n_init, max_iter, tol, init
             )
+        if model.rank.shape[0] < k:
+            fewer = model.rank.shape[0]
+            if model.few_values:
+                why = (
+                    f"The features of '{path.name}' have only {fewer} distinct value(s), "
+                    f"fewer than k={k}: {k - fewer} class(es) would be empty"
+                )
+            else:
+                why = f"{k - fewer} of the k={k} classes were still empty after {max_iter} passes"
+            warnings.warn(f"{why}, so k was lowered to {fewer}.", UserWarning, stacklevel=2)
+            k = fewer
         counts = np.zeros(k, np.int64)
         colour_sums = np.zeros((k, 3))
         areas = None if row_areas is None else np.zeros(k)
@@ -546,6 +564,7 @@ class _Model:
     wcss: float
     n_iter: int
     converged: bool
+    few_values: bool = False  # clusters dropped: fewer distinct feature values than k
 
 
 def _scaling(
@@ -583,10 +602,7 @@ def _histogram_fit(
     assert plan.histogram_bands is not None and survey.ids is not None
     assert survey.id_counts is not None
     ids, weights = survey.ids, survey.id_counts
-    if k > ids.shape[0]:
-        raise ValueError(
-            f"k={k} is more than the distinct values of the scene ({ids.shape[0]}); lower k."
-        )
+    asked, k = k, min(k, ids.shape[0])  # fewer distinct values than k: segment_blocks warns
     # The distinct values as a one-row raster: the features come out exactly as per pixel.
     data = np.zeros((first.n_bands, 1, ids.shape[0]), dtype=np.uint8)
     for j, position in enumerate(plan.histogram_bands):
@@ -611,12 +627,13 @@ def _histogram_fit(
         points, k, sample_weight=w, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed
     )
     counts = np.bincount(result.labels, weights=w, minlength=k)
+    centers, labels, counts = _without_empty(result.centers, result.labels, counts)
     order, rank = _ranking(counts)
     lookup = np.full(1 << (8 * len(plan.histogram_bands)), LABEL_NODATA, dtype=np.uint8)
-    lookup[ids] = rank[result.labels]
+    lookup[ids] = rank[labels]
     return _Model(
-        centers=result.centers[order],
-        label_centers=result.centers,
+        centers=centers[order],
+        label_centers=centers,
         lookup=lookup,
         rank=rank,
         mean=mean,
@@ -624,7 +641,20 @@ def _histogram_fit(
         wcss=float(result.wcss),
         n_iter=result.n_iter,
         converged=result.converged,
+        # the weighted k-means leaves a cluster empty only when the values run out
+        few_values=centers.shape[0] < asked,
     )
+
+
+def _without_empty(
+    centers: np.ndarray, labels: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centres, labels (renumbered) and counts of the clusters that hold pixels."""
+    filled = counts > 0
+    if filled.all():
+        return centers, labels, counts
+    renumber = (np.cumsum(filled) - 1).astype(np.int32)
+    return centers[filled], renumber[labels], counts[filled]
 
 
 def _lloyd_fit(
@@ -662,7 +692,7 @@ def _lloyd_fit(
         if centers.shape[0] < k:  # fewer sample pixels than k: the rest start empty
             centers = np.vstack([centers, np.repeat(centers[:1], k - centers.shape[0], 0)])
     tol_abs = float(np.mean(sample.var(axis=0)) * tol) if tol and sample.shape[0] else 0.0
-    converged = False
+    converged = few_values = False
     n_iter = 0
     total = Partial(np.zeros((k, d)), np.zeros(k, np.int64), 0.0, 0.0)
     for n_iter in range(1, max_iter + 1):
@@ -674,7 +704,11 @@ def _lloyd_fit(
             total.inertia += part.inertia
         empty = total.counts == 0
         if empty.any() and n_iter < max_iter:
-            centers = _reseed(runner, plan, windows, centers, mean, scale, empty)
+            reseeded = _reseed(runner, plan, windows, centers, mean, scale, empty)
+            if reseeded is None:  # every pixel on its centre: fewer distinct values than k
+                converged = few_values = True
+                break
+            centers = reseeded
             continue
         new = centers.copy()
         new[~empty] = total.sums[~empty] / total.counts[~empty, None]
@@ -689,7 +723,9 @@ def _lloyd_fit(
     means = centers.copy()
     means[filled] = total.sums[filled] / total.counts[filled, None]
     between = float((total.sums[filled] ** 2).sum(axis=1) @ (1.0 / total.counts[filled]))
-    order, rank = _ranking(total.counts)
+    # An empty centre is nobody's nearest: labelling without it changes no label.
+    centers, means, counts = centers[filled], means[filled], total.counts[filled]
+    order, rank = _ranking(counts)
     return _Model(
         centers=means[order],
         label_centers=centers,
@@ -700,6 +736,7 @@ def _lloyd_fit(
         wcss=max(total.squares - between, 0.0),
         n_iter=n_iter,
         converged=converged,
+        few_values=few_values,
     )
 
 
@@ -711,8 +748,9 @@ def _reseed(
     mean: np.ndarray,
     scale: np.ndarray,
     empty: np.ndarray,
-) -> np.ndarray:
-    """Move each empty centre onto one of the pixels farthest from their centres."""
+) -> np.ndarray | None:
+    """Move each empty centre onto one of the pixels farthest from their centres; None
+    when every pixel sits on its centre (the scene has fewer distinct values than k)."""
     n = int(empty.sum())
     far = np.empty(0)
     rows = np.empty((0, centers.shape[1]))
@@ -720,6 +758,9 @@ def _reseed(
         far, rows = np.concatenate([far, distances]), np.concatenate([rows, points])
         top = np.argsort(-far, kind="stable")[:n]
         far, rows = far[top], rows[top]
+    if not (far > 0).any():
+        return None
+    rows = rows[far > 0]
     centers = centers.copy()
     centers[np.flatnonzero(empty)[: rows.shape[0]]] = rows
     return centers

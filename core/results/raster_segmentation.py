@@ -15,6 +15,7 @@ import csv
 import io
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,9 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from core.deprecation import DeprecatedAlias
+from core.engine.kmeans import KMeansResult
 from core.engine.kmeans_nd import DEFAULT_SAMPLE_SIZE, kmeans_features, label_features
 from core.errors import ImageError
-from core.features.bands import spectral_index
+from core.features.bands import feature_bands, spectral_index
 from core.formats import tables
 from core.formats.geotiff import label_geotiff, rgb_geotiff
 from core.formats.vectors import polygons_json
@@ -238,6 +240,13 @@ class RasterSegmentation:
     def hex_colors(self) -> list[str]:
         """Palette as ``#rrggbb`` strings."""
         return ["#{:02x}{:02x}{:02x}".format(*map(int, c)) for c in self.palette]
+
+    @property
+    def empty(self) -> np.ndarray:
+        """(k,) bool: classes no pixel has. A fit has none (:func:`segment_raster` lowers
+        k instead); a clean-up (:meth:`cleaned`) or a model applied to another scene may
+        leave some, which keep their colour rather than turning black."""
+        return np.asarray(self.counts) == 0
 
     def display_image(self) -> np.ndarray:
         """:attr:`display` as (H, W, 4) RGBA, transparent where the pixel does not count."""
@@ -700,6 +709,36 @@ def _open_scene(source: str | os.PathLike[str], on_large: str, max_pixels: int) 
     return open_raster(source, max_pixels=max_pixels, on_large="error")
 
 
+def _drop_empty(
+    fit: KMeansResult, labels: np.ndarray, k: int, every_pixel: bool, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The centres, labels and k without the clusters no pixel went to, with a warning.
+
+    Clusters stay empty when the features have fewer distinct values than k (Lloyd on
+    every pixel then stops as soon as each pixel sits on its centre, `converged`), or
+    when `max_iter` ends the fit while re-seeding them, or a fit on `fit_pixels` saw fewer
+    distinct values. A result never shows an empty class as a colour.
+    """
+    counts = np.bincount(labels, minlength=k)
+    filled = counts > 0
+    n = int(np.count_nonzero(filled))
+    if n == k:
+        return fit.centers, labels, k
+    if fit.converged and every_pixel:
+        why = (
+            f"The raster's features have only {n} distinct value(s), fewer than k={k}: "
+            f"{k - n} class(es) would be empty, so k was lowered to {n}."
+        )
+    else:
+        why = (
+            f"{k - n} of the k={k} classes were left empty (max_iter={max_iter} reached, or "
+            f"fit_pixels saw too few distinct values): k was lowered to {n}."
+        )
+    warnings.warn(why, UserWarning, stacklevel=3)
+    renumber = np.cumsum(filled) - 1
+    return fit.centers[filled], renumber[labels].astype(np.int32), n
+
+
 def segment_raster(
     raster: Raster | str | os.PathLike[str],
     k: int,
@@ -735,9 +774,9 @@ def segment_raster(
     rgb : three ints or strs, optional
         Bands shown as red, green, blue (display and palette); default by band name.
     mask : "auto", (H, W) array_like of bool, or None
-        Pixels that count: ``"auto"`` the raster's valid pixels (no-data, internal mask
-        and NaN left out); an array (True = counts) is combined with them; None counts
-        every pixel.
+        Pixels that count: ``"auto"`` the pixels where every band used holds data
+        (no-data values, internal mask, alpha 0 and NaN left out); an array (True =
+        counts) is combined with them; None counts every pixel.
     standardize : bool
         Scale every feature to unit variance first (see :func:`core.inputs.raster.raster_features`).
     seed, n_init, max_iter, tol, fit_pixels, sample_size
@@ -765,16 +804,33 @@ def segment_raster(
     ImageError
         If no pixel counts (all no-data or masked out), the file cannot be read, or a path's
         scene is over `max_pixels` with ``on_large="full"``.
+
+    Warns
+    -----
+    UserWarning
+        When the features have fewer distinct values than `k` (a constant band, a
+        paletted raster of few colours): the fit stops as soon as that is certain and
+        `k` is lowered to the number of distinct values (:attr:`RasterSegmentation.k`);
+        no class is ever empty.
+
+    Notes
+    -----
+    A pixel counts when every band the features read holds data — the bands clustered
+    and the input bands of each index (:meth:`core.inputs.raster.Raster.valid_for`): a
+    pixel whose NIR is no-data is left out, not given NDVI = −1. Bands not used do not
+    matter. Alpha bands are a mask, never features.
     """
     started = time.perf_counter()
     if not isinstance(raster, Raster):
         raster = _open_scene(raster, on_large, max_pixels)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 255:
         raise ValueError(f"k must be an integer from 1 to 255 for a raster, got {k!r}.")
+    # A pixel counts when every band the features read holds data (an index's bands too).
+    has_data = raster.valid_for(feature_bands(raster, bands, indices))
     if isinstance(mask, str):
         if mask != "auto":
             raise ValueError(f"mask must be 'auto', a boolean (H, W) array or None, got {mask!r}.")
-        valid = raster.valid
+        valid = has_data
     elif mask is None:
         valid = np.ones(raster.valid.shape, dtype=bool)
     else:
@@ -784,7 +840,7 @@ def segment_raster(
                 f"mask must be a boolean array of shape {raster.valid.shape} (True = counts), "
                 f"got {extra.dtype} {extra.shape}."
             )
-        valid = raster.valid & extra
+        valid = has_data & extra
     n_valid = int(np.count_nonzero(valid))
     if n_valid == 0:
         raise ImageError(
@@ -814,6 +870,7 @@ def segment_raster(
         # (kmeans_features labelled them against the centres before their last move).
         fit_labels, wcss = label_features(features, fit.centers)
     del features
+    centers, fit_labels, k = _drop_empty(fit, fit_labels, int(k), fit_pixels is None, max_iter)
     counts = np.bincount(fit_labels, minlength=k)
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(k, dtype=np.int32)
@@ -844,7 +901,7 @@ def segment_raster(
         palette=palette,
         display=display,
         segmented=segmented,
-        centers=fit.centers[order],
+        centers=centers[order],
         feature_names=names,
         counts=counts,
         shares=shares,
