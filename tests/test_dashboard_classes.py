@@ -82,9 +82,7 @@ def test_rename_merge_drop_and_undo_by_widget_keys(downloads):
     assert names_in_editor(at) == ["sky", "wood", "cluster 3", "cluster 4"]
     assert at.query_params["drop"] == "5"
     oracle = sample_seg()
-    expected = oracle.relabel(
-        oracle.model.with_classes({"sky": [0], "wood": [1, 2]}, drop=[5])
-    )
+    expected = oracle.relabel(oracle.model.with_classes({"sky": [0], "wood": [1, 2]}, drop=[5]))
     at.session_state["view"] = "Clusters"
     at.run()
     table = at.dataframe[0].value
@@ -105,7 +103,8 @@ def test_rename_merge_drop_and_undo_by_widget_keys(downloads):
     assert [row["name"] for row in recipe["classes"]] == ["sky", "wood", "cluster 3", "cluster 4"]
     assert "--group wood=1,2" in recipe["classes_command"]
     labels = np.asarray(Image.open(io.BytesIO(downloads["china_4classes_lab_labels.png"]())))
-    np.testing.assert_array_equal(labels[expected.labels >= 0], expected.labels[expected.labels >= 0])
+    kept = expected.labels >= 0
+    np.testing.assert_array_equal(labels[kept], expected.labels[kept])
     report = downloads["china_4classes_lab_report.html"]()
     assert "<td>wood</td>" in report and "data:image/jpeg;base64," in report
     # Undo, step by step.
@@ -166,8 +165,8 @@ def test_a_downloaded_model_gives_the_same_classes_on_another_image(downloads):
     other = new_app()
     other.query_params["image"] = "Flower"
     other.run()
-    other.sidebar.get("file_uploader")  # the uploader exists in the sidebar
-    other.file_uploader(key="model_upload").set_value(("model.json", text.encode(), "application/json"))
+    upload = ("model.json", text.encode(), "application/json")
+    other.file_uploader(key="model_upload").set_value(upload)
     classes_tab(other)
     assert clean(other)
     assert names_in_editor(other) == ["pale", "cluster 1", "cluster 2", "cluster 5"]
@@ -221,7 +220,7 @@ def test_suggested_merges_offer_the_close_colours_in_one_click():
     assert f"(ΔE00 {delta:.1f})" in suggestions[0].label
     suggestions[0].click().run()
     assert clean(at)
-    merged = [t for t in at.text_input if t.key == f"class_name_{i}"][0]
+    merged = next(t for t in at.text_input if t.key == f"class_name_{i}")
     assert len(names_in_editor(at)) == 5
     assert merged.value == f"cluster {i}"
     assert at.query_params["classes"] == f"cluster {i}:{i}.{j}"
