@@ -197,8 +197,10 @@ def _page() -> None:
 
                 def pick_image(which: str, cluster: int | None) -> bytes:
                     image = original if which == "original" else segmented()
+                    # The original does not change with the classes: one key for all.
+                    edit_shown = key_edit if which == "classes" else None
                     return pipeline.pick_preview(
-                        file.key, image, base, fit_key, key_edit, which, cluster
+                        file.key, image, base, fit_key, edit_shown, which, cluster
                     )
 
                 views.render_classes_intro(seg)

@@ -309,10 +309,16 @@ def _reset(prefix: str) -> None:
 # --- picking by click -------------------------------------------------------------------
 
 _FRONTEND = Path(str(streamlit_image_coordinates.__file__)).parent / "frontend"
-# The component's own frontend (an <img> that reports clicks), declared under our name so
-# that the image is sent as the cached preview bytes: the package's function re-encodes a
-# PIL image or array on every rerun. Served by this server, like Streamlit's own files.
-_pick_component = components.declare_component("kseg_image_coordinates", path=str(_FRONTEND))
+
+
+def _pick_component() -> Any:
+    """The component's own frontend (an <img> that reports clicks), declared under our
+    name so that the image is sent as the cached preview bytes (the package's function
+    re-encodes a PIL image or array on every rerun). Served by this server, like
+    Streamlit's own files. Declared on use, in a script run: Streamlit registers a
+    component only then, and the server imports this module before any run
+    (:mod:`dashboard.server`)."""
+    return components.declare_component("kseg_image_coordinates", path=str(_FRONTEND))
 
 
 def pixel_at(click: dict[str, Any], shape: tuple[int, int]) -> tuple[int, int] | None:
@@ -375,7 +381,7 @@ def pick_ui(
             or "classes"
         )
         picked = state.get("picked")
-        click = _pick_component(
+        click = _pick_component()(
             src=data_uri(images(which, picked)),
             height=None,
             width="stretch",
@@ -528,6 +534,7 @@ def render_suggestions(prefix: str, base_model: core.ClassModel, model: core.Cla
         min_value=1.0,
         max_value=50.0,
         step=0.5,
+        format="%.1f",
         help="CIEDE2000 is the CIE's measure of how different two colours look: about 1 is "
         "just visible side by side; under 10 most people call two colours the same.",
     )
