@@ -407,6 +407,22 @@ def pick_ui(
 # --- the editor ---------------------------------------------------------------------------
 
 
+#: One row per class on a phone too (Streamlit stacks columns under 640 px): swatch,
+#: name field and share side by side, the share in smaller type.
+_ROWS_CSS = """
+<style>
+@media (max-width: 640px) {
+  [class*="class_rows"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap; gap: .5rem; }
+  [class*="class_rows"] [data-testid="stColumn"] { min-width: 0 !important;
+    width: auto !important; flex: 3 1 0 !important; }
+  [class*="class_rows"] [data-testid="stColumn"]:first-child { flex: 0 0 1.3rem !important; }
+  [class*="class_rows"] [data-testid="stColumn"]:last-child { flex: 2 1 0 !important;
+    font-size: .8rem; }
+}
+</style>
+"""
+
+
 def _swatch(hex_color: str) -> str:
     return (
         f"<span style='display:inline-block;width:1.1rem;height:1.1rem;border-radius:.3rem;"
@@ -434,6 +450,8 @@ def render_editor(
         message = state.pop("message", None)
         if message:
             st.warning(message, icon=":material/warning:")
+        st.html(_ROWS_CSS)
+        rows = st.container(key=f"{prefix}class_rows")
         shares = base.shares
         for c, (name, members, hex_color) in enumerate(
             zip(model.class_names, model.clusters_of, model.hex_colors, strict=True)
@@ -444,7 +462,7 @@ def render_editor(
             key = f"{prefix}class_name_{members[0]}"
             if key not in st.session_state:
                 st.session_state[key] = name
-            swatch, field, info = st.columns([0.4, 3, 2.2], vertical_alignment="center")
+            swatch, field, info = rows.columns([0.4, 3, 2.2], vertical_alignment="center")
             swatch.html(_swatch(hex_color))
             field.text_input(
                 f"Name of class {c}",
