@@ -171,6 +171,8 @@ def _page() -> None:
         views.render_classes_summary(seg, model_file.name if applied is not None else None)
 
     def segmented() -> bytes:
+        if key_edit is None:  # the very call the server's first page made (its cache key)
+            return pipeline.segmented_preview(file.key, seg, fit_key)
         return pipeline.segmented_preview(file.key, seg, fit_key, key_edit)
 
     # Only the open tab's body runs: the others would cost time nobody is looking at.

@@ -493,9 +493,9 @@ def render_editor(
                 if model.class_of[i] < 0
                 else f"{i} · {model.class_names[int(model.class_of[i])]}"
             ),
-            help="Pick clusters here or by clicking the image, then merge them into one "
+            help="Pick clusters here (or by clicking the image), then merge them into one "
             "class or drop them.",
-            placeholder="Choose clusters (or click the image)",
+            placeholder="Choose clusters" + (" (or click the image)" if images else ""),
         )
         st.text_input(
             "Name for the merged class (optional)",
