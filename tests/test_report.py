@@ -91,7 +91,7 @@ def test_a_named_report_embeds_its_images_and_lists_its_classes():
     assert sum(named.counts) == 30 * 40 - int(seg.counts[white])
     assert [row[7] for row in body] == [f"{100.0 * c:,.0f}" for c in named.counts]
     assert [row[3] for row in body] == [", ".join(map(str, m)) for m in model.clusters_of]
-    assert f"clusters {white};" in page  # the dropped cluster is said
+    assert f"cluster {white};" in page  # the dropped cluster is said
     assert "kseg classes model.json --drop 3" in page.replace("&amp;", "&")
     # The parameters of the fit.
     assert "<th>color_space</th><td>lab</td>" in page

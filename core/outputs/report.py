@@ -202,7 +202,7 @@ def html_report(
     parts.append("</tbody></table>")
     if model is not None and model.dropped:
         parts.append(
-            f'<p class="muted">Left out (dropped): clusters '
+            f'<p class="muted">Left out (dropped): cluster{"s" if len(model.dropped) > 1 else ""} '
             f"{esc(', '.join(map(str, model.dropped)))}; their pixels count in no share "
             "or area.</p>"
         )
