@@ -167,7 +167,8 @@ def _page() -> None:
         seg = base if edit.empty else pipeline.relabelled(file.key, base, fit_key, edit)
     key_edit = None if edit.empty else edit
     with summary:
-        views.render_summary(loaded, base, notes)
+        if applied is None:  # a fit: what was computed (an applied model says so below)
+            views.render_summary(loaded, base, notes)
         views.render_classes_summary(seg, model_file.name if applied is not None else None)
 
     def segmented() -> bytes:

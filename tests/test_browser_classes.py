@@ -70,7 +70,7 @@ def _grid_labels(seg: core.Segmentation, height: int, width: int) -> np.ndarray:
     return seg.labels_at(r, c)
 
 
-def test_click_the_image_to_pick_a_cluster_then_name_it(classes_server):
+def test_click_the_image_to_pick_a_cluster_then_name_it(classes_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     # The oracle: the page's result (the sample, k = 6, CIELAB, seed 0), computed here.
@@ -141,9 +141,59 @@ def test_click_the_image_to_pick_a_cluster_then_name_it(classes_server):
             query = parse_qs(urlsplit(page.url).query)
             assert query["classes"] == [f"roof:{picked}"]
             page.get_by_role("tab", name="Segmentation").click()
+            page.locator(".kseg-legend b", has_text="roof").wait_for()
             wait_until_idle(page, TIMEOUT_MS)
             assert page.locator(".kseg-legend b", has_text="roof").count() == 1
             assert no_exception(page)
+
+            # Merge two other clusters, drop a third, by the list and the buttons.
+            others = [i for i in range(6) if i != picked]
+            merge, dropped = others[:2], others[2]
+            page.get_by_role("tab", name="Classes").click()
+            page.get_by_role("button", name="Merge").wait_for()
+            wait_until_idle(page, TIMEOUT_MS)
+            for cluster in merge:
+                page.locator("[data-testid='stMultiSelect']", has_text="Clusters").click()
+                page.get_by_role("option", name=f"{cluster} · cluster {cluster}").click()
+                page.keyboard.press("Escape")  # close the list: it hides the page from roles
+            page.get_by_label("Name for the merged class (optional)").fill("shade")
+            page.get_by_role("button", name="Merge").click()
+            wait_until_idle(page, TIMEOUT_MS)
+            page.locator("[data-testid='stMultiSelect']", has_text="Clusters").click()
+            page.get_by_role("option", name=f"{dropped} · cluster {dropped}").click()
+            page.keyboard.press("Escape")
+            page.get_by_role("button", name="Drop").click()
+            page.wait_for_function("() => location.search.includes('drop=')")
+            wait_until_idle(page, TIMEOUT_MS)
+            assert no_exception(page)
+            # Download the model: it holds the classes named here.
+            page.get_by_role("tab", name="Segmentation").click()
+            page.get_by_role("button", name="Model JSON").wait_for()
+            wait_until_idle(page, TIMEOUT_MS)
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Model JSON").click()
+            model_path = tmp_path / download.value.suggested_filename  # model.json
+            download.value.save_as(model_path)
+            model = core.ClassModel.load(model_path)
+            assert "roof" in model.class_names and "shade" in model.class_names
+            assert model.dropped == (dropped,)
+            full_page_screenshot(page, ARTIFACTS / "classes_named.png")
+
+            # Another image, the same model: the same classes, no fit.
+            page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+            page.get_by_role("option", name="Flower").click()
+            page.get_by_text("62,941", exact=True).wait_for()  # the flower's distinct colours
+            wait_until_idle(page, TIMEOUT_MS)
+            with page.expect_file_chooser() as chooser:
+                page.locator(
+                    "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzone'] button"
+                ).click()
+            chooser.value.set_files(model_path)
+            page.get_by_text("Classified with the model").wait_for()
+            wait_until_idle(page, TIMEOUT_MS)
+            assert no_exception(page)
+            legend = page.locator(".kseg-legend b").all_inner_texts()
+            assert legend == list(model.class_names)
             assert network.problems == []  # nothing from outside 127.0.0.1, nothing missing
         finally:
             browser.close()
