@@ -48,7 +48,7 @@ def main() -> None:
         views.render_errors(run)
         st.error("None of the files could be read; see the list above.", icon=":material/error:")
         st.stop()
-    views.render_palette(result, kept=kept is not None)
+    views.render_palette(result, kept=kept is not None, model=model)
     views.render_errors(run)
     views.render_grid(run)
     views.render_shares(result)

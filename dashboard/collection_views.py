@@ -59,9 +59,11 @@ def render_upload_prompt() -> None:
     )
 
 
-def render_palette(result: core.CollectionResult, kept: bool) -> None:
+def render_palette(
+    result: core.CollectionResult, kept: bool, model: core.ClassModel | None = None
+) -> None:
     """The shared palette: a heading, the strip (each colour as wide as its share of the
-    collection) and its legend."""
+    collection) and its legend; with an applied model, each cluster's class name."""
     palette = result.palette
     assert palette is not None
     source = "applied model" if kept else f"k = {palette.k}"
@@ -70,7 +72,12 @@ def render_palette(result: core.CollectionResult, kept: bool) -> None:
         f"over {len(result.ok)} image(s)",
         anchor=False,
     )
-    st.html(palette_strip_html(palette.hex_colors, palette.shares.tolist(), "of the collection"))
+    names = None
+    if model is not None and not model.is_identity:
+        names = ["dropped" if c < 0 else model.class_names[int(c)] for c in model.class_of.tolist()]
+    st.html(
+        palette_strip_html(palette.hex_colors, palette.shares.tolist(), "of the collection", names)
+    )
 
 
 def render_errors(run: CollectionRun) -> None:
