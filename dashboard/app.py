@@ -20,12 +20,13 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
 import core
-from dashboard import controls, explore, links, pipeline, views
+from dashboard import classes, controls, explore, links, pipeline, views
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,14 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Tab labels; they also appear in the URL (``?view=Clusters``), so keep them plain.
-TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
+TABS = [
+    "Segmentation",
+    "Classes",
+    "Clusters",
+    "Colour space",
+    "Choosing k",
+    "Understand k-means",
+]
 links.choice("view", TABS, TABS[0])
 
 # Streamlit collects garbage after every script run (``runner.postScriptGC``), and a full
@@ -134,48 +142,95 @@ def _page() -> None:
             segmented_column = views.render_original(
                 pipeline.original_preview(file.key, file.data, loaded)
             )
+    model_file = _model_upload()
+    applied: core.Segmentation | None = None
+    model_key: str | None = None
+    if model_file is not None:
+        applied, model_key = _apply_model(file, loaded, model_file)
+    notes: tuple[str, ...] = ()
+    if applied is not None and model_key is not None:
+        # An uploaded model: its clusters, no fit; its classes are the starting edit.
+        base = applied.clusters if applied.clusters is not None else applied
+        fit_key: Any = ("model", model_key)
+        initial = classes.Edit.of(applied.model)
+    else:
+        with user_errors(file.name):
+            with (
+                segmented_column,
+                st.spinner(views.clustering_message(loaded, params), show_time=True),
+            ):
+                base, notes = pipeline.segmentation(file.key, loaded, params)
+        fit_key = params
+        initial = None
+    edit = classes.current_edit("", (file.key, fit_key), base.model, initial)
     with user_errors(file.name):
-        with (
-            segmented_column,
-            st.spinner(views.clustering_message(loaded, params), show_time=True),
-        ):
-            seg, notes = pipeline.segmentation(file.key, loaded, params)
+        seg = base if edit.empty else pipeline.relabelled(file.key, base, fit_key, edit)
+    key_edit = None if edit.empty else edit
     with summary:
-        views.render_summary(loaded, seg, notes)
+        if applied is None:  # a fit: what was computed (an applied model says so below)
+            views.render_summary(loaded, base, notes)
+        views.render_classes_summary(seg, model_file.name if applied is not None else None)
+
+    def segmented() -> bytes:
+        if key_edit is None:  # the very call the server's first page made (its cache key)
+            return pipeline.segmented_preview(file.key, seg, fit_key)
+        return pipeline.segmented_preview(file.key, seg, fit_key, key_edit)
 
     # Only the open tab's body runs: the others would cost time nobody is looking at.
     with user_errors(file.name):
         if tabs[0].open:
             with tabs[0]:
-                views.render_overview(
-                    loaded, seg, segmented_column, pipeline.segmented_preview(file.key, seg, params)
+                views.render_overview(loaded, seg, segmented_column, segmented())
+                areas = None
+                if loaded.raster is not None:
+                    areas = pipeline.cluster_areas(file.key, seg, loaded, fit_key, key_edit)
+                views.render_downloads(
+                    loaded,
+                    seg,
+                    file,
+                    mask=params.mask,
+                    applied=applied is not None,
+                    areas_m2=areas,
                 )
-                views.render_downloads(loaded, seg, file, mask=params.mask)
                 if loaded.raster is not None:
                     _raster_classes(file, loaded, params)
         if tabs[1].open:
             with tabs[1]:
-                views.render_clusters(
-                    seg,
-                    pipeline.cluster_previews(file.key, seg, loaded, params),
-                    areas_m2=pipeline.cluster_areas(file.key, seg, loaded, params),
-                )
+                original = pipeline.original_preview(file.key, file.data, loaded)
+
+                def pick_image(which: str, cluster: int | None) -> bytes:
+                    image = original if which == "original" else segmented()
+                    # The original does not change with the classes: one key for all.
+                    edit_shown = key_edit if which == "classes" else None
+                    return pipeline.pick_preview(
+                        file.key, image, base, fit_key, edit_shown, which, cluster
+                    )
+
+                views.render_classes_intro(seg)
+                classes.render_editor("", base, seg.model, pick_image)
         if tabs[2].open:
             with tabs[2]:
-                views.render_color_space(
+                views.render_clusters(
                     seg,
-                    lambda color_by, max_points: pipeline.scatter_figure(
-                        file.key, seg, loaded, params, color_by, max_points
-                    ),
+                    pipeline.cluster_previews(file.key, seg, loaded, fit_key, key_edit),
+                    areas_m2=pipeline.cluster_areas(file.key, seg, loaded, fit_key, key_edit),
                 )
         if tabs[3].open:
             with tabs[3]:
-                work = pipeline.counted_image(file.key, loaded, params.fit_pixels, params.mask)
-                views.render_elbow(
-                    seg, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
+                views.render_color_space(
+                    seg,
+                    lambda color_by, max_points: pipeline.scatter_figure(
+                        file.key, seg, loaded, fit_key, color_by, max_points, key_edit
+                    ),
                 )
         if tabs[4].open:
             with tabs[4]:
+                work = pipeline.counted_image(file.key, loaded, params.fit_pixels, params.mask)
+                views.render_elbow(
+                    base, work, lambda k_max: _elbow_with_progress(file.key, work, params, k_max)
+                )
+        if tabs[5].open:
+            with tabs[5]:
                 explore.render_explore(
                     file.key,
                     pipeline.working_image(file.key, loaded, params.fit_pixels),
@@ -184,6 +239,45 @@ def _page() -> None:
                         file.key, loaded, params.fit_pixels, params.mask
                     ),
                 )
+
+
+def _model_upload() -> Any:
+    """The sidebar's model file (Streamlit's UploadedFile), or None."""
+    return st.sidebar.file_uploader(
+        "Apply a model (optional)",
+        type=["json"],
+        key="model_upload",
+        help="A model.json from this page's downloads, `kseg segment` or `kseg batch` (an "
+        "old palette.json too): every pixel goes to the model's nearest cluster, then to "
+        "its class. No fit: the same colours get the same class on every image.",
+    )
+
+
+def _apply_model(
+    file: pipeline.ImageFile, loaded: core.LoadedImage, upload: Any
+) -> tuple[core.Segmentation | None, str | None]:
+    """The image in an uploaded model's classes; (None, None) with an ``st.error`` saying
+    why when the file is not a model this image can use (the page then fits as usual)."""
+    data = upload.getvalue()
+    model_key = pipeline.digest(data)
+    try:
+        model = pipeline.uploaded_model(model_key, data)
+        result = pipeline.applied(file.key, loaded, model_key, model)
+    except (ValueError, core.ImageError) as error:
+        st.error(
+            literal(f"'{upload.name}' cannot be applied: {error}"), icon=":material/model_training:"
+        )
+        return None, None
+    if not isinstance(result, core.Segmentation):
+        st.error(
+            literal(
+                f"'{upload.name}' is a band model (bands {', '.join(model.features.bands)}): "
+                "apply it to a GeoTIFF with `kseg apply`; this page applies colour models."
+            ),
+            icon=":material/model_training:",
+        )
+        return None, None
+    return result, model_key
 
 
 def run() -> None:
@@ -225,10 +319,22 @@ def _raster_classes(
         return
     with st.spinner("Clustering every valid pixel on the bands…", show_time=True):
         result = pipeline.raster_classes(file.key, loaded, params.k, params.seed, raster_params)
+    fit = (params.k, params.seed, raster_params)
+    edit = classes.current_edit("r", (file.key, fit), result.model)
+    shown = result if edit.empty else pipeline.relabelled(file.key, result, fit, edit)
     previews = pipeline.raster_classes_preview(
-        file.key, result, params.k, params.seed, raster_params
+        file.key, shown, params.k, params.seed, raster_params, None if edit.empty else edit
     )
-    views.render_raster_classes(result, previews, Path(file.name).stem or "scene")
+    views.render_raster_classes(shown, previews, Path(file.name).stem or "scene")
+    editor = st.expander(
+        "Classes: name, merge and drop the band clusters",
+        icon=":material/category:",
+        key="raster_classes_open",
+        on_change="rerun",
+    )
+    if editor.open:
+        with editor:
+            classes.render_editor("r", result, shown.model)
 
 
 def _elbow_with_progress(

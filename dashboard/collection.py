@@ -28,7 +28,7 @@ def main() -> None:
     links.read_link()
     views.render_header()
     uploads = controls.uploads_ui()
-    kept = controls.kept_palette_ui()
+    kept, model = controls.kept_model_ui()
     params = controls.params_ui(kept)
     if not uploads:
         views.render_upload_prompt()
@@ -48,14 +48,14 @@ def main() -> None:
         views.render_errors(run)
         st.error("None of the files could be read; see the list above.", icon=":material/error:")
         st.stop()
-    views.render_palette(result, kept=kept is not None)
+    views.render_palette(result, kept=kept is not None, model=model)
     views.render_errors(run)
     views.render_grid(run)
     views.render_shares(result)
     st.subheader("Areas", anchor=False)
     pixel_size = controls.pixel_size_ui()
-    views.render_areas(result, pixel_size)
-    views.render_downloads(run, pixel_size)
+    views.render_areas(result, pixel_size, model)
+    views.render_downloads(run, pixel_size, model)
 
 
 def _run_with_progress(

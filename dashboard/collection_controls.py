@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 import core
@@ -64,22 +65,44 @@ def uploads_ui() -> list[Any]:
     )
 
 
-def kept_palette_ui() -> core.CollectionModel | None:
-    """An uploaded palette JSON, or None; a file that is not a palette stops the page."""
+def palette_of(model: core.ClassModel) -> core.CollectionModel:
+    """A colour model as the kept model :func:`core.segment_collection` applies: its
+    centres and cluster colours (its classes are applied by the page, on the areas)."""
+    k = model.k
+    shares = model.shares if model.shares is not None else np.full(k, 1.0 / k)
+    counts = np.rint(np.asarray(shares) * 1_000_000).astype(np.int64)
+    clusters = core.ClassModel(
+        model.features, model.centers, model.cluster_colors, shares=shares, wcss=model.wcss
+    )
+    return core.CollectionModel.from_model(clusters, counts=counts, n_pixels=int(counts.sum()))
+
+
+def kept_model_ui() -> tuple[core.CollectionModel | None, core.ClassModel | None]:
+    """An uploaded model.json (or an old palette.json), as the palette to apply and the
+    model with its classes; (None, None) without one. A file that is not a colour model
+    kseg can read gets an ``st.error`` with the library's message, and the page fits as
+    usual."""
     upload = st.file_uploader(
-        "Apply a kept palette (optional)",
+        "Apply a model (optional)",
         type=["json"],
         key="coll_palette",
-        help="A palette.json from an earlier run or from 'kseg batch': the images are "
-        "labelled with its clusters, without fitting a new palette.",
+        help="A model.json (from the Single image page, 'kseg segment' or 'kseg batch'; an "
+        "old palette.json too): the images are labelled with its clusters and classes, "
+        "without fitting a new palette.",
     )
     if upload is None:
-        return None
+        return None, None
     try:
-        return core.CollectionModel.from_json(upload.getvalue())
+        model = core.ClassModel.from_json(upload.getvalue())
+        if model.features.kind != "color":
+            raise ValueError(
+                f"it classifies {model.features.describe()}, and this page applies colour "
+                "models; apply it with 'kseg apply MODEL INPUT... -o OUT'."
+            )
     except ValueError as error:
         st.error(f"'{upload.name}': {error}", icon=":material/palette:")
-        st.stop()
+        return None, None
+    return palette_of(model), model
 
 
 def params_ui(kept: core.CollectionModel | None) -> CollectionParams:

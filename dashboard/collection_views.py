@@ -9,6 +9,7 @@ transparent pixels, outlines that show on the dark theme.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -58,19 +59,24 @@ def render_upload_prompt() -> None:
     )
 
 
-def render_palette(result: core.CollectionResult, kept: bool) -> None:
+def render_palette(
+    result: core.CollectionResult, kept: bool, model: core.ClassModel | None = None
+) -> None:
     """The shared palette: a heading, the strip (each colour as wide as its share of the
-    collection) and its legend."""
+    collection) and its legend; with an applied model, each cluster's class name."""
     palette = result.palette
     assert palette is not None
-    source = "kept palette" if kept else f"k = {palette.k}"
+    source = "applied model" if kept else f"k = {palette.k}"
     st.subheader(
         f"Shared palette ({source}, {COLOR_SPACE_NAMES.get(palette.color_space or '', '')}) "
         f"over {len(result.ok)} image(s)",
         anchor=False,
     )
+    names = None
+    if model is not None and not model.is_identity:
+        names = ["dropped" if c < 0 else model.class_names[int(c)] for c in model.class_of.tolist()]
     shares = [] if palette.shares is None else palette.shares.tolist()
-    st.html(palette_strip_html(palette.hex_colors, shares, "of the collection"))
+    st.html(palette_strip_html(palette.hex_colors, shares, "of the collection", names))
 
 
 def render_errors(run: CollectionRun) -> None:
@@ -114,13 +120,57 @@ def render_shares(result: core.CollectionResult) -> None:
     st.plotly_chart(figure, key="coll_shares", config=PLOTLY_CONFIG)
 
 
-def render_areas(result: core.CollectionResult, pixel_size: float | None) -> None:
-    """One row per image and cluster: swatch, hex, pixels, share (and areas)."""
-    records = coll.area_records(result.ok, pixel_size)
+def class_records(
+    records: list[dict[str, Any]], model: core.ClassModel | None
+) -> list[dict[str, Any]]:
+    """The per-cluster area records of :func:`core.collection.area_records` in `model`'s
+    classes: one record per image and class (its clusters' pixels and areas summed, its
+    share of the image's kept pixels), named; dropped clusters left out. Without a model
+    (or one that names nothing), the records with a ``name`` column."""
+    from core.formats import tables
+
+    if model is None or model.is_identity:
+        return [{**r, "name": tables.default_class_name(int(r["class"]))} for r in records]
+    colors = model.hex_colors
+    out: list[dict[str, Any]] = []
+    files = list(dict.fromkeys(r["file"] for r in records))
+    for file in files:
+        rows = [r for r in records if r["file"] == file]
+        counts = [0] * model.n_classes
+        areas: list[float | None] | None = [0.0] * model.n_classes
+        basis = None
+        for r in rows:
+            c = int(model.class_of[int(r["class"])])
+            if c < 0:
+                continue
+            counts[c] += int(r["pixels"])
+            if areas is not None and r.get("area_m2") is not None:
+                areas[c] = (areas[c] or 0.0) + float(r["area_m2"])
+                basis = r.get("area_basis")
+            elif areas is not None and "area_m2" not in r:
+                areas = None
+        out += tables.area_rows(
+            counts,
+            colors,
+            names=list(model.class_names),
+            areas_m2=areas if basis is not None else None,
+            area_basis=basis,
+            file=file,
+        )
+    return out
+
+
+def render_areas(
+    result: core.CollectionResult, pixel_size: float | None, model: core.ClassModel | None = None
+) -> None:
+    """One row per image and class (its name; a cluster until named): swatch, hex,
+    pixels, share (and areas)."""
+    records = class_records(coll.area_records(result.ok, pixel_size), model)
     for record in records:
+        record["cluster"] = record["class"]
         record["colour"] = swatch_data_uri(record["hex"])
         record["share"] = 100 * record["share"]
-    columns = ["file", "cluster", "colour", "hex", "pixels", "share"]
+    columns = ["file", "cluster", "colour", "name", "hex", "pixels", "share"]
     if records and "area_m2" in records[0]:
         columns += ["area_m2", "area_ha"]
     st.dataframe(
@@ -141,16 +191,22 @@ def render_areas(result: core.CollectionResult, pixel_size: float | None) -> Non
     )
 
 
-def render_downloads(run: CollectionRun, pixel_size: float | None) -> None:
-    columns = st.columns(3)
+def render_downloads(
+    run: CollectionRun, pixel_size: float | None, model: core.ClassModel | None = None
+) -> None:
+    from core.formats import tables
+
+    columns = st.columns(4)
     columns[0].download_button(
         "Areas (CSV)",
-        coll.areas_csv(run.result.ok, pixel_size),
+        lambda: tables.areas_csv(
+            class_records(coll.area_records(run.result.ok, pixel_size), model)
+        ),
         file_name="areas.csv",
         mime="text/csv",
         key="coll_download_areas",
         icon=":material/table:",
-        help="file, cluster, hex, pixels, share (and m², ha with a pixel size).",
+        help="file, class, name, hex, pixels, share (and m², ha with a pixel size).",
         on_click="ignore",
     )
     if run.palette_json is not None:
@@ -162,7 +218,22 @@ def render_downloads(run: CollectionRun, pixel_size: float | None) -> None:
             key="coll_download_palette",
             icon=":material/palette:",
             help="Keep it to label more images the same way: upload it here under "
-            "'Apply a kept palette', or run 'kseg apply palette.json IMAGES -o out/'.",
+            "'Apply a model', or run 'kseg apply palette.json IMAGES -o out/'.",
+            on_click="ignore",
+        )
+    model_json = model.to_json() if model is not None else None
+    if model_json is None and run.palette_json is not None:
+        model_json = core.ClassModel.from_json(run.palette_json).to_json()
+    if model_json is not None:
+        columns[3].download_button(
+            "Model (JSON)",
+            model_json,
+            file_name="model.json",
+            mime="application/json",
+            key="coll_download_model",
+            icon=":material/model_training:",
+            help="The shared clusters (and their classes) as a model.json: upload it here "
+            "under 'Apply a model', on the Single image page, or run 'kseg apply'.",
             on_click="ignore",
         )
     columns[2].download_button(

@@ -51,6 +51,7 @@ from core.outputs import figures, previews
 from core.outputs.export import png_bytes
 from core.results.cleanup import merge_small_regions
 from core.validation import Init
+from dashboard.classes import Edit
 from dashboard.controls import SCENE_SAMPLE, ColorBy, Params, RasterParams
 from dashboard.formats import plural
 
@@ -295,10 +296,67 @@ def original_preview(key: str, _data: bytes, _loaded: core.LoadedImage) -> bytes
 
 
 @st.cache_data(max_entries=48, show_spinner=False)
-def segmented_preview(key: str, _seg: core.Segmentation, params: Params) -> bytes:
+def segmented_preview(
+    key: str, _seg: core.Segmentation, params: Params, edit: Edit | None = None
+) -> bytes:
     """The segmented image at screen size, as an indexed PNG (flat colours stay crisp);
-    transparent where pixels do not count (the page shows a checkerboard there)."""
+    transparent where pixels do not count (the page shows a checkerboard there). `edit`:
+    the classes `_seg` shows (None: its numbered clusters)."""
     return previews.segmented_preview(_seg, max_pixels=DISPLAY_PIXELS)
+
+
+# --- named classes (dashboard.classes) -------------------------------------------------
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def relabelled(key: str, _base: Any, params: Hashable, edit: Edit) -> Any:
+    """`_base` (numbered clusters, fitted with `params`) in the classes of `edit`: no refit,
+    ``_base.relabel(model)`` (a rename or merge of an unpainted photo result touches no
+    pixel). Kept as it is (a resource): the next rerun on the same edit costs nothing."""
+    return _base.relabel(edit.model(_base.model))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def pick_preview(
+    key: str,
+    _image: bytes,
+    _base: Any,
+    params: Hashable,
+    edit: Edit | None,
+    which: str,
+    cluster: int | None,
+) -> bytes:
+    """`_image` (a screen preview: the original or the classes) with the pixels of
+    `cluster` as they are and every other pixel washed out, as JPEG; `_image` itself when
+    no cluster is picked."""
+    if cluster is None:
+        return _image
+    from PIL import Image
+
+    picture = np.asarray(Image.open(io.BytesIO(_image)).convert("RGB"))
+    h, w = picture.shape[:2]
+    rows, cols = _base.shape
+    # The full-resolution pixel at each preview pixel's centre, as the previews sample.
+    grid_rows = np.minimum(((np.arange(h) + 0.5) * rows / h).astype(np.intp), rows - 1)
+    grid_cols = np.minimum(((np.arange(w) + 0.5) * cols / w).astype(np.intp), cols - 1)
+    picked = _base.labels_at(grid_rows, grid_cols) == cluster
+    washed = (picture.astype(np.uint16) + 3 * 215) // 4
+    out = np.where(picked[..., None], picture, washed.astype(np.uint8))
+    return previews.preview_bytes(out, max_pixels=h * w, format="jpeg", quality=85)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def applied(key: str, _loaded: core.LoadedImage, model_key: str, _model: core.ClassModel) -> Any:
+    """`_model` (an uploaded model.json, named by its digest) applied to the image: nearest
+    fitted centre, then its class (:func:`core.apply`); no fit."""
+    return core.apply(_model, _loaded)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def uploaded_model(model_key: str, _data: bytes) -> core.ClassModel:
+    """A model file read (:meth:`core.ClassModel.from_json`); raises ValueError with the
+    library's message for anything that is not a model kseg can read."""
+    return core.ClassModel.from_json(_data)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -319,7 +377,8 @@ def raster_classes(
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def raster_classes_preview(key: str, _result: core.RasterSegmentation, k: int, seed: int,
-                           raster_params: RasterParams) -> tuple[bytes, bytes]:  # fmt: skip
+                           raster_params: RasterParams,
+                           edit: Edit | None = None) -> tuple[bytes, bytes]:  # fmt: skip
     """The display image and the classes (transparent where no data), for the screen."""
     return (
         previews.preview_bytes(_result.display_image(), max_pixels=DISPLAY_PIXELS),
@@ -329,7 +388,11 @@ def raster_classes_preview(key: str, _result: core.RasterSegmentation, k: int, s
 
 @st.cache_data(max_entries=24, show_spinner=False)
 def cluster_areas(
-    key: str, _seg: core.Segmentation, _loaded: core.LoadedImage, params: Params
+    key: str,
+    _seg: core.Segmentation,
+    _loaded: core.LoadedImage,
+    params: Params,
+    edit: Edit | None = None,
 ) -> np.ndarray | None:
     """Ground area (m²) of each cluster of a georeferenced image; None for a photo."""
     raster = _loaded.raster
@@ -341,7 +404,11 @@ def cluster_areas(
 
 @st.cache_data(max_entries=24, show_spinner=False)
 def cluster_previews(
-    key: str, _seg: core.Segmentation, _loaded: core.LoadedImage, params: Params
+    key: str,
+    _seg: core.Segmentation,
+    _loaded: core.LoadedImage,
+    params: Params,
+    edit: Edit | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """PNG (mask, cut-out) thumbnails per cluster, largest cluster first."""
     thumbnails = previews.cluster_thumbnails(
@@ -364,11 +431,29 @@ def scatter_figure(
     params: Params,
     color_by: ColorBy,
     max_points: int,
+    edit: Edit | None = None,
 ) -> go.Figure:
-    """The 3D colour-space scatter (samples and converts up to 50,000 pixels)."""
+    """The 3D colour-space scatter (samples and converts up to 50,000 pixels); in named
+    classes (`edit`), the centroids and the hover name them and dropped pixels are out."""
     figure = figures.scatter3d_figure(
         _seg, _loaded.rgb, max_points=max_points, seed=params.seed, color_by=color_by
     )
+    names = getattr(_seg, "class_names", None)
+    if names is not None:
+        pixels, centroids = figure.data
+        labels = np.asarray(pixels.customdata)[:, 0].astype(np.intp)
+        pixels.customdata = np.column_stack([np.asarray(names, dtype=object)[labels]])
+        pixels.hovertemplate = pixels.hovertemplate.replace(
+            "cluster %{customdata[0]}, palette colour %{customdata[1]}", "%{customdata[0]}"
+        )
+        centroids.text = list(names)
+        centroids.hovertext = [
+            f"{name}: {hex_color}, {share:.1%} of pixels"
+            for name, hex_color, share in zip(names, _seg.hex_colors, _seg.shares, strict=True)
+        ]
+        figure.layout.title.text = figure.layout.title.text.replace(
+            f"k = {_seg.k}", f"{plural(_seg.k, 'class', 'classes')}"
+        )
     # Plotly fits the cube to the chart's height: on a phone (a chart ~360 px wide and 640
     # tall) the sides of the cube and its tick labels were cut off. A less tall chart, seen
     # from a little farther, keeps them on a phone and still fills a desktop's column.

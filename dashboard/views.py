@@ -10,8 +10,12 @@ callable ``data``, which Streamlit runs on click, off the script thread).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+import json
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -215,6 +219,42 @@ def render_summary(
         st.caption(f"This file holds {loaded.n_frames} frames or pages; kseg uses the first.")
 
 
+def render_classes_summary(seg: core.Segmentation, model_name: str | None = None) -> None:
+    """One line on the classes shown: an applied model, the named classes, what is dropped."""
+    if model_name is not None:
+        st.caption(
+            f":material/model_training: Classified with the model *{html.escape(model_name)}*: "
+            "every pixel went to the model's nearest cluster, then to its class (no fit)."
+        )
+    model = seg.classes
+    if seg.class_names is None or model is None or model.is_identity:
+        return
+    clusters = seg.clusters if seg.clusters is not None else seg
+    text = (
+        f":material/category: {plural(seg.k, 'named class', 'named classes')} from "
+        f"{plural(model.k, 'cluster')} (tab *Classes*)"
+    )
+    if model.dropped:
+        dropped = int(clusters.counts[list(model.dropped)].sum())
+        text += (
+            f"; dropped cluster{'s' if len(model.dropped) > 1 else ''} "
+            f"{', '.join(map(str, model.dropped))} ({dropped:,} pixels, "
+            f"{percent(dropped / max(int(clusters.counts.sum()), 1))}) left out of shares, "
+            "areas, the 3D scatter and downloads"
+        )
+    st.caption(text + ".")
+
+
+def render_classes_intro(seg: core.Segmentation) -> None:
+    """The Classes tab's heading and how to use it."""
+    st.subheader("Classes", anchor=False)
+    st.caption(
+        "Name the clusters, merge the ones that are one thing, drop the ones that should "
+        "not count. Click the image to pick the cluster under the pointer. No refit: the "
+        "page just relabels the pixels, and the link keeps your classes."
+    )
+
+
 def render_original(original_preview: bytes) -> DeltaGenerator:
     """The original, left; returns the column on its right, where the segmented image
     goes (:func:`render_overview`) once it is known."""
@@ -233,9 +273,14 @@ def render_overview(
 ) -> None:
     """The segmented image next to the original (:func:`render_original`), and the key
     numbers."""
+    what = (
+        f"k = {seg.k}"
+        if seg.class_names is None
+        else f"{plural(seg.k, 'named class', 'named classes')}"
+    )
     segmented_column.image(
         segmented_preview,
-        caption=f"Segmented: k = {seg.k} in {COLOR_SPACE_LABELS[seg.color_space]}",
+        caption=f"Segmented: {what} in {COLOR_SPACE_LABELS[seg.color_space]}",
         width="stretch",
         output_format="PNG",
     )
@@ -282,19 +327,23 @@ def render_overview(
     )
 
 
-def palette_strip_html(hex_colors: list[str], shares: list[float], of: str) -> str:
+def palette_strip_html(
+    hex_colors: list[str], shares: list[float], of: str, names: Sequence[str] | None = None
+) -> str:
     """The palette as one bar, each colour as wide as its share, and below it a legend
     that wraps (every hex and share legible, however narrow the colour or the screen).
-    Style: :data:`PALETTE_CSS`. `of` ends each tooltip (``"of pixels"``)."""
+    Style: :data:`PALETTE_CSS`. `of` ends each tooltip (``"of pixels"``); `names`, the
+    classes' names, lead each legend entry and tooltip (escaped)."""
     blocks, legend = [], []
-    for hex_color, share in zip(hex_colors, shares, strict=True):
+    for i, (hex_color, share) in enumerate(zip(hex_colors, shares, strict=True)):
+        name = "" if names is None else html.escape(names[i], quote=True)
         blocks.append(
             f"<div style='flex:{max(share, 0.002):.6f};background:{hex_color}' "
-            f"title='{hex_color}: {percent(share)} {of}'></div>"
+            f"title='{name + ': ' if name else ''}{hex_color}: {percent(share)} {of}'></div>"
         )
         legend.append(
-            f"<span><i style='background:{hex_color}'></i><code>{hex_color}</code>"
-            f"{percent(share)}</span>"
+            f"<span><i style='background:{hex_color}'></i>{f'<b>{name}</b>' if name else ''}"
+            f"<code>{hex_color}</code>{percent(share)}</span>"
         )
     return (
         f"<div class='kseg-palette'>{''.join(blocks)}</div>"
@@ -303,8 +352,108 @@ def palette_strip_html(hex_colors: list[str], shares: list[float], of: str) -> s
 
 
 def render_palette_strip(seg: core.Segmentation) -> None:
-    """The palette as one bar, each colour as wide as its share of the pixels."""
-    st.html(palette_strip_html(seg.hex_colors, seg.shares.tolist(), "of pixels"))
+    """The palette as one bar, each colour as wide as its share of the pixels (and the
+    classes' names, once named)."""
+    st.html(palette_strip_html(seg.hex_colors, seg.shares.tolist(), "of pixels", seg.class_names))
+
+
+def class_names(seg: Any) -> tuple[str, ...]:
+    """The name of every class of `seg`: its class names, else ``"cluster i"``."""
+    names = getattr(seg, "class_names", None)
+    return tuple(names) if names is not None else tuple(f"cluster {i}" for i in range(seg.k))
+
+
+def classes_command(model: core.ClassModel, model_file: str = "model.json") -> str | None:
+    """The ``kseg classes`` command that gives `model`'s classes from the model file
+    ``kseg segment`` writes, or None when every cluster is its own default class."""
+    if model.is_identity:
+        return None
+    import shlex
+
+    command = ["kseg", "classes", model_file]
+    for name, members in zip(model.class_names, model.clusters_of, strict=True):
+        if len(members) == 1 and name == f"cluster {members[0]}":
+            continue
+        command += ["--group", f"{name}={','.join(map(str, members))}"]
+    for cluster in model.dropped:
+        command += ["--drop", str(cluster)]
+    return shlex.join([*command, "-o", "classes.json"])
+
+
+def recipe(
+    seg: core.Segmentation,
+    file_name: str,
+    mask: MaskOptions | None = None,
+    *,
+    applied: bool = False,
+) -> dict[str, Any]:
+    """The recipe of `seg` (:func:`core.outputs.export.recipe`) with its classes: names,
+    clusters, colours and shares, the dropped clusters, and the commands that reproduce
+    them (``kseg segment`` then ``kseg classes``; ``kseg apply`` for an applied model)."""
+    record = export.recipe(seg, image_name=file_name, mask=mask)
+    model = seg.model
+    if applied:
+        import shlex
+
+        record["command"] = shlex.join(["kseg", "apply", "model.json", file_name, "-o", "out"])
+    if seg.class_names is not None:
+        record["classes"] = model.class_table()
+        record["dropped"] = list(model.dropped)
+        command = None if applied else classes_command(model)
+        if command is not None:
+            record["classes_command"] = command
+    return record
+
+
+def commands(record: dict[str, Any]) -> str:
+    """The command(s) of a :func:`recipe`, one a line."""
+    return "\n".join(filter(None, [record["command"], record.get("classes_command")]))
+
+
+def named_palette_rows(seg: core.Segmentation) -> list[dict[str, Any]]:
+    """:func:`core.outputs.export.palette_rows` with each class's name after its number."""
+    names = class_names(seg)
+    return [
+        {"cluster": row.pop("cluster"), "name": names[i], **row}
+        for i, row in enumerate(export.palette_rows(seg))
+    ]
+
+
+def palette_csv(seg: core.Segmentation) -> str:
+    """The palette as CSV: ``cluster,name,hex,r,g,b,pixels,share`` (share: 6 decimals)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    rows = named_palette_rows(seg)
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "share": f"{row['share']:.6f}"})
+    return buffer.getvalue()
+
+
+def palette_gpl(seg: core.Segmentation, name: str) -> str:
+    """A GIMP / Inkscape / Krita palette, each colour named after its class."""
+    lines = ["GIMP Palette", f"Name: {name}", "Columns: 0", "#"]
+    for row in named_palette_rows(seg):
+        lines.append(f"{row['r']:3d} {row['g']:3d} {row['b']:3d}\t{row['name']} {row['hex']}")
+    return "\n".join(lines) + "\n"
+
+
+def areas_csv(seg: core.Segmentation, areas_m2: Sequence[float] | np.ndarray | None = None,
+              area_basis: str | None = None) -> str:  # fmt: skip
+    """``areas.csv`` (:mod:`core.formats.tables`): class, name, hex, pixels, share, areas."""
+    from core.formats import tables
+
+    rows = tables.area_rows(
+        seg.counts.tolist(),
+        seg.hex_colors,
+        names=class_names(seg),
+        areas_m2=None if areas_m2 is None else [float(a) for a in areas_m2],
+        area_basis=area_basis,
+    )
+    return tables.areas_csv(rows)
 
 
 def render_downloads(
@@ -312,12 +461,34 @@ def render_downloads(
     seg: core.Segmentation,
     file: ImageFile,
     mask: MaskOptions | None = None,
+    *,
+    applied: bool = False,
+    areas_m2: np.ndarray | None = None,
 ) -> None:
     """Every download, built only when its button is clicked; the recipe records `mask`
-    (the sidebar's pixels that don't count) so its command leaves out the same pixels."""
+    (the sidebar's pixels that don't count) so its command leaves out the same pixels.
+    In named classes, every file names them; `applied`: `seg` came from an uploaded
+    model (its command is ``kseg apply``)."""
     stem = Path(file.name).stem or "image"
     base = f"{stem}_k{seg.k}_{seg.color_space}"
+    if seg.class_names is not None:
+        base = f"{stem}_{seg.k}classes_{seg.color_space}"
+    basis = None if areas_m2 is None else "ellipsoid"
     st.subheader("Downloads", anchor=False)
+
+    def report() -> str:
+        from core.outputs.report import html_report
+
+        record = recipe(seg, file.name, mask, applied=applied)
+        return html_report(
+            seg,
+            loaded,
+            title=f"{file.name}: {plural(seg.k, 'class', 'classes')}",
+            command=commands(record),
+            areas_m2=None if areas_m2 is None else areas_m2.tolist(),
+            area_basis=basis,
+        )
+
     buttons: list[tuple[str, Callable[[], bytes | str], str, str, str, str]] = [
         (
             "Segmented image",
@@ -325,7 +496,8 @@ def render_downloads(
             f"{base}.png",
             "image/png",
             ":material/image:",
-            "PNG, full resolution, every pixel painted with its cluster's colour.",
+            "PNG, full resolution, every pixel painted with its class's colour (dropped "
+            "and left-out pixels transparent).",
         ),
         (
             "Masks",
@@ -333,7 +505,7 @@ def render_downloads(
             f"{base}_masks.zip",
             "application/zip",
             ":material/layers:",
-            "ZIP of one black-and-white PNG per cluster, full resolution.",
+            "ZIP of one black-and-white PNG per class, full resolution.",
         ),
         (
             "Cut-outs",
@@ -341,42 +513,78 @@ def render_downloads(
             f"{base}_cutouts.zip",
             "application/zip",
             ":material/content_cut:",
-            "ZIP of one full-resolution PNG per cluster: its pixels on a transparent "
+            "ZIP of one full-resolution PNG per class: its pixels on a transparent "
             "background. Large for big photos (about 20 MB at 12 MP, built in about a "
             "second); the download starts when the ZIP is ready.",
         ),
         (
             "Recipe",
-            lambda: export.recipe_json(seg, image_name=file.name, mask=mask),
+            lambda: json.dumps(recipe(seg, file.name, mask, applied=applied), indent=2),
             f"{base}_recipe.json",
             "application/json",
             ":material/receipt_long:",
-            "JSON: the parameters, a summary of the result, and the `kseg` command that "
-            "reproduces it.",
+            "JSON: the parameters, the classes, a summary of the result, and the `kseg` "
+            "commands that reproduce it.",
+        ),
+        (
+            "Areas CSV",
+            lambda: areas_csv(seg, areas_m2, basis),
+            f"{base}_areas.csv",
+            "text/csv",
+            ":material/table:",
+            "areas.csv: class, name, hex, pixels, share (and areas in m² and ha when "
+            "known), one row per class; dropped clusters have none.",
         ),
         (
             "Palette CSV",
-            lambda: export.palette_csv(seg),
+            lambda: palette_csv(seg),
             f"{base}_palette.csv",
             "text/csv",
-            ":material/table:",
-            "cluster, hex, r, g, b, pixels, share: one row per cluster.",
+            ":material/table_rows:",
+            "cluster, name, hex, r, g, b, pixels, share: one row per class.",
         ),
         (
             "Palette JSON",
-            lambda: export.palette_json(seg),
+            lambda: json.dumps(named_palette_rows(seg), indent=2),
             f"{base}_palette.json",
             "application/json",
             ":material/data_object:",
-            "The same rows as the CSV, as a JSON list.",
+            "cluster, name, hex, r, g, b, pixels, share per class, as a JSON list.",
         ),
         (
             "GIMP palette",
-            lambda: export.palette_gpl(seg, name=base),
+            lambda: palette_gpl(seg, name=base),
             f"{base}.gpl",
             "text/plain",
             ":material/palette:",
-            ".gpl palette for GIMP, Inkscape and Krita.",
+            ".gpl palette for GIMP, Inkscape and Krita, each colour named after its class.",
+        ),
+        (
+            "Label PNG",
+            lambda: export.label_png(seg.labels, seg.palette, seg.valid),
+            f"{base}_labels.png",
+            "image/png",
+            ":material/label:",
+            "The class of every pixel as an indexed PNG (value = class number, as in "
+            "areas.csv; the classes' colours as its palette; left-out pixels transparent).",
+        ),
+        (
+            "Model JSON",
+            lambda: seg.model.to_json(),
+            "model.json",
+            "application/json",
+            ":material/model_training:",
+            "The fitted clusters and their classes: upload it on another image (sidebar: "
+            "*Apply a model*) or run `kseg apply model.json IMAGES -o out/`.",
+        ),
+        (
+            "Report (HTML)",
+            report,
+            f"{base}_report.html",
+            "text/html",
+            ":material/summarize:",
+            "One self-contained page for sharing: the images, the named classes with "
+            "their shares and areas, the parameters and the command that reproduces it.",
         ),
     ]
     raster = loaded.raster
@@ -386,26 +594,34 @@ def render_downloads(
         from core.formats.vectors import polygons_json
         from core.results.raster_cleanup import class_polygons
 
+        names = list(class_names(seg))
         buttons += [
             (
                 "Label GeoTIFF",
-                lambda: label_geotiff(seg.labels, seg.palette, raster.geo),
+                lambda: label_geotiff(seg.labels, seg.palette, raster.geo, class_names=names),
                 f"{base}_labels.tif",
                 "image/tiff",
                 ":material/map:",
                 "uint8 classes in the scene's CRS and transform, no-data 255, with the "
-                "palette as colour table: opens in QGIS on top of the scene.",
+                "palette as colour table and the class names: opens in QGIS on top of the "
+                "scene.",
             ),
             (
                 "GeoJSON polygons",
                 lambda: polygons_json(
-                    class_polygons(seg.labels, raster.geo, palette=seg.palette, min_pixels=4)
+                    class_polygons(
+                        seg.labels,
+                        raster.geo,
+                        palette=seg.palette,
+                        min_pixels=4,
+                        class_names=names,
+                    )
                 ),
                 f"{base}_classes.geojson",
                 "application/geo+json",
                 ":material/polyline:",
-                "Each cluster's regions as polygons (WGS 84), regions under 4 pixels sieved "
-                "away, with class, colour, pixels and area in m².",
+                "Each class's regions as polygons (WGS 84), regions under 4 pixels sieved "
+                "away, with class, name, colour, pixels and area in m².",
             ),
         ]
     columns = st.columns(4)
@@ -431,7 +647,7 @@ def render_downloads(
     )
     if reproduce.open:
         with reproduce:
-            st.code(export.recipe(seg, image_name=file.name, mask=mask)["command"], language="bash")
+            st.code(commands(recipe(seg, file.name, mask, applied=applied)), language="bash")
             if file.sample is not None:
                 st.caption(
                     f"`{file.name}` is one of scikit-learn's sample images "
@@ -489,7 +705,7 @@ def render_raster_classes(
     columns = st.columns(4)
     from core.formats.vectors import polygons_json
 
-    downloads = [
+    downloads: list[tuple[str, Callable[[], bytes | str], str, str]] = [
         ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),
         ("Segmented GeoTIFF", result.segmented_geotiff, f"{base}_segmented.tif", "image/tiff"),
         (
@@ -499,9 +715,11 @@ def render_raster_classes(
             "application/geo+json",
         ),
         ("Areas CSV", result.areas_csv, f"{base}_areas.csv", "text/csv"),
+        ("Model JSON", lambda: result.model.to_json(), "model.json", "application/json"),
+        ("Report (HTML)", lambda: _raster_report(result, stem), f"{base}_report.html", "text/html"),
     ]
-    for column, (label, data, name, mime) in zip(columns, downloads, strict=True):
-        column.download_button(
+    for index, (label, data, name, mime) in enumerate(downloads):
+        columns[index % 4].download_button(
             label,
             data=data,
             file_name=name,
@@ -512,6 +730,22 @@ def render_raster_classes(
         )
 
 
+def _raster_report(result: core.RasterSegmentation, stem: str) -> str:
+    from core.outputs.report import html_report
+
+    features = ", ".join(result.feature_names)
+    command = f"kseg segment {stem}.tif -k {result.clusters.k if result.clusters else result.k}"
+    model = result.model
+    classes = classes_command(model) if result.class_names is not None else None
+    return html_report(
+        result,
+        None,
+        title=f"{stem}: {plural(result.k, 'class', 'classes')} on {features}",
+        command="\n".join(filter(None, [command, classes])),
+        parameters={"features": features, "k": model.k, "classes": result.k},
+    )
+
+
 def render_clusters(
     seg: core.Segmentation,
     previews: list[tuple[bytes, bytes]],
@@ -520,8 +754,14 @@ def render_clusters(
 ) -> None:
     """The shares chart, a copyable table with areas (from the georeference, or from a
     typed pixel size), and one card per cluster."""
+    names = class_names(seg)
     chart, table = st.columns([2, 3], gap="large")
     shares = figures.shares_figure(seg).update_traces(marker_line_color=OUTLINE)
+    if seg.class_names is not None:
+        shares.update_traces(
+            y=list(names), hovertemplate="%{y}: %{x:.2f}% of pixels<extra></extra>"
+        )
+        shares.update_layout(title="Share of pixels per class")
     chart.plotly_chart(shares, key="shares_chart", config=_PLOTLY_CONFIG)
     with table:
         metres = 0.0
@@ -545,7 +785,7 @@ def render_clusters(
                 ":material/public: Areas from the GeoTIFF's georeference (each row's true "
                 "pixel area in a geographic CRS)."
             )
-        rows = export.palette_rows(seg)
+        rows = named_palette_rows(seg)
         for i, row in enumerate(rows):
             row["colour"] = swatch_data_uri(row["hex"])
             row["share"] = 100 * row["share"]
@@ -555,7 +795,7 @@ def render_clusters(
             elif metres > 0:
                 row["area_m2"] = row["pixels"] * metres**2
                 row["area_ha"] = row["area_m2"] / 10_000
-        columns = ["cluster", "colour", "hex", "r", "g", "b", "pixels", "share"]
+        columns = ["cluster", "colour", "name", "hex", "r", "g", "b", "pixels", "share"]
         if metres > 0 or areas_m2 is not None:
             # Room for the areas: R, G, B are in the hex (and in the CSV).
             columns = [c for c in columns if c not in ("r", "g", "b")] + ["area_m2", "area_ha"]
@@ -566,6 +806,7 @@ def render_clusters(
             column_config={
                 "cluster": st.column_config.NumberColumn("#", width=40),
                 "colour": st.column_config.ImageColumn("", width=40),
+                "name": st.column_config.TextColumn("name"),
                 "r": st.column_config.NumberColumn("R", width=48),
                 "g": st.column_config.NumberColumn("G", width=48),
                 "b": st.column_config.NumberColumn("B", width=48),
@@ -597,7 +838,7 @@ def render_clusters(
                 mask, cut = previews[i]
                 with column.container(border=True):
                     st.markdown(
-                        f"{_swatch(seg.hex_colors[i], '1.4rem')}&nbsp; **Cluster {i}** "
+                        f"{_swatch(seg.hex_colors[i], '1.4rem')}&nbsp; **{_card_title(seg, i)}** "
                         f"&nbsp;`{seg.hex_colors[i]}`&nbsp; {percent(seg.shares[i])}",
                         unsafe_allow_html=True,
                         help=f"{seg.counts[i]:,} pixels, {100 * seg.shares[i]:.2f} % of the image.",
@@ -605,6 +846,16 @@ def render_clusters(
                     left, right = st.columns(2, gap="small")
                     left.image(mask, caption="mask", width="stretch", output_format="PNG")
                     right.image(cut, caption="cut-out", width="stretch", output_format="PNG")
+
+
+def _card_title(seg: core.Segmentation, i: int) -> str:
+    """``Cluster 3``, or a class's name (escaped: shown as typed, never as Markdown)."""
+    if seg.class_names is None:
+        return f"Cluster {i}"
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(seg.class_names[i]))
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~<>$:])")
 
 
 def swatch_data_uri(hex_color: str) -> str:

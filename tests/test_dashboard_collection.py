@@ -77,7 +77,7 @@ def test_several_uploads_with_a_bad_one(images):
     chart = at.get("plotly_chart")[0]
     assert chart is not None
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Areas (CSV)", "Palette (JSON)", "Outputs (ZIP)"]
+    assert labels == ["Areas (CSV)", "Palette (JSON)", "Outputs (ZIP)", "Model (JSON)"]
     assert at.subheader[0].value.startswith("Shared palette (k = 6, CIELAB) over 3 image(s)")
 
 
@@ -130,17 +130,36 @@ def test_a_kept_palette_is_applied(images):
     at = upload(at, [("china.png", png(images["china.png"]))])
     assert not at.exception and not at.error
     assert at.number_input(key="coll_k").disabled
-    assert "kept palette" in at.subheader[0].value
+    assert "applied model" in at.subheader[0].value
     areas = at.dataframe[0].value
     assert list(areas["pixels"]) == core.apply(kept, images["china.png"]).counts.tolist()
 
 
-def test_a_file_that_is_not_a_palette_is_refused(images):
+def test_a_file_that_is_not_a_model_is_an_error_and_the_page_fits_as_usual(images):
     at = new_page().run()
     at.file_uploader(key="coll_palette").set_value(("kept.json", b'{"a": 1}', "application/json"))
     at = upload(at, [("china.png", png(images["china.png"]))])
     assert not at.exception
     assert "not a kseg class model" in at.error[0].value
+    assert len(at.image) == 1  # fitted as usual
+    assert not at.number_input(key="coll_k").disabled
+
+
+def test_a_model_with_named_classes_is_applied_with_its_names(images):
+    seg = core.segment(images["flower.png"], 4, color_space="rgb", seed=0)
+    model = seg.model.with_classes({"petals": [0, 2]}, drop=[3])
+    at = new_page().run()
+    at.file_uploader(key="coll_palette").set_value(
+        ("model.json", model.to_json().encode(), "application/json")
+    )
+    at = upload(at, [("china.png", png(images["china.png"]))])
+    assert not at.exception and not at.error
+    areas = at.dataframe[0].value
+    assert list(areas["name"]) == ["petals", "cluster 1"]
+    # The oracle: the library applies the same model to the same image.
+    expected = core.apply(model, images["china.png"])
+    assert list(areas["pixels"]) == expected.counts.tolist()
+    assert float(areas["share"].sum()) == pytest.approx(100.0)
 
 
 def test_the_app_has_both_pages():
