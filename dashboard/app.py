@@ -305,10 +305,12 @@ def _raster_classes(
     """A GeoTIFF clustered on its bands and indices, on request (it may take a while)."""
     raster = loaded.raster
     assert raster is not None
-    st.subheader("Classes from the bands", anchor=False)
+    st.subheader("Land-cover classes from the bands", anchor=False)
     st.caption(
-        "Above, the shown colours were clustered. Here every valid pixel is clustered on the "
-        "bands you choose (and NDVI / NDWI), as GIS tools do, with k from the sidebar."
+        "The clusters above are of the display colours: a picture of three bands, stretched "
+        "to 8 bits. These are the scene's classes: every valid pixel clustered on the bands "
+        "you choose (and NDVI / NDWI), in their own units, as GIS tools do, with k from the "
+        'sidebar. Their downloads say "band classes".'
     )
     from core.inputs.display import default_rgb_bands
 

@@ -25,9 +25,11 @@ at the end: every cache of the app lives in this module.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import hashlib
 import io
+import sys
 import threading
 import warnings
 from collections import OrderedDict
@@ -63,11 +65,11 @@ THUMBNAIL_PIXELS = 90_000
 #: (decoded, segmented, cached) within a 1 GB container such as Streamlit Community Cloud;
 #: the library and the CLI admit 100 MP.
 UPLOAD_MAX_PIXELS = 25_000_000
-#: Byte budget of the stored segmentations (two 8 MP results, or hundreds of small ones).
+#: Byte budget of the stored segmentations (two 4 MP results, or hundreds of small ones).
 #: Results over STORED_MAX_PIXELS are never stored there: Streamlit would store an entry
 #: over its budget anyway.
-STORED_SEGMENTATIONS_BYTES = 120_000_000
-STORED_MAX_PIXELS = 8_000_000
+STORED_SEGMENTATIONS_BYTES = 60_000_000
+STORED_MAX_PIXELS = 4_000_000
 #: Images over this many pixels wait for the compiled kernels (:func:`wait_for_engine`).
 WAIT_FOR_ENGINE_PIXELS = 2_000_000
 #: Pixels used by the panels that touch every pixel once per iteration or per feature.
@@ -229,6 +231,26 @@ def segmentation(
     return result, (note, *notes)
 
 
+def return_free_memory() -> None:
+    """Hand the heap's free pages back to the system after a new result (glibc keeps them:
+    a 12 MP upload frees hundreds of MB in pieces, and the server's memory would ratchet up
+    upload after upload; ``bench_memory.py``). A no-op off glibc."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _malloc_trim() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl)
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
 def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
     """The largest k a range up to `k_max` can use on an image of `n_pixels`, and a note
     saying so when it is smaller than asked (the elbow, the sweep, the panels)."""
@@ -244,7 +266,7 @@ def k_range(k_max: int, n_pixels: int) -> tuple[int, str | None]:
 def _stored_segmentation(
     key: str, _loaded: core.LoadedImage, params: Params
 ) -> tuple[core.Segmentation, tuple[str, ...]]:
-    # An 8 MP result pickles to ~60 MB: max_size keeps two of those, or hundreds of
+    # A 4 MP result pickles to ~30 MB: max_size keeps two of those, or hundreds of
     # sample-sized ones, and memory stays flat.
     return _segment(key, _loaded, params)
 
@@ -265,6 +287,7 @@ def _segment(
             fit_pixels=params.fit_pixels,
             mask=params.mask.valid(_loaded),
         )
+    return_free_memory()  # segment's temporaries are gone: give their pages back
     return result, tuple(dict.fromkeys(str(w.message) for w in caught))
 
 

@@ -597,9 +597,9 @@ def render_downloads(
         names = list(class_names(seg))
         buttons += [
             (
-                "Label GeoTIFF",
+                "Label GeoTIFF (display colours)",
                 lambda: label_geotiff(seg.labels, seg.palette, raster.geo, class_names=names),
-                f"{base}_labels.tif",
+                f"{base}_display_labels.tif",
                 "image/tiff",
                 ":material/map:",
                 "uint8 classes in the scene's CRS and transform, no-data 255, with the "
@@ -607,7 +607,7 @@ def render_downloads(
                 "scene.",
             ),
             (
-                "GeoJSON polygons",
+                "GeoJSON polygons (display colours)",
                 lambda: polygons_json(
                     class_polygons(
                         seg.labels,
@@ -617,7 +617,7 @@ def render_downloads(
                         class_names=names,
                     )
                 ),
-                f"{base}_classes.geojson",
+                f"{base}_display_classes.geojson",
                 "application/geo+json",
                 ":material/polyline:",
                 "Each class's regions as polygons (WGS 84), regions under 4 pixels sieved "
@@ -706,16 +706,26 @@ def render_raster_classes(
     from core.formats.vectors import polygons_json
 
     downloads: list[tuple[str, Callable[[], bytes | str], str, str]] = [
-        ("Label GeoTIFF", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),
-        ("Segmented GeoTIFF", result.segmented_geotiff, f"{base}_segmented.tif", "image/tiff"),
+        ("Label GeoTIFF (band classes)", result.label_geotiff, f"{base}_labels.tif", "image/tiff"),
         (
-            "GeoJSON polygons",
+            "Segmented GeoTIFF (band classes)",
+            result.segmented_geotiff,
+            f"{base}_segmented.tif",
+            "image/tiff",
+        ),
+        (
+            "GeoJSON polygons (band classes)",
             lambda: polygons_json(result.polygons(min_pixels=9)),
             f"{base}_classes.geojson",
             "application/geo+json",
         ),
-        ("Areas CSV", result.areas_csv, f"{base}_areas.csv", "text/csv"),
-        ("Model JSON", lambda: result.model.to_json(), "model.json", "application/json"),
+        ("Areas CSV (band classes)", result.areas_csv, f"{base}_areas.csv", "text/csv"),
+        (
+            "Model JSON (band classes)",
+            lambda: result.model.to_json(),
+            f"{base}_model.json",
+            "application/json",
+        ),
         ("Report (HTML)", lambda: _raster_report(result, stem), f"{base}_report.html", "text/html"),
     ]
     for index, (label, data, name, mime) in enumerate(downloads):

@@ -31,7 +31,9 @@ def test_scene_sample_shows_its_georeference_and_leaves_no_data_out(scene_app):
     assert "699.11 ha with data" in captions
     assert "no-data" in captions and "left out" in captions
     labels = [b.label for b in scene_app.get("download_button")]
-    assert "Label GeoTIFF" in labels and "GeoJSON polygons" in labels
+    assert "Label GeoTIFF (display colours)" in labels
+    assert "GeoJSON polygons (display colours)" in labels
+    assert len(labels) == len(set(labels))  # no two downloads share a name
 
 
 def test_scene_clusters_tab_fills_in_areas(scene_app):
