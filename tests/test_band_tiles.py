@@ -213,3 +213,63 @@ def test_bad_arguments_say_what_to_do(tiles):
         fit_band_collection(tiles, 2, bands=["red", "nir"], init=np.zeros((3, 2)))
     with pytest.raises(ValueError, match="No tile could be read"):
         fit_band_collection(tiles, 2, bands=["swir"])
+
+
+# --- kseg batch --bands / kseg apply: the CLI face -----------------------------------------
+
+
+def _cli(capsys, *argv):
+    from core.cli.main import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_kseg_batch_with_bands_equals_the_library_and_apply_reuses_its_model(
+    tiles, tmp_path, capsys
+):
+    empty = write_tif(tmp_path / "void.tif", np.zeros((2, H, W), np.uint16), nodata=0,
+                      transform=_transform(3), names=["red", "nir"])  # fmt: skip
+    out = tmp_path / "cli"
+    argv = ["batch", *tiles, empty, "--bands", "red,nir", "--indices", "ndvi", "-k", "4"]
+    code, stdout, err = _cli(capsys, *argv, "--workers", "0", "-o", out)
+    assert code == 0, err
+    assert "void.tif" in err and "could not" not in err and not (out / "errors.csv").exists()
+    assert "classified 3 of 4" in stdout
+    library = segment_band_collection(
+        tiles, 4, tmp_path / "lib", bands=["red", "nir"], indices=["ndvi"]
+    )
+    model = core.ClassModel.load(out / "model.json")
+    assert model == library.model
+    for i in range(3):
+        assert np.array_equal(
+            _read(out / "labels" / f"t{i}.tif"), _read(tmp_path / "lib" / "labels" / f"t{i}.tif")
+        )
+    assert (out / "labels.vrt").exists()
+    # kseg apply of that model on new tiles: the same layout.
+    rng = np.random.default_rng(5)
+    new = []
+    for i in range(2):
+        new.append(write_tif(tmp_path / f"new{i}.tif", _tile(rng, 500, 2500), nodata=0,
+                             transform=_transform(i), names=["red", "nir"]))  # fmt: skip
+    applied = tmp_path / "applied"
+    code, _, err = _cli(capsys, "apply", out / "model.json", *new, "-o", applied, "-q")
+    assert code == 0, err
+    names = sorted(p.relative_to(applied).as_posix() for p in applied.rglob("*") if p.is_file())
+    assert names == [
+        "areas.csv", "labels.vrt", "labels/new0.tif", "labels/new1.tif", "model.json",
+        "segmented/new0.tif", "segmented/new1.tif",
+    ]  # fmt: skip
+    shared = [_read(applied / "labels" / f"new{i}.tif")[0, : len(SHARED)] for i in range(2)]
+    assert np.array_equal(shared[0], shared[1])
+    assert np.array_equal(shared[0], _read(out / "labels" / "t0.tif")[0, : len(SHARED)])
+
+
+def test_kseg_batch_bands_refuses_what_it_cannot_do(tiles, tmp_path, capsys):
+    code, _, err = _cli(capsys, "batch", *tiles, "--bands", "red,nir", "-k", "2",
+                        "--per-image", "-o", tmp_path / "o")  # fmt: skip
+    assert code == 2 and "--per-image" in err
+    code, _, err = _cli(capsys, "batch", *tiles, "--bands", "swir", "-k", "2",
+                        "--workers", "0", "-o", tmp_path / "o2")  # fmt: skip
+    assert code == 2 and err.startswith("kseg: error: ") and "swir" in err

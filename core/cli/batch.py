@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from core.collection import CollectionModel, CollectionResult, ImageResult
+    from core.results.classmodel import ClassModel
 
 __all__ = ["IMAGE_SUFFIXES", "add_parsers", "find_inputs"]
 
@@ -215,6 +216,20 @@ def add_parsers(commands: Any) -> None:
         "--per-image",
         action="store_true",
         help="fit each image on its own palette (for comparison; classes then differ)",
+    )
+    batch.add_argument(
+        "--bands",
+        default=None,
+        metavar="LIST",
+        help="GeoTIFF tiles: cluster these bands (names such as red,nir, or numbers from 1) "
+        "instead of the display colours; one scaling and one model for every tile, fitted "
+        "by exact Lloyd over the tiles; writes labels.vrt, a mosaic of the label tiles",
+    )
+    batch.add_argument(
+        "--indices",
+        default=None,
+        metavar="LIST",
+        help="GeoTIFF tiles: spectral indices to add as features: ndvi, ndwi (comma-separated)",
     )
     _add_run_options(batch)
     batch.set_defaults(run=run_batch)
@@ -462,6 +477,14 @@ def run_batch(args: argparse.Namespace) -> None:
         kept = _read_palette(args.palette)
     elif args.k is None:
         raise _Usage("Give the number of clusters with -k (or a kept palette with --palette).")
+    if args.bands is not None or args.indices is not None:
+        if kept is not None or args.per_image:
+            raise _Usage(
+                "--bands/--indices fit one band model over the tiles: leave out --palette and "
+                "--per-image (apply a kept band model with 'kseg apply MODEL TILES... -o OUT')."
+            )
+        _run_bands(args, None)
+        return
     _run(args, kept)
 
 
@@ -482,16 +505,120 @@ def run_apply(args: argparse.Namespace) -> None:
     if single and (model.features.kind != "color" or not is_georeferenced(files[0])):
         classes.apply_one(model, files[0], args.output, model_path=args.palette, quiet=args.quiet)
     elif model.features.kind != "color":
-        classes.apply_each(
-            model,
-            files,
-            args.output,
-            pixel_size=args.pixel_size,
-            polygons=args.polygons,
-            quiet=args.quiet,
-        )
+        _run_bands(args, model, files)
     else:
         _run(args, CollectionModel.from_model(model))
+
+
+def _band_list(text: str | None) -> list[int | str] | None:
+    """``red,nir`` or ``3,4`` (GDAL numbers from 1) as band names / 0-based positions."""
+    if text is None:
+        return None
+    bands: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit():
+            if int(item) < 1:
+                raise _Usage(f"--bands: band numbers start at 1, got {item}.")
+            bands.append(int(item) - 1)
+        else:
+            bands.append(item)
+    return bands or None
+
+
+def _run_bands(
+    args: argparse.Namespace, model: ClassModel | None, files: Sequence[str] | None = None
+) -> None:
+    """``kseg batch --bands/--indices`` (fit one band model over the tiles, then label them)
+    and ``kseg apply`` of a band model to several inputs: the same layout
+    (:mod:`core.collection.band_tiles`)."""
+    from core.collection.band_tiles import (
+        check_model,
+        label_band_tiles,
+        segment_band_collection,
+    )
+
+    started = time.perf_counter()
+    if files is None:
+        files = find_inputs(args.inputs, recursive=args.recursive)
+    if model is None:
+        if args.k > LIMITS["k"]:
+            raise _Usage(f"-k {args.k} is over the limit of {LIMITS['k']} clusters.")
+        if getattr(args, "tol", 0.0) < 0:
+            raise _Usage(f"--tol must be 0 or more, got {args.tol}.")
+    else:
+        check_model(model, files[0])  # a model the inputs cannot serve: nothing written
+    out: Path = args.output
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _Usage(f"Could not create the output folder '{out}' ({e.strerror}).") from None
+    plan = _plan(args, files, out)
+    progress = _Progress(args.quiet)
+    run_options: dict[str, Any] = {
+        "polygons": args.polygons,
+        "polygon_min_pixels": POLYGON_MIN_PIXELS,
+        "pixel_size": args.pixel_size,
+        "max_pixels": args.max_pixels,
+    }
+    try:
+        with _cluster(args, plan) as client, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="distributed")
+            if model is None:
+                indices = [i.strip().lower() for i in (args.indices or "").split(",") if i.strip()]
+                result = segment_band_collection(
+                    files,
+                    args.k,
+                    out,
+                    bands=_band_list(args.bands),
+                    indices=indices,
+                    seed=0 if args.seed is None else args.seed,
+                    n_init=args.n_init,
+                    max_iter=args.max_iter,
+                    tol=args.tol,
+                    client=client,
+                    progress=progress,
+                    **run_options,
+                )
+            else:
+                result = label_band_tiles(model, files, out, client=client, **run_options)
+    except OSError as e:
+        raise _Usage(_write_failure(e, out)) from None
+    finally:
+        progress.close()
+    if not result.labelled and not result.empty:
+        first = result.errors[0].error if result.errors else "no input"
+        raise _Usage(
+            f"None of the {len(files)} input file(s) could be classified; see "
+            f"{out / 'errors.csv'}. First error: {first}"
+        )
+    if not args.quiet:
+        if result.empty:
+            names = ", ".join(t.name for t in result.empty[:5])
+            more = "" if len(result.empty) <= 5 else f" and {len(result.empty) - 5} more"
+            print(
+                f"kseg: note: {len(result.empty)} tile(s) hold no valid pixel (listed in "
+                f"areas.csv at 0 pixels): {names}{more}",
+                file=sys.stderr,
+            )
+        if result.vrt_note:
+            print(f"kseg: note: no labels.vrt: {result.vrt_note}", file=sys.stderr)
+        fitted = (
+            f"fitted in {result.n_iter} Lloyd pass(es) over the tiles; " if model is None else ""
+        )
+        print(
+            f"classified {len(result.labelled)} of {len(files)} input(s) in "
+            f"{time.perf_counter() - started:.1f} s; {fitted}{plan.describe()}; "
+            f"wrote {out / 'areas.csv'}"
+        )
+    if result.errors:
+        warnings.warn(
+            f"{len(result.errors)} of {len(files)} file(s) could not be classified; they are "
+            f"listed in {out / 'errors.csv'}.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _read_palette(path: Path) -> CollectionModel:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BandCollectionResult",
     "TileRow",
+    "check_model",
     "fit_band_collection",
     "label_band_tiles",
     "segment_band_collection",
@@ -63,6 +64,43 @@ EMPTY_NOTE: Final = "empty: every pixel is no-data"
 
 # --------------------------------------------------------------------------------------------
 # Tasks (run in process or on a Dask worker; each reads its tile itself)
+
+
+_TIFF_MAGIC: Final = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _is_tiff(data: Any) -> bool:
+    """A TIFF by its first bytes (a path that cannot be opened counts: open_raster says why)."""
+    if isinstance(data, bytes | bytearray):
+        return bytes(data[:4]) in _TIFF_MAGIC
+    try:
+        with open(data, "rb") as file:
+            return file.read(4) in _TIFF_MAGIC
+    except (OSError, TypeError):
+        return True
+
+
+def check_model(model: ClassModel, source: str | os.PathLike[str] | bytes) -> None:
+    """Raise the error :func:`core.apply` would give if `model` cannot classify `source`
+    (a band or index it needs missing), without classifying it; an empty tile passes.
+
+    Raises
+    ------
+    ValueError
+        Naming what the model needs that the input lacks (ImageError if unreadable).
+    """
+    from core.inputs.raster import open_raster
+    from core.results.classify import apply
+
+    if not _is_tiff(source):
+        apply(model, source)
+        return
+    raster = open_raster(source)
+    valid = np.zeros(raster.valid.shape, dtype=bool)
+    valid.flat[0] = True
+    from core.results.classmodel import band_features
+
+    band_features(raster, valid=valid, spec=model.features)
 
 
 def _open(source: Source, payload: Any) -> Raster:
@@ -511,11 +549,13 @@ def _label_task(
 ) -> TileRow:
     """Classify a tile with `model` (:func:`core.apply`) and write its label GeoTIFFs."""
     from core.formats import tables
-    from core.formats.files import write_atomic
-    from core.formats.vectors import polygons_json
     from core.results.classify import apply
 
     try:
+        data = payload if payload is not None else source.data
+        if not _is_tiff(data):  # a photo, seen as three bands red, green, blue
+            return _label_result(source, apply(model, data), out, stem, polygons,
+                                 polygon_min_pixels, pixel_size)  # fmt: skip
         raster = _open(source, payload)
         if not raster.valid.any():
             rows = tables.area_rows(
@@ -526,15 +566,31 @@ def _label_task(
             )
             return TileRow(source.index, source.name, rows, note=EMPTY_NOTE)
         result: Any = apply(model, raster)
-        files = {
-            f"labels/{stem}.tif": result.label_geotiff(),
-            f"segmented/{stem}.tif": result.segmented_geotiff(),
-        }
-        if polygons and raster.geo.crs is not None:
-            vectors = result.class_polygons(min_pixels=polygon_min_pixels)
-            files[f"polygons/{stem}.geojson"] = polygons_json(vectors.geojson())
     except Exception as e:  # listed in errors.csv, the run goes on
         return TileRow(source.index, source.name, error=" ".join(str(e).split()) or repr(e))
+    return _label_result(source, result, out, stem, polygons, polygon_min_pixels, pixel_size)
+
+
+def _label_result(
+    source: Source,
+    result: Any,
+    out: str,
+    stem: str,
+    polygons: bool,
+    polygon_min_pixels: int,
+    pixel_size: float | None,
+) -> TileRow:
+    """Write a tile's label GeoTIFFs (and polygons); its rows of areas.csv."""
+    from core.formats.files import write_atomic
+    from core.formats.vectors import polygons_json
+
+    files = {
+        f"labels/{stem}.tif": result.label_geotiff(),
+        f"segmented/{stem}.tif": result.segmented_geotiff(),
+    }
+    if polygons and result.geo.crs is not None:
+        vectors = result.class_polygons(min_pixels=polygon_min_pixels)
+        files[f"polygons/{stem}.geojson"] = polygons_json(vectors.geojson())
     for name, data in files.items():  # an OSError here stops the run: the disk is the problem
         (Path(out) / name).parent.mkdir(parents=True, exist_ok=True)
         write_atomic(Path(out) / name, data)
@@ -545,10 +601,10 @@ def _label_task(
             row["area_ha"] = row["area_m2"] / 10_000
             row["area_basis"] = "pixel size"
     geo = None
-    if raster.geo.crs is not None:
-        transform = tuple(float(v) for v in tuple(raster.geo.transform)[:6])
-        height, width = raster.valid.shape
-        geo = (str(raster.geo.crs.to_wkt()), transform, int(width), int(height))
+    if result.geo is not None and result.geo.crs is not None:
+        transform = tuple(float(v) for v in tuple(result.geo.transform)[:6])
+        height, width = result.labels.shape
+        geo = (str(result.geo.crs.to_wkt()), transform, int(width), int(height))
     return TileRow(
         source.index,
         source.name,
