@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -237,6 +238,9 @@ def test_kseg_batch_with_bands_equals_the_library_and_apply_reuses_its_model(
     assert code == 0, err
     assert "void.tif" in err and "could not" not in err and not (out / "errors.csv").exists()
     assert "classified 3 of 4" in stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["empty"] == ["void.tif"] and summary["failed"] == 0
+    assert summary["model"]["converged"] and summary["labels_vrt"] == "labels.vrt"
     library = segment_band_collection(
         tiles, 4, tmp_path / "lib", bands=["red", "nir"], indices=["ndvi"]
     )
@@ -259,7 +263,7 @@ def test_kseg_batch_with_bands_equals_the_library_and_apply_reuses_its_model(
     names = sorted(p.relative_to(applied).as_posix() for p in applied.rglob("*") if p.is_file())
     assert names == [
         "areas.csv", "labels.vrt", "labels/new0.tif", "labels/new1.tif", "model.json",
-        "segmented/new0.tif", "segmented/new1.tif",
+        "segmented/new0.tif", "segmented/new1.tif", "summary.json",
     ]  # fmt: skip
     shared = [_read(applied / "labels" / f"new{i}.tif")[0, : len(SHARED)] for i in range(2)]
     assert np.array_equal(shared[0], shared[1])

@@ -87,12 +87,17 @@ files written to OUTPUT:
   segmented/NAME.tif   the segmented RGB with an alpha band (no-data transparent)
   labels/NAME.tif      uint8 clusters, no-data 255, colour table: opens in QGIS
   polygons/NAME.geojson  with --polygons: the clusters as polygons (WGS 84)
+  with --bands/--indices (GeoTIFF tiles; one band model, the same scaling for all):
+  labels/NAME.tif, segmented/NAME.tif, areas.csv, model.json, errors.csv as above, and
+  labels.vrt           a mosaic of the label tiles (tiles sharing a CRS and pixel grid)
+  a tile with no valid pixel is listed in areas.csv at 0 pixels, not in errors.csv.
 transparent pixels and a raster's no-data are left out of the fit, counts and areas.
 
 examples:
   kseg batch tiles/ -k 6 -o out/                    a folder, in parallel on this machine
   kseg batch 'scans/*.png' -k 4 --pixel-size 10 -o out/   areas in m² and ha
   kseg batch tiles/*.tif -k 6 --polygons -o out/    GeoTIFF tiles: areas from the CRS
+  kseg batch tiles/ --bands red,nir --indices ndvi -k 6 -o out/   bands, NIR and NDVI
   kseg batch files.txt -k 6 --scheduler tcp://head:8786 -o /shared/out/
   kseg batch photos/ -r --palette model.json -o out/ apply a kept model, no fit
   kseg batch photos/ -k 6 --resume -o out/          skip images already written
@@ -103,7 +108,8 @@ MODEL is any model.json kseg writes (kseg segment, kseg batch, kseg classes, the
 dashboard) or a palette.json of an earlier kseg. One image gives kseg segment's files in
 OUTPUT (labels, segmented, areas.csv, model.json, recipe.json); several give kseg batch's
 (labels/, segmented/, one areas.csv with a file column, model.json). A model of a
-GeoTIFF's bands and indices is applied with its own fitted scaling.
+GeoTIFF's bands and indices is applied with its own fitted scaling, never a tile's own
+statistics; several tiles also get labels.vrt, a mosaic of their label GeoTIFFs.
 
 examples:
   kseg apply out/model.json new.jpg -o new_out/
@@ -478,10 +484,11 @@ def run_batch(args: argparse.Namespace) -> None:
     elif args.k is None:
         raise _Usage("Give the number of clusters with -k (or a kept palette with --palette).")
     if args.bands is not None or args.indices is not None:
-        if kept is not None or args.per_image:
+        if kept is not None or args.per_image or args.resume or args.masks:
             raise _Usage(
-                "--bands/--indices fit one band model over the tiles: leave out --palette and "
-                "--per-image (apply a kept band model with 'kseg apply MODEL TILES... -o OUT')."
+                "--bands/--indices fit one band model over the tiles: leave out --palette, "
+                "--per-image, --resume and --masks (apply a kept band model with "
+                "'kseg apply MODEL TILES... -o OUT')."
             )
         _run_bands(args, None)
         return
@@ -492,7 +499,8 @@ def run_apply(args: argparse.Namespace) -> None:
     """``kseg apply MODEL IMAGE...``: classify images with a kept model.
 
     One image: :func:`core.cli.classes.apply_one` (segment's layout). A band model on
-    several inputs: :func:`core.cli.classes.apply_each`. A colour model on several inputs
+    several inputs: :func:`core.collection.band_tiles.label_band_tiles` (batch's layout,
+    labels.vrt, on Dask with --scheduler/--workers). A colour model on several inputs
     (or on a GeoTIFF): the collection run (batch's layout, Dask, resume).
     """
     from core.cli import classes
@@ -587,6 +595,30 @@ def _run_bands(
         raise _Usage(_write_failure(e, out)) from None
     finally:
         progress.close()
+    elapsed = time.perf_counter() - started
+    summary = {
+        "command": args.command,
+        "inputs": len(files),
+        "segmented": len(result.labelled),
+        "empty": [t.name for t in result.empty],
+        "failed": len(result.errors),
+        "model": {
+            "features": result.model.features.describe(),
+            "k": result.model.k,
+            "wcss": result.model.wcss,
+            "n_iter": result.n_iter,
+            "converged": result.converged,
+            "fitted": model is None,
+        },
+        "labels_vrt": result.vrt_note or "labels.vrt",
+        "executor": plan.kind,
+        "executor_reason": plan.reason,
+        "timings_s": {"total": round(elapsed, 3)},
+    }
+    try:
+        _write_file(out / "summary.json", json.dumps(summary, indent=1))
+    except OSError as e:
+        raise _Usage(_write_failure(e, out)) from None
     if not result.labelled and not result.empty:
         first = result.errors[0].error if result.errors else "no input"
         raise _Usage(
@@ -609,7 +641,7 @@ def _run_bands(
         )
         print(
             f"classified {len(result.labelled)} of {len(files)} input(s) in "
-            f"{time.perf_counter() - started:.1f} s; {fitted}{plan.describe()}; "
+            f"{elapsed:.1f} s; {fitted}{plan.describe()}; "
             f"wrote {out / 'areas.csv'}"
         )
     if result.errors:
