@@ -216,6 +216,15 @@ def test_bad_arguments_say_what_to_do(tiles):
         fit_band_collection(tiles, 2, bands=["swir"])
 
 
+def test_k_above_the_distinct_values_stops_at_once(tmp_path):
+    data = np.ones((2, H, W), np.uint16)
+    data[:, : H // 2] = 7  # two distinct pixel vectors
+    path = str(write_tif(tmp_path / "two.tif", data, names=["red", "nir"]))
+    assert fit_band_collection([path], 2, bands=["red", "nir"]).shares.tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError, match=r"k=3 is more than the distinct .* \(2 found\)"):
+        fit_band_collection([path], 3, bands=["red", "nir"])
+
+
 # --- kseg batch --bands / kseg apply: the CLI face -----------------------------------------
 
 

@@ -452,6 +452,13 @@ def _reseed(
         far, rows = np.concatenate([far, distances]), np.concatenate([rows, points])
         top = np.argsort(-far, kind="stable")[:n]
         far, rows = far[top], rows[top]
+    rows = rows[far > 0]  # a pixel on its centre would only empty another cluster
+    if rows.shape[0] == 0:
+        k = centers.shape[0]
+        raise ValueError(
+            f"k={k} is more than the distinct feature values of the tiles ({k - n} found): "
+            "every pixel already sits on a centre. Lower k."
+        )
     centers = centers.copy()
     centers[np.flatnonzero(empty)[: rows.shape[0]]] = rows
     return centers
