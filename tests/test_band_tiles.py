@@ -194,17 +194,21 @@ def test_kept_model_on_new_tiles_writes_the_same_layout(tiles, tmp_path):
     assert core.ClassModel.load(out / "model.json") == model
 
 
-def test_dask_run_equals_the_in_process_run(tiles):
+def test_dask_run_equals_the_in_process_run(tiles, tmp_path):
     distributed = pytest.importorskip("distributed")
-    here = fit_band_collection(tiles, 3, bands=["red", "nir"], indices=["ndvi"])
+    options = {"bands": ["red", "nir"], "indices": ["ndvi"]}
+    here = segment_band_collection(tiles, 3, tmp_path / "here", **options)
     with (
         distributed.LocalCluster(
             n_workers=2, processes=False, threads_per_worker=1, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
-        there = fit_band_collection(tiles, 3, bands=["red", "nir"], indices=["ndvi"], client=client)
-    assert there.to_json() == here.to_json()
+        there = segment_band_collection(tiles, 3, tmp_path / "there", client=client, **options)
+    assert there.model.to_json() == here.model.to_json()
+    assert there.n_iter == here.n_iter
+    for name in ("areas.csv", "labels.vrt", "labels/t0.tif", "labels/t2.tif"):
+        assert (tmp_path / "there" / name).read_bytes() == (tmp_path / "here" / name).read_bytes()
 
 
 def test_bad_arguments_say_what_to_do(tiles):
