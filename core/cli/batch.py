@@ -799,6 +799,15 @@ def _run(args: argparse.Namespace, kept: CollectionModel | None) -> None:
             f"First error: {first}"
         )
     if not args.quiet:
+        empty = _empty(result.rows)
+        if empty:
+            names = ", ".join(row.file for row in empty[:5])
+            more = "" if len(empty) <= 5 else f" and {len(empty) - 5} more"
+            print(
+                f"kseg: note: {len(empty)} image(s) hold no valid pixel (listed in areas.csv "
+                f"at 0 pixels): {names}{more}",
+                file=sys.stderr,
+            )
         print(_summary_line(result.rows, plan, startup, run_seconds, out))
     if failed_rows:
         warnings.warn(
@@ -807,6 +816,11 @@ def _run(args: argparse.Namespace, kept: CollectionModel | None) -> None:
             UserWarning,
             stacklevel=2,
         )
+
+
+def _empty(rows: Sequence[ImageResult]) -> list[ImageResult]:
+    """Rows of images with no valid pixel (all transparent or no-data): zero counts."""
+    return [row for row in rows if row.ok and row.counts and not any(row.counts)]
 
 
 def _skipped(rows: Sequence[ImageResult]) -> list[ImageResult]:
@@ -913,6 +927,7 @@ def _write_summary(
         "segmented": len(new),
         "skipped": len(skipped),
         "failed": sum(1 for row in rows if not row.ok),
+        "empty": [row.file for row in _empty(rows)],
         "interrupted": interrupted,
         "megapixels": round(pixels / 1e6, 3),
         "per_image": bool(args.per_image),
