@@ -697,11 +697,12 @@ def _label(
     done: dict[int, TileRow] = {}
     if fit is not None:
         done.update({i: TileRow(i, tiles[i].name, error=e) for i, e in fit.errors.items()})
-    for item, future in executor.map_completed(
-        _label_one, todo, model, str(out), stems, polygons, polygon_min_pixels, pixel_size
+    jobs = [_TileJob(t, stems[t.index]) for t in todo]
+    for job, future in executor.map_completed(
+        _label_one, jobs, model, str(out), polygons, polygon_min_pixels, pixel_size
     ):
         row = executor.gather(future)
-        done[item.index] = row
+        done[job.source.index] = row
         if progress is not None:
             progress("labels", len(done), len(tiles))
     rows = tuple(done[t.index] for t in tiles)
@@ -745,18 +746,25 @@ def _label(
     )
 
 
+@dataclass(frozen=True)
+class _TileJob:
+    """A tile to label and its output stem (a job: the executors split its payload off)."""
+
+    source: Source
+    stem: str
+
+
 def _label_one(
-    source: Source,
+    job: _TileJob,
     payload: Any,
     model: ClassModel,
     out: str,
-    stems: dict[int, str],
     polygons: bool,
     polygon_min_pixels: int,
     pixel_size: float | None,
 ) -> TileRow:
     return _label_task(
-        source, payload, model, out, stems[source.index], polygons, polygon_min_pixels, pixel_size
+        job.source, payload, model, out, job.stem, polygons, polygon_min_pixels, pixel_size
     )
 
 
