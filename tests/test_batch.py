@@ -612,12 +612,17 @@ def test_geotiff_uploads_as_bytes_give_label_geotiffs(geo_folder, tmp_path):
     assert {tuple(c) for c in painted[10:].reshape(-1, 3).tolist()} <= colors
 
 
-def test_an_all_transparent_image_is_an_error_row(tmp_path):
+def test_an_all_transparent_image_is_listed_empty_not_as_an_error(tmp_path):
+    # Issue 23: empty (all no-data / transparent) images are listed at 0 pixels, not as
+    # files that could not be read; only a collection with no pixel at all is an error.
     Image.fromarray(np.zeros((8, 8, 4), dtype=np.uint8)).save(tmp_path / "empty.png")
     Image.fromarray(_images()[0]).save(tmp_path / "photo.png")
     result = segment_collection([tmp_path / "empty.png", tmp_path / "photo.png"], 2)
-    assert [row.ok for row in result.rows] == [False, True]
-    assert "Every pixel of 'empty.png' is transparent" in (result.rows[0].error or "")
+    assert [row.ok for row in result.rows] == [True, True]
+    assert result.rows[0].counts == (0, 0) and sum(result.rows[1].counts) > 0
+    assert fit_collection([tmp_path / "empty.png", tmp_path / "photo.png"], 2).same_fit(
+        fit_collection([tmp_path / "photo.png"], 2)
+    )
     with pytest.raises(core.ImageError, match="is transparent or no-data"):
         fit_collection([tmp_path / "empty.png"], 2)
 
@@ -645,3 +650,24 @@ def test_kseg_apply_maps_a_new_uint16_tile_with_the_kept_band_mapping(tmp_path):
     assert pixels == apply_palette(new, kept).counts.tolist()
     own_stretch = apply_palette(core.open_image(new).rgb, kept)  # what per-tile would give
     assert pixels != own_stretch.counts.tolist()
+
+
+def test_empty_tiles_are_listed_as_empty_not_as_errors(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    full = write_tif(tmp_path / "a.tif", rng.integers(1, 3000, (3, 20, 30)).astype(np.uint16),
+                     nodata=0, names=["red", "green", "blue"])  # fmt: skip
+    void = write_tif(tmp_path / "void.tif", np.zeros((3, 20, 30), np.uint16), nodata=0,
+                     names=["red", "green", "blue"])  # fmt: skip
+    out = tmp_path / "out"
+    code = main(["batch", str(full), str(void), "-k", "3", "--workers", "0", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and "could not be read" not in err and "void.tif" in err
+    assert not (out / "errors.csv").exists()
+    rows = list(csv.DictReader(io.StringIO((out / "areas.csv").read_text(encoding="utf-8"))))
+    assert [r["pixels"] for r in rows if r["file"] == "void.tif"] == ["0", "0", "0"]
+    assert sum(int(r["pixels"]) for r in rows if r["file"] == "a.tif") == 600
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["empty"] == ["void.tif"]
+    # Only empty images: nothing to fit, one clear error.
+    code = main(["batch", str(void), "-k", "3", "--workers", "0", "-q", "-o", str(tmp_path / "o2")])
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and "nothing to fit" in err and len(err.strip().splitlines()) == 1

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from core.collection import CollectionModel, CollectionResult, ImageResult
+    from core.results.classmodel import ClassModel
 
 __all__ = ["IMAGE_SUFFIXES", "add_parsers", "find_inputs"]
 
@@ -86,12 +87,17 @@ files written to OUTPUT:
   segmented/NAME.tif   the segmented RGB with an alpha band (no-data transparent)
   labels/NAME.tif      uint8 clusters, no-data 255, colour table: opens in QGIS
   polygons/NAME.geojson  with --polygons: the clusters as polygons (WGS 84)
+  with --bands/--indices (GeoTIFF tiles; one band model, the same scaling for all):
+  labels/NAME.tif, segmented/NAME.tif, areas.csv, model.json, errors.csv as above, and
+  labels.vrt           a mosaic of the label tiles (tiles sharing a CRS and pixel grid)
+  a tile with no valid pixel is listed in areas.csv at 0 pixels, not in errors.csv.
 transparent pixels and a raster's no-data are left out of the fit, counts and areas.
 
 examples:
   kseg batch tiles/ -k 6 -o out/                    a folder, in parallel on this machine
   kseg batch 'scans/*.png' -k 4 --pixel-size 10 -o out/   areas in m² and ha
   kseg batch tiles/*.tif -k 6 --polygons -o out/    GeoTIFF tiles: areas from the CRS
+  kseg batch tiles/ --bands red,nir --indices ndvi -k 6 -o out/   bands, NIR and NDVI
   kseg batch files.txt -k 6 --scheduler tcp://head:8786 -o /shared/out/
   kseg batch photos/ -r --palette model.json -o out/ apply a kept model, no fit
   kseg batch photos/ -k 6 --resume -o out/          skip images already written
@@ -102,7 +108,8 @@ MODEL is any model.json kseg writes (kseg segment, kseg batch, kseg classes, the
 dashboard) or a palette.json of an earlier kseg. One image gives kseg segment's files in
 OUTPUT (labels, segmented, areas.csv, model.json, recipe.json); several give kseg batch's
 (labels/, segmented/, one areas.csv with a file column, model.json). A model of a
-GeoTIFF's bands and indices is applied with its own fitted scaling.
+GeoTIFF's bands and indices is applied with its own fitted scaling, never a tile's own
+statistics; several tiles also get labels.vrt, a mosaic of their label GeoTIFFs.
 
 examples:
   kseg apply out/model.json new.jpg -o new_out/
@@ -215,6 +222,20 @@ def add_parsers(commands: Any) -> None:
         "--per-image",
         action="store_true",
         help="fit each image on its own palette (for comparison; classes then differ)",
+    )
+    batch.add_argument(
+        "--bands",
+        default=None,
+        metavar="LIST",
+        help="GeoTIFF tiles: cluster these bands (names such as red,nir, or numbers from 1) "
+        "instead of the display colours; one scaling and one model for every tile, fitted "
+        "by exact Lloyd over the tiles; writes labels.vrt, a mosaic of the label tiles",
+    )
+    batch.add_argument(
+        "--indices",
+        default=None,
+        metavar="LIST",
+        help="GeoTIFF tiles: spectral indices to add as features: ndvi, ndwi (comma-separated)",
     )
     _add_run_options(batch)
     batch.set_defaults(run=run_batch)
@@ -462,6 +483,15 @@ def run_batch(args: argparse.Namespace) -> None:
         kept = _read_palette(args.palette)
     elif args.k is None:
         raise _Usage("Give the number of clusters with -k (or a kept palette with --palette).")
+    if args.bands is not None or args.indices is not None:
+        if kept is not None or args.per_image or args.resume or args.masks:
+            raise _Usage(
+                "--bands/--indices fit one band model over the tiles: leave out --palette, "
+                "--per-image, --resume and --masks (apply a kept band model with "
+                "'kseg apply MODEL TILES... -o OUT')."
+            )
+        _run_bands(args, None)
+        return
     _run(args, kept)
 
 
@@ -469,7 +499,8 @@ def run_apply(args: argparse.Namespace) -> None:
     """``kseg apply MODEL IMAGE...``: classify images with a kept model.
 
     One image: :func:`core.cli.classes.apply_one` (segment's layout). A band model on
-    several inputs: :func:`core.cli.classes.apply_each`. A colour model on several inputs
+    several inputs: :func:`core.collection.band_tiles.label_band_tiles` (batch's layout,
+    labels.vrt, on Dask with --scheduler/--workers). A colour model on several inputs
     (or on a GeoTIFF): the collection run (batch's layout, Dask, resume).
     """
     from core.cli import classes
@@ -482,16 +513,144 @@ def run_apply(args: argparse.Namespace) -> None:
     if single and (model.features.kind != "color" or not is_georeferenced(files[0])):
         classes.apply_one(model, files[0], args.output, model_path=args.palette, quiet=args.quiet)
     elif model.features.kind != "color":
-        classes.apply_each(
-            model,
-            files,
-            args.output,
-            pixel_size=args.pixel_size,
-            polygons=args.polygons,
-            quiet=args.quiet,
-        )
+        _run_bands(args, model, files)
     else:
         _run(args, CollectionModel.from_model(model))
+
+
+def _band_list(text: str | None) -> list[int | str] | None:
+    """``red,nir`` or ``3,4`` (GDAL numbers from 1) as band names / 0-based positions."""
+    if text is None:
+        return None
+    bands: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit():
+            if int(item) < 1:
+                raise _Usage(f"--bands: band numbers start at 1, got {item}.")
+            bands.append(int(item) - 1)
+        else:
+            bands.append(item)
+    return bands or None
+
+
+def _run_bands(
+    args: argparse.Namespace, model: ClassModel | None, files: Sequence[str] | None = None
+) -> None:
+    """``kseg batch --bands/--indices`` (fit one band model over the tiles, then label them)
+    and ``kseg apply`` of a band model to several inputs: the same layout
+    (:mod:`core.collection.band_tiles`)."""
+    from core.collection.band_tiles import (
+        check_model,
+        label_band_tiles,
+        segment_band_collection,
+    )
+
+    started = time.perf_counter()
+    if files is None:
+        files = find_inputs(args.inputs, recursive=args.recursive)
+    if model is None:
+        if args.k > LIMITS["k"]:
+            raise _Usage(f"-k {args.k} is over the limit of {LIMITS['k']} clusters.")
+        if getattr(args, "tol", 0.0) < 0:
+            raise _Usage(f"--tol must be 0 or more, got {args.tol}.")
+    else:
+        check_model(model, files[0])  # a model the inputs cannot serve: nothing written
+    out: Path = args.output
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _Usage(f"Could not create the output folder '{out}' ({e.strerror}).") from None
+    plan = _plan(args, files, out)
+    progress = _Progress(args.quiet)
+    run_options: dict[str, Any] = {
+        "polygons": args.polygons,
+        "polygon_min_pixels": POLYGON_MIN_PIXELS,
+        "pixel_size": args.pixel_size,
+        "max_pixels": args.max_pixels,
+    }
+    try:
+        with _cluster(args, plan) as client, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="distributed")
+            if model is None:
+                indices = [i.strip().lower() for i in (args.indices or "").split(",") if i.strip()]
+                result = segment_band_collection(
+                    files,
+                    args.k,
+                    out,
+                    bands=_band_list(args.bands),
+                    indices=indices,
+                    seed=0 if args.seed is None else args.seed,
+                    n_init=args.n_init,
+                    max_iter=args.max_iter,
+                    tol=args.tol,
+                    client=client,
+                    progress=progress,
+                    **run_options,
+                )
+            else:
+                result = label_band_tiles(model, files, out, client=client, **run_options)
+    except OSError as e:
+        raise _Usage(_write_failure(e, out)) from None
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - started
+    summary = {
+        "command": args.command,
+        "inputs": len(files),
+        "segmented": len(result.labelled),
+        "empty": [t.name for t in result.empty],
+        "failed": len(result.errors),
+        "model": {
+            "features": result.model.features.describe(),
+            "k": result.model.k,
+            "wcss": result.model.wcss,
+            "n_iter": result.n_iter,
+            "converged": result.converged,
+            "fitted": model is None,
+        },
+        "labels_vrt": result.vrt_note or "labels.vrt",
+        "executor": plan.kind,
+        "executor_reason": plan.reason,
+        "timings_s": {"total": round(elapsed, 3)},
+    }
+    try:
+        _write_file(out / "summary.json", json.dumps(summary, indent=1))
+    except OSError as e:
+        raise _Usage(_write_failure(e, out)) from None
+    if not result.labelled and not result.empty:
+        first = result.errors[0].error if result.errors else "no input"
+        raise _Usage(
+            f"None of the {len(files)} input file(s) could be classified; see "
+            f"{out / 'errors.csv'}. First error: {first}"
+        )
+    if not args.quiet:
+        if result.empty:
+            names = ", ".join(t.name for t in result.empty[:5])
+            more = "" if len(result.empty) <= 5 else f" and {len(result.empty) - 5} more"
+            print(
+                f"kseg: note: {len(result.empty)} tile(s) hold no valid pixel (listed in "
+                f"areas.csv at 0 pixels): {names}{more}",
+                file=sys.stderr,
+            )
+        if result.vrt_note:
+            print(f"kseg: note: no labels.vrt: {result.vrt_note}", file=sys.stderr)
+        fitted = (
+            f"fitted in {result.n_iter} Lloyd pass(es) over the tiles; " if model is None else ""
+        )
+        print(
+            f"classified {len(result.labelled)} of {len(files)} input(s) in "
+            f"{elapsed:.1f} s; {fitted}{plan.describe()}; "
+            f"wrote {out / 'areas.csv'}"
+        )
+    if result.errors:
+        warnings.warn(
+            f"{len(result.errors)} of {len(files)} file(s) could not be classified; they are "
+            f"listed in {out / 'errors.csv'}.",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _read_palette(path: Path) -> CollectionModel:
@@ -640,6 +799,15 @@ def _run(args: argparse.Namespace, kept: CollectionModel | None) -> None:
             f"First error: {first}"
         )
     if not args.quiet:
+        empty = _empty(result.rows)
+        if empty:
+            names = ", ".join(row.file for row in empty[:5])
+            more = "" if len(empty) <= 5 else f" and {len(empty) - 5} more"
+            print(
+                f"kseg: note: {len(empty)} image(s) hold no valid pixel (listed in areas.csv "
+                f"at 0 pixels): {names}{more}",
+                file=sys.stderr,
+            )
         print(_summary_line(result.rows, plan, startup, run_seconds, out))
     if failed_rows:
         warnings.warn(
@@ -648,6 +816,11 @@ def _run(args: argparse.Namespace, kept: CollectionModel | None) -> None:
             UserWarning,
             stacklevel=2,
         )
+
+
+def _empty(rows: Sequence[ImageResult]) -> list[ImageResult]:
+    """Rows of images with no valid pixel (all transparent or no-data): zero counts."""
+    return [row for row in rows if row.ok and row.counts and not any(row.counts)]
 
 
 def _skipped(rows: Sequence[ImageResult]) -> list[ImageResult]:
@@ -754,6 +927,7 @@ def _write_summary(
         "segmented": len(new),
         "skipped": len(skipped),
         "failed": sum(1 for row in rows if not row.ok),
+        "empty": [row.file for row in _empty(rows)],
         "interrupted": interrupted,
         "megapixels": round(pixels / 1e6, 3),
         "per_image": bool(args.per_image),

@@ -34,6 +34,12 @@ and :mod:`~core.collection.bands` (the map and reduce steps), :mod:`~core.collec
 
 from typing import TYPE_CHECKING
 
+from core.collection.band_tiles import (
+    BandCollectionResult,
+    fit_band_collection,
+    label_band_tiles,
+    segment_band_collection,
+)
 from core.collection.executors import local_client
 from core.collection.fit import collection_histogram, fit_collection
 from core.collection.histograms import merge_histograms
@@ -53,6 +59,7 @@ from core.collection.sources import ZIP_IMAGE_SUFFIXES, images_from_zip, raster_
 
 __all__ = [
     "ZIP_IMAGE_SUFFIXES",
+    "BandCollectionResult",
     "BandMapping",
     "CollectionModel",
     "CollectionResult",
@@ -62,14 +69,17 @@ __all__ = [
     "areas_csv",
     "collection_histogram",
     "errors_csv",
+    "fit_band_collection",
     "fit_collection",
     "images_from_zip",
+    "label_band_tiles",
     "local_client",
     "merge_histograms",
     "outputs_zip",
     "raster_rgb",
     "read_segmented",
     "remember_fit",
+    "segment_band_collection",
     "segment_collection",
     "shares_figure",
 ]

@@ -55,6 +55,11 @@ def _item(pair: tuple[Any, ...], i: int) -> Any:
 def _fit_histogram(
     total: Histogram, params: FitParams, *, with_lookup: bool
 ) -> tuple[CollectionModel, np.ndarray | None]:
+    if total.ids.shape[0] == 0:  # every image read is empty (all transparent or no-data)
+        raise ImageError(
+            "No pixel of any image counts: every one is transparent or no-data, so there is "
+            "nothing to fit. Check the files (or their no-data value)."
+        )
     ids = total.ids.astype(np.int64)
     colors = ids_to_colors(ids)
     counts = total.counts.astype(np.int64)

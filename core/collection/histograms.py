@@ -50,7 +50,7 @@ def _histogram(
     if payload is not None:
         source = replace(source, data=payload)
     try:
-        pixels = read_pixels(source, mapping)
+        pixels = read_pixels(source, mapping, allow_empty=True)  # empty: no colour to add
     except Exception as e:
         return Histogram(
             np.empty(0, np.uint32),

@@ -218,7 +218,9 @@ def label_job(
         if kept is not None:
             return kept
     try:
-        pixels = read_pixels(source, None if job.palette is None else job.palette.band_mapping)
+        mapping = None if job.palette is None else job.palette.band_mapping
+        # A shared model lists an empty tile at zero pixels; a fit of its own needs pixels.
+        pixels = read_pixels(source, mapping, allow_empty=job.palette is not None)
     except Exception as e:
         return ImageResult(source.index, source.name, 0, 0, error=failure_message(source, e))
     rgb = pixels.rgb

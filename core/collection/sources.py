@@ -62,12 +62,15 @@ class Pixels:
         return ids if self.valid is None else ids[self.valid.ravel()]
 
 
-def read_pixels(source: Source, mapping: BandMapping | None) -> Pixels:
+def read_pixels(
+    source: Source, mapping: BandMapping | None, *, allow_empty: bool = False
+) -> Pixels:
     """Pixels of one source; raises ImageError (or ValueError) for anything unusable.
 
     The pixels that count follow ``mask="auto"`` of :func:`core.segment`: fully transparent
     pixels and a raster's no-data are left out. A raster's colours follow
-    :func:`raster_rgb` with `mapping`.
+    :func:`raster_rgb` with `mapping`. An image where no pixel counts is an ImageError,
+    unless `allow_empty` (a collection lists such tiles as empty, at zero pixels).
     """
     data = source.data
     if isinstance(data, np.ndarray):
@@ -76,7 +79,7 @@ def read_pixels(source: Source, mapping: BandMapping | None) -> Pixels:
     valid: np.ndarray | None = None
     if loaded.alpha is not None and not loaded.alpha.all():
         valid = loaded.alpha > 0
-        if not valid.any():
+        if not valid.any() and not allow_empty:
             raise ImageError(
                 f"Every pixel of '{Path(source.name).name}' is transparent or no-data: there "
                 "is nothing to segment. Check the file (or its no-data value)."
