@@ -41,10 +41,6 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 # Dotted names under ``core`` that the README mentions in code: each must resolve.
 _DOTTED = sorted(set(re.findall(r"\bcore(?:\.[A-Za-z_][A-Za-z0-9_]*)+", README)))
 
-# Documented for 0.2.0 ahead of the code that gives them (strict: once a name resolves the
-# test XPASSes and fails, so take it off this list).
-_PENDING: set[str] = set()
-
 # Attributes of result and model types that the README's examples use.
 _ATTRIBUTES = {
     "Segmentation": (
@@ -57,7 +53,6 @@ _ATTRIBUTES = {
     ),
     "Elbow": "ks wcss knee message",
 }
-_PENDING_ATTRIBUTES: set[tuple[str, str]] = set()
 
 
 def _resolve(dotted: str) -> object:
@@ -74,16 +69,11 @@ def _resolve(dotted: str) -> object:
     raise ImportError(dotted)
 
 
-def _pending(name: str, pending: bool) -> object:
-    mark = pytest.mark.xfail(strict=True, reason="documented for 0.2.0, not merged yet")
-    return pytest.param(name, marks=mark) if pending else name
-
-
 def test_readme_mentions_dotted_names():
     assert len(_DOTTED) > 20  # the regex finds the README's names
 
 
-@pytest.mark.parametrize("dotted", [_pending(name, name in _PENDING) for name in _DOTTED])
+@pytest.mark.parametrize("dotted", _DOTTED)
 def test_readme_dotted_name_resolves(dotted):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # a deprecated alias still counts
@@ -92,11 +82,7 @@ def test_readme_dotted_name_resolves(dotted):
 
 @pytest.mark.parametrize(
     "owner_attribute",
-    [
-        _pending(f"{owner}.{attribute}", (owner, attribute) in _PENDING_ATTRIBUTES)
-        for owner, names in _ATTRIBUTES.items()
-        for attribute in names.split()
-    ],
+    [f"{owner}.{attribute}" for owner, names in _ATTRIBUTES.items() for attribute in names.split()],
 )
 def test_readme_attribute_exists(owner_attribute):
     owner, attribute = owner_attribute.split(".")
@@ -144,7 +130,6 @@ def test_readme_outputs_list_what_kseg_segment_writes_for_a_photo(tmp_path):
         assert f"`{name}`" in row, f"kseg segment writes {name}; the Outputs table omits it"
 
 
-@pytest.mark.xfail(strict=True, reason="0.2.0's raster file names are not merged yet")
 def test_readme_outputs_list_what_kseg_segment_writes_for_a_geotiff(tmp_path):
     from core.cli.main import main
 
