@@ -326,30 +326,22 @@ def opencv_kmeans(features: np.ndarray, k: int, params: FitParams) -> KMeansResu
     )
 
 
-def _kseg(
-    image: np.ndarray,
-    table: ColorTable,
-    k: int,
-    space: ColorSpace,
-    params: FitParams,
-    features: np.ndarray | None = None,
-) -> KMeansResult:
-    if features is None:
-        features = rgb_to_features(table.colors, space)
-    return fit_colors(features, table, k, params, engine="kseg")
+def _weighted_colors(engine: Engine) -> Callable[..., KMeansResult]:
+    """The fit function of an engine that clusters the distinct colours, weighted."""
 
+    def fit(
+        image: np.ndarray,
+        table: ColorTable,
+        k: int,
+        space: ColorSpace,
+        params: FitParams,
+        features: np.ndarray | None = None,
+    ) -> KMeansResult:
+        if features is None:
+            features = rgb_to_features(table.colors, space)
+        return fit_colors(features, table, k, params, engine=engine)
 
-def _sklearn(
-    image: np.ndarray,
-    table: ColorTable,
-    k: int,
-    space: ColorSpace,
-    params: FitParams,
-    features: np.ndarray | None = None,
-) -> KMeansResult:
-    if features is None:
-        features = rgb_to_features(table.colors, space)
-    return fit_colors(features, table, k, params, engine="sklearn")
+    return fit
 
 
 def _opencv(
@@ -382,10 +374,12 @@ ENGINE_TABLE: Final[dict[str, EngineInfo]] = {
     "kseg": EngineInfo(
         "kseg's own exact engine: clusters distinct colours weighted by their counts",
         False,
-        _kseg,
+        _weighted_colors("kseg"),
     ),
     "sklearn": EngineInfo(
-        "scikit-learn KMeans (Lloyd) on the distinct colours, weighted", False, _sklearn
+        "scikit-learn KMeans (Lloyd) on the distinct colours, weighted",
+        False,
+        _weighted_colors("sklearn"),
     ),
     "opencv": EngineInfo("OpenCV cv2.kmeans on every pixel (no weights)", True, _opencv),
 }
