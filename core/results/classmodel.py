@@ -897,3 +897,63 @@ def _mean_std(values: np.ndarray) -> tuple[float, float]:
         squares += float(np.square(chunk).sum())
     mean = total / values.shape[0]
     return mean, math.sqrt(max(squares / values.shape[0] - mean * mean, 0.0))
+
+
+def regrouped(result: Any, model: object, target: str) -> Any:
+    """The result in numbered clusters that `model` regroups, checked: what ``relabel``
+    starts from (a result already in named classes starts again from its clusters).
+
+    Raises
+    ------
+    TypeError
+        If `model` is not a :class:`ClassModel`.
+    ValueError
+        If `model` was fitted on another result (other features or centres); `target`
+        names the input in the advice (``"image"``, ``"raster"``).
+    """
+    if not isinstance(model, ClassModel):
+        raise TypeError(
+            f"relabel needs a core.ClassModel (e.g. result.model.with_classes(...)), "
+            f"got {type(model).__name__}."
+        )
+    base = result.clusters if result.clusters is not None else result
+    if not base.model.same_fit(model):
+        raise ValueError(
+            "This model was not fitted on this result (its features or centres differ): "
+            f"relabel only regroups a result's own clusters. To classify this {target} "
+            f"with it, use core.apply(model, {target})."
+        )
+    return base
+
+
+def class_totals(
+    model: ClassModel, cluster_counts: np.ndarray, cluster_centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per class of `model`: pixel counts (dropped clusters left out), shares of the kept
+    pixels, and centres (its clusters' centres weighted by their counts; equally when none
+    has a pixel).
+
+    Examples
+    --------
+    >>> model = ClassModel(FeatureSpec("color", "rgb"), np.eye(3), np.zeros((3, 3), np.uint8))
+    >>> counts, shares, centers = class_totals(
+    ...     model.with_classes({"a": [0, 1]}, drop=[2]), np.array([1, 3, 4]), np.eye(3)
+    ... )
+    >>> counts.tolist(), shares.tolist(), centers.round(2).tolist()
+    ([4], [1.0], [[0.25, 0.75, 0.0]])
+    """
+    n = model.n_classes
+    class_of = model.class_of
+    kept = class_of >= 0
+    counts = np.rint(np.bincount(class_of[kept], weights=cluster_counts[kept], minlength=n))
+    counts = counts.astype(np.int64)
+    total = int(counts.sum())
+    shares = counts / total if total else np.zeros(n)
+    centers = np.zeros((n, cluster_centers.shape[1]))
+    for c in range(n):
+        members = class_of == c
+        weights = cluster_counts[members].astype(np.float64)
+        if weights.sum() <= 0:
+            weights = np.ones(weights.shape[0])
+        centers[c] = weights @ cluster_centers[members] / weights.sum()
+    return counts, shares, centers

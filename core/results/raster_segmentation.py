@@ -35,7 +35,13 @@ from core.formats.vectors import polygons_json
 from core.inputs.display import band_positions, stretch_rgb
 from core.inputs.geoarea import AreaBasis, PixelAreas
 from core.inputs.raster import DEFAULT_MAX_PIXELS, GeoReference, Raster, open_raster
-from core.results.classmodel import ClassModel, FeatureSpec, band_features
+from core.results.classmodel import (
+    ClassModel,
+    FeatureSpec,
+    band_features,
+    class_totals,
+    regrouped,
+)
 from core.results.raster_cleanup import class_polygons, majority_filter, sieve_labels
 
 __all__ = ["STATS_COLUMNS", "RasterSegmentation", "class_statistics", "segment_raster"]
@@ -364,42 +370,20 @@ class RasterSegmentation:
         ValueError
             If `model` was fitted on another result (other features or centres).
         """
-        if not isinstance(model, ClassModel):
-            raise TypeError(
-                f"relabel needs a core.ClassModel (e.g. result.model.with_classes(...)), "
-                f"got {type(model).__name__}."
-            )
-        base = self.clusters if self.clusters is not None else self
-        if not base.model.same_fit(model):
-            raise ValueError(
-                "This model was not fitted on this result (its features or centres differ): "
-                "relabel only regroups a result's own clusters. To classify this scene with "
-                "it, use core.apply(model, raster)."
-            )
+        base = regrouped(self, model, "raster")
         n = model.n_classes
         class_of = model.class_of
         kept = class_of >= 0
         lookup = np.append(class_of, -1).astype(np.int32)  # label -1 takes the last entry
         labels = lookup[base.labels]
         valid = labels >= 0
-        counts = np.rint(
-            np.bincount(class_of[kept], weights=base.counts[kept], minlength=n)
-        ).astype(np.int64)
-        total = int(counts.sum())
-        shares = counts / total if total else np.zeros(n)
+        counts, shares, centers = class_totals(model, base.counts, base.centers)
         areas = None
         if base.areas_m2 is not None:
             areas = np.bincount(class_of[kept], weights=base.areas_m2[kept], minlength=n)
         palette = np.array(model.class_colors)
         segmented = np.zeros(base.display.shape, dtype=np.uint8)
         segmented[valid] = palette[labels[valid]]
-        centers = np.zeros((n, base.centers.shape[1]))
-        for c in range(n):
-            members = class_of == c
-            weights = base.counts[members].astype(np.float64)
-            if weights.sum() <= 0:
-                weights = np.ones(weights.shape[0])
-            centers[c] = weights @ base.centers[members] / weights.sum()
         for array in (labels, valid, palette, segmented, counts, shares, centers):
             array.setflags(write=False)
         return replace(

@@ -26,7 +26,7 @@ from core.features.colortable import ColorTable, cluster_means, recolor
 from core.features.pixels import DEFAULT_TEXTURE_COMPONENTS, pixel_features
 from core.inputs.arrays import as_rgb_image, resize_to_max_pixels
 from core.inputs.masking import MaskSpec, counted_pixels, scatter
-from core.results.classmodel import ClassModel, FeatureSpec
+from core.results.classmodel import ClassModel, FeatureSpec, class_totals, regrouped
 from core.results.cleanup import merge_small_regions
 from core.validation import (
     DEFAULT_COLOR_SPACE,
@@ -546,27 +546,12 @@ class Segmentation:
         >>> named.labels.tolist(), named.class_names, named.shares.tolist()
         ([[0, 0, -1, -1], [0, 0, -1, -1]], ('dark',), [1.0])
         """
-        if not isinstance(model, ClassModel):
-            raise TypeError(
-                f"relabel needs a core.ClassModel (e.g. result.model.with_classes(...)), "
-                f"got {type(model).__name__}."
-            )
-        base = self.clusters if self.clusters is not None else self
-        if not base.model.same_fit(model):
-            raise ValueError(
-                "This model was not fitted on this result (its features or centres differ): "
-                "relabel only regroups a result's own clusters. To classify this image with "
-                "it, use core.apply(model, image)."
-            )
+        base = regrouped(self, model, "image")
         n = model.n_classes
         class_of = model.class_of
         kept = class_of >= 0
-        counts = np.bincount(class_of[kept], weights=base.counts[kept], minlength=n)
-        counts = np.rint(counts).astype(np.int64)
-        total = int(counts.sum())
-        shares = counts / total if total else np.zeros(n)
+        counts, shares, centers = class_totals(model, base.counts, base.centers)
         palette = np.array(model.class_colors)
-        centers = _class_centers(base.centers, base.counts, class_of, n)
         changes: dict[str, Any] = {}
         recipe = base.__dict__.get("_recipe")
         dropped_pixels = int(base.counts[~kept].sum())
@@ -613,21 +598,6 @@ class Segmentation:
         if class_labels is not None and recipe is not None:
             object.__setattr__(result, "_recipe", (recipe[0], class_labels))
         return result
-
-
-def _class_centers(
-    centers: np.ndarray, counts: np.ndarray, class_of: np.ndarray, n: int
-) -> np.ndarray:
-    """(n, d) centre of each class: its clusters' centres weighted by their pixel counts
-    (equally when none has a pixel)."""
-    out = np.zeros((n, centers.shape[1]))
-    for c in range(n):
-        members = class_of == c
-        weights = counts[members].astype(np.float64)
-        if weights.sum() <= 0:
-            weights = np.ones(weights.shape[0])
-        out[c] = weights @ centers[members] / weights.sum()
-    return out
 
 
 # Installed after the dataclass is made, so that its fields stay plain (no default): its
