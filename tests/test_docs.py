@@ -15,14 +15,17 @@ import pytest
 
 import core
 
+# Every module of core, in every layer package (``__main__`` would run the command).
 MODULES = sorted(
-    info.name for info in pkgutil.iter_modules(core.__path__) if info.name not in ("__main__",)
+    info.name
+    for info in pkgutil.walk_packages(core.__path__, prefix="core.")
+    if not info.name.endswith("__main__")
 )
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    module = importlib.import_module(f"core.{name}")
+    module = importlib.import_module(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # examples may show a warned-about case
         result = doctest.testmod(
@@ -31,7 +34,7 @@ def test_docstring_examples(name):
             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
             verbose=False,
         )
-    assert result.failed == 0, f"{result.failed} failing example(s) in core.{name}"
+    assert result.failed == 0, f"{result.failed} failing example(s) in {name}"
 
 
 # --- The README: the names it documents exist, and its Outputs table is what kseg writes.

@@ -127,6 +127,8 @@ def stretch_rgb(
 
     Examples
     --------
+    >>> from affine import Affine
+    >>> from core.inputs.raster import GeoReference
     >>> raster = Raster(np.array([[[0, 500, 1000]]] * 3, dtype=np.uint16),
     ...                 np.ones((1, 3), dtype=bool), GeoReference(None, Affine.identity()),
     ...                 None, ("red", "green", "blue"), "uint16")

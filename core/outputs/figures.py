@@ -268,7 +268,8 @@ def elbow_figure(elbow: Elbow, *, chosen_k: int | None = None) -> go.Figure:
 
     Examples
     --------
-    >>>     >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
+    >>> from core.explore.elbow import Elbow
+    >>> curve = Elbow(ks=(1, 2, 3), wcss=(9.0, 2.0, 1.0), knee=2, message="")
     >>> len(elbow_figure(curve, chosen_k=3).data)
     2
     """
