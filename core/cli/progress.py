@@ -61,6 +61,7 @@ def k_progress(
     def progress(done: int, _total: int, k: int) -> None:
         bar.set_postfix_str(f"k={k} done", refresh=False)
         bar.update(done - bar.n)
+        bar.refresh()  # every k (a k takes seconds): tqdm's rate limit would skip the last
 
     try:
         yield progress
