@@ -143,8 +143,9 @@ def test_kseg_segment_geotiff_window_and_reduced_read(tmp_path, capsys):
         assert (
             src.transform.c == s.transform.c + 100 * 10 and src.transform.f == s.transform.f - 1000
         )
+    # Over --max-pixels a scene is read reduced only when asked (else: full resolution by blocks).
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--max-pixels", "20000",
-                 "--no-polygons", "-o", str(tmp_path / "r")])  # fmt: skip
+                 "--on-large", "reduce", "--no-polygons", "-o", str(tmp_path / "r")])  # fmt: skip
     assert code == 0
     assert "read at 1/3 resolution" in capsys.readouterr().out
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "1,2,3", "-o", str(out)])
