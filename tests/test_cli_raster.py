@@ -284,3 +284,15 @@ def test_kseg_segment_report_for_a_geotiff_is_one_self_contained_page(tmp_path, 
     rows = list(csv.DictReader((out / "areas.csv").read_text().splitlines()))
     assert all(row["name"] in page for row in rows)
     assert f"kseg segment {SAMPLE_RASTER.name} -k 3" in page
+
+
+def test_kseg_segment_window_over_the_limit_is_reduced_only_when_asked(tmp_path, capsys):
+    args = ["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "0,0,100,100",
+            "--max-pixels", "1000", "--no-polygons", "-q"]  # fmt: skip
+    assert main([*args, "-o", str(tmp_path / "a")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "100 x 100 = 10,000 pixels" in err and "--on-large reduce" in err
+    assert not (tmp_path / "a").exists()
+    assert main([*args, "--on-large", "reduce", "-o", str(tmp_path / "b")]) == 0
+    with rasterio.open(tmp_path / "b" / "labels.tif") as src:
+        assert src.width * src.height <= 1000

@@ -86,7 +86,11 @@ files written to OUTPUT:
   a georeferenced TIFF gets the same names, as GeoTIFFs in its CRS and transform:
   labels.tif (+ labels.tif.aux.xml, labels.qml: class names for GDAL and QGIS),
   segmented.tif, areas.csv (with area_m2, area_ha), model.json (its bands, indices
-  and scaling), recipe.json, classes.geojson, classes.gpkg, stats.csv
+  and scaling), recipe.json, classes.geojson, classes.gpkg, stats.csv; a scene over
+  --max-pixels is labelled at full resolution by blocks (labels.tif, segmented.tif,
+  areas.csv, recipe.json) unless --on-large reduce
+  report.html          with --report: one self-contained page to share (images, classes,
+                       areas, parameters, the command)
 
 examples:
   kseg segment photo.jpg -k 6
@@ -96,6 +100,8 @@ examples:
   kseg segment scan.png -k 4 --ignore-color '#ffffff' --color-tolerance 8
   kseg segment photo.jpg -k 4 --mask subject.png   only the mask's non-black pixels count
   kseg segment scene.tif -k 6 --bands red,nir --indices ndvi --sieve 20 -o out/
+  kseg segment huge.tif -k 6 --workers 4 -o out/   full resolution by blocks on 4 workers
+  kseg segment photo.jpg -k 6 --report             also report.html
 """
 
 _ELBOW_EPILOG = """\
@@ -435,8 +441,9 @@ def _distinct_colors(rgb: np.ndarray) -> int:
 
     from core.features.colortable import pixel_ids
 
-    ids = pixel_ids(np.ascontiguousarray(rgb))
-    return int(np.count_nonzero(np.bincount(ids, minlength=1 << 24)))
+    seen = np.zeros(1 << 24, dtype=bool)  # 16 MB, one pass
+    seen[pixel_ids(np.ascontiguousarray(rgb))] = True
+    return int(np.count_nonzero(seen))
 
 
 def _write_outputs(

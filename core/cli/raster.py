@@ -233,7 +233,22 @@ def run_segment_raster(args: argparse.Namespace) -> None:
             run_segment_blocks(args, height, width, max_pixels)
             return
     stage(args, f"reading {path.name}")
-    raster = open_raster(path, max_pixels=max_pixels, window=window)
+    # A window over the limit is reduced only when asked (--on-large reduce), else refused.
+    on_large = "reduce" if args.on_large == "reduce" else "error"
+    if window is not None and on_large == "error":
+        from core.results.blocks import scene_info
+
+        (height, width), _, _ = scene_info(path)
+        rows = max(0, min(window[2], height - window[0]))
+        cols = max(0, min(window[3], width - window[1]))
+        if rows * cols > max_pixels:
+            raise Failure(
+                f"--window {args.window} is {cols:,} x {rows:,} = {rows * cols:,} pixels, over "
+                f"--max-pixels ({max_pixels:,}). Give a smaller --window, a larger "
+                "--max-pixels, or --on-large reduce to read it reduced; without --window the "
+                "whole scene is labelled at full resolution by blocks."
+            )
+    raster = open_raster(path, max_pixels=max_pixels, window=window, on_large=on_large)
     if raster.note and not args.quiet:
         print(f"kseg: note: {' '.join(raster.note.split())}")
     mask: Any = "auto" if args.ignore_transparent else None
