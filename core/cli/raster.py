@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -234,7 +234,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
             return
     stage(args, f"reading {path.name}")
     # A window over the limit is reduced only when asked (--on-large reduce), else refused.
-    on_large = "reduce" if args.on_large == "reduce" else "error"
+    on_large: Literal["reduce", "error"] = "reduce" if args.on_large == "reduce" else "error"
     if window is not None and on_large == "error":
         from core.results.blocks import scene_info
 
