@@ -348,3 +348,21 @@ def test_cli_defaults_are_the_librarys(image_file, photo, tmp_path):
     assert expected.color_space == "lab"
     np.testing.assert_array_equal(read_png(out / "segmented.png"), expected.segmented)
     assert json.loads((out / "recipe.json").read_text())["parameters"] == expected.params
+
+
+def test_segment_report_is_one_self_contained_page(image_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["segment", str(image_file), "-k", "3", "--report", "-o", str(out)]) == 0
+    assert "report.html" in capsys.readouterr().out
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
+    images = re.findall(r"""<img[^>]*src\s*=\s*["']([^"']+)""", page)
+    assert len(images) >= 2 and all(src.startswith("data:image/") for src in images)
+    for row in read_areas_csv((out / "areas.csv").read_bytes()):
+        assert row["name"] in page and row["hex"] in page
+    command = json.loads((out / "recipe.json").read_text())["command"]
+    assert command.startswith("kseg segment") and command in page
+    # Without --report, no report.
+    assert main(["segment", str(image_file), "-k", "3", "-o", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "report.html").exists()

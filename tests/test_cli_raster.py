@@ -143,8 +143,9 @@ def test_kseg_segment_geotiff_window_and_reduced_read(tmp_path, capsys):
         assert (
             src.transform.c == s.transform.c + 100 * 10 and src.transform.f == s.transform.f - 1000
         )
+    # Over --max-pixels a scene is read reduced only when asked (else: full resolution by blocks).
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--max-pixels", "20000",
-                 "--no-polygons", "-o", str(tmp_path / "r")])  # fmt: skip
+                 "--on-large", "reduce", "--no-polygons", "-o", str(tmp_path / "r")])  # fmt: skip
     assert code == 0
     assert "read at 1/3 resolution" in capsys.readouterr().out
     code = main(["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "1,2,3", "-o", str(out)])
@@ -200,3 +201,98 @@ def test_kseg_elbow_and_sweep_take_the_mask_options_of_segment(tmp_path, capsys)
     assert float(capsys.readouterr().out.splitlines()[1].split()[1]) == 0.0  # k = 2, two inks
     assert main(["sweep", str(path), "--ks", "2", "-o", str(gif), "--mask",
                  str(tmp_path / "missing.png")]) == EXIT_ERROR  # fmt: skip
+
+
+def _tiled_scene(path, size=64, block=16):
+    """A small tiled 3-band uint8 GeoTIFF in UTM with four colour quarters and some noise."""
+    from affine import Affine
+
+    rng = np.random.default_rng(7)
+    data = np.zeros((3, size, size), dtype=np.uint8)
+    half = size // 2
+    data[:, :half, :half] = np.array([200, 30, 30])[:, None, None]
+    data[:, :half, half:] = np.array([30, 200, 30])[:, None, None]
+    data[:, half:, :half] = np.array([30, 30, 200])[:, None, None]
+    data[:, half:, half:] = np.array([220, 220, 220])[:, None, None]
+    data = np.clip(data.astype(int) + rng.integers(-6, 7, data.shape), 0, 255).astype(np.uint8)
+    utm = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 5_000_000.0)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3,
+                       dtype="uint8", crs="EPSG:32632", tiled=True, blockxsize=block,
+                       blockysize=block, transform=utm) as dst:  # fmt: skip
+        dst.write(data)
+    return path
+
+
+def test_kseg_segment_large_geotiff_is_labelled_at_full_resolution_by_blocks(tmp_path, capsys):
+    from core.outputs.geotiff_blocks import segment_raster_blocks
+
+    scene = _tiled_scene(tmp_path / "scene.tif")
+    out = tmp_path / "out"
+    code = main(["segment", str(scene), "-k", "4", "--max-pixels", "1000", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    assert "full resolution by blocks" in captured.out
+    for name in ("labels.tif", "segmented.tif", "areas.csv", "recipe.json"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("scene_*"))  # renamed to the names of an in-memory run
+    library = segment_raster_blocks(scene, 4, out_dir=tmp_path / "lib", seed=0)
+    with rasterio.open(out / "labels.tif") as ours, rasterio.open(library.files[0]) as theirs:
+        assert ours.shape == (64, 64)  # every pixel, not a reduction
+        np.testing.assert_array_equal(ours.read(1), theirs.read(1))
+        assert ours.crs == theirs.crs and ours.transform == theirs.transform
+    rows = list(csv.DictReader((out / "areas.csv").read_text().splitlines()))
+    assert [int(r["pixels"]) for r in rows] == library.counts.tolist()
+    assert {"class", "name", "hex", "pixels", "share", "area_m2"} <= set(rows[0])
+    assert sum(int(r["pixels"]) for r in rows) == 64 * 64
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert "--max-pixels 1000" in recipe["command"] and recipe["resolution"].startswith("full")
+
+
+def test_kseg_segment_on_large_reduce_reads_the_scene_reduced(tmp_path, capsys):
+    scene = _tiled_scene(tmp_path / "scene.tif")
+    out = tmp_path / "out"
+    code = main(["segment", str(scene), "-k", "4", "--max-pixels", "1000", "--on-large",
+                 "reduce", "--no-polygons", "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "full resolution by blocks" not in capsys.readouterr().out
+    with rasterio.open(out / "labels.tif") as src:
+        assert src.width * src.height <= 1000 and src.width < 64
+    assert (out / "model.json").exists()
+
+
+def test_kseg_segment_blocks_refuse_in_memory_options_with_advice(tmp_path, capsys):
+    scene = _tiled_scene(tmp_path / "scene.tif")
+    code = main(["segment", str(scene), "-k", "4", "--max-pixels", "1000", "--sieve", "5",
+                 "-o", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and "--sieve" in err and "--on-large reduce" in err
+
+
+def test_kseg_segment_report_for_a_geotiff_is_one_self_contained_page(tmp_path, capsys):
+    import re
+
+    out = tmp_path / "out"
+    code = main(["segment", str(SAMPLE_RASTER), "-k", "3", "--report", "--no-polygons",
+                 "-o", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
+    images = re.findall(r"""<img[^>]*src\s*=\s*["']([^"']+)""", page)
+    assert images and all(src.startswith("data:image/") for src in images)
+    rows = list(csv.DictReader((out / "areas.csv").read_text().splitlines()))
+    assert all(row["name"] in page for row in rows)
+    assert f"kseg segment {SAMPLE_RASTER.name} -k 3" in page
+
+
+def test_kseg_segment_window_over_the_limit_is_reduced_only_when_asked(tmp_path, capsys):
+    args = ["segment", str(SAMPLE_RASTER), "-k", "2", "--window", "0,0,100,100",
+            "--max-pixels", "1000", "--no-polygons", "-q"]  # fmt: skip
+    assert main([*args, "-o", str(tmp_path / "a")]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "100 x 100 = 10,000 pixels" in err and "--on-large reduce" in err
+    assert not (tmp_path / "a").exists()
+    assert main([*args, "--on-large", "reduce", "-o", str(tmp_path / "b")]) == 0
+    with rasterio.open(tmp_path / "b" / "labels.tif") as src:
+        assert src.width * src.height <= 1000

@@ -34,6 +34,7 @@ from core.cli.args import (
     positive_int,
 )
 from core.cli.outputs import describe_os_error, listing
+from core.cli.progress import interactive, k_progress, stage
 from core.cli.raster import (
     add_mask_options,
     add_raster_options,
@@ -85,7 +86,11 @@ files written to OUTPUT:
   a georeferenced TIFF gets the same names, as GeoTIFFs in its CRS and transform:
   labels.tif (+ labels.tif.aux.xml, labels.qml: class names for GDAL and QGIS),
   segmented.tif, areas.csv (with area_m2, area_ha), model.json (its bands, indices
-  and scaling), recipe.json, classes.geojson, classes.gpkg, stats.csv
+  and scaling), recipe.json, classes.geojson, classes.gpkg, stats.csv; a scene over
+  --max-pixels is labelled at full resolution by blocks (labels.tif, segmented.tif,
+  areas.csv, recipe.json) unless --on-large reduce
+  report.html          with --report: one self-contained page to share (images, classes,
+                       areas, parameters, the command)
 
 examples:
   kseg segment photo.jpg -k 6
@@ -95,6 +100,8 @@ examples:
   kseg segment scan.png -k 4 --ignore-color '#ffffff' --color-tolerance 8
   kseg segment photo.jpg -k 4 --mask subject.png   only the mask's non-black pixels count
   kseg segment scene.tif -k 6 --bands red,nir --indices ndvi --sieve 20 -o out/
+  kseg segment huge.tif -k 6 --workers 4 -o out/   full resolution by blocks on 4 workers
+  kseg segment photo.jpg -k 6 --report             also report.html
 """
 
 _ELBOW_EPILOG = """\
@@ -210,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "-q", "--quiet", action="store_true", help="print no table (warnings still show)"
+    )
+    seg.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html: one self-contained page (images, classes, areas, "
+        "parameters and the command) to share",
     )
     add_mask_options(seg)
     add_raster_options(seg)
@@ -380,7 +393,10 @@ def _run_segment(args: argparse.Namespace) -> None:
         run_segment_raster(args)
         return
     started = time.perf_counter()
+    stage(args, f"reading {Path(args.image).name}")
     loaded, rgb = _load(args)
+    if interactive(args):
+        stage(args, f"clustering {_distinct_colors(rgb):,} distinct colours into k = {args.k}")
     result = segment(
         rgb,
         args.k,
@@ -395,7 +411,8 @@ def _run_segment(args: argparse.Namespace) -> None:
         mask=photo_mask(args, loaded, rgb),
     )
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_k{args.k}")
-    written = _write_outputs(result, out, image_name=Path(args.image).name, args=args)
+    stage(args, f"writing {out}")
+    written = _write_outputs(result, out, image_name=Path(args.image).name, args=args, image=rgb)
     if args.quiet:
         return
     height, width = result.shape
@@ -418,17 +435,45 @@ def _run_segment(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} files to {out}: {listing(written)}")
 
 
+def _distinct_colors(rgb: np.ndarray) -> int:
+    """Distinct RGB colours of an (H, W, 3) uint8 image (for the progress line)."""
+    import numpy as np
+
+    from core.features.colortable import pixel_ids
+
+    seen = np.zeros(1 << 24, dtype=bool)  # 16 MB, one pass
+    seen[pixel_ids(np.ascontiguousarray(rgb))] = True
+    return int(np.count_nonzero(seen))
+
+
 def _write_outputs(
-    result: Segmentation, out: Path, *, image_name: str, args: argparse.Namespace
+    result: Segmentation,
+    out: Path,
+    *,
+    image_name: str,
+    args: argparse.Namespace,
+    image: np.ndarray | None = None,
 ) -> list[str]:
-    """Write a photo's outputs (the README's "Outputs" table); the names written."""
+    """Write a photo's outputs (the README's "Outputs" table, and report.html with
+    ``--report``); the names written."""
+    import json
+
     from core.cli.outputs import photo_files, write_files
     from core.outputs import export
 
     recipe = export.recipe_json(
         result, image_name=image_name, downscale_to=args.downscale_to, mask=mask_options(args)
     )
-    return write_files(out, photo_files(result, recipe))
+    files = photo_files(result, recipe)
+    if getattr(args, "report", False):
+        from core.outputs.report import html_report
+
+        command = json.loads(recipe).get("command")
+        page = html_report(
+            result, image, title=f"kseg: {image_name}, k = {result.k}", command=command
+        )
+        files["report.html"] = page.encode("utf-8")
+    return write_files(out, files)
 
 
 def _palette_table(result: Segmentation) -> str:
@@ -455,14 +500,14 @@ def _run_elbow(args: argparse.Namespace) -> None:
             f"k={args.k_max} is over the limit of {LIMITS['k_max']} for an elbow curve; "
             f"give --k-max {LIMITS['k_max']} or less."
         )
+    stage(args, f"reading {Path(args.image).name}")
     loaded, rgb = _load(args)
     started = time.perf_counter()
-    result = elbow(
-        rgb,
-        range(args.k_min, args.k_max + 1),
-        **_fit_options(args),
-        mask=photo_mask(args, loaded, rgb),
-    )
+    ks = range(args.k_min, args.k_max + 1)
+    with k_progress(args, len(ks), "elbow") as progress:
+        result = elbow(
+            rgb, ks, **_fit_options(args), mask=photo_mask(args, loaded, rgb), progress=progress
+        )
     values = [compact_number(wcss) for wcss in result.wcss]
     k_width = max(len("k"), *(len(str(k)) for k in result.ks))
     wcss_width = max(len("WCSS"), *map(len, values))
@@ -481,8 +526,17 @@ def _run_sweep(args: argparse.Namespace) -> None:
     from core.outputs.export import compact_number
 
     started = time.perf_counter()
+    stage(args, f"reading {Path(args.image).name}")
     loaded, rgb = _load(args)
-    results = sweep(rgb, args.ks, **_fit_options(args), mask=photo_mask(args, loaded, rgb))
+    with k_progress(args, len(args.ks), "sweep") as progress:
+        results = sweep(
+            rgb,
+            args.ks,
+            **_fit_options(args),
+            mask=photo_mask(args, loaded, rgb),
+            progress=progress,
+        )
+    stage(args, "writing the GIF")
     out = args.output if args.output is not None else Path(f"{Path(args.image).stem}_sweep.gif")
     out.write_bytes(sweep_gif(results, max_side=args.size, frame_ms=args.frame_ms))
     if args.frames is not None:

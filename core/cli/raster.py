@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from core.cli.args import non_negative_int, plural
-from core.cli.outputs import class_table, raster_recipe, write_raster
+from core.cli.args import Failure, non_negative_int, plural, positive_int
+from core.cli.outputs import class_table, raster_recipe, write_files, write_raster
+from core.cli.progress import stage
 
 __all__ = [
     "POLYGON_MIN_PIXELS",
@@ -35,6 +36,7 @@ __all__ = [
     "add_raster_options",
     "mask_options",
     "photo_mask",
+    "run_segment_blocks",
     "run_segment_raster",
 ]
 
@@ -140,6 +142,29 @@ def add_raster_options(parser: argparse.ArgumentParser) -> None:
         help="then apply a SIZE x SIZE majority filter (odd, e.g. 3)",
     )
     group.add_argument(
+        "--on-large",
+        choices=("full", "reduce"),
+        default="full",
+        help="a scene over --max-pixels: 'full' labels it at full resolution by blocks "
+        "(bounded memory; labels.tif, segmented.tif, areas.csv), 'reduce' reads it at a "
+        "whole-number reduction in memory (default: %(default)s)",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="full-resolution blocks: run on an existing Dask cluster (e.g. tcp://head:8786); "
+        "its workers must reach the scene and OUTPUT",
+    )
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="full-resolution blocks: a local Dask cluster of N worker processes (default: "
+        "in this process up to 16 MP, else one worker per CPU)",
+    )
+    group.add_argument(
         "--no-polygons",
         action="store_true",
         help="do not write the GeoJSON polygons (written by default, regions under 9 "
@@ -198,9 +223,32 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     from core.results.raster_segmentation import segment_raster
 
     path = Path(args.image)
-    raster = open_raster(
-        path, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, window=_window(args.window)
-    )
+    max_pixels = args.max_pixels or DEFAULT_MAX_PIXELS
+    window = _window(args.window)
+    if window is None and args.on_large == "full":
+        from core.results.blocks import scene_info
+
+        (height, width), _, _ = scene_info(path)
+        if height * width > max_pixels:
+            run_segment_blocks(args, height, width, max_pixels)
+            return
+    stage(args, f"reading {path.name}")
+    # A window over the limit is reduced only when asked (--on-large reduce), else refused.
+    on_large: Literal["reduce", "error"] = "reduce" if args.on_large == "reduce" else "error"
+    if window is not None and on_large == "error":
+        from core.results.blocks import scene_info
+
+        (height, width), _, _ = scene_info(path)
+        rows = max(0, min(window[2], height - window[0]))
+        cols = max(0, min(window[3], width - window[1]))
+        if rows * cols > max_pixels:
+            raise Failure(
+                f"--window {args.window} is {cols:,} x {rows:,} = {rows * cols:,} pixels, over "
+                f"--max-pixels ({max_pixels:,}). Give a smaller --window, a larger "
+                "--max-pixels, or --on-large reduce to read it reduced; without --window the "
+                "whole scene is labelled at full resolution by blocks."
+            )
+    raster = open_raster(path, max_pixels=max_pixels, window=window, on_large=on_large)
     if raster.note and not args.quiet:
         print(f"kseg: note: {' '.join(raster.note.split())}")
     mask: Any = "auto" if args.ignore_transparent else None
@@ -217,6 +265,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     indices = [i.strip().lower() for i in args.indices.split(",") if i.strip()]
     for option, text in (("--bands", args.bands), ("--rgb", args.rgb)):
         _check_band_numbers(option, text, raster.n_bands, path.name)
+    stage(args, f"clustering {raster.width * raster.height:,} pixels into k = {args.k}")
     seg = segment_raster(
         raster,
         args.k,
@@ -234,6 +283,7 @@ def run_segment_raster(args: argparse.Namespace) -> None:
         seg = seg.cleaned(min_pixels=max(args.sieve, 1), majority_size=max(args.majority, 1))
     out = args.output if args.output is not None else Path(f"{path.stem}_k{args.k}")
     # Polygons of single pixels would make the GeoJSON huge: sieve them first.
+    stage(args, f"writing {out}")
     files = write_raster(
         seg,
         out,
@@ -241,6 +291,14 @@ def run_segment_raster(args: argparse.Namespace) -> None:
         polygons=not args.no_polygons,
         polygon_min_pixels=max(args.sieve, POLYGON_MIN_PIXELS),
     )
+    if getattr(args, "report", False):
+        from core.outputs.report import html_report
+
+        notes = [" ".join(raster.note.split())] if raster.note else []
+        page = html_report(
+            seg, title=f"kseg: {path.name}, k = {seg.k}", command=_command(args), notes=notes
+        )
+        files += write_files(out, {"report.html": page.encode("utf-8")})
     if args.quiet:
         return
     size_x, size_y = raster.geo.pixel_size
@@ -258,16 +316,146 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     print(f"wrote {len(files)} files to {out}: {', '.join(files)}")
 
 
+#: Options that need the whole scene in memory: the block path refuses them, with advice.
+_IN_MEMORY_ONLY = (
+    ("mask", "--mask"),
+    ("fit_pixels", "--fit-pixels"),
+    ("report", "--report"),
+)
+
+
+def run_segment_blocks(args: argparse.Namespace, height: int, width: int, max_pixels: int) -> None:
+    """``kseg segment scene.tif`` over the in-memory limit: every pixel labelled, by blocks.
+
+    :func:`core.outputs.geotiff_blocks.segment_raster_blocks` writes the label GeoTIFF (tiled,
+    with overviews), the recoloured COG and the areas, renamed here to the names of an
+    in-memory run (``labels.tif``, ``segmented.tif``, ``areas.csv``, the one areas table),
+    plus ``recipe.json``.
+    """
+    import json
+    import random
+
+    from core.formats.tables import area_rows, areas_csv
+    from core.outputs.geotiff_blocks import segment_raster_blocks
+
+    path = Path(args.image)
+    asked = [flag for name, flag in _IN_MEMORY_ONLY if getattr(args, name, None)]
+    asked += [f"--{name}" for name in ("sieve", "majority") if getattr(args, name) > 1]
+    if asked:
+        raise Failure(
+            f"'{path.name}' is {width:,} x {height:,} pixels, over --max-pixels "
+            f"({max_pixels:,}), so it is labelled at full resolution by blocks, where "
+            f"{', '.join(asked)} is not available. Add --on-large reduce (a reduced read in "
+            "memory), --window ROW,COL,HEIGHT,WIDTH, or a larger --max-pixels."
+        )
+    n_bands = _band_count(path)
+    for option, text in (("--bands", args.bands), ("--rgb", args.rgb)):
+        _check_band_numbers(option, text, n_bands, path.name)
+    indices = [i.strip().lower() for i in args.indices.split(",") if i.strip()]
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    out = args.output if args.output is not None else Path(f"{path.stem}_k{args.k}")
+    stage(
+        args,
+        f"labelling {width:,} x {height:,} pixels at full resolution by blocks "
+        f"(over --max-pixels {max_pixels:,}; --on-large reduce reads it reduced)",
+    )
+    options: dict[str, Any] = {
+        "bands": _band_list(args.bands),
+        "indices": indices,
+        "rgb": _band_list(args.rgb),
+        "seed": seed,
+        "n_init": args.n_init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+    }
+    try:
+        if args.scheduler is not None:
+            from core.cli.scheduler import connect_scheduler
+
+            with connect_scheduler(args.scheduler) as client:
+                result = segment_raster_blocks(path, args.k, out_dir=out, client=client, **options)
+        else:
+            result = segment_raster_blocks(
+                path, args.k, out_dir=out, n_workers=args.workers, **options
+            )
+    except OSError as e:
+        from core.cli.outputs import describe_os_error
+
+        raise Failure(
+            describe_os_error(e, f"Choose another output folder with -o (was '{out}').")
+        ) from e
+    written = []
+    for file in result.files:
+        name = (
+            file.name[len(path.stem) + 1 :] if file.name.startswith(path.stem + "_") else file.name
+        )
+        for sidecar in file.parent.glob(file.name + ".*"):  # labels.tif.aux.xml, .ovr
+            sidecar.replace(out / (name + sidecar.name[len(file.name) :]))
+        file.replace(out / name)
+        written.append(name)
+    rows = area_rows(
+        result.counts.tolist(),
+        result.hex_colors,
+        areas_m2=None if result.areas_m2 is None else result.areas_m2.tolist(),
+    )
+    recipe = {
+        "image": path.name,
+        "k": result.k,
+        "resolution": "full, by blocks",
+        "method": result.method,
+        "feature_names": list(result.feature_names),
+        "seed": seed,
+        "n_init": args.n_init,
+        "max_iter": args.max_iter,
+        "tol": args.tol,
+        "wcss": result.wcss,
+        "n_iter": result.n_iter,
+        "converged": result.converged,
+        "classes": rows,
+        "command": _command(args, seed=seed),
+    }
+    files = write_files(
+        out,
+        {
+            "areas.csv": areas_csv(rows).encode("utf-8"),
+            "recipe.json": (json.dumps(recipe, indent=2) + "\n").encode("utf-8"),
+        },
+    )
+    written = [n for n in written if n != "areas.csv"] + files
+    if args.quiet:
+        return
+    print(
+        f"{path.name}: {width} x {height} px, full resolution by blocks "
+        f"({plural(result.n_windows, 'window')}, fit: {result.method}); "
+        f"{result.n_valid:,} pixels with data; features {', '.join(result.feature_names)}; "
+        f"k = {result.k}"
+    )
+    print(class_table(rows, areas=result.areas_m2 is not None))
+    print(f"WCSS {result.wcss:.6g}, {plural(result.n_iter, 'iteration')}, {result.elapsed:.2f} s")
+    print(f"wrote {len(written)} files to {out}: {', '.join(written)}")
+    if not args.no_polygons:
+        print("kseg: note: no polygons for a scene labelled by blocks (vectorize labels.tif)")
+
+
+def _band_count(path: Path) -> int:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return int(src.count)
+
+
 def _area_table(seg: Any) -> str:
     return class_table(seg.area_table(), areas=seg.areas_m2 is not None)
 
 
-def _command(args: argparse.Namespace) -> str:
-    """The ``kseg segment`` command that reproduces a raster result."""
+def _command(args: argparse.Namespace, *, seed: int | None = None) -> str:
+    """The ``kseg segment`` command that reproduces a raster result (`seed`: the one drawn
+    for ``--seed random``)."""
     import shlex
 
+    seed = args.seed if seed is None else seed
     command = ["kseg", "segment", Path(args.image).name, "-k", str(args.k)]
-    command += ["--seed", "random" if args.seed is None else str(args.seed)]
+    command += ["--seed", "random" if seed is None else str(seed)]
     command += ["--n-init", str(args.n_init), "--max-iter", str(args.max_iter)]
     command += ["--tol", str(args.tol)]
     for flag in ("bands", "indices", "rgb", "window", "fit_pixels"):
@@ -280,6 +468,10 @@ def _command(args: argparse.Namespace) -> str:
         command += ["--majority", str(args.majority)]
     if args.no_polygons:
         command.append("--no-polygons")
+    if getattr(args, "on_large", "full") != "full":
+        command += ["--on-large", args.on_large]
+    if getattr(args, "max_pixels", None):
+        command += ["--max-pixels", str(args.max_pixels)]
     if args.mask is not None:
         command += ["--mask", args.mask.name]
     if not args.ignore_transparent:
