@@ -726,7 +726,12 @@ def render_raster_classes(
             f"{base}_model.json",
             "application/json",
         ),
-        ("Report (HTML)", lambda: _raster_report(result, stem), f"{base}_report.html", "text/html"),
+        (
+            "Report (HTML, band classes)",
+            lambda: _raster_report(result, stem),
+            f"{base}_report.html",
+            "text/html",
+        ),
     ]
     for index, (label, data, name, mime) in enumerate(downloads):
         columns[index % 4].download_button(

@@ -428,8 +428,7 @@ def web(folder) -> Iterator[str]:
 
 
 def test_batch_reads_http_urls(folder, web, tmp_path, capsys):
-    pytest.importorskip("aiohttp")
-    pytest.importorskip("requests")
+    # aiohttp and requests (kseg[cloud]'s HTTP backend) come with the test extra.
     urls = [f"{web}/img{i}.png" for i in range(3)]
     out = tmp_path / "web"
     assert main(["batch", *urls, "-k", "3", "-o", str(out), "--workers", "0", "-q"]) == 0

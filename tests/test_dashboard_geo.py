@@ -78,7 +78,7 @@ def test_scene_classes_on_bands_and_ndvi(scene_app):
         c.value for c in scene_app.caption
     )
     labels = [b.label for b in scene_app.get("download_button")]
-    assert {"Segmented GeoTIFF", "Areas CSV"} <= set(labels)
+    assert {"Segmented GeoTIFF (band classes)", "Areas CSV (band classes)"} <= set(labels)
     scene_app.multiselect(key="raster_bands").set_value([]).run()
     scene_app.checkbox(key="raster_ndvi").uncheck().run()
     assert not scene_app.exception
