@@ -27,7 +27,14 @@ from core.inputs.masking import MaskOptions, n_counted
 from core.outputs import export, figures
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, ColorBy, Params
-from dashboard.formats import SHARE_FORMAT, metric_number, percent, plural, wcss_label
+from dashboard.formats import (
+    SHARE_FORMAT,
+    metric_number,
+    percent,
+    plural,
+    statistics_by_class,
+    wcss_label,
+)
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 
 _CARDS_PER_ROW = 3
@@ -701,6 +708,23 @@ def render_raster_classes(
         f"{plural(result.n_iter, 'Lloyd iteration')} on every pixel, {result.elapsed:.2f} s. "
         f"`kseg segment {stem}.tif -k {result.k}` writes the same files."
     )
+    statistics = statistics_by_class(result.class_statistics(), result.names)
+    if statistics:
+        st.markdown("**What each class is: mean ± standard deviation, in the bands' own units**")
+        st.dataframe(
+            statistics,
+            hide_index=True,
+            column_config={
+                "class": st.column_config.NumberColumn("#", width=40),
+                "pixels": st.column_config.NumberColumn("pixels", format="localized"),
+                **{
+                    column: st.column_config.NumberColumn(column, format="%.4g")
+                    for column in statistics[0]
+                    if column.endswith((" mean", " std"))
+                },
+            },
+            key="raster_stats_table",
+        )
     base = f"{stem}_k{result.k}_bands"
     columns = st.columns(4)
     from core.formats.vectors import polygons_json
@@ -720,6 +744,7 @@ def render_raster_classes(
             "application/geo+json",
         ),
         ("Areas CSV (band classes)", result.areas_csv, f"{base}_areas.csv", "text/csv"),
+        ("Statistics CSV (band classes)", result.stats_csv, f"{base}_stats.csv", "text/csv"),
         (
             "Model JSON (band classes)",
             lambda: result.model.to_json(),
