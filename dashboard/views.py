@@ -614,7 +614,7 @@ def render_downloads(
                 "scene.",
             ),
             (
-                "GeoJSON polygons (display colours)",
+                "GeoJSON (display colours)",
                 lambda: polygons_json(
                     class_polygons(
                         seg.labels,
@@ -711,17 +711,18 @@ def render_raster_classes(
     statistics = statistics_by_class(result.class_statistics(), result.names)
     if statistics:
         st.markdown("**What each class is: mean ± standard deviation, in the bands' own units**")
+        values = [c for c in statistics[0] if c.endswith((" mean", " std"))]
+        for row in statistics:
+            row["colour"] = swatch_data_uri(result.hex_colors[row["class"]])
         st.dataframe(
             statistics,
             hide_index=True,
+            column_order=["class", "colour", "name", "pixels", *values],
             column_config={
                 "class": st.column_config.NumberColumn("#", width=40),
+                "colour": st.column_config.ImageColumn("", width=40),
                 "pixels": st.column_config.NumberColumn("pixels", format="localized"),
-                **{
-                    column: st.column_config.NumberColumn(column, format="%.4g")
-                    for column in statistics[0]
-                    if column.endswith((" mean", " std"))
-                },
+                **{c: st.column_config.NumberColumn(c, format="%.4g") for c in values},
             },
             key="raster_stats_table",
         )
@@ -751,7 +752,12 @@ def render_raster_classes(
             f"{base}_model.json",
             "application/json",
         ),
-        ("Report (HTML)", lambda: _raster_report(result, stem), f"{base}_report.html", "text/html"),
+        (
+            "Report (band classes)",
+            lambda: _raster_report(result, stem),
+            f"{base}_report.html",
+            "text/html",
+        ),
     ]
     for index, (label, data, name, mime) in enumerate(downloads):
         columns[index % 4].download_button(
