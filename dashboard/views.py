@@ -685,6 +685,8 @@ def render_raster_classes(
     for row in rows:
         row["colour"] = swatch_data_uri(row["hex"])
         row["share"] = 100 * row["share"]
+        if row.get("area_m2") is not None:  # whole m² (the CSV keeps the decimals)
+            row["area_m2"] = round(row["area_m2"])
     st.dataframe(
         rows,
         hide_index=True,
@@ -706,7 +708,8 @@ def render_raster_classes(
     st.caption(
         f"Exact k-means on {int(result.counts.sum()):,} pixels with data, "
         f"{plural(result.n_iter, 'Lloyd iteration')} on every pixel, {result.elapsed:.2f} s. "
-        f"`kseg segment {stem}.tif -k {result.k}` writes the same files."
+        f"`kseg segment {stem}.tif -k {result.k}` writes the same files. "
+        + (result.area_note or "")
     )
     statistics = statistics_by_class(result.class_statistics(), result.names)
     if statistics:
@@ -823,8 +826,8 @@ def render_clusters(
             links.keep("pixel_size", metres)
         else:
             st.caption(
-                ":material/public: Areas from the GeoTIFF's georeference (each row's true "
-                "pixel area in a geographic CRS)."
+                ":material/public: Areas from the GeoTIFF's georeference, on the WGS 84 "
+                "ellipsoid (the ground's m², as QGIS measures them) in any CRS."
             )
         rows = named_palette_rows(seg)
         for i, row in enumerate(rows):
