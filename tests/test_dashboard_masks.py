@@ -99,6 +99,7 @@ def test_sweep_and_steps_leave_the_same_pixels_out(logo_app):
     expected = [core.segment(rgba, k).wcss for k in (2, 3)]
     np.testing.assert_allclose(wcss, expected, rtol=1e-9)
     assert any("left out here too" in caption.value for caption in at.caption)
+    assert any("`kseg sweep logo.png --ks 2,3" in c.value for c in at.caption)  # its file
     at.session_state["explore"] = "steps"
     at.run()
     assert not at.exception and not at.error
