@@ -200,8 +200,15 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
     steps = runs[shown]
+    figure = figures.steps_figure(steps, small, min(i, steps.n_iter - 1))
+    # Paths and outlines in a grey the dark theme shows too (see pipeline.CENTROID_OUTLINE).
+    figure.update_traces(
+        line_color=pipeline.CENTROID_OUTLINE,
+        marker_line_color=pipeline.CENTROID_OUTLINE,
+        selector=lambda trace: trace.name.startswith("centroid"),
+    )
     st.plotly_chart(
-        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)),
+        figure,
         key="steps_scatter",
         config=PLOTLY_CONFIG,
     )
