@@ -238,6 +238,7 @@ def _page() -> None:
                     counted=pipeline.counted_image(
                         file.key, loaded, params.fit_pixels, params.mask
                     ),
+                    file_name=file.name,
                 )
 
 

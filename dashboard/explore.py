@@ -47,7 +47,12 @@ def _picture(image: np.ndarray) -> bytes:
 
 
 def render_explore(
-    key: str, work: np.ndarray, params: Params, *, counted: np.ndarray | None = None
+    key: str,
+    work: np.ndarray,
+    params: Params,
+    *,
+    counted: np.ndarray | None = None,
+    file_name: str = "photo.jpg",
 ) -> None:
     """The panel picker and the chosen panel (only that one runs).
 
@@ -73,7 +78,10 @@ def render_explore(
                 "*Pixels that don't count*) are left out here too (checkerboard)."
             )
         work = counted
-    RENDERERS[choice](key, work, _fit_k(work, params))
+    if choice == "sweep":  # its shell command names the file
+        render_sweep(key, work, _fit_k(work, params), file_name=file_name)
+    else:
+        RENDERERS[choice](key, work, _fit_k(work, params))
 
 
 def _fit_k(work: np.ndarray, params: Params) -> Params:
@@ -101,7 +109,9 @@ def _ks_ui(key: str, work: np.ndarray) -> tuple[int, ...]:
     return tuple(sorted(ks)) or tuple(default)
 
 
-def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
+def render_sweep(
+    key: str, work: np.ndarray, params: Params, *, file_name: str = "photo.jpg"
+) -> None:
     st.markdown("The same image for several k at once: watch detail appear as k grows.")
     ks = _ks_ui("sweep_ks", work)
     with st.spinner(f"Segmenting for k = {', '.join(map(str, ks))}…"):
@@ -143,7 +153,8 @@ def render_sweep(key: str, work: np.ndarray, params: Params) -> None:
         width="stretch",
     )
     command = (
-        f"kseg sweep photo.jpg --ks {','.join(map(str, ks))} --color-space {params.color_space}"
+        f"kseg sweep {shlex.quote(file_name)} --ks {','.join(map(str, ks))}"
+        f" --color-space {params.color_space}"
         f" --seed {params.seed} --n-init {params.n_init} -o sweep.gif"
         + "".join(f" {shlex.quote(flag)}" for flag in params.mask.flags())
     )
@@ -189,8 +200,15 @@ def render_steps(key: str, work: np.ndarray, params: Params) -> None:
         "Centroids in colour space for", ["k-means++", "random"], horizontal=True, key="steps_init"
     )
     steps = runs[shown]
+    figure = figures.steps_figure(steps, small, min(i, steps.n_iter - 1))
+    # Paths and outlines in a grey the dark theme shows too (see pipeline.CENTROID_OUTLINE).
+    figure.update_traces(
+        line_color=pipeline.CENTROID_OUTLINE,
+        marker_line_color=pipeline.CENTROID_OUTLINE,
+        selector=lambda trace: trace.name.startswith("centroid"),
+    )
     st.plotly_chart(
-        figures.steps_figure(steps, small, min(i, steps.n_iter - 1)),
+        figure,
         key="steps_scatter",
         config=PLOTLY_CONFIG,
     )

@@ -7,6 +7,9 @@ to fit them on a phone and on a desktop.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 from core.outputs.export import compact_number
 
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -63,3 +66,33 @@ def wcss_label(space_name: str) -> str:
     'WCSS (CIELAB units²)'
     """
     return f"WCSS ({space_name} units²)"
+
+
+def statistics_by_class(
+    statistics: Iterable[dict[str, Any]], names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Per-class statistics (a long table: class, feature, pixels, mean, std, as from
+    :meth:`core.RasterSegmentation.class_statistics`) pivoted to one row per class.
+
+    Returns
+    -------
+    list of dict
+        One row per class: ``class``, ``name`` (from `names`), ``pixels``, then
+        ``"<feature> mean"`` and ``"<feature> std"`` for every feature in the order given
+        (None for an empty class).
+
+    Examples
+    --------
+    >>> long = [{"class": 0, "feature": "nir", "pixels": 2, "mean": 20.0, "std": 10.0},
+    ...         {"class": 0, "feature": "NDVI", "pixels": 2, "mean": 0.5, "std": 0.1}]
+    >>> statistics_by_class(long, ["water"])
+    [{'class': 0, 'name': 'water', 'pixels': 2, 'nir mean': 20.0, 'nir std': 10.0, \
+'NDVI mean': 0.5, 'NDVI std': 0.1}]
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for entry in statistics:
+        c = int(entry["class"])
+        row = rows.setdefault(c, {"class": c, "name": names[c], "pixels": entry["pixels"]})
+        row[f"{entry['feature']} mean"] = entry["mean"]
+        row[f"{entry['feature']} std"] = entry["std"]
+    return [rows[c] for c in sorted(rows)]

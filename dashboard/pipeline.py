@@ -59,6 +59,8 @@ from dashboard.formats import plural
 
 #: Pixels of the original and segmented images sent to the browser (about 1200 x 800).
 DISPLAY_PIXELS = 1_000_000
+#: Outline and number colour of the 3D scatter's centroids: a grey that shows on light and dark.
+CENTROID_OUTLINE = "#8b909a"
 #: Pixels of each cluster card's mask and cut-out.
 THUMBNAIL_PIXELS = 90_000
 #: Largest upload the app decodes: a 24 MP camera photo fits. It keeps one visitor's file
@@ -461,6 +463,13 @@ def scatter_figure(
     figure = figures.scatter3d_figure(
         _seg, _loaded.rgb, max_points=max_points, seed=params.seed, color_by=color_by
     )
+    # The figure outlines the centroids and writes their numbers in a near-black that
+    # vanished on the dark theme (with a near-black centroid inside it): a mid grey shows
+    # on both themes.
+    centroids = figure.data[1]
+    centroids.textfont.color = CENTROID_OUTLINE
+    if color_by == "pixel":
+        centroids.marker.line.color = CENTROID_OUTLINE
     names = getattr(_seg, "class_names", None)
     if names is not None:
         pixels, centroids = figure.data

@@ -27,7 +27,14 @@ from core.inputs.masking import MaskOptions, n_counted
 from core.outputs import export, figures
 from dashboard import links
 from dashboard.controls import COLOR_SPACE_LABELS, ColorBy, Params
-from dashboard.formats import SHARE_FORMAT, metric_number, percent, plural, wcss_label
+from dashboard.formats import (
+    SHARE_FORMAT,
+    metric_number,
+    percent,
+    plural,
+    statistics_by_class,
+    wcss_label,
+)
 from dashboard.pipeline import DISPLAY_PIXELS, ImageFile, k_range
 
 _CARDS_PER_ROW = 3
@@ -607,7 +614,7 @@ def render_downloads(
                 "scene.",
             ),
             (
-                "GeoJSON polygons (display colours)",
+                "GeoJSON (display colours)",
                 lambda: polygons_json(
                     class_polygons(
                         seg.labels,
@@ -678,6 +685,8 @@ def render_raster_classes(
     for row in rows:
         row["colour"] = swatch_data_uri(row["hex"])
         row["share"] = 100 * row["share"]
+        if row.get("area_m2") is not None:  # whole m² (the CSV keeps the decimals)
+            row["area_m2"] = round(row["area_m2"])
     st.dataframe(
         rows,
         hide_index=True,
@@ -699,8 +708,27 @@ def render_raster_classes(
     st.caption(
         f"Exact k-means on {int(result.counts.sum()):,} pixels with data, "
         f"{plural(result.n_iter, 'Lloyd iteration')} on every pixel, {result.elapsed:.2f} s. "
-        f"`kseg segment {stem}.tif -k {result.k}` writes the same files."
+        f"`kseg segment {stem}.tif -k {result.k}` writes the same files. "
+        + (result.area_note or "")
     )
+    statistics = statistics_by_class(result.class_statistics(), result.names)
+    if statistics:
+        st.markdown("**What each class is: mean ± standard deviation, in the bands' own units**")
+        values = [c for c in statistics[0] if c.endswith((" mean", " std"))]
+        for row in statistics:
+            row["colour"] = swatch_data_uri(result.hex_colors[row["class"]])
+        st.dataframe(
+            statistics,
+            hide_index=True,
+            column_order=["class", "colour", "name", "pixels", *values],
+            column_config={
+                "class": st.column_config.NumberColumn("#", width=40),
+                "colour": st.column_config.ImageColumn("", width=40),
+                "pixels": st.column_config.NumberColumn("pixels", format="localized"),
+                **{c: st.column_config.NumberColumn(c, format="%.4g") for c in values},
+            },
+            key="raster_stats_table",
+        )
     base = f"{stem}_k{result.k}_bands"
     columns = st.columns(4)
     from core.formats.vectors import polygons_json
@@ -720,6 +748,7 @@ def render_raster_classes(
             "application/geo+json",
         ),
         ("Areas CSV (band classes)", result.areas_csv, f"{base}_areas.csv", "text/csv"),
+        ("Statistics CSV (band classes)", result.stats_csv, f"{base}_stats.csv", "text/csv"),
         (
             "Model JSON (band classes)",
             lambda: result.model.to_json(),
@@ -727,7 +756,7 @@ def render_raster_classes(
             "application/json",
         ),
         (
-            "Report (HTML, band classes)",
+            "Report (band classes)",
             lambda: _raster_report(result, stem),
             f"{base}_report.html",
             "text/html",
@@ -797,8 +826,8 @@ def render_clusters(
             links.keep("pixel_size", metres)
         else:
             st.caption(
-                ":material/public: Areas from the GeoTIFF's georeference (each row's true "
-                "pixel area in a geographic CRS)."
+                ":material/public: Areas from the GeoTIFF's georeference, on the WGS 84 "
+                "ellipsoid (the ground's m², as QGIS measures them) in any CRS."
             )
         rows = named_palette_rows(seg)
         for i, row in enumerate(rows):

@@ -27,7 +27,7 @@ from devtools.browser import (
 
 TIMEOUT_MS = 300_000
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
-TABS = ["Segmentation", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
+TABS = ["Segmentation", "Classes", "Clusters", "Colour space", "Choosing k", "Understand k-means"]
 #: Panels of Understand k-means shot besides the default (the sweep): name -> button text.
 PANELS = {"engines": "Engines side by side", "steps": "Step by step"}
 UPLOAD_URL = "?image=Upload%20your%20own%E2%80%A6"

@@ -90,6 +90,12 @@ def test_each_tab_renders_its_charts(app, label):
     if label == "Clusters":
         assert len(app.image) == 2 * 6  # a mask and a cut-out per cluster
         assert len(app.dataframe) == 1
+    if label == "Colour space":  # centroids outlined and numbered in a grey both themes show
+        import plotly.io
+
+        centroids = plotly.io.from_json(app.get("plotly_chart")[0].proto.spec).data[1]
+        assert centroids.marker.line.color == pipeline.CENTROID_OUTLINE
+        assert centroids.textfont.color == pipeline.CENTROID_OUTLINE
 
 
 def test_pixel_size_adds_areas_to_the_table(app):

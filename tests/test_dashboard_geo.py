@@ -8,12 +8,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from core.inputs.samples import SAMPLE_RASTER
 from dashboard.controls import SCENE_SAMPLE, UPLOAD
 
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every download's data callable, by file name, as the page registers them."""
+    captured: dict[str, object] = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        captured[file_name] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return captured
 
 
 @pytest.fixture
@@ -32,7 +47,7 @@ def test_scene_sample_shows_its_georeference_and_leaves_no_data_out(scene_app):
     assert "no-data" in captions and "left out" in captions
     labels = [b.label for b in scene_app.get("download_button")]
     assert "Label GeoTIFF (display colours)" in labels
-    assert "GeoJSON polygons (display colours)" in labels
+    assert "GeoJSON (display colours)" in labels
     assert len(labels) == len(set(labels))  # no two downloads share a name
 
 
@@ -70,8 +85,8 @@ def test_scene_classes_on_bands_and_ndvi(scene_app):
     assert scene_app.multiselect(key="raster_bands").value == ["blue", "green", "red", "nir"]
     scene_app.checkbox(key="raster_ndvi").check().run()
     assert not scene_app.exception and not scene_app.error
-    (frame,) = scene_app.dataframe  # the Segmentation tab has one table: the classes
-    table = frame.value
+    # The Segmentation tab's tables: the classes, then their statistics
+    table = scene_app.dataframe[0].value
     assert len(table) == 6  # k from the sidebar
     assert table["area_m2"].sum() == pytest.approx(69_873 * 100.0, rel=2e-3)
     assert "Exact k-means on 69,873 pixels with data" in " ".join(
@@ -100,3 +115,36 @@ def test_elbow_tab_leaves_no_data_out(scene_app):
 def test_summary_counts_only_the_pixels_that_count(scene_app):
     summary = scene_app.caption[0].value
     assert "Exact k-means on all **69,873 pixels that count**" in summary
+
+
+def test_band_classes_statistics_are_numpy_means_over_each_class(downloads, scene_app):
+    import rasterio
+
+    scene_app.checkbox(key="raster_ndvi").check().run()
+    assert not scene_app.exception and not scene_app.error
+    stats = scene_app.dataframe[1].value
+    assert len(stats) == 6
+    assert list(stats.columns[:3]) == ["class", "name", "pixels"]
+    bands = ["blue", "green", "red", "nir"]
+    assert list(stats.columns[3:-1]) == [
+        f"{f} {s}" for f in [*bands, "NDVI"] for s in ("mean", "std")
+    ]
+    # The oracle: the scene read with rasterio and the labels from the page's own download.
+    name = "sample_scene_k6_bands"
+    with rasterio.open(io.BytesIO(downloads[f"{name}_labels.tif"]())) as src:
+        labels = src.read(1, masked=True)
+    with rasterio.open(SAMPLE_RASTER) as src:
+        data = src.read().astype(np.float64)
+    counted = ~np.ma.getmaskarray(labels)
+    for _, row in stats.iterrows():
+        where = counted & (labels.data == row["class"])
+        assert row["pixels"] == where.sum() > 0
+        for b, band in enumerate(bands):
+            values = data[b][where]
+            assert row[f"{band} mean"] == pytest.approx(values.mean())
+            assert row[f"{band} std"] == pytest.approx(values.std())
+        nir, red = data[3][where], data[2][where]
+        assert row["NDVI mean"] == pytest.approx(((nir - red) / (nir + red)).mean(), abs=1e-9)
+    csv_text = downloads[f"{name}_stats.csv"]().decode()
+    assert csv_text.splitlines()[0] == "class,feature,pixels,mean,std"
+    assert "Statistics CSV (band classes)" in [b.label for b in scene_app.get("download_button")]

@@ -14,6 +14,7 @@ import core
 from core.explore.steps import kmeans_steps
 from core.inputs.masking import MaskOptions
 from dashboard.controls import UPLOAD
+from dashboard.pipeline import CENTROID_OUTLINE
 
 
 def logo() -> np.ndarray:
@@ -99,12 +100,17 @@ def test_sweep_and_steps_leave_the_same_pixels_out(logo_app):
     expected = [core.segment(rgba, k).wcss for k in (2, 3)]
     np.testing.assert_allclose(wcss, expected, rtol=1e-9)
     assert any("left out here too" in caption.value for caption in at.caption)
+    assert any("`kseg sweep logo.png --ks 2,3" in c.value for c in at.caption)  # its file
     at.session_state["explore"] = "steps"
     at.run()
     assert not at.exception and not at.error
     first = chart_data(at)[0]  # WCSS by iteration of k-means++
     steps = kmeans_steps(rgba, 3, seed=0)
     np.testing.assert_allclose(first.y, steps.wcss, rtol=1e-9)
+    paths = chart_data(at, 1)[1:]  # one trace per centroid, outlined in a grey both themes show
+    assert len(paths) == 3
+    assert {p.line.color for p in paths} == {CENTROID_OUTLINE}
+    assert {p.marker.line.color for p in paths} == {CENTROID_OUTLINE}
 
 
 def test_k_ranges_count_only_the_pixels_that_count():
