@@ -19,6 +19,7 @@ __all__ = [
     "UsageError",
     "add_fit_options",
     "add_image_options",
+    "band_list",
     "k_list",
     "non_negative_int",
     "output_path",
@@ -191,3 +192,32 @@ def plural(n: int, noun: str) -> str:
     ('1 iteration', '3 iterations')
     """
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def band_list(text: str | None) -> list[int | str] | None:
+    """``red,nir`` or ``3,4`` (GDAL's band numbers, from 1) as band names and 0-based
+    positions, for ``--bands`` and ``--rgb``; None for nothing given.
+
+    Raises
+    ------
+    ValueError
+        For a band number below 1.
+
+    Examples
+    --------
+    >>> band_list("red, 4"), band_list(None)
+    (['red', 3], None)
+    """
+    if text is None:
+        return None
+    bands: list[int | str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.isdigit():
+            if int(item) < 1:
+                raise ValueError(f"Band numbers start at 1 (as in GDAL), got {item}.")
+            bands.append(int(item) - 1)
+        else:
+            bands.append(item)
+    return bands or None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from core.cli.args import (
     add_fit_options,
+    band_list,
     non_negative_int,
     positive_float,
     positive_float_seconds,
@@ -518,23 +519,6 @@ def run_apply(args: argparse.Namespace) -> None:
         _run(args, CollectionModel.from_model(model))
 
 
-def _band_list(text: str | None) -> list[int | str] | None:
-    """``red,nir`` or ``3,4`` (GDAL numbers from 1) as band names / 0-based positions."""
-    if text is None:
-        return None
-    bands: list[int | str] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        if item.isdigit():
-            if int(item) < 1:
-                raise _Usage(f"--bands: band numbers start at 1, got {item}.")
-            bands.append(int(item) - 1)
-        else:
-            bands.append(item)
-    return bands or None
-
-
 def _run_bands(
     args: argparse.Namespace, model: ClassModel | None, files: Sequence[str] | None = None
 ) -> None:
@@ -579,7 +563,7 @@ def _run_bands(
                     files,
                     args.k,
                     out,
-                    bands=_band_list(args.bands),
+                    bands=band_list(args.bands),
                     indices=indices,
                     seed=0 if args.seed is None else args.seed,
                     n_init=args.n_init,

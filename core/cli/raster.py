@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.cli.args import Failure, non_negative_int, plural, positive_int
+from core.cli.args import Failure, band_list, non_negative_int, plural, positive_int
 from core.cli.outputs import class_table, raster_recipe, write_files, write_raster
 from core.cli.progress import stage
 
@@ -172,22 +172,6 @@ def add_raster_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _band_list(text: str | None) -> list[int | str] | None:
-    if text is None:
-        return None
-    bands: list[int | str] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        if item.isdigit():
-            if int(item) < 1:
-                raise ValueError(f"Band numbers start at 1 (as in GDAL), got {item}.")
-            bands.append(int(item) - 1)
-        else:
-            bands.append(item)
-    return bands
-
-
 def _check_band_numbers(option: str, text: str | None, n_bands: int, name: str) -> None:
     """Band numbers as the user wrote them (from 1), checked against the raster's count."""
     for item in (part.strip() for part in (text or "").split(",")):
@@ -269,9 +253,9 @@ def run_segment_raster(args: argparse.Namespace) -> None:
     seg = segment_raster(
         raster,
         args.k,
-        bands=_band_list(args.bands),
+        bands=band_list(args.bands),
         indices=indices,
-        rgb=_band_list(args.rgb),
+        rgb=band_list(args.rgb),
         mask=mask,
         seed=args.seed,
         n_init=args.n_init,
@@ -360,9 +344,9 @@ def run_segment_blocks(args: argparse.Namespace, height: int, width: int, max_pi
         f"(over --max-pixels {max_pixels:,}; --on-large reduce reads it reduced)",
     )
     options: dict[str, Any] = {
-        "bands": _band_list(args.bands),
+        "bands": band_list(args.bands),
         "indices": indices,
-        "rgb": _band_list(args.rgb),
+        "rgb": band_list(args.rgb),
         "seed": seed,
         "n_init": args.n_init,
         "max_iter": args.max_iter,
