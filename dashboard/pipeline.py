@@ -488,11 +488,13 @@ def scatter_figure(
         )
     # Plotly fits the cube to the chart's height: on a phone (a chart ~360 px wide and 640
     # tall) the sides of the cube and its tick labels were cut off. A less tall chart, seen
-    # from a little farther, keeps them on a phone and still fills a desktop's column.
+    # from a little farther, keeps them on a phone and still fills a desktop's column; the
+    # view centred a little right of the cube leaves room for the left axis's title (L*).
     eye = figure.layout.scene.camera.eye
     return figure.update_layout(
         height=560,
         scene_camera_eye={"x": 1.25 * eye.x, "y": 1.25 * eye.y, "z": 1.25 * eye.z},
+        scene_camera_center={"x": 0.1, "y": -0.1, "z": 0.0},
     )
 
 
