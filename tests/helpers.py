@@ -6,6 +6,7 @@ import ``conftest``.
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import subprocess
@@ -80,3 +81,22 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None) -> str:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file kseg wrote, as dicts of strings."""
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_kseg(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """``python -m core ARGS`` in a fresh process, as a user runs the command."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

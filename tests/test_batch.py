@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import small_photo, write_tif
+from helpers import read_csv, run_kseg, small_photo, write_tif
 from PIL import Image
 
 import core
@@ -64,23 +64,6 @@ def folder(tmp_path) -> Path:
         Image.fromarray(image).save(folder / f"img{i}.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     return folder
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run_kseg(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_batch_writes_tables_and_images(folder, tmp_path, capsys):

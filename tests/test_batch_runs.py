@@ -3,7 +3,6 @@ full disk, where the run goes, web inputs, and the CLI's numbers and limits."""
 
 from __future__ import annotations
 
-import csv
 import errno
 import functools
 import http.server
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import small_photo, write_tif
+from helpers import read_csv, run_kseg, small_photo, write_tif
 from PIL import Image
 
 from core.cli import EXIT_ERROR, batch, main
@@ -42,23 +41,6 @@ def folder(tmp_path) -> Path:
     for i, image in enumerate(_images()):
         Image.fromarray(image).save(folder / f"img{i}.png")
     return folder
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def run_kseg(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "core", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def one_error_line(capsys) -> str:
