@@ -7,12 +7,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
 from core.deprecation import DeprecatedAlias
-from core.errors import ImageError
 from core.results.classmodel import ClassModel, FeatureSpec
 from core.validation import DEFAULT_N_INIT, check_color_space, check_seed
 
@@ -276,17 +275,8 @@ class CollectionModel(ClassModel):
     @classmethod
     def load(cls, path: str | Path) -> CollectionModel:
         """Read a model file (see :meth:`from_json`); errors name the file."""
-        source = Path(path)
-        try:
-            text = source.read_bytes()
-        except OSError as e:
-            raise ImageError(
-                f"The model file '{source.name}' could not be read ({e.strerror}). Check the path."
-            ) from e
-        try:
-            return cls.from_json(text)
-        except ValueError as e:
-            raise ValueError(f"'{source.name}': {e}") from e
+        # ClassModel.load reads through cls.from_json: this class's, with the fit's record.
+        return cast(CollectionModel, super().load(path))
 
 
 def _from_palette_v1(data: dict[str, Any]) -> CollectionModel:
