@@ -40,7 +40,11 @@ def _write(profile: dict[str, Any], write: Any) -> bytes:
         return bytes(memfile.read())
 
 
-def _profile(height: int, width: int, count: int, geo: GeoReference | None) -> dict[str, Any]:
+def geotiff_profile(
+    height: int, width: int, count: int, geo: GeoReference | None
+) -> dict[str, Any]:
+    """The rasterio profile of a uint8, deflate-compressed GeoTIFF in `geo`'s CRS and
+    transform (tiled above 512 × 512 pixels); writers add to it."""
     profile: dict[str, Any] = {
         "driver": "GTiff",
         "height": height,
@@ -90,7 +94,7 @@ def label_geotiff(
         class_names = [f"cluster {i} #{r:02x}{g:02x}{b:02x}" for i, (r, g, b) in enumerate(palette)]
     if len(class_names) != k:
         raise ValueError(f"class_names must have one name per class ({k}), got {len(class_names)}.")
-    profile = _profile(out.shape[0], out.shape[1], 1, geo)
+    profile = geotiff_profile(out.shape[0], out.shape[1], 1, geo)
     profile["nodata"] = LABEL_NODATA
     colormap = {i: (0, 0, 0, 0) for i in range(256)}
     for i, (r, g, b) in enumerate(palette):
@@ -124,7 +128,7 @@ def rgb_geotiff(rgb: np.ndarray, valid: np.ndarray | None, geo: GeoReference | N
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}.")
     count = 3 if valid is None else 4
-    profile = _profile(rgb.shape[0], rgb.shape[1], count, geo)
+    profile = geotiff_profile(rgb.shape[0], rgb.shape[1], count, geo)
     profile["photometric"] = "RGB"
 
     def write(dst: Any) -> None:

@@ -22,11 +22,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from core.formats.geotiff import geotiff_profile
 from core.inputs.raster import LABEL_NODATA, GeoReference
 from core.results.block_tasks import Window4
 from core.results.blocks import (
@@ -77,23 +78,16 @@ def _overview_factors(height: int, width: int) -> list[int]:
 
 
 def _gtiff_profile(height: int, width: int, count: int, geo: GeoReference, tile: int) -> dict:
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": height,
-        "width": width,
-        "count": count,
-        "dtype": "uint8",
+    """:func:`core.formats.geotiff.geotiff_profile`, tiled at `tile`, predictor 2, BigTIFF
+    when it may be needed."""
+    return {
+        **geotiff_profile(height, width, count, geo),
         "tiled": True,
         "blockxsize": tile,
         "blockysize": tile,
-        "compress": "deflate",
         "predictor": 2,
         "BIGTIFF": "IF_SAFER",
-        "transform": geo.transform,
     }
-    if geo.crs is not None:
-        profile["crs"] = geo.crs
-    return profile
 
 
 class LabelWriter:
