@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from helpers import small_photo
+from helpers import ROOT, small_photo
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With worker processes (pytest-xdist), fill numba's disk cache once, before they start.
+
+    Otherwise each worker, and each dashboard server a browser test starts, compiles the same
+    kernels at the same time on a fresh clone (about 30 s of one core each). It runs in a child
+    process so that no test process starts with the kernels loaded (``core.accel.compiled``
+    decides by what its own process has loaded). A warm cache costs about a second here; a
+    failure is left for the tests that use the kernels to report.
+    """
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0):
+        return  # a worker, or one process (-n0, -p no:xdist): the tests compile on first use
+    warm = "from core.accel.compiled import compile_kernels; compile_kernels()"
+    subprocess.run([sys.executable, "-c", warm], cwd=ROOT, check=False, timeout=900)
 
 
 @pytest.fixture(scope="session")
