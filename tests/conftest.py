@@ -13,19 +13,25 @@ from helpers import ROOT, small_photo
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With worker processes (pytest-xdist), fill numba's disk cache once, before they start.
+    """With worker processes (pytest-xdist), fill numba's disk cache before they start.
 
     Otherwise each worker, and each dashboard server a browser test starts, compiles the same
-    kernels at the same time on a fresh clone (about 30 s of one core each). It runs in a child
-    process so that no test process starts with the kernels loaded (``core.accel.compiled``
-    decides by what its own process has loaded). A warm cache costs about a second here; a
-    failure is left for the tests that use the kernels to report.
+    kernels at the same time on a fresh clone (about 30 s of one core each). Each group of
+    kernels compiles in its own child process, all at once; no test process starts with the
+    kernels loaded (``core.accel.compiled`` decides by what its own process has loaded). A
+    warm cache costs about a second; a failure is left to the tests that use the kernels.
     """
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0):
         return  # a worker, or one process (-n0, -p no:xdist): the tests compile on first use
-    warm = "from core.accel.compiled import compile_kernels; compile_kernels()"
-    subprocess.run([sys.executable, "-c", warm], cwd=ROOT, check=False, timeout=900)
+    from core.accel.compiled import KERNEL_GROUPS
+
+    warm = "import sys; from core.accel.compiled import compile_kernels as c; c(sys.argv[1:])"
+    children = [
+        subprocess.Popen([sys.executable, "-c", warm, group], cwd=ROOT) for group in KERNEL_GROUPS
+    ]
+    for child in children:
+        child.wait(timeout=900)
 
 
 @pytest.fixture(scope="session")

@@ -257,3 +257,11 @@ def test_enabled_without_a_size_loads_when_needed(monkeypatch):
     assert not _accel.loaded()
     assert _accel.enabled()
     assert _accel.loaded()
+
+
+@pytest.mark.parametrize("groups", [["lloyd", "bound"], "lloyd"])
+def test_compile_kernels_refuses_a_group_it_does_not_have(groups):
+    # A misspelt group (or a bare string, read as its letters) would otherwise compile
+    # nothing and leave the work to the first job.
+    with pytest.raises(ValueError, match="kernel groups are"):
+        _accel.compile_kernels(groups)

@@ -50,7 +50,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Final
@@ -149,8 +149,18 @@ def warm_up_in_background() -> threading.Thread | None:
     return thread
 
 
-def compile_kernels() -> None:
-    """Compile (or load from the disk cache) every kernel now, in this thread."""
+#: The kernels in groups that compile independently of each other: numba compiles one
+#: function at a time in a process, so a caller with cores to spare can compile each group
+#: in its own process at once (the test suite does, on a fresh clone).
+KERNEL_GROUPS: Final = ("lloyd", "bounds", "colours")
+
+
+def compile_kernels(groups: Iterable[str] = KERNEL_GROUPS) -> None:
+    """Compile (or load from the disk cache) the kernels now, in this thread: every kernel,
+    or those of the named :data:`KERNEL_GROUPS`."""
+    wanted = set(groups)
+    if not wanted <= set(KERNEL_GROUPS):
+        raise ValueError(f"kernel groups are {KERNEL_GROUPS}, not {sorted(wanted)}")
     try:
         if _kernels() is None:
             return
@@ -160,25 +170,28 @@ def compile_kernels() -> None:
         centers = x[:4].copy()
         labels = np.zeros(64, dtype=np.int32)
         upper, lower, distances = np.empty(64), np.empty(64), np.empty(64)
-        writable = rng.integers(0, 256, size=(64, 3), dtype=np.uint8)
-        read_only = writable.copy()
-        read_only.setflags(write=False)  # numba compiles read-only arrays separately
-        lloyd_pass(x, w, centers, labels, distances)
-        lloyd_run(x, w, centers, labels, distances, 1, 2, 0.0)
-        coarse_sums(np.zeros(64, dtype=np.int64), 5, w, x)
-        kmeans_plusplus(x, np.einsum("ij,ij->i", x, x), w, 0, rng.random(9), 3, centers)
-        sums, mass = bounds_init(x, w, centers, labels, upper, lower)
-        bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
-        lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
-        for pixels in (read_only, writable):
-            # Colour ids under 256 (green and blue 0) fit a 256-bin table: the kept 64 MB
-            # one is made by the first image that needs it, not by warming up.
-            reds = pixels * np.array([1, 0, 0], dtype=np.uint8)
-            reds.setflags(write=pixels.flags.writeable)
-            _require().color_counts(reds, np.zeros(256, dtype=np.int32))
-            paint(pixels, lookup, palette)
-            group_sums(np.zeros(64, dtype=np.intp), w, pixels, 1)
-            lab_of_colors(pixels, np.zeros(256), np.eye(3), np.ones(3))
+        if "lloyd" in wanted:
+            lloyd_pass(x, w, centers, labels, distances)
+            lloyd_run(x, w, centers, labels, distances, 1, 2, 0.0)
+            coarse_sums(np.zeros(64, dtype=np.int64), 5, w, x)
+            kmeans_plusplus(x, np.einsum("ij,ij->i", x, x), w, 0, rng.random(9), 3, centers)
+        if "bounds" in wanted:
+            sums, mass = bounds_init(x, w, centers, labels, upper, lower)
+            bounds_step(x, w, centers, np.zeros(4), labels, upper, lower, sums, mass)
+        if "colours" in wanted:
+            writable = rng.integers(0, 256, size=(64, 3), dtype=np.uint8)
+            read_only = writable.copy()
+            read_only.setflags(write=False)  # numba compiles read-only arrays separately
+            lookup, palette = np.zeros(1 << 24, dtype=np.uint8), np.zeros((4, 3), dtype=np.uint8)
+            for pixels in (read_only, writable):
+                # Colour ids under 256 (green and blue 0) fit a 256-bin table: the kept 64 MB
+                # one is made by the first image that needs it, not by warming up.
+                reds = pixels * np.array([1, 0, 0], dtype=np.uint8)
+                reds.setflags(write=pixels.flags.writeable)
+                _require().color_counts(reds, np.zeros(256, dtype=np.int32))
+                paint(pixels, lookup, palette)
+                group_sums(np.zeros(64, dtype=np.intp), w, pixels, 1)
+                lab_of_colors(pixels, np.zeros(256), np.eye(3), np.ones(3))
     finally:
         _warming.clear()
 
@@ -345,6 +358,7 @@ def paint(
 
 __all__ = [
     "AVAILABLE",
+    "KERNEL_GROUPS",
     "bounds_init",
     "bounds_step",
     "charge",
