@@ -150,6 +150,14 @@ def no_exception(page) -> bool:
     return page.locator("[data-testid='stException']").count() == 0
 
 
+def file_uploader(page, label: str):
+    """The file uploader labelled `label`: a page can hold several (the sidebar's image
+    uploader and, once an image is segmented, its model uploader)."""
+    return page.locator("[data-testid='stFileUploader']").filter(
+        has=page.get_by_text(label, exact=True)
+    )
+
+
 def full_page_screenshot(page, path: Path) -> None:
     """Streamlit scrolls inside its main container, so grow the viewport to fit it first."""
     height = page.evaluate(

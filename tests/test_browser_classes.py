@@ -25,6 +25,7 @@ from devtools.browser import (
     ROOT,
     NetworkLog,
     ServerFailed,
+    file_uploader,
     full_page_screenshot,
     no_exception,
     streamlit_server,
@@ -185,8 +186,8 @@ def test_click_the_image_to_pick_a_cluster_then_name_it(classes_server, tmp_path
             page.get_by_text("62,941", exact=True).wait_for()  # the flower's distinct colours
             wait_until_idle(page, TIMEOUT_MS)
             with page.expect_file_chooser() as chooser:
-                page.locator(
-                    "[data-testid='stSidebar'] [data-testid='stFileUploaderDropzone'] button"
+                file_uploader(page, "Apply a model (optional)").locator(
+                    "[data-testid='stFileUploaderDropzone'] button"
                 ).click()
             chooser.value.set_files(model_path)
             page.get_by_text("Classified with the model").wait_for()
