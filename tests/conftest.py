@@ -16,10 +16,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """With worker processes (pytest-xdist), fill numba's disk cache before they start.
 
     Otherwise each worker, and each dashboard server a browser test starts, compiles the same
-    kernels at the same time on a fresh clone (about 30 s of one core each). Each group of
-    kernels compiles in its own child process, all at once; no test process starts with the
-    kernels loaded (``core.accel.compiled`` decides by what its own process has loaded). A
-    warm cache costs about a second; a failure is left to the tests that use the kernels.
+    kernels at the same time on a fresh clone (about a minute of one core each). Each group
+    of kernels (and the N-d engine's) compiles in its own child process, all at once; no test
+    process starts with the kernels loaded (``core.accel.compiled`` decides by what its own
+    process has loaded). A warm cache costs about a second; a failure is left to the tests
+    that use the kernels.
     """
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0):
@@ -27,9 +28,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from core.accel.compiled import KERNEL_GROUPS
 
     warm = "import sys; from core.accel.compiled import compile_kernels as c; c(sys.argv[1:])"
-    children = [
-        subprocess.Popen([sys.executable, "-c", warm, group], cwd=ROOT) for group in KERNEL_GROUPS
-    ]
+    warm_nd = "from core.accel.compiled_nd import compile_kernels as c; c()"
+    commands = [[warm, group] for group in KERNEL_GROUPS] + [[warm_nd]]
+    children = [subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT) for argv in commands]
     for child in children:
         child.wait(timeout=900)
 

@@ -29,7 +29,7 @@ if _accel.AVAILABLE:
 else:  # pragma: no cover - numba missing or KSEG_NUMBA=0
     nb = None  # type: ignore[assignment]
 
-__all__ = ["assign", "bounds_init", "bounds_step"]
+__all__ = ["assign", "bounds_init", "bounds_step", "compile_kernels"]
 
 # Writing a float64 into a float32 moves it by at most 2**-24 relative; scaling by this
 # margin first makes the stored upper bound >= the true one (and lower <= the true one).
@@ -203,3 +203,17 @@ if nb is not None:
 
 else:  # pragma: no cover
     assign = bounds_init = bounds_step = None
+
+
+def compile_kernels() -> None:
+    """Compile (or load from the disk cache) the kernels for float32 features now, in this
+    thread, as :func:`core.accel.compiled.compile_kernels` does for the colour engine's."""
+    if not _accel.enabled():
+        return
+    x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    centers = x[:4].astype(np.float64)
+    labels = np.zeros(64, dtype=np.int32)
+    upper, lower = np.empty(64, dtype=np.float32), np.empty(64, dtype=np.float32)
+    assign(x, centers, labels)
+    sums, counts, _ = bounds_init(x, centers, labels, upper, lower)
+    bounds_step(x, centers, np.zeros(4), labels, upper, lower, sums, counts)
