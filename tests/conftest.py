@@ -11,16 +11,19 @@ import numpy as np
 import pytest
 from helpers import ROOT, small_photo
 
+_warming: list[subprocess.Popen] = []
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """With worker processes (pytest-xdist), fill numba's disk cache before they start.
+    """With worker processes (pytest-xdist), fill numba's disk cache while they start.
 
     Otherwise each worker, and each dashboard server a browser test starts, compiles the same
     kernels at the same time on a fresh clone (about a minute of one core each). Each group
-    of kernels (and the N-d engine's) compiles in its own child process, all at once; no test
-    process starts with the kernels loaded (``core.accel.compiled`` decides by what its own
-    process has loaded). A warm cache costs about a second; a failure is left to the tests
-    that use the kernels.
+    of kernels (and the N-d engine's) compiles in its own child process, all at once, while
+    the workers collect the tests; no test starts before they are done
+    (:func:`pytest_xdist_node_collection_finished`), and no test process starts with the
+    kernels loaded (``core.accel.compiled`` decides by what its own process has loaded). A
+    warm cache costs about a second; a failure is left to the tests that use the kernels.
     """
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0):
@@ -30,9 +33,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     warm = "import sys; from core.accel.compiled import compile_kernels as c; c(sys.argv[1:])"
     warm_nd = "from core.accel.compiled_nd import compile_kernels as c; c()"
     commands = [[warm, group] for group in KERNEL_GROUPS] + [[warm_nd]]
-    children = [subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT) for argv in commands]
-    for child in children:
-        child.wait(timeout=900)
+    _warming.extend(subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT) for argv in commands)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """The controller schedules tests once every worker has collected: wait for the kernels
+    (see :func:`pytest_sessionstart`) before that."""
+    while _warming:
+        _warming.pop().wait(timeout=900)
 
 
 @pytest.fixture(scope="session")
