@@ -28,12 +28,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", 0):
         return  # a worker, or one process (-n0, -p no:xdist): the tests compile on first use
-    from core.accel.compiled import KERNEL_GROUPS
+    from core.accel import compiled, compiled_nd
 
-    warm = "import sys; from core.accel.compiled import compile_kernels as c; c(sys.argv[1:])"
-    warm_nd = "from core.accel.compiled_nd import compile_kernels as c; c()"
-    commands = [[warm, group] for group in KERNEL_GROUPS] + [[warm_nd]]
-    _warming.extend(subprocess.Popen([sys.executable, "-c", *argv], cwd=ROOT) for argv in commands)
+    warm = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]).compile_kernels(sys.argv[2:])"
+    )
+    for module in (compiled, compiled_nd):
+        for group in module.KERNEL_GROUPS:
+            child = [sys.executable, "-c", warm, module.__name__, group]
+            _warming.append(subprocess.Popen(child, cwd=ROOT))
 
 
 @pytest.hookimpl(optionalhook=True)

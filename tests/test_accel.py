@@ -259,9 +259,12 @@ def test_enabled_without_a_size_loads_when_needed(monkeypatch):
     assert _accel.loaded()
 
 
-@pytest.mark.parametrize("groups", [["lloyd", "bound"], "lloyd"])
+@pytest.mark.parametrize("groups", [["lloyd", "bound"], "lloyd", ["assign", "lloyd"]])
 def test_compile_kernels_refuses_a_group_it_does_not_have(groups):
-    # A misspelt group (or a bare string, read as its letters) would otherwise compile
-    # nothing and leave the work to the first job.
-    with pytest.raises(ValueError, match="kernel groups are"):
-        _accel.compile_kernels(groups)
+    # A misspelt group (or a bare string, read as its letters; or another engine's group)
+    # would otherwise compile nothing and leave the work to the first job.
+    from core.accel import compiled_nd
+
+    for module in (_accel, compiled_nd):
+        with pytest.raises(ValueError, match="kernel groups are"):
+            module.compile_kernels(groups)

@@ -18,6 +18,9 @@ first use and cached on disk; :func:`core.accel.compiled.enabled` governs whethe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Final
+
 import numpy as np
 
 from core.accel import compiled as _accel
@@ -29,7 +32,7 @@ if _accel.AVAILABLE:
 else:  # pragma: no cover - numba missing or KSEG_NUMBA=0
     nb = None  # type: ignore[assignment]
 
-__all__ = ["assign", "bounds_init", "bounds_step", "compile_kernels"]
+__all__ = ["KERNEL_GROUPS", "assign", "bounds_init", "bounds_step", "compile_kernels"]
 
 # Writing a float64 into a float32 moves it by at most 2**-24 relative; scaling by this
 # margin first makes the stored upper bound >= the true one (and lower <= the true one).
@@ -205,15 +208,26 @@ else:  # pragma: no cover
     assign = bounds_init = bounds_step = None
 
 
-def compile_kernels() -> None:
+#: The kernels in groups that compile independently (see
+#: :data:`core.accel.compiled.KERNEL_GROUPS`).
+KERNEL_GROUPS: Final = ("assign", "bounds")
+
+
+def compile_kernels(groups: Iterable[str] = KERNEL_GROUPS) -> None:
     """Compile (or load from the disk cache) the kernels for float32 features now, in this
-    thread, as :func:`core.accel.compiled.compile_kernels` does for the colour engine's."""
+    thread: every kernel, or those of the named :data:`KERNEL_GROUPS` (as
+    :func:`core.accel.compiled.compile_kernels` does for the colour engine's)."""
+    wanted = set(groups)
+    if not wanted <= set(KERNEL_GROUPS):
+        raise ValueError(f"kernel groups are {KERNEL_GROUPS}, not {sorted(wanted)}")
     if not _accel.enabled():
         return
     x = np.random.default_rng(0).random((64, 3)).astype(np.float32)
     centers = x[:4].astype(np.float64)
     labels = np.zeros(64, dtype=np.int32)
     upper, lower = np.empty(64, dtype=np.float32), np.empty(64, dtype=np.float32)
-    assign(x, centers, labels)
-    sums, counts, _ = bounds_init(x, centers, labels, upper, lower)
-    bounds_step(x, centers, np.zeros(4), labels, upper, lower, sums, counts)
+    if "assign" in wanted:
+        assign(x, centers, labels)
+    if "bounds" in wanted:
+        sums, counts, _ = bounds_init(x, centers, labels, upper, lower)
+        bounds_step(x, centers, np.zeros(4), labels, upper, lower, sums, counts)
