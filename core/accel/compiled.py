@@ -263,6 +263,8 @@ def lloyd_pass(
     Returns the weighted sums (k, d) and masses (k,) of the new clusters, the number
     of labels that changed, and the WCSS of the new assignment (one thread).
     """
+    if not centers.flags.writeable:  # numba would compile the kernel again for it (~5 s)
+        centers = centers.copy()
     sums, mass, changed, inertia = _require().lloyd_pass(x, w, centers, labels, distances)
     return sums, mass, changed, inertia
 

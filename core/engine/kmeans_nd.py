@@ -207,7 +207,7 @@ def label_features(features: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
     x = np.ascontiguousarray(x)
-    c = np.ascontiguousarray(centers, dtype=np.float64)
+    c = _writable_centers(centers)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(
             f"features (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
@@ -258,7 +258,7 @@ def partial_sums(
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
     x = np.ascontiguousarray(x)
-    c = np.ascontiguousarray(centers, dtype=np.float64)
+    c = _writable_centers(centers)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(
             f"features (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
@@ -267,6 +267,12 @@ def partial_sums(
     with _threads_for(x.shape[0]):
         sums, counts, inertia, _ = _assign(x, c, labels)
     return labels, np.asarray(sums, dtype=np.float64), np.rint(counts).astype(np.int64), inertia
+
+
+def _writable_centers(centers: npt.ArrayLike) -> np.ndarray:
+    """C-contiguous float64 centres, copied if read-only (a saved model's are): numba
+    compiles a kernel again for a read-only array, about 10 s, and the copy is k × d numbers."""
+    return np.require(centers, np.float64, ["C", "W"])
 
 
 @contextlib.contextmanager
