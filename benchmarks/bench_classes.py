@@ -52,7 +52,7 @@ def edit_work(mp: float, k: int, repeat: int) -> dict[str, float]:
 
     import core
     from core.outputs import previews
-    from dashboard import views
+    from dashboard import downloads, views
     from dashboard.classes import Edit
     from dashboard.pipeline import DISPLAY_PIXELS, pick_preview
 
@@ -81,7 +81,7 @@ def edit_work(mp: float, k: int, repeat: int) -> dict[str, float]:
             views.palette_strip_html(
                 shown.hex_colors, shown.shares.tolist(), "of pixels", shown.class_names
             )
-            views.named_palette_rows(shown)
+            downloads.named_palette_rows(shown)
             shown.model.class_table()
             totals.append(time.perf_counter() - started)
             assert segmented[:4] == b"\x89PNG"

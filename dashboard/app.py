@@ -26,7 +26,7 @@ import numpy as np
 import streamlit as st
 
 import core
-from dashboard import classes, controls, explore, links, pipeline, views
+from dashboard import classes, controls, downloads, explore, links, pipeline, views
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _page() -> None:
                 areas = None
                 if loaded.raster is not None:
                     areas = pipeline.cluster_areas(file.key, seg, loaded, fit_key, key_edit)
-                views.render_downloads(
+                downloads.render_downloads(
                     loaded,
                     seg,
                     file,
