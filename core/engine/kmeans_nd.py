@@ -110,10 +110,7 @@ def kmeans_features(
     >>> sorted(result.centers.tolist()), result.wcss
     ([[0.0, 0.5], [10.0, 10.5]], 1.0)
     """
-    x = np.asarray(features)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
+    x = _float_features(features)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"features must be a non-empty 2-D array (n, d), got shape {x.shape}.")
     n, d = x.shape
@@ -203,18 +200,7 @@ def label_features(features: npt.ArrayLike, centers: npt.ArrayLike) -> tuple[np.
     >>> labels.tolist(), wcss
     ([0, 1], 2.0)
     """
-    x = np.asarray(features)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
-    c = _writable_centers(centers)
-    if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
-        raise ValueError(
-            f"features (n, d) and centers (k, d) must agree in d, got {x.shape} and {c.shape}."
-        )
-    labels = np.full(x.shape[0], -1, dtype=np.int32)
-    with _threads_for(x.shape[0]):
-        _, _, inertia, _ = _assign(x, c, labels)
+    labels, _, _, inertia = _assign_all(features, centers)
     return labels, inertia
 
 
@@ -254,10 +240,29 @@ def partial_sums(
     >>> labels.tolist(), sums.ravel().tolist(), counts.tolist(), wcss
     ([0, 1, 1], [0.0, 10.0], [1, 2], 3.0)
     """
+    labels, sums, counts, inertia = _assign_all(features, centers)
+    return labels, np.asarray(sums, dtype=np.float64), np.rint(counts).astype(np.int64), inertia
+
+
+def _float_features(features: npt.ArrayLike) -> np.ndarray:
+    """C-contiguous float32 or float64 features (any other dtype becomes float32)."""
     x = np.asarray(features)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
-    x = np.ascontiguousarray(x)
+    return np.ascontiguousarray(x)
+
+
+def _writable_centers(centers: npt.ArrayLike) -> np.ndarray:
+    """C-contiguous float64 centres, copied if read-only (a saved model's are): numba
+    compiles a kernel again for a read-only array, about 10 s, and the copy is k × d numbers."""
+    return np.require(centers, np.float64, ["C", "W"])
+
+
+def _assign_all(
+    features: npt.ArrayLike, centers: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Nearest centre of every row, shapes checked: labels, sums, counts, WCSS."""
+    x = _float_features(features)
     c = _writable_centers(centers)
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or c.shape[0] == 0:
         raise ValueError(
@@ -266,13 +271,7 @@ def partial_sums(
     labels = np.full(x.shape[0], -1, dtype=np.int32)
     with _threads_for(x.shape[0]):
         sums, counts, inertia, _ = _assign(x, c, labels)
-    return labels, np.asarray(sums, dtype=np.float64), np.rint(counts).astype(np.int64), inertia
-
-
-def _writable_centers(centers: npt.ArrayLike) -> np.ndarray:
-    """C-contiguous float64 centres, copied if read-only (a saved model's are): numba
-    compiles a kernel again for a read-only array, about 10 s, and the copy is k × d numbers."""
-    return np.require(centers, np.float64, ["C", "W"])
+    return labels, sums, counts, inertia
 
 
 @contextlib.contextmanager
