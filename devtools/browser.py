@@ -158,6 +158,11 @@ def file_uploader(page, label: str):
     )
 
 
+def upload_button(page, label: str):
+    """The button that opens the file chooser of the uploader labelled `label`."""
+    return file_uploader(page, label).locator("[data-testid='stFileUploaderDropzone'] button")
+
+
 def full_page_screenshot(page, path: Path) -> None:
     """Streamlit scrolls inside its main container, so grow the viewport to fit it first."""
     height = page.evaluate(

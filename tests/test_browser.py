@@ -23,11 +23,11 @@ from devtools.browser import (
     full_page_screenshot,
     illegible_legend_labels,
     no_exception,
+    upload_button,
     wait_until_idle,
 )
 
 ARTIFACTS = ROOT / "tests" / "_artifacts"
-DROPZONE_BUTTON = "[data-testid='stFileUploaderDropzone'] button"
 TIMEOUT_MS = 180_000  # CI machines have two cores; the first run also compiles kernels
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -75,7 +75,7 @@ def test_upload_a_photo_in_a_real_browser(server, tmp_path, photo):
             page.get_by_role("option", name="Upload your own…").click()
             wait_until_idle(page, TIMEOUT_MS)
             with page.expect_file_chooser() as chooser:
-                file_uploader(page, "Your image").locator(DROPZONE_BUTTON).click()
+                upload_button(page, "Your image").click()
             chooser.value.set_files(upload)
             size = f"{photo.shape[1]} × {photo.shape[0]}"
             page.get_by_text(size, exact=True).wait_for()
@@ -121,11 +121,11 @@ def test_concurrent_sessions_each_see_only_their_own_image(server, tmp_path, pho
                 page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
                 page.set_default_timeout(TIMEOUT_MS)
                 page.goto(f"{server}/?image=Upload%20your%20own%E2%80%A6", timeout=TIMEOUT_MS)
-                file_uploader(page, "Your image").locator(DROPZONE_BUTTON).wait_for()
+                upload_button(page, "Your image").wait_for()
                 pages.append(page)
             for page, path in zip(pages, files, strict=True):  # all at once, then wait
                 with page.expect_file_chooser() as chooser:
-                    file_uploader(page, "Your image").locator(DROPZONE_BUTTON).click()
+                    upload_button(page, "Your image").click()
                 chooser.value.set_files(path)
             sizes = [f"{width} × {height}" for height, width in shapes]
             for i, page in enumerate(pages):

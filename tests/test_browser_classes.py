@@ -25,10 +25,10 @@ from devtools.browser import (
     ROOT,
     NetworkLog,
     ServerFailed,
-    file_uploader,
     full_page_screenshot,
     no_exception,
     streamlit_server,
+    upload_button,
     wait_until_idle,
 )
 
@@ -186,9 +186,7 @@ def test_click_the_image_to_pick_a_cluster_then_name_it(classes_server, tmp_path
             page.get_by_text("62,941", exact=True).wait_for()  # the flower's distinct colours
             wait_until_idle(page, TIMEOUT_MS)
             with page.expect_file_chooser() as chooser:
-                file_uploader(page, "Apply a model (optional)").locator(
-                    "[data-testid='stFileUploaderDropzone'] button"
-                ).click()
+                upload_button(page, "Apply a model (optional)").click()
             chooser.value.set_files(model_path)
             page.get_by_text("Classified with the model").wait_for()
             wait_until_idle(page, TIMEOUT_MS)

@@ -12,10 +12,10 @@ from devtools.browser import (
     CHROMIUM_ARGS,
     ROOT,
     NetworkLog,
-    file_uploader,
     full_page_screenshot,
     illegible_legend_labels,
     no_exception,
+    upload_button,
     wait_until_idle,
 )
 
@@ -53,9 +53,7 @@ def test_collection_page_in_a_real_browser(server, tmp_path):
             wait_until_idle(page, TIMEOUT_MS)
             assert "/collection" in page.url
             with page.expect_file_chooser() as chooser:
-                file_uploader(page, "Images, or a ZIP of images").locator(
-                    "[data-testid='stFileUploaderDropzone'] button"
-                ).click()
+                upload_button(page, "Images, or a ZIP of images").click()
             chooser.value.set_files([str(f) for f in files])
             page.get_by_text("Shared palette (k = 6, CIELAB) over 2 image(s)").wait_for()
             page.wait_for_selector(".js-plotly-plot .main-svg")
